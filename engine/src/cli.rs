@@ -1,0 +1,437 @@
+//! The `opsplan` command line. Each subcommand is a thin driver over the library stages.
+
+use crate::compile::{self, CompiledPlan};
+use crate::diagnostic::{self, Code, Diagnostic, Severity};
+use crate::exec::events::{EventSink, Fanout, RunEvent};
+use crate::exec::{Executor, Interrupts, RunOptions};
+use crate::params::{self, ParamInputs};
+use crate::plan::{self, Kind};
+use crate::report::console::{self, Console, LogFormat};
+use crate::report::{graph, preview};
+use crate::source::Sources;
+use crate::steps::{Answers, REGISTRY};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Exit codes; docs/reference/exit-codes.md explains each.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const RUN_FAILED: i32 = 1;
+    pub const INVALID: i32 = 2;
+    pub const ROLLBACK_FAILED: i32 = 3;
+    pub const INTERRUPTED: i32 = 130;
+}
+
+#[derive(Parser)]
+#[command(name = "opsplan", version, about = "Validated, previewable, recoverable runbooks for backup and restore")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check plan files (or folders of them) and report every problem found.
+    Validate {
+        /// Plan files or folders (searched for *.yaml and *.yml).
+        #[arg(default_value = "plans")]
+        paths: Vec<PathBuf>,
+        /// Fail on warnings too.
+        #[arg(long)]
+        deny_warnings: bool,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// Show what a run would do, without touching anything.
+    Preview {
+        plan: PathBuf,
+        #[command(flatten)]
+        params: ParamArgs,
+        /// Show exactly what runs when this step fails.
+        #[arg(long, value_name = "STEP")]
+        fail_at: Option<String>,
+        #[arg(long, value_enum, default_value_t = PreviewFormat::Text)]
+        format: PreviewFormat,
+    },
+    /// Print the plan's DAG, with undo and cleanup edges.
+    Graph {
+        plan: PathBuf,
+        #[command(flatten)]
+        params: ParamArgs,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+    /// Run a plan.
+    Run {
+        plan: PathBuf,
+        #[command(flatten)]
+        params: ParamArgs,
+        /// Most steps running at once.
+        #[arg(long, default_value_t = 4)]
+        max_parallel: usize,
+        /// Answer every `confirm` step with yes.
+        #[arg(long)]
+        yes: bool,
+        /// Allow destructive steps without asking.
+        #[arg(long)]
+        force: bool,
+        /// Time a cancelled process gets between SIGTERM and SIGKILL.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        grace: Duration,
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
+    /// Print the JSON Schema of plan files (or check a committed copy).
+    Schema {
+        /// Compare with this file instead of printing; exit 1 when it differs.
+        #[arg(long, value_name = "FILE")]
+        check: Option<PathBuf>,
+    },
+    /// List the step types with their outputs.
+    Types,
+}
+
+#[derive(Args, Clone, Default)]
+struct ParamArgs {
+    /// Set a param: --set name=value (repeatable).
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+    set: Vec<(String, String)>,
+    /// Read params from a YAML or JSON file.
+    #[arg(long = "params", value_name = "FILE")]
+    file: Option<PathBuf>,
+}
+
+fn parse_set(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PreviewFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { exit::INVALID } else { exit::OK };
+        }
+    };
+    match cli.command {
+        Command::Validate { paths, deny_warnings, format } => cmd_validate(&paths, deny_warnings, format),
+        Command::Preview { plan, params, fail_at, format } => cmd_preview(&plan, &params, fail_at.as_deref(), format),
+        Command::Graph { plan, params, format } => match load_compiled(&plan, &params, false) {
+            Ok(p) => {
+                print!("{}", match format {
+                    GraphFormat::Dot => graph::dot(&p),
+                    GraphFormat::Mermaid => graph::mermaid(&p),
+                });
+                exit::OK
+            }
+            Err(code) => code,
+        },
+        Command::Run { plan, params, max_parallel, yes, force, grace, log_format } => {
+            cmd_run(&plan, &params, max_parallel, Answers { yes, force }, grace, log_format)
+        }
+        Command::Schema { check } => cmd_schema(check.as_deref()),
+        Command::Types => {
+            for t in REGISTRY {
+                let outs: Vec<&str> = t.outputs().iter().map(|o| o.name).collect();
+                println!("{:14} {}", t.name(), t.summary());
+                if !outs.is_empty() {
+                    println!("{:14} outputs: {}", "", outs.join(", "));
+                }
+            }
+            exit::OK
+        }
+    }
+}
+
+fn color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn print_diagnostics(diags: &[Diagnostic], sources: &Sources) {
+    for d in diags {
+        eprint!("{}", diagnostic::render(d, sources, color()));
+    }
+}
+
+/// Plan files under the given paths; folders are searched recursively, sorted.
+fn plan_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut stack = vec![p.clone()];
+            while let Some(dir) = stack.pop() {
+                let entries = std::fs::read_dir(&dir)
+                    .map_err(|e| Diagnostic::new(Code::Io, format!("cannot read folder {}: {e}", dir.display())))?;
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+                        out.push(path);
+                    }
+                }
+            }
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(Diagnostic::new(Code::Io, format!("{}: no such file or folder", p.display())));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Loads and statically checks one plan; fragments alone are reported as such.
+pub fn check_file(path: &Path, sources: &mut Sources) -> (Option<plan::LoadedPlan>, Vec<Diagnostic>, bool) {
+    let (loaded, mut diags) = plan::load_plan(path, sources);
+    let fragment = loaded.as_ref().is_some_and(|l| l.doc.kind.value == Kind::Fragment);
+    if fragment {
+        // A fragment is checked where a plan uses it.
+        diags.retain(|d| d.code != Code::InvalidValue || !d.message.contains("fragment"));
+        return (None, diags, true);
+    }
+    if let Some(l) = &loaded {
+        if !diags.iter().any(Diagnostic::is_error) {
+            diags.extend(crate::validate::check(l, sources));
+        }
+    }
+    diagnostic::sort(&mut diags);
+    (loaded, diags, false)
+}
+
+fn cmd_validate(paths: &[PathBuf], deny_warnings: bool, format: OutputFormat) -> i32 {
+    let files = match plan_files(paths) {
+        Ok(f) => f,
+        Err(d) => {
+            eprintln!("error[{}]: {}", d.code.as_str(), d.message);
+            return exit::INVALID;
+        }
+    };
+    let (mut errors, mut warnings) = (0, 0);
+    let mut json = Vec::new();
+    for file in &files {
+        let mut sources = Sources::default();
+        let (_, diags, fragment) = check_file(file, &mut sources);
+        errors += diags.iter().filter(|d| d.severity == Severity::Error).count();
+        warnings += diags.iter().filter(|d| d.severity == Severity::Warning).count();
+        match format {
+            OutputFormat::Text => {
+                print_diagnostics(&diags, &sources);
+                if diags.is_empty() {
+                    let what = if fragment { "fragment (checked where it is used)" } else { "ok" };
+                    eprintln!("{}: {what}", file.display());
+                }
+            }
+            OutputFormat::Json => json.extend(diags.iter().map(|d| diagnostic::to_json(d, &sources))),
+        }
+    }
+    if format == OutputFormat::Json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
+            "files": files.len(), "errors": errors, "warnings": warnings, "diagnostics": json,
+        })).unwrap_or_default());
+    } else {
+        eprintln!("{} file(s): {errors} error(s), {warnings} warning(s)", files.len());
+    }
+    if errors > 0 || (deny_warnings && warnings > 0) {
+        exit::INVALID
+    } else {
+        exit::OK
+    }
+}
+
+/// Load, validate and compile; diagnostics are printed and mapped to exit code 2.
+fn load_compiled(path: &Path, args: &ParamArgs, read_secrets: bool) -> Result<CompiledPlan, i32> {
+    let mut sources = Sources::default();
+    let (loaded, diags, fragment) = check_file(path, &mut sources);
+    let has_errors = diags.iter().any(Diagnostic::is_error);
+    print_diagnostics(&diags, &sources);
+    if fragment {
+        eprintln!("{}: a fragment cannot run alone; use it from a plan with `uses:`", path.display());
+        return Err(exit::INVALID);
+    }
+    let Some(loaded) = loaded.filter(|_| !has_errors) else {
+        return Err(exit::INVALID);
+    };
+    let given = match &args.file {
+        Some(f) => match params::read_params_file(f, &mut sources) {
+            Ok(g) => g,
+            Err(d) => {
+                print_diagnostics(&[d], &sources);
+                return Err(exit::INVALID);
+            }
+        },
+        None => Vec::new(),
+    };
+    let inputs = ParamInputs { set: args.set.clone(), file: args.file.clone(), read_secrets };
+    let sources = Arc::new(sources);
+    compile::compile(&loaded, sources.clone(), &inputs, &given).map_err(|mut diags| {
+        diagnostic::sort(&mut diags);
+        print_diagnostics(&diags, &sources);
+        exit::INVALID
+    })
+}
+
+fn cmd_preview(path: &Path, args: &ParamArgs, fail_at: Option<&str>, format: PreviewFormat) -> i32 {
+    let plan = match load_compiled(path, args, false) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let fail_index = match fail_at {
+        None => None,
+        Some(id) => match plan.index_of(id) {
+            Some(i) => Some(i),
+            None => {
+                let ids: Vec<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
+                let hint = diagnostic::did_you_mean(id, ids.iter().copied())
+                    .map(|c| format!("; did you mean `{c}`?"))
+                    .unwrap_or_default();
+                eprintln!("error: --fail-at `{id}`: no such step{hint}");
+                return exit::INVALID;
+            }
+        },
+    };
+    let p = preview::build(&plan, fail_index);
+    match format {
+        PreviewFormat::Text => print!("{}", preview::text(&p)),
+        PreviewFormat::Json => println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default()),
+        PreviewFormat::Markdown => print!("{}", preview::markdown(&p)),
+    }
+    exit::OK
+}
+
+fn run_id() -> String {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let stamp: String = now.chars().filter(|c| c.is_ascii_digit()).take(14).collect();
+    format!("{}-{}-{:04x}", &stamp[..8.min(stamp.len())], &stamp[8.min(stamp.len())..], rand::random::<u16>())
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPSPLAN_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.without_time().with_target(false).try_init(),
+    };
+}
+
+fn cmd_run(path: &Path, args: &ParamArgs, max_parallel: usize, answers: Answers, grace: Duration, log_format: LogFormat) -> i32 {
+    init_tracing(log_format);
+    let plan = match load_compiled(path, args, true) {
+        Ok(p) => Arc::new(p),
+        Err(code) => return code,
+    };
+    let destructive: Vec<&str> = plan.steps.iter().filter(|s| s.destructive).map(|s| s.id.as_str()).collect();
+    if !destructive.is_empty() && !answers.force && !std::io::stdin().is_terminal() {
+        eprintln!(
+            "error: this plan has destructive steps ({}) and there is no terminal to confirm them on; \
+             nothing was run. Check `opsplan preview` and pass --force to allow them.",
+            destructive.join(", ")
+        );
+        return exit::INVALID;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return exit::RUN_FAILED;
+        }
+    };
+    runtime.block_on(async move {
+        let console = Arc::new(Console::new(log_format, std::io::stderr().is_terminal()));
+        let sink: Arc<dyn EventSink> = Arc::new(Fanout(vec![console.clone()]));
+        let interrupts = Interrupts::default();
+        spawn_signal_handler(interrupts.clone(), sink.clone());
+        let ticker = {
+            let console = console.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    console.tick();
+                }
+            })
+        };
+        let opts = RunOptions { run_id: run_id(), max_parallel, answers, grace };
+        let report = Executor::new(plan, opts, sink, interrupts).run().await;
+        ticker.abort();
+        if log_format == LogFormat::Text {
+            eprint!("{}", console::summary(&report));
+        }
+        report.status.exit_code()
+    })
+}
+
+/// First SIGINT/SIGTERM: stop and roll back. Second: skip grace periods. Cleanup itself is
+/// never interrupted; later signals are reported and ignored.
+fn spawn_signal_handler(interrupts: Interrupts, sink: Arc<dyn EventSink>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    tokio::spawn(async move {
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            return;
+        };
+        let mut count = 0;
+        loop {
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+            count += 1;
+            let action = match count {
+                1 => {
+                    interrupts.cancel.cancel();
+                    "stopping: no new steps; cancelling running steps, then undo and cleanup"
+                }
+                2 => {
+                    interrupts.hurry.cancel();
+                    "killing running steps now (no grace period); undo and cleanup still run"
+                }
+                _ => "ignored: undo and cleanup are running and will not be interrupted",
+            };
+            sink.emit(&RunEvent::Signal { signal: name.into(), action: action.into() });
+        }
+    });
+}
+
+fn cmd_schema(check: Option<&Path>) -> i32 {
+    let text = crate::schema::plan_schema_text();
+    match check {
+        None => {
+            print!("{text}");
+            exit::OK
+        }
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(existing) if existing == text => exit::OK,
+            Ok(_) => {
+                eprintln!("{} is stale; regenerate it with `opsplan schema > {}`", path.display(), path.display());
+                exit::RUN_FAILED
+            }
+            Err(e) => {
+                eprintln!("cannot read {}: {e}", path.display());
+                exit::RUN_FAILED
+            }
+        },
+    }
+}

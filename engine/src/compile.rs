@@ -1,0 +1,496 @@
+//! Compiling: a loaded plan plus param values becomes the [`CompiledPlan`]: `for_each`
+//! expanded, params resolved per scope, durations parsed, and a petgraph DAG with the
+//! `needs` edges plus undo and cleanup edges. Preview, graph and run all read this one value.
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::params::{self, ParamInputs, ResolvedParams};
+use crate::plan::{LoadedPlan, ResumePolicy, RetryDecl};
+use crate::source::de::Sp;
+use crate::source::{Node, NodeValue, Sources, Span};
+use crate::steps::{self, DynStepType};
+use crate::template::{self, Redactor};
+use minijinja::Value;
+use petgraph::graph::{DiGraph, NodeIndex};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EdgeKind {
+    /// `needs`: the target starts after the source succeeded.
+    Needs,
+    /// A step to its compensation.
+    Undo,
+    /// An acquiring step to the step that releases the resource on every path.
+    Cleanup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphNode {
+    Step(usize),
+    Undo(usize),
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub initial: Duration,
+    pub factor: f64,
+    pub max: Duration,
+    pub jitter: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 1,
+            initial: Duration::from_secs(1),
+            factor: 2.0,
+            max: Duration::from_secs(60),
+            jitter: true,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before attempt `next` (2 = first retry), without jitter.
+    pub fn delay(&self, next: u32) -> Duration {
+        let exp = self.factor.powi(next.saturating_sub(2) as i32);
+        let secs = (self.initial.as_secs_f64() * exp).min(self.max.as_secs_f64());
+        Duration::from_secs_f64(secs.max(0.0))
+    }
+}
+
+/// An inline action (`undo:`) ready to render and run.
+#[derive(Clone)]
+pub struct CompiledAction {
+    pub kind: &'static dyn DynStepType,
+    pub with: Node,
+    pub timeout: Option<Duration>,
+    pub retry: RetryPolicy,
+}
+
+#[derive(Clone)]
+pub struct CompiledStep {
+    pub id: String,
+    pub span: Span,
+    pub description: Option<String>,
+    pub kind: &'static dyn DynStepType,
+    pub with: Node,
+    pub scope: usize,
+    pub item: Option<(serde_json::Value, usize)>,
+    pub needs: Vec<usize>,
+    pub when: Option<Sp<String>>,
+    pub retry: RetryPolicy,
+    pub timeout: Option<Duration>,
+    pub undo: Option<CompiledAction>,
+    pub acquires: Vec<String>,
+    pub releases: Vec<String>,
+    pub always: bool,
+    pub destructive: bool,
+    pub on_resume: ResumePolicy,
+}
+
+impl CompiledStep {
+    /// Runs in the rollback phase too: releases a resource, or `always`.
+    pub fn is_cleanup(&self) -> bool {
+        self.always || !self.releases.is_empty()
+    }
+}
+
+/// Param values of one scope (the plan, or one fragment instance), real and masked.
+#[derive(Debug, Clone)]
+pub struct ScopeParams {
+    pub real: serde_json::Map<String, serde_json::Value>,
+    pub masked: serde_json::Map<String, serde_json::Value>,
+    /// Qualified-id prefix of the fragment's steps (`tsdb.`), empty for the plan.
+    pub prefix: String,
+}
+
+pub struct CompiledPlan {
+    pub name: String,
+    pub system: Option<String>,
+    pub version: Option<String>,
+    pub applies_to: Option<String>,
+    pub description: Option<String>,
+    pub path: std::path::PathBuf,
+    pub content_hash: String,
+    pub sources: Arc<Sources>,
+    pub params: ResolvedParams,
+    pub scopes: Vec<ScopeParams>,
+    pub steps: Vec<CompiledStep>,
+    pub graph: DiGraph<GraphNode, EdgeKind>,
+    pub locks: Vec<String>,
+    pub redactor: Arc<Redactor>,
+}
+
+impl CompiledPlan {
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.id == id)
+    }
+
+    /// Steps grouped in stages: each stage's steps need only steps of earlier stages, so a
+    /// stage's steps may run in parallel.
+    pub fn stages(&self) -> Vec<Vec<usize>> {
+        let mut level = vec![0usize; self.steps.len()];
+        // Steps are kept in a topological order by `compile`.
+        for (i, s) in self.steps.iter().enumerate() {
+            level[i] = s.needs.iter().map(|&n| level[n] + 1).max().unwrap_or(0);
+        }
+        let depth = level.iter().copied().max().map_or(0, |m| m + 1);
+        let mut stages = vec![Vec::new(); depth];
+        for (i, l) in level.iter().enumerate() {
+            stages[*l].push(i);
+        }
+        stages
+    }
+
+    /// Every step that `step` transitively needs.
+    pub fn ancestors(&self, step: usize) -> Vec<bool> {
+        let mut seen = vec![false; self.steps.len()];
+        let mut stack = self.steps[step].needs.clone();
+        while let Some(n) = stack.pop() {
+            if !seen[n] {
+                seen[n] = true;
+                stack.extend(self.steps[n].needs.iter().copied());
+            }
+        }
+        seen
+    }
+
+    /// The template context of a step: params of its scope, outputs known so far, its item.
+    pub fn context(&self, step: usize, outputs: &HashMap<usize, serde_json::Value>, real: bool, placeholders: bool, run: &serde_json::Value) -> Value {
+        let s = &self.steps[step];
+        context_for(self, s.scope, s.item.as_ref(), outputs, real, placeholders, run)
+    }
+}
+
+fn context_for(
+    plan: &CompiledPlan,
+    scope: usize,
+    item: Option<&(serde_json::Value, usize)>,
+    outputs: &HashMap<usize, serde_json::Value>,
+    real: bool,
+    placeholders: bool,
+    run: &serde_json::Value,
+) -> Value {
+    let scope_params = &plan.scopes[scope];
+    let mut steps_map: std::collections::BTreeMap<String, Value> = Default::default();
+    for (i, s) in plan.steps.iter().enumerate() {
+        let v = match outputs.get(&i) {
+            Some(out) => template::json_to_value(&serde_json::json!({ "outputs": out })),
+            None if placeholders => {
+                let mut m = std::collections::BTreeMap::new();
+                m.insert("outputs", Value::from_object(template::Placeholder(format!("steps.{}.outputs", s.id))));
+                Value::from(m)
+            }
+            None => continue,
+        };
+        // Ids are reachable as written, with `_` for `-`, and unqualified inside a fragment.
+        let base = s.id.split('[').next().unwrap_or(&s.id).to_string();
+        let mut names = vec![s.id.clone()];
+        if let Some(local) = s.id.strip_prefix(&scope_params.prefix) {
+            names.push(local.to_string());
+        }
+        if item.is_none() || base != s.id {
+            // an expanded step is also reachable by its base name when unique (first wins)
+        }
+        for n in names {
+            steps_map.insert(n.replace('-', "_"), v.clone());
+            steps_map.insert(n, v.clone());
+        }
+    }
+    let params = if real { &scope_params.real } else { &scope_params.masked };
+    let mut ctx = serde_json::json!({
+        "params": params,
+        "plan": {
+            "name": plan.name, "version": plan.version, "system": plan.system,
+        },
+        "run": run,
+    });
+    if let Some((value, index)) = item {
+        ctx["item"] = value.clone();
+        ctx["item_index"] = (*index).into();
+    }
+    let mut value: std::collections::BTreeMap<String, Value> = ctx
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), template::json_to_value(v))).collect())
+        .unwrap_or_default();
+    value.insert("steps".into(), Value::from(steps_map));
+    Value::from(value)
+}
+
+fn parse_duration(text: &Sp<String>, what: &str) -> Result<Duration, Diagnostic> {
+    humantime::parse_duration(text.value.trim()).map_err(|e| {
+        Diagnostic::new(Code::BadDuration, format!("bad {what} `{}`: {e}", text.value))
+            .label(text.span, "not a duration")
+            .help("write a duration such as 500ms, 30s, 5m, 2h or 1h 30m")
+    })
+}
+
+/// Renders a param-only template field (timeouts, durations) in a scope.
+fn render_static(text: &Sp<String>, ctx: &Value, sources: &Sources) -> Result<Sp<String>, Diagnostic> {
+    let node = Node::new(text.span, NodeValue::Str(text.value.clone()));
+    let out = template::render_node(&node, ctx, Some(sources))?;
+    Ok(Sp::new(out.scalar_text(), text.span))
+}
+
+pub fn retry_policy(decl: Option<&RetryDecl>, ctx: &Value, sources: &Sources) -> Result<RetryPolicy, Diagnostic> {
+    let mut policy = RetryPolicy::default();
+    let Some(decl) = decl else { return Ok(policy) };
+    policy.attempts = (decl.attempts.value).max(1);
+    if let Some(b) = &decl.backoff {
+        if let Some(i) = &b.initial {
+            policy.initial = parse_duration(&render_static(i, ctx, sources)?, "backoff")?;
+        }
+        if let Some(m) = &b.max {
+            policy.max = parse_duration(&render_static(m, ctx, sources)?, "backoff")?;
+        }
+        if let Some(f) = &b.factor {
+            policy.factor = f.value;
+        }
+        if let Some(j) = b.jitter {
+            policy.jitter = j;
+        }
+    }
+    Ok(policy)
+}
+
+/// Compiles a validated plan with param values. Errors here are the ones that need values:
+/// missing or mistyped params, `for_each` lists, templated durations and lock names.
+pub fn compile(plan: &LoadedPlan, sources: Arc<Sources>, inputs: &ParamInputs, given: &[(Node, Node)]) -> Result<CompiledPlan, Vec<Diagnostic>> {
+    let doc = &plan.doc;
+    let resolved = params::resolve(&doc.params, given, &inputs.set, inputs.read_secrets, "--params")?;
+    let mut secrets: Vec<String> = resolved.secret_values().collect();
+    let mut diags = Vec::new();
+    let run_stub = serde_json::json!({"id": "preview"});
+
+    // Scope params: the plan's, then each fragment's from its rendered `with:`.
+    let mut scopes = vec![ScopeParams {
+        real: resolved.to_json(true),
+        masked: resolved.to_json(false),
+        prefix: String::new(),
+    }];
+    let mut compiled = CompiledPlan {
+        name: doc.metadata.name.value.clone(),
+        system: doc.metadata.system.as_ref().map(|s| s.value.clone()),
+        version: doc.metadata.version.as_ref().map(|s| s.value.clone()),
+        applies_to: doc.metadata.applies_to.as_ref().map(|s| s.value.clone()),
+        description: doc.metadata.description.clone(),
+        path: plan.path.clone(),
+        content_hash: plan.content_hash.clone(),
+        sources: sources.clone(),
+        params: resolved,
+        scopes: Vec::new(),
+        steps: Vec::new(),
+        graph: DiGraph::new(),
+        locks: Vec::new(),
+        redactor: Arc::new(Redactor::default()),
+    };
+    for (i, scope) in plan.scopes.iter().enumerate().skip(1) {
+        let Some((args, parent)) = &scope.args else { continue };
+        compiled.scopes = scopes.clone();
+        let render = |real: bool| {
+            let ctx = context_for(&compiled, *parent, None, &HashMap::new(), real, false, &run_stub);
+            template::render_node(args, &ctx, Some(&sources))
+        };
+        let prefix = plan
+            .steps
+            .iter()
+            .find(|s| s.scope == i)
+            .map(|s| s.id.value.rsplit_once('.').map_or(String::new(), |(p, _)| format!("{p}.")))
+            .unwrap_or_default();
+        match (render(true), render(false)) {
+            (Ok(real), Ok(masked)) => {
+                let entries = |n: &Node| n.as_map().map(<[_]>::to_vec).unwrap_or_default();
+                let what = format!("the `with:` of fragment {}", prefix.trim_end_matches('.'));
+                match (
+                    params::resolve(&scope.params, &entries(&real), &[], inputs.read_secrets, &what),
+                    params::resolve(&scope.params, &entries(&masked), &[], false, &what),
+                ) {
+                    (Ok(r), Ok(m)) => {
+                        secrets.extend(r.secret_values());
+                        // A value passed from a secret of the parent stays masked.
+                        scopes.push(ScopeParams { real: r.to_json(true), masked: m.to_json(false), prefix });
+                    }
+                    (Err(e), _) | (_, Err(e)) => {
+                        diags.extend(e);
+                        scopes.push(ScopeParams { real: Default::default(), masked: Default::default(), prefix });
+                    }
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                diags.push(e);
+                scopes.push(ScopeParams { real: Default::default(), masked: Default::default(), prefix });
+            }
+        }
+    }
+    compiled.scopes = scopes;
+    compiled.redactor = Arc::new(Redactor::new(secrets));
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+
+    // Expand for_each and resolve needs to indices; steps stay in topological order.
+    let order = topo_order(plan);
+    let mut expanded: HashMap<String, Vec<usize>> = HashMap::new();
+    for &si in &order {
+        let step = &plan.steps[si];
+        let ctx = context_for(&compiled, step.scope, None, &HashMap::new(), true, false, &run_stub);
+        let items: Vec<Option<(serde_json::Value, usize)>> = match &step.decl.for_each {
+            None => vec![None],
+            Some(node) => match template::render_node(node, &ctx, Some(&sources)) {
+                Ok(Node { value: NodeValue::Seq(items), .. }) => {
+                    items.iter().enumerate().map(|(i, n)| Some((n.to_json(), i))).collect()
+                }
+                Ok(other) => {
+                    diags.push(
+                        Diagnostic::new(Code::ForEach, format!("`for_each` must give a list, it gave {}", other.kind_name()))
+                            .label(node.span, "not a list")
+                            .help("give a YAML list or a template that is a list param, e.g. \"{{ params.buckets }}\""),
+                    );
+                    continue;
+                }
+                Err(d) => {
+                    diags.push(d);
+                    continue;
+                }
+            },
+        };
+        let Some(kind) = step.decl.step_type.as_ref().and_then(|t| steps::lookup(&t.value)) else {
+            continue;
+        };
+        let needs: Vec<usize> = step
+            .needs
+            .iter()
+            .flat_map(|n| expanded.get(&n.value).cloned().unwrap_or_default())
+            .collect();
+        let timeout = match &step.decl.timeout {
+            Some(t) => match render_static(t, &ctx, &sources).and_then(|t| parse_duration(&t, "timeout")) {
+                Ok(d) => Some(d),
+                Err(d) => {
+                    diags.push(d);
+                    None
+                }
+            },
+            None => None,
+        };
+        let retry = retry_policy(step.decl.retry.as_ref(), &ctx, &sources).unwrap_or_else(|d| {
+            diags.push(d);
+            RetryPolicy::default()
+        });
+        let undo = step.decl.undo.as_ref().and_then(|u| {
+            let kind = steps::lookup(&u.step_type.value)?;
+            Some(CompiledAction {
+                kind,
+                with: u.with.clone().unwrap_or_else(|| Node::new(u.step_type.span, NodeValue::Map(vec![]))),
+                timeout: u
+                    .timeout
+                    .as_ref()
+                    .and_then(|t| render_static(t, &ctx, &sources).and_then(|t| parse_duration(&t, "timeout")).ok()),
+                retry: retry_policy(u.retry.as_ref(), &ctx, &sources).unwrap_or_default(),
+            })
+        });
+        let with = step.decl.with.clone().unwrap_or_else(|| Node::new(step.id.span, NodeValue::Map(vec![])));
+        let count = items.len();
+        let mut ids = Vec::new();
+        for item in items {
+            let id = match &item {
+                None => step.id.value.clone(),
+                Some((v, i)) => format!("{}[{}]", step.id.value, item_label(v, *i, count)),
+            };
+            ids.push(compiled.steps.len());
+            compiled.steps.push(CompiledStep {
+                id,
+                span: step.id.span,
+                description: step.decl.description.clone(),
+                kind,
+                destructive: step.decl.destructive || kind.destructive(&with),
+                with: with.clone(),
+                scope: step.scope,
+                item,
+                needs: needs.clone(),
+                when: step.decl.when.clone(),
+                retry: retry.clone(),
+                timeout,
+                undo: undo.clone(),
+                acquires: step.decl.acquires.0.iter().map(|s| s.value.clone()).collect(),
+                releases: step.decl.releases.0.iter().map(|s| s.value.clone()).collect(),
+                always: step.decl.always,
+                on_resume: step.decl.on_resume.as_ref().map_or(ResumePolicy::Ask, |p| p.value),
+            });
+        }
+        expanded.insert(step.id.value.clone(), ids);
+    }
+    // Locks are rendered with the plan's params.
+    let ctx = context_for(&compiled, 0, None, &HashMap::new(), true, false, &run_stub);
+    for lock in &doc.locks {
+        match render_static(lock, &ctx, &sources) {
+            Ok(l) => compiled.locks.push(l.value),
+            Err(d) => diags.push(d),
+        }
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    build_graph(&mut compiled);
+    Ok(compiled)
+}
+
+/// A readable suffix for an expanded step: the item when it is a short name, else its index.
+fn item_label(v: &serde_json::Value, i: usize, _count: usize) -> String {
+    let s = match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => return i.to_string(),
+    };
+    if !s.is_empty() && s.len() <= 40 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c)) {
+        s
+    } else {
+        i.to_string()
+    }
+}
+
+/// Indices of `plan.steps` in an order where every step follows what it needs (validation
+/// has rejected cycles; any left are broken arbitrarily).
+fn topo_order(plan: &LoadedPlan) -> Vec<usize> {
+    let index: HashMap<&str, usize> = plan.steps.iter().enumerate().map(|(i, s)| (s.id.value.as_str(), i)).collect();
+    let mut graph = DiGraph::<usize, ()>::new();
+    let nodes: Vec<NodeIndex> = (0..plan.steps.len()).map(|i| graph.add_node(i)).collect();
+    for (i, s) in plan.steps.iter().enumerate() {
+        for n in &s.needs {
+            if let Some(&j) = index.get(n.value.as_str()) {
+                graph.add_edge(nodes[j], nodes[i], ());
+            }
+        }
+    }
+    match petgraph::algo::toposort(&graph, None) {
+        Ok(order) => order.into_iter().map(|n| graph[n]).collect(),
+        Err(_) => (0..plan.steps.len()).collect(),
+    }
+}
+
+fn build_graph(plan: &mut CompiledPlan) {
+    let mut g = DiGraph::new();
+    let nodes: Vec<NodeIndex> = (0..plan.steps.len()).map(|i| g.add_node(GraphNode::Step(i))).collect();
+    for (i, s) in plan.steps.iter().enumerate() {
+        for &n in &s.needs {
+            g.add_edge(nodes[n], nodes[i], EdgeKind::Needs);
+        }
+        if s.undo.is_some() {
+            let u = g.add_node(GraphNode::Undo(i));
+            g.add_edge(nodes[i], u, EdgeKind::Undo);
+        }
+    }
+    for (i, s) in plan.steps.iter().enumerate() {
+        for r in &s.releases {
+            for (j, a) in plan.steps.iter().enumerate() {
+                if a.acquires.contains(r) {
+                    g.add_edge(nodes[j], nodes[i], EdgeKind::Cleanup);
+                }
+            }
+        }
+    }
+    plan.graph = g;
+}

@@ -1,0 +1,250 @@
+//! Diagnostics: every problem validation finds is a value with a stable code, a severity,
+//! labelled spans and help, rendered by miette for people and as JSON for tools.
+
+use crate::source::{Sources, Span};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+macro_rules! codes {
+    ($($variant:ident = $code:literal, $name:literal, $sev:ident;)*) => {
+        /// Stable diagnostic codes; docs/reference/diagnostics.md lists them. Never renumber.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        pub enum Code { $($variant),* }
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant),*];
+            pub fn as_str(self) -> &'static str { match self { $(Code::$variant => $code),* } }
+            pub fn name(self) -> &'static str { match self { $(Code::$variant => $name),* } }
+            pub fn severity(self) -> Severity { match self { $(Code::$variant => Severity::$sev),* } }
+        }
+    };
+}
+
+codes! {
+    Io = "E001", "io", Error;
+    YamlSyntax = "E002", "yaml-syntax", Error;
+    ApiVersion = "E003", "api-version", Error;
+    UnknownField = "E010", "unknown-field", Error;
+    MissingField = "E011", "missing-field", Error;
+    WrongType = "E012", "wrong-type", Error;
+    InvalidValue = "E013", "invalid-value", Error;
+    UnknownStepType = "E020", "unknown-step-type", Error;
+    DuplicateStepId = "E021", "duplicate-step-id", Error;
+    InvalidStepId = "E022", "invalid-step-id", Error;
+    UnknownNeeds = "E023", "unknown-needs", Error;
+    Cycle = "E024", "dependency-cycle", Error;
+    SelfNeeds = "E025", "self-dependency", Error;
+    TemplateSyntax = "E030", "template-syntax", Error;
+    UndefinedVariable = "E031", "undefined-variable", Error;
+    UnknownParam = "E032", "unknown-param", Error;
+    UnknownStepRef = "E033", "unknown-step-reference", Error;
+    StepNotUpstream = "E034", "output-not-available", Error;
+    UnknownOutput = "E035", "unknown-output", Error;
+    TemplateRender = "E036", "template-render", Error;
+    ParamType = "E040", "param-type", Error;
+    ParamMissing = "E041", "missing-param", Error;
+    ParamUnknown = "E042", "unknown-param-value", Error;
+    SecretLiteral = "E043", "secret-literal", Error;
+    ParamDefaultType = "E044", "param-default-type", Error;
+    ResourceNotReleased = "E050", "resource-not-released", Error;
+    ReleaseWithoutAcquire = "E051", "release-without-acquire", Error;
+    ReleaseNotAfterAcquire = "E052", "release-before-acquire", Error;
+    ReleaseConditional = "E053", "release-conditional", Error;
+    DestructiveUnguarded = "E060", "destructive-unguarded", Error;
+    BadDuration = "E070", "bad-duration", Error;
+    BadGlob = "E071", "bad-glob", Error;
+    BadRetry = "E072", "bad-retry", Error;
+    StepArgs = "E080", "step-arguments", Error;
+    FragmentLoad = "E090", "fragment", Error;
+    FragmentCycle = "E091", "fragment-cycle", Error;
+    ForEach = "E092", "for-each", Error;
+    UnknownLockOrResource = "E093", "bad-name", Error;
+    UnusedParam = "W100", "unused-param", Warning;
+    NoDescription = "W101", "missing-description", Warning;
+    UnreachableUndo = "W102", "undo-on-cleanup", Warning;
+    LongTimeoutMissing = "W103", "no-timeout", Warning;
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Label {
+    pub span: Span,
+    pub text: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+    pub labels: Vec<Label>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Diagnostic {
+            code,
+            severity: code.severity(),
+            message: message.into(),
+            labels: Vec::new(),
+            help: None,
+        }
+    }
+    pub fn label(mut self, span: Span, text: impl Into<String>) -> Self {
+        self.labels.push(Label {
+            span,
+            text: text.into(),
+        });
+        self
+    }
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+    pub fn primary_span(&self) -> Option<Span> {
+        self.labels.first().map(|l| l.span)
+    }
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// A set of diagnostics sorted by place so output is stable.
+pub fn sort(diags: &mut [Diagnostic]) {
+    diags.sort_by_key(|d| {
+        let s = d.primary_span().unwrap_or_default();
+        (s.file, s.offset, d.code.as_str())
+    });
+}
+
+/// The closest candidate to a misspelt name, for "did you mean".
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+struct Rendered<'a> {
+    diag: &'a Diagnostic,
+    source: miette::NamedSource<String>,
+}
+
+impl std::fmt::Debug for Rendered<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.diag.message)
+    }
+}
+impl std::fmt::Display for Rendered<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.diag.message)
+    }
+}
+impl std::error::Error for Rendered<'_> {}
+
+impl miette::Diagnostic for Rendered<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
+        Some(Box::new(format!("{}({})", self.diag.code.as_str(), self.diag.code.name())))
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.diag.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+    fn help<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
+        self.diag
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.diag.primary_span().map(|_| &self.source as &dyn miette::SourceCode)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        let primary = self.diag.primary_span()?;
+        Some(Box::new(
+            self.diag
+                .labels
+                .iter()
+                .filter(move |l| l.span.file == primary.file)
+                .map(|l| miette::LabeledSpan::new_with_span(Some(l.text.clone()), l.span)),
+        ))
+    }
+}
+
+/// Renders one diagnostic as miette's report, with `file:line:col` of its first label.
+pub fn render(diag: &Diagnostic, sources: &Sources, color: bool) -> String {
+    let (name, text) = match diag.primary_span() {
+        Some(span) => {
+            let file = sources.get(span.file);
+            let (line, col) = file.line_col(span.offset);
+            (format!("{}:{line}:{col}", file.name), file.text.to_string())
+        }
+        None => (String::new(), String::new()),
+    };
+    let rendered = Rendered {
+        diag,
+        source: miette::NamedSource::new(name, text),
+    };
+    let theme = if color {
+        miette::GraphicalTheme::unicode()
+    } else {
+        miette::GraphicalTheme::unicode_nocolor()
+    };
+    let handler = miette::GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false);
+    let mut out = String::new();
+    if handler.render_report(&mut out, &rendered).is_err() {
+        out = format!("{}: {}", diag.code.as_str(), diag.message);
+    }
+    // Labels in another file than the first (a fragment) are listed after the snippet.
+    for label in diag.labels.iter().skip(1) {
+        if Some(label.span.file) != diag.primary_span().map(|s| s.file) {
+            let file = sources.get(label.span.file);
+            let (line, col) = file.line_col(label.span.offset);
+            out.push_str(&format!("  also at {}:{line}:{col}: {}\n", file.name, label.text));
+        }
+    }
+    out
+}
+
+/// The JSON form of a diagnostic (`--format json`), with 1-based line and column.
+pub fn to_json(diag: &Diagnostic, sources: &Sources) -> serde_json::Value {
+    let place = |span: Span| {
+        let file = sources.get(span.file);
+        let (line, column) = file.line_col(span.offset);
+        let (end_line, end_column) = file.line_col(span.end());
+        serde_json::json!({
+            "file": file.name, "line": line, "column": column,
+            "end_line": end_line, "end_column": end_column,
+        })
+    };
+    let mut value = serde_json::json!({
+        "code": diag.code.as_str(),
+        "name": diag.code.name(),
+        "severity": diag.severity,
+        "message": diag.message,
+        "help": diag.help,
+        "labels": diag.labels.iter().map(|l| {
+            let mut p = place(l.span);
+            p["text"] = l.text.clone().into();
+            p
+        }).collect::<Vec<_>>(),
+    });
+    if let Some(span) = diag.primary_span() {
+        let p = place(span);
+        value["file"] = p["file"].clone();
+        value["line"] = p["line"].clone();
+        value["column"] = p["column"].clone();
+    }
+    value
+}

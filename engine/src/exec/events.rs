@@ -1,0 +1,125 @@
+//! What the executor reports. The console, the JSON log and the run journal are all sinks
+//! of these events; the executor itself prints nothing.
+
+use crate::steps::{Outputs, Stream};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// The plan's steps in dependency order.
+    Forward,
+    /// A completed step's compensation, after a failure.
+    Undo,
+    /// A releasing or `always` step run after a failure or cancel.
+    Cleanup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Succeeded,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Succeeded,
+    /// A step failed; undo and cleanup all succeeded.
+    Failed,
+    /// Stopped by a signal; undo and cleanup all succeeded.
+    Cancelled,
+    /// Undo or cleanup itself failed: something may be left behind.
+    RollbackFailed,
+}
+
+impl RunStatus {
+    /// The process exit code (docs/reference/exit-codes.md).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            RunStatus::Succeeded => 0,
+            RunStatus::Failed => 1,
+            RunStatus::RollbackFailed => 3,
+            RunStatus::Cancelled => 130,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEvent {
+    RunStarted {
+        run_id: String,
+        plan: String,
+        version: Option<String>,
+        content_hash: String,
+        steps: Vec<String>,
+        at: String,
+    },
+    StepStarted {
+        step: String,
+        phase: Phase,
+        attempt: u32,
+        action: String,
+        at: String,
+    },
+    StepLog {
+        step: String,
+        stream: Stream,
+        line: String,
+    },
+    AttemptFailed {
+        step: String,
+        phase: Phase,
+        attempt: u32,
+        error: String,
+        retry_in_ms: Option<u64>,
+    },
+    StepFinished {
+        step: String,
+        phase: Phase,
+        status: StepStatus,
+        attempts: u32,
+        duration_ms: u64,
+        outputs: Option<Outputs>,
+        error: Option<String>,
+        at: String,
+    },
+    RollbackStarted {
+        reason: String,
+        undo: Vec<String>,
+        cleanup: Vec<String>,
+    },
+    Signal {
+        signal: String,
+        action: String,
+    },
+    RunFinished {
+        status: RunStatus,
+        duration_ms: u64,
+        at: String,
+    },
+}
+
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+/// Receives every event, in order, before the executor goes on.
+pub trait EventSink: Send + Sync {
+    fn emit(&self, event: &RunEvent);
+}
+
+/// Sends each event to several sinks (console and journal).
+pub struct Fanout(pub Vec<std::sync::Arc<dyn EventSink>>);
+
+impl EventSink for Fanout {
+    fn emit(&self, event: &RunEvent) {
+        for s in &self.0 {
+            s.emit(event);
+        }
+    }
+}

@@ -1,0 +1,461 @@
+//! The executor: runs a compiled plan on tokio with bounded parallelism, retries and
+//! timeouts; on failure or cancel it stops scheduling, cancels running steps, runs undo in
+//! reverse completion order and then the cleanup of every resource that may be held.
+//! It only emits [`events::RunEvent`]s; sinks print and record them.
+
+pub mod events;
+pub mod rollback;
+
+use crate::compile::{CompiledPlan, RetryPolicy};
+use crate::source::Node;
+use crate::steps::{Answers, DynStepType, Outputs, StepContext, StepError};
+use events::{now, EventSink, Phase, RunEvent, RunStatus, StepStatus};
+use rollback::State;
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub run_id: String,
+    pub max_parallel: usize,
+    pub answers: Answers,
+    /// SIGTERM-to-SIGKILL grace for cancelled child processes.
+    pub grace: Duration,
+}
+
+/// Signals the executor listens to: `cancel` stops the run (first Ctrl-C); `hurry` skips
+/// the grace period of processes being stopped (second Ctrl-C). Cleanup ignores both.
+#[derive(Clone, Default)]
+pub struct Interrupts {
+    pub cancel: CancellationToken,
+    pub hurry: CancellationToken,
+}
+
+#[derive(Debug, Clone)]
+pub struct StepRecord {
+    pub id: String,
+    pub phase: Phase,
+    pub status: StepStatus,
+    pub attempts: u32,
+    pub duration: Duration,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub status: RunStatus,
+    pub records: Vec<StepRecord>,
+    pub duration: Duration,
+}
+
+struct Outcome {
+    index: usize,
+    status: StepStatus,
+    attempts: u32,
+    duration: Duration,
+    outputs: Option<Outputs>,
+    error: Option<String>,
+}
+
+/// Resumed state: steps already finished in an earlier process (see journal).
+#[derive(Debug, Clone, Default)]
+pub struct Prior {
+    pub states: Vec<State>,
+    pub outputs: HashMap<usize, serde_json::Value>,
+    pub completion_order: Vec<usize>,
+}
+
+pub struct Executor {
+    plan: Arc<CompiledPlan>,
+    opts: RunOptions,
+    sink: Arc<dyn EventSink>,
+    interrupts: Interrupts,
+    prompt_lock: Arc<tokio::sync::Mutex<()>>,
+    run_ctx: serde_json::Value,
+}
+
+impl Executor {
+    pub fn new(plan: Arc<CompiledPlan>, opts: RunOptions, sink: Arc<dyn EventSink>, interrupts: Interrupts) -> Self {
+        let run_ctx = serde_json::json!({ "id": opts.run_id, "started": now() });
+        Executor { plan, opts, sink, interrupts, prompt_lock: Default::default(), run_ctx }
+    }
+
+    pub async fn run(&self) -> RunReport {
+        self.run_from(Prior::default(), false).await
+    }
+
+    /// Runs the plan, continuing from `prior`; with `rollback_only` nothing new starts and
+    /// only undo and cleanup run.
+    pub async fn run_from(&self, prior: Prior, rollback_only: bool) -> RunReport {
+        let started = Instant::now();
+        let plan = &self.plan;
+        let n = plan.steps.len();
+        let mut states = if prior.states.len() == n { prior.states.clone() } else { vec![State::NotRun; n] };
+        let mut outputs = prior.outputs.clone();
+        let mut completion_order = prior.completion_order.clone();
+        let mut records = Vec::new();
+        self.sink.emit(&RunEvent::RunStarted {
+            run_id: self.opts.run_id.clone(),
+            plan: plan.name.clone(),
+            version: plan.version.clone(),
+            content_hash: plan.content_hash.clone(),
+            steps: plan.steps.iter().map(|s| s.id.clone()).collect(),
+            at: now(),
+        });
+
+        let forward_token = self.interrupts.cancel.child_token();
+        let mut failure: Option<String> = if rollback_only { Some("rollback requested".into()) } else { None };
+        let mut running: JoinSet<Outcome> = JoinSet::new();
+        let mut in_flight = vec![false; n];
+        loop {
+            if failure.is_none() && !self.interrupts.cancel.is_cancelled() {
+                // Start every ready step, up to the parallelism limit.
+                for i in 0..n {
+                    if running.len() >= self.opts.max_parallel.max(1) {
+                        break;
+                    }
+                    if in_flight[i] || states[i] != State::NotRun {
+                        continue;
+                    }
+                    let ready = plan.steps[i].needs.iter().all(|&d| {
+                        matches!(states[d], State::Done(StepStatus::Succeeded | StepStatus::Skipped))
+                    });
+                    if !ready {
+                        continue;
+                    }
+                    match self.prepare(i, &outputs) {
+                        Prepared::Skip => {
+                            states[i] = State::Done(StepStatus::Skipped);
+                            self.finish_event(i, Phase::Forward, StepStatus::Skipped, 0, Duration::ZERO, None, None, &mut records);
+                            continue;
+                        }
+                        Prepared::Fail(msg) => {
+                            states[i] = State::Done(StepStatus::Failed);
+                            self.finish_event(i, Phase::Forward, StepStatus::Failed, 0, Duration::ZERO, None, Some(msg.clone()), &mut records);
+                            failure = Some(format!("step `{}` failed: {msg}", plan.steps[i].id));
+                            forward_token.cancel();
+                            break;
+                        }
+                        Prepared::Run(call) => {
+                            in_flight[i] = true;
+                            let token = forward_token.child_token();
+                            let fut = self.attempt_loop(i, Phase::Forward, call, token);
+                            running.spawn(fut);
+                        }
+                    }
+                }
+            }
+            if running.is_empty() {
+                break;
+            }
+            let joined = tokio::select! {
+                j = running.join_next() => j,
+                _ = self.interrupts.cancel.cancelled(), if !forward_token.is_cancelled() => {
+                    forward_token.cancel();
+                    failure.get_or_insert_with(|| "cancelled by signal".into());
+                    continue;
+                }
+            };
+            let Some(joined) = joined else { break };
+            let outcome = match joined {
+                Ok(o) => o,
+                Err(e) => {
+                    // A panicking step is a bug; treat it as a failure of an unknown step.
+                    failure.get_or_insert_with(|| format!("a step task ended abnormally: {e}"));
+                    forward_token.cancel();
+                    continue;
+                }
+            };
+            let i = outcome.index;
+            in_flight[i] = false;
+            states[i] = State::Done(outcome.status);
+            if outcome.status == StepStatus::Succeeded {
+                completion_order.push(i);
+                if let Some(out) = &outcome.outputs {
+                    outputs.insert(i, serde_json::Value::Object(out.clone()));
+                }
+            }
+            if outcome.status == StepStatus::Failed && failure.is_none() {
+                failure = Some(format!(
+                    "step `{}` failed: {}",
+                    plan.steps[i].id,
+                    outcome.error.clone().unwrap_or_default()
+                ));
+                forward_token.cancel();
+            }
+            self.finish_event(i, Phase::Forward, outcome.status, outcome.attempts, outcome.duration, outcome.outputs, outcome.error, &mut records);
+        }
+
+        let cancelled = self.interrupts.cancel.is_cancelled();
+        let status = if failure.is_none() && !cancelled {
+            RunStatus::Succeeded
+        } else {
+            let reason = failure.unwrap_or_else(|| "cancelled by signal".into());
+            let ok = self.rollback(&reason, &states, &completion_order, &mut outputs, &mut records).await;
+            match (ok, cancelled) {
+                (false, _) => RunStatus::RollbackFailed,
+                (true, true) => RunStatus::Cancelled,
+                (true, false) => RunStatus::Failed,
+            }
+        };
+        let duration = started.elapsed();
+        self.sink.emit(&RunEvent::RunFinished { status, duration_ms: duration.as_millis() as u64, at: now() });
+        RunReport { status, records, duration }
+    }
+
+    /// Undo, then cleanup, each sequentially. Signals no longer stop anything here.
+    async fn rollback(
+        &self,
+        reason: &str,
+        states: &[State],
+        completion_order: &[usize],
+        outputs: &mut HashMap<usize, serde_json::Value>,
+        records: &mut Vec<StepRecord>,
+    ) -> bool {
+        let plan = &self.plan;
+        let rb = rollback::plan_rollback(plan, completion_order, states);
+        self.sink.emit(&RunEvent::RollbackStarted {
+            reason: self.plan.redactor.redact(reason).into_owned(),
+            undo: rb.undo.iter().map(|&i| plan.steps[i].id.clone()).collect(),
+            cleanup: rb.cleanup.iter().map(|&i| plan.steps[i].id.clone()).collect(),
+        });
+        let mut ok = true;
+        for &i in &rb.undo {
+            let Some(undo) = plan.steps[i].undo.clone() else { continue };
+            let call = match self.render(i, &undo.with, outputs) {
+                Ok((real, masked)) => Call { kind: undo.kind, real, masked, retry: undo.retry.clone(), timeout: undo.timeout, destructive: false },
+                Err(msg) => {
+                    ok = false;
+                    self.finish_event(i, Phase::Undo, StepStatus::Failed, 0, Duration::ZERO, None, Some(msg), records);
+                    continue;
+                }
+            };
+            // A fresh token: a Ctrl-C during rollback must not cut the rollback short.
+            let o = self.attempt_loop(i, Phase::Undo, call, CancellationToken::new()).await;
+            ok &= o.status == StepStatus::Succeeded;
+            self.finish_event(i, Phase::Undo, o.status, o.attempts, o.duration, o.outputs, o.error, records);
+        }
+        for &i in &rb.cleanup {
+            let o = match self.prepare_cleanup(i, outputs) {
+                Ok(call) => self.attempt_loop(i, Phase::Cleanup, call, CancellationToken::new()).await,
+                Err(msg) => Outcome { index: i, status: StepStatus::Failed, attempts: 0, duration: Duration::ZERO, outputs: None, error: Some(msg) },
+            };
+            ok &= o.status == StepStatus::Succeeded;
+            if let (StepStatus::Succeeded, Some(out)) = (o.status, &o.outputs) {
+                outputs.insert(i, serde_json::Value::Object(out.clone()));
+            }
+            self.finish_event(i, Phase::Cleanup, o.status, o.attempts, o.duration, o.outputs, o.error, records);
+        }
+        ok
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish_event(
+        &self,
+        i: usize,
+        phase: Phase,
+        status: StepStatus,
+        attempts: u32,
+        duration: Duration,
+        outputs: Option<Outputs>,
+        error: Option<String>,
+        records: &mut Vec<StepRecord>,
+    ) {
+        let redactor = &self.plan.redactor;
+        let error = error.map(|e| redactor.redact(&e).into_owned());
+        let outputs = outputs.map(|o| {
+            let mut v = serde_json::Value::Object(o);
+            redactor.redact_json(&mut v);
+            match v {
+                serde_json::Value::Object(m) => m,
+                _ => Outputs::new(),
+            }
+        });
+        self.sink.emit(&RunEvent::StepFinished {
+            step: self.plan.steps[i].id.clone(),
+            phase,
+            status,
+            attempts,
+            duration_ms: duration.as_millis() as u64,
+            outputs,
+            error: error.clone(),
+            at: now(),
+        });
+        records.push(StepRecord { id: self.plan.steps[i].id.clone(), phase, status, attempts, duration, error });
+    }
+
+    fn render(&self, i: usize, with: &Node, outputs: &HashMap<usize, serde_json::Value>) -> Result<(Node, Node), String> {
+        let plan = &self.plan;
+        let real_ctx = plan.context(i, outputs, true, false, &self.run_ctx);
+        let masked_ctx = plan.context(i, outputs, false, false, &self.run_ctx);
+        let real = crate::template::render_node(with, &real_ctx, None).map_err(|d| d.message)?;
+        let masked = crate::template::render_node(with, &masked_ctx, None).map_err(|d| d.message)?;
+        Ok((real, masked))
+    }
+
+    fn prepare(&self, i: usize, outputs: &HashMap<usize, serde_json::Value>) -> Prepared {
+        let step = &self.plan.steps[i];
+        if let Some(when) = &step.when {
+            let ctx = self.plan.context(i, outputs, true, false, &self.run_ctx);
+            match crate::template::eval_condition(when.span, &when.value, &ctx) {
+                Ok(false) => return Prepared::Skip,
+                Ok(true) => {}
+                Err(d) => return Prepared::Fail(format!("`when` could not be evaluated: {}", d.message)),
+            }
+        }
+        match self.call(i, outputs) {
+            Ok(call) => Prepared::Run(call),
+            Err(msg) => Prepared::Fail(msg),
+        }
+    }
+
+    fn prepare_cleanup(&self, i: usize, outputs: &HashMap<usize, serde_json::Value>) -> Result<Call, String> {
+        self.call(i, outputs)
+    }
+
+    fn call(&self, i: usize, outputs: &HashMap<usize, serde_json::Value>) -> Result<Call, String> {
+        let step = &self.plan.steps[i];
+        let (real, masked) = self.render(i, &step.with, outputs)?;
+        Ok(Call {
+            kind: step.kind,
+            real,
+            masked,
+            retry: step.retry.clone(),
+            timeout: step.timeout,
+            destructive: step.destructive,
+        })
+    }
+
+    /// Attempts of one step with retries, backoff, timeout and cancellation.
+    fn attempt_loop(&self, i: usize, phase: Phase, call: Call, token: CancellationToken) -> impl std::future::Future<Output = Outcome> + Send + 'static {
+        let plan = self.plan.clone();
+        let sink = self.sink.clone();
+        let opts = self.opts.clone();
+        let hurry = self.interrupts.hurry.clone();
+        let prompt_lock = self.prompt_lock.clone();
+        async move {
+            let step_id = plan.steps[i].id.clone();
+            let started = Instant::now();
+            let action = match call.kind.describe(&call.masked) {
+                Ok(a) => a.summary,
+                Err(d) => d.message,
+            };
+            let action = plan.redactor.redact(&action).into_owned();
+            if call.destructive && phase == Phase::Forward {
+                if let Err(e) = destructive_gate(&step_id, &action, opts.answers, &prompt_lock).await {
+                    return Outcome { index: i, status: StepStatus::Failed, attempts: 0, duration: started.elapsed(), outputs: None, error: Some(e) };
+                }
+            }
+            let log_sink = sink.clone();
+            let log_id = step_id.clone();
+            let log: Arc<dyn Fn(crate::steps::Stream, &str) + Send + Sync> = Arc::new(move |stream, line: &str| {
+                log_sink.emit(&RunEvent::StepLog { step: log_id.clone(), stream, line: line.to_string() });
+            });
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                sink.emit(&RunEvent::StepStarted { step: step_id.clone(), phase, attempt, action: action.clone(), at: now() });
+                let attempt_token = token.child_token();
+                let ctx = StepContext {
+                    step_id: step_id.clone(),
+                    cancel: attempt_token.clone(),
+                    grace: opts.grace,
+                    answers: opts.answers,
+                    log: log.clone(),
+                    redact: plan.redactor.clone(),
+                    secret_env: Vec::new(),
+                    prompt_lock: prompt_lock.clone(),
+                };
+                let _ = &hurry;
+                let fut = call.kind.run(&call.real, ctx);
+                let result = run_with_timeout(fut, call.timeout, &attempt_token).await;
+                let error = match result {
+                    Ok(out) => {
+                        return Outcome { index: i, status: StepStatus::Succeeded, attempts: attempt, duration: started.elapsed(), outputs: Some(out), error: None };
+                    }
+                    Err(e) => e,
+                };
+                if token.is_cancelled() {
+                    return Outcome { index: i, status: StepStatus::Cancelled, attempts: attempt, duration: started.elapsed(), outputs: None, error: Some("cancelled".into()) };
+                }
+                let error_text = plan.redactor.redact(&error.message).into_owned();
+                if !error.retryable || attempt >= call.retry.attempts {
+                    return Outcome { index: i, status: StepStatus::Failed, attempts: attempt, duration: started.elapsed(), outputs: None, error: Some(error_text) };
+                }
+                let delay = backoff(&call.retry, attempt + 1);
+                sink.emit(&RunEvent::AttemptFailed { step: step_id.clone(), phase, attempt, error: error_text, retry_in_ms: Some(delay.as_millis() as u64) });
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = token.cancelled() => {
+                        return Outcome { index: i, status: StepStatus::Cancelled, attempts: attempt, duration: started.elapsed(), outputs: None, error: Some("cancelled while waiting to retry".into()) };
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum Prepared {
+    Skip,
+    Fail(String),
+    Run(Call),
+}
+
+struct Call {
+    kind: &'static dyn DynStepType,
+    real: Node,
+    masked: Node,
+    retry: RetryPolicy,
+    timeout: Option<Duration>,
+    destructive: bool,
+}
+
+/// Runs one attempt; past the timeout, cancels it and waits for its processes to be killed.
+async fn run_with_timeout(
+    fut: crate::steps::BoxFuture<Result<Outputs, StepError>>,
+    timeout: Option<Duration>,
+    token: &CancellationToken,
+) -> Result<Outputs, StepError> {
+    let Some(limit) = timeout else { return fut.await };
+    let mut fut = fut;
+    tokio::select! {
+        r = &mut fut => r,
+        _ = tokio::time::sleep(limit) => {
+            token.cancel();
+            let _ = fut.await;
+            Err(StepError::new(format!("timed out after {}", humantime::format_duration(limit))))
+        }
+    }
+}
+
+/// The delay before attempt `next`, with jitter between half and all of it.
+pub fn backoff(policy: &RetryPolicy, next: u32) -> Duration {
+    let base = policy.delay(next);
+    if !policy.jitter || base.is_zero() {
+        return base;
+    }
+    let factor: f64 = 0.5 + rand::random::<f64>() * 0.5;
+    base.mul_f64(factor)
+}
+
+/// A destructive step runs with `--force`, or after a yes on a terminal; never silently.
+async fn destructive_gate(step: &str, action: &str, answers: Answers, lock: &tokio::sync::Mutex<()>) -> Result<(), String> {
+    if answers.force {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(format!("step `{step}` is destructive and needs --force (no terminal to confirm on)"));
+    }
+    let _guard = lock.lock().await;
+    let question = format!("Step `{step}` is destructive: {action}\n  Run it?");
+    let yes = tokio::task::spawn_blocking(move || crate::steps::confirm::ask(&question)).await.unwrap_or(false);
+    if yes {
+        Ok(())
+    } else {
+        Err(format!("destructive step `{step}` was not confirmed"))
+    }
+}

@@ -1,0 +1,408 @@
+use super::model::*;
+use crate::diagnostic::{did_you_mean, Code, Diagnostic};
+use crate::source::de::{from_node, quote_list, DeError, DeErrorKind, Sp};
+use crate::source::{FileId, Node, NodeValue, SourceFile, Sources, Span};
+use indexmap::IndexMap;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// Where a step's templates take their `params` from: the plan, or a fragment instance.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub params: IndexMap<String, ParamDecl>,
+    /// For a fragment: the `uses` step's `with:` (fragment param values, templated in the
+    /// parent scope) and the parent scope.
+    pub args: Option<(Node, usize)>,
+    pub file: FileId,
+}
+
+/// A step after fragment inlining: its qualified id and the scope of its templates.
+#[derive(Debug, Clone)]
+pub struct ScopedStep {
+    /// `copy` in the plan, `tsdb.copy` for step `copy` of a fragment used by step `tsdb`.
+    pub id: Sp<String>,
+    pub decl: StepDecl,
+    pub needs: Vec<Sp<String>>,
+    pub scope: usize,
+}
+
+#[derive(Debug)]
+pub struct LoadedPlan {
+    pub path: PathBuf,
+    pub doc: PlanDoc,
+    pub steps: Vec<ScopedStep>,
+    pub scopes: Vec<Scope>,
+    /// sha256 of the plan file and every fragment, for resume's "plan changed" check.
+    pub content_hash: String,
+}
+
+const TOP_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "params", "locks", "steps"];
+
+/// Reads a plan and its fragments. Returns the plan when it could be built (possibly with
+/// diagnostics still to report) and every problem found.
+pub fn load_plan(path: &Path, sources: &mut Sources) -> (Option<LoadedPlan>, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let Some((file, doc)) = read_doc(path, sources, &mut diags, None) else {
+        return (None, diags);
+    };
+    if doc.kind.value != Kind::Plan {
+        diags.push(
+            Diagnostic::new(Code::InvalidValue, "this file is a fragment, not a plan")
+                .label(doc.kind.span, "kind: Fragment")
+                .help("fragments are used from a plan step with `uses:`; they cannot run alone"),
+        );
+    }
+    let mut loaded = LoadedPlan {
+        path: path.to_path_buf(),
+        steps: Vec::new(),
+        scopes: vec![Scope {
+            params: doc.params.clone(),
+            args: None,
+            file,
+        }],
+        content_hash: String::new(),
+        doc: doc.clone(),
+    };
+    let mut stack = vec![path.to_path_buf()];
+    inline_steps(&doc.steps, "", 0, &mut loaded, sources, &mut stack, &mut diags, &[]);
+    let mut hasher = Sha256::new();
+    for (_, f) in sources.files() {
+        hasher.update(f.text.as_bytes());
+    }
+    loaded.content_hash = hex::encode(hasher.finalize());
+    (Some(loaded), diags)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn inline_steps(
+    steps: &[StepDecl],
+    prefix: &str,
+    scope: usize,
+    plan: &mut LoadedPlan,
+    sources: &mut Sources,
+    stack: &mut Vec<PathBuf>,
+    diags: &mut Vec<Diagnostic>,
+    outer_needs: &[Sp<String>],
+) {
+    let qualify = |id: &Sp<String>| Sp::new(format!("{prefix}{}", id.value), id.span);
+    // A `uses` step's id stands for every step of its fragment in `needs`.
+    let mut groups: IndexMap<String, Vec<Sp<String>>> = IndexMap::new();
+    for step in steps {
+        let id = qualify(&step.id);
+        let mut needs: Vec<Sp<String>> = step.needs.iter().map(qualify).collect();
+        if needs.is_empty() {
+            needs = outer_needs.to_vec();
+        }
+        // Expand references to fragment groups declared earlier in this list.
+        needs = needs
+            .into_iter()
+            .flat_map(|n| match groups.get(&n.value) {
+                Some(members) => members
+                    .iter()
+                    .map(|m| Sp::new(m.value.clone(), n.span))
+                    .collect(),
+                None => vec![n],
+            })
+            .collect();
+        match &step.uses {
+            Some(uses) => {
+                let before = plan.steps.len();
+                inline_fragment(step, uses, &id, needs, scope, plan, sources, stack, diags);
+                let members = plan.steps[before..].iter().map(|s| s.id.clone()).collect();
+                groups.insert(id.value.clone(), members);
+            }
+            None => plan.steps.push(ScopedStep {
+                id,
+                decl: step.clone(),
+                needs,
+                scope,
+            }),
+        }
+    }
+    // A group referenced before its declaration is expanded now.
+    for step in plan.steps.iter_mut() {
+        if step.id.value.starts_with(prefix) {
+            step.needs = std::mem::take(&mut step.needs)
+                .into_iter()
+                .flat_map(|n| match groups.get(&n.value) {
+                    Some(members) => members
+                        .iter()
+                        .map(|m| Sp::new(m.value.clone(), n.span))
+                        .collect(),
+                    None => vec![n],
+                })
+                .collect();
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn inline_fragment(
+    step: &StepDecl,
+    uses: &Sp<String>,
+    id: &Sp<String>,
+    needs: Vec<Sp<String>>,
+    scope: usize,
+    plan: &mut LoadedPlan,
+    sources: &mut Sources,
+    stack: &mut Vec<PathBuf>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if step.step_type.is_some() {
+        diags.push(
+            Diagnostic::new(Code::InvalidValue, "a step has both `type` and `uses`")
+                .label(uses.span, "uses a fragment")
+                .help("a step either runs a step type or inlines a fragment; remove one"),
+        );
+    }
+    let base = stack.last().and_then(|p| p.parent()).unwrap_or(Path::new("."));
+    let path = base.join(&uses.value);
+    let canonical = path.canonicalize().unwrap_or(path.clone());
+    if stack.iter().any(|p| p.canonicalize().ok().as_ref() == Some(&canonical)) {
+        let chain: Vec<String> = stack
+            .iter()
+            .chain(std::iter::once(&path))
+            .map(|p| p.display().to_string())
+            .collect();
+        diags.push(
+            Diagnostic::new(Code::FragmentCycle, "fragments use each other in a cycle")
+                .label(uses.span, "this fragment is already being inlined")
+                .help(format!("cycle: {}", chain.join(" -> "))),
+        );
+        return;
+    }
+    let Some((file, doc)) = read_doc(&path, sources, diags, Some(uses.span)) else {
+        return;
+    };
+    if doc.kind.value != Kind::Fragment {
+        diags.push(
+            Diagnostic::new(Code::FragmentLoad, "`uses:` names a plan, not a fragment")
+                .label(uses.span, "this file has `kind: Plan`")
+                .help("set `kind: Fragment` in the used file"),
+        );
+    }
+    plan.scopes.push(Scope {
+        params: doc.params.clone(),
+        args: Some((
+            step.with.clone().unwrap_or_else(|| Node::new(uses.span, NodeValue::Map(vec![]))),
+            scope,
+        )),
+        file,
+    });
+    let inner = plan.scopes.len() - 1;
+    stack.push(path);
+    inline_steps(
+        &doc.steps,
+        &format!("{}.", id.value),
+        inner,
+        plan,
+        sources,
+        stack,
+        diags,
+        &needs,
+    );
+    stack.pop();
+}
+
+/// Reads, parses and decodes one file; every decodable part is kept, every problem reported.
+fn read_doc(
+    path: &Path,
+    sources: &mut Sources,
+    diags: &mut Vec<Diagnostic>,
+    used_at: Option<Span>,
+) -> Option<(FileId, PlanDoc)> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            let mut d = Diagnostic::new(
+                if used_at.is_some() { Code::FragmentLoad } else { Code::Io },
+                format!("cannot read {}: {e}", path.display()),
+            );
+            if let Some(span) = used_at {
+                d = d.label(span, "used here");
+            }
+            diags.push(d);
+            return None;
+        }
+    };
+    let file = sources.add(SourceFile::new(path, text));
+    let text = sources.get(file).text.clone();
+    let root = match Node::parse(file, &text) {
+        Ok(root) => root,
+        Err(e) => {
+            let offset = e.offset.unwrap_or(0);
+            diags.push(
+                Diagnostic::new(Code::YamlSyntax, format!("invalid YAML: {}", e.message))
+                    .label(Span::new(file, offset, 1), "here")
+                    .help("fix the YAML syntax; nothing else in this file was checked"),
+            );
+            return None;
+        }
+    };
+    decode_doc(&root, file, diags).map(|doc| (file, doc))
+}
+
+fn decode_doc(root: &Node, file: FileId, diags: &mut Vec<Diagnostic>) -> Option<PlanDoc> {
+    let Some(entries) = root.as_map() else {
+        diags.push(
+            Diagnostic::new(Code::WrongType, format!("a plan must be a mapping, found {}", root.kind_name()))
+                .label(Span::new(file, root.span.offset, root.span.len.max(1)), "not a mapping")
+                .help("start the file with `apiVersion: opsplan/v1`"),
+        );
+        return None;
+    };
+    let start = Span::new(file, 0, 1);
+    let mut api_version = None;
+    let mut kind = None;
+    let mut metadata = None;
+    let mut params = IndexMap::new();
+    let mut locks = Vec::new();
+    let mut steps = None;
+    let mut ok = true;
+    for (key, value) in entries {
+        let name = key.scalar_text();
+        match name.as_str() {
+            "apiVersion" => match value.as_str() {
+                Some(API_VERSION) => api_version = Some(Sp::new(API_VERSION.to_string(), value.span)),
+                _ => {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::ApiVersion,
+                            format!("unsupported apiVersion `{}`", value.scalar_text()),
+                        )
+                        .label(value.span, "unknown format version")
+                        .help(format!("this opsplan reads `{API_VERSION}`")),
+                    );
+                    ok = false;
+                }
+            },
+            "kind" => kind = decode(value, "kind", diags),
+            "metadata" => metadata = decode(value, "metadata", diags),
+            "params" => match value.as_map() {
+                Some(entries) => {
+                    for (k, v) in entries {
+                        if let Some(p) = decode::<ParamDecl>(v, "param", diags) {
+                            params.insert(k.scalar_text(), p);
+                        } else {
+                            ok = false;
+                        }
+                    }
+                }
+                None if value.value == NodeValue::Null => {}
+                None => {
+                    diags.push(wrong_kind(value, "a mapping of param names to declarations"));
+                    ok = false;
+                }
+            },
+            "locks" => locks = decode(value, "locks", diags).unwrap_or_else(|| {
+                ok = false;
+                Vec::new()
+            }),
+            "steps" => match &value.value {
+                NodeValue::Seq(items) => {
+                    let mut decoded = Vec::new();
+                    for item in items {
+                        match decode::<StepDecl>(item, "step", diags) {
+                            Some(step) => decoded.push(step),
+                            None => ok = false,
+                        }
+                    }
+                    steps = Some(decoded);
+                }
+                _ => {
+                    diags.push(wrong_kind(value, "a list of steps"));
+                    ok = false;
+                }
+            },
+            other => {
+                let mut d = Diagnostic::new(Code::UnknownField, format!("unknown field `{other}` at the top of the plan"))
+                    .label(key.span, "unknown field");
+                d = match did_you_mean(other, TOP_FIELDS.iter().copied()) {
+                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                    None => d.help(format!("expected one of {}", quote_list(TOP_FIELDS))),
+                };
+                diags.push(d);
+            }
+        }
+    }
+    for (field, present) in [
+        ("apiVersion", api_version.is_some() || !ok),
+        ("kind", kind.is_some()),
+        ("metadata", metadata.is_some()),
+        ("steps", steps.is_some()),
+    ] {
+        if !present && root.get(field).is_none() {
+            diags.push(
+                Diagnostic::new(Code::MissingField, format!("missing field `{field}`"))
+                    .label(start, "the plan starts here")
+                    .help(match field {
+                        "apiVersion" => "add `apiVersion: opsplan/v1`",
+                        "kind" => "add `kind: Plan` (or `kind: Fragment` for a file used with `uses:`)",
+                        "metadata" => "add `metadata:` with at least `name:`",
+                        _ => "add `steps:` with at least one step",
+                    }),
+            );
+        }
+    }
+    if !ok {
+        return None;
+    }
+    Some(PlanDoc {
+        api_version: api_version?,
+        kind: kind?,
+        metadata: metadata?,
+        params,
+        locks,
+        steps: steps?,
+    })
+}
+
+fn wrong_kind(node: &Node, expected: &str) -> Diagnostic {
+    Diagnostic::new(Code::WrongType, format!("expected {expected}, found {}", node.kind_name()))
+        .label(node.span, "wrong type")
+}
+
+fn decode<T: serde::de::DeserializeOwned>(node: &Node, what: &str, diags: &mut Vec<Diagnostic>) -> Option<T> {
+    match from_node::<T>(node, true) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            diags.push(de_diagnostic(&e, what, node.span));
+            None
+        }
+    }
+}
+
+/// Turns a deserialization error into a diagnostic about `what` (`step`, `exec arguments`).
+pub fn de_diagnostic(e: &DeError, what: &str, fallback: Span) -> Diagnostic {
+    let span = e.span.unwrap_or(fallback);
+    match &e.kind {
+        DeErrorKind::UnknownField { field, expected } => {
+            let d = Diagnostic::new(Code::UnknownField, format!("unknown field `{field}` in {what}"))
+                .label(span, "unknown field");
+            match did_you_mean(field, expected.iter().copied()) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None => d.help(format!("expected one of {}", quote_list(expected))),
+            }
+        }
+        DeErrorKind::UnknownVariant { variant, expected } => {
+            let d = Diagnostic::new(Code::InvalidValue, format!("unknown value `{variant}` in {what}"))
+                .label(span, "not one of the accepted values");
+            match did_you_mean(variant, expected.iter().copied()) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None => d.help(format!("expected one of {}", quote_list(expected))),
+            }
+        }
+        DeErrorKind::MissingField(field) => {
+            Diagnostic::new(Code::MissingField, format!("missing field `{field}` in {what}"))
+                .label(span, format!("`{field}` is required here"))
+        }
+        DeErrorKind::InvalidType { expected, found } => Diagnostic::new(
+            Code::WrongType,
+            format!("wrong type in {what}: expected {expected}, found {found}"),
+        )
+        .label(span, format!("expected {expected}")),
+        DeErrorKind::Custom(msg) => {
+            Diagnostic::new(Code::InvalidValue, format!("invalid {what}: {msg}")).label(span, "invalid value")
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Output for people and tools: preview (text, JSON, Markdown), graphs (DOT, Mermaid) and
+//! the console sink of a run.
+
+pub mod console;
+pub mod graph;
+pub mod preview;

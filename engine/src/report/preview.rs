@@ -1,0 +1,331 @@
+//! Preview: what a run would do, computed from the same compiled plan the run uses, with
+//! every template rendered (outputs not yet known shown as ⟨placeholders⟩) and secrets
+//! masked. Touches nothing.
+
+use crate::compile::CompiledPlan;
+use crate::exec::events::StepStatus;
+use crate::exec::rollback::{self, RollbackPlan, State};
+use crate::template;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::fmt::Write;
+
+#[derive(Debug, Serialize)]
+pub struct Preview {
+    pub plan: String,
+    pub version: Option<String>,
+    pub system: Option<String>,
+    pub applies_to: Option<String>,
+    pub file: String,
+    pub params: Vec<ParamLine>,
+    pub locks: Vec<String>,
+    pub stages: Vec<Vec<StepPreview>>,
+    pub rollback_map: Vec<RollbackEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fail_at: Option<FailurePath>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ParamLine {
+    pub name: String,
+    pub value: serde_json::Value,
+    pub source: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StepPreview {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub step_type: String,
+    pub description: Option<String>,
+    pub action: String,
+    pub with: serde_json::Value,
+    pub needs: Vec<String>,
+    /// `true`, `false` (skipped), or the condition when it needs run-time outputs.
+    pub when: Option<String>,
+    pub destructive: bool,
+    pub acquires: Vec<String>,
+    pub releases: Vec<String>,
+    pub always: bool,
+    pub retry: Option<String>,
+    pub timeout: Option<String>,
+    pub undo: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RollbackEntry {
+    pub step: String,
+    pub undo: Vec<String>,
+    pub cleanup: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FailurePath {
+    pub step: String,
+    pub completed: Vec<String>,
+    pub cancelled: Vec<String>,
+    pub undo: Vec<String>,
+    pub cleanup: Vec<String>,
+}
+
+/// Skipped-by-`when` per step, where the condition can be decided from params alone.
+fn static_skips(plan: &CompiledPlan) -> (Vec<bool>, Vec<Option<String>>) {
+    let mut skipped = vec![false; plan.steps.len()];
+    let mut shown = vec![None; plan.steps.len()];
+    let run = serde_json::json!({"id": "preview"});
+    for (i, s) in plan.steps.iter().enumerate() {
+        let Some(when) = &s.when else { continue };
+        let ctx = plan.context(i, &HashMap::new(), false, false, &run);
+        shown[i] = Some(match template::eval_condition(when.span, &when.value, &ctx) {
+            Ok(true) => "true".to_string(),
+            Ok(false) => {
+                skipped[i] = true;
+                "false (skipped)".to_string()
+            }
+            Err(_) => format!("{} (decided at run time)", template::condition_expression(&when.value)),
+        });
+    }
+    (skipped, shown)
+}
+
+pub fn build(plan: &CompiledPlan, fail_at: Option<usize>) -> Preview {
+    let (skipped, when_shown) = static_skips(plan);
+    let run = serde_json::json!({"id": "⟨run id⟩"});
+    let step_preview = |i: usize| {
+        let s = &plan.steps[i];
+        let ctx = plan.context(i, &HashMap::new(), false, true, &run);
+        let (action, with) = match template::render_node(&s.with, &ctx, Some(&plan.sources)) {
+            Ok(rendered) => {
+                let action = s.kind.describe(&rendered).map(|a| a.summary).unwrap_or_else(|d| d.message);
+                (action, rendered.to_json())
+            }
+            // Only run-time values can make rendering fail here (validation passed): show
+            // the template as written.
+            Err(_) => {
+                let action = s.kind.describe(&s.with).map(|a| a.summary).unwrap_or_else(|d| d.message);
+                (format!("{action}  (rendered at run time)"), s.with.to_json())
+            }
+        };
+        let undo = s.undo.as_ref().map(|u| match template::render_node(&u.with, &ctx, Some(&plan.sources)) {
+            Ok(r) => u.kind.describe(&r).map(|a| a.summary).unwrap_or_else(|d| d.message),
+            Err(d) => format!("cannot render: {}", d.message),
+        });
+        let mut action = plan.redactor.redact(&action).into_owned();
+        if skipped[i] {
+            action = format!("(skipped) {action}");
+        }
+        let mut with = with;
+        plan.redactor.redact_json(&mut with);
+        StepPreview {
+            id: s.id.clone(),
+            step_type: s.kind.name().to_string(),
+            description: s.description.clone(),
+            action,
+            with,
+            needs: s.needs.iter().map(|&n| plan.steps[n].id.clone()).collect(),
+            when: when_shown[i].clone(),
+            destructive: s.destructive,
+            acquires: s.acquires.clone(),
+            releases: s.releases.clone(),
+            always: s.always,
+            retry: (s.retry.attempts > 1).then(|| {
+                format!(
+                    "{} attempts, backoff {} ×{} up to {}{}",
+                    s.retry.attempts,
+                    humantime::format_duration(s.retry.initial),
+                    s.retry.factor,
+                    humantime::format_duration(s.retry.max),
+                    if s.retry.jitter { ", jitter" } else { "" }
+                )
+            }),
+            timeout: s.timeout.map(|t| humantime::format_duration(t).to_string()),
+            undo,
+        }
+    };
+    let stages = plan.stages().into_iter().map(|stage| stage.into_iter().map(step_preview).collect()).collect();
+    let ids = |v: &[usize]| v.iter().map(|&i| plan.steps[i].id.clone()).collect::<Vec<_>>();
+    let rollback_map = (0..plan.steps.len())
+        .filter(|&i| !skipped[i])
+        .map(|i| {
+            let (order, states) = rollback::simulate_failure(plan, i, &skipped);
+            let RollbackPlan { undo, cleanup } = rollback::plan_rollback(plan, &order, &states);
+            RollbackEntry { step: plan.steps[i].id.clone(), undo: ids(&undo), cleanup: ids(&cleanup) }
+        })
+        .collect();
+    let fail_at = fail_at.map(|f| {
+        let (order, states) = rollback::simulate_failure(plan, f, &skipped);
+        let rb = rollback::plan_rollback(plan, &order, &states);
+        let cancelled: Vec<usize> = (0..plan.steps.len()).filter(|&i| states[i] == State::Done(StepStatus::Cancelled)).collect();
+        FailurePath { step: plan.steps[f].id.clone(), completed: ids(&order), cancelled: ids(&cancelled), undo: ids(&rb.undo), cleanup: ids(&rb.cleanup) }
+    });
+    Preview {
+        plan: plan.name.clone(),
+        version: plan.version.clone(),
+        system: plan.system.clone(),
+        applies_to: plan.applies_to.clone(),
+        file: plan.path.display().to_string(),
+        params: plan
+            .params
+            .0
+            .iter()
+            .map(|(k, v)| ParamLine {
+                name: k.clone(),
+                value: if v.secret { template::MASK.into() } else { v.value.clone() },
+                source: v.source.clone(),
+            })
+            .collect(),
+        locks: plan.locks.clone(),
+        stages,
+        rollback_map,
+        fail_at,
+    }
+}
+
+fn flags(s: &StepPreview) -> String {
+    let mut f = Vec::new();
+    if s.destructive {
+        f.push("DESTRUCTIVE".to_string());
+    }
+    if !s.acquires.is_empty() {
+        f.push(format!("acquires {}", s.acquires.join(", ")));
+    }
+    if !s.releases.is_empty() {
+        f.push(format!("releases {}", s.releases.join(", ")));
+    }
+    if s.always {
+        f.push("always runs".into());
+    }
+    if f.is_empty() {
+        String::new()
+    } else {
+        format!("  [{}]", f.join("; "))
+    }
+}
+
+fn value_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn text(p: &Preview) -> String {
+    let mut o = String::new();
+    let _ = write!(o, "Plan {}", p.plan);
+    if let Some(v) = &p.version {
+        let _ = write!(o, " {v}");
+    }
+    if let Some(s) = &p.system {
+        let _ = write!(o, " for {s}");
+        if let Some(a) = &p.applies_to {
+            let _ = write!(o, " {a}");
+        }
+    }
+    let _ = writeln!(o, "  ({})", p.file);
+    if !p.params.is_empty() {
+        let _ = writeln!(o, "\nParams:");
+        let w = p.params.iter().map(|l| l.name.len()).max().unwrap_or(0);
+        for l in &p.params {
+            let _ = writeln!(o, "  {:w$}  {}  ({})", l.name, value_text(&l.value), l.source);
+        }
+    }
+    if !p.locks.is_empty() {
+        let _ = writeln!(o, "\nLocks: {}", p.locks.join(", "));
+    }
+    let _ = writeln!(o, "\nSteps (a stage's steps may run in parallel):");
+    for (n, stage) in p.stages.iter().enumerate() {
+        let par = if stage.len() > 1 { format!(", {} in parallel", stage.len()) } else { String::new() };
+        let _ = writeln!(o, "\n  Stage {}{par}", n + 1);
+        for s in stage {
+            let mark = if s.destructive { "!" } else { "-" };
+            let _ = writeln!(o, "  {mark} {} ({}){}", s.id, s.step_type, flags(s));
+            for (k, line) in s.action.lines().enumerate() {
+                let _ = writeln!(o, "      {}{line}", if k == 0 { "" } else { "  " });
+            }
+            if let Some(w) = &s.when {
+                let _ = writeln!(o, "      when: {w}");
+            }
+            if let Some(r) = &s.retry {
+                let _ = writeln!(o, "      retry: {r}");
+            }
+            if let Some(t) = &s.timeout {
+                let _ = writeln!(o, "      timeout: {t}");
+            }
+            if let Some(u) = &s.undo {
+                let _ = writeln!(o, "      undo: {u}");
+            }
+        }
+    }
+    let _ = writeln!(o, "\nIf a step fails (then: undo in reverse order, then cleanup):");
+    let w = p.rollback_map.iter().map(|r| r.step.len()).max().unwrap_or(0);
+    for r in &p.rollback_map {
+        let mut parts = Vec::new();
+        if !r.undo.is_empty() {
+            parts.push(format!("undo {}", r.undo.join(", ")));
+        }
+        if !r.cleanup.is_empty() {
+            parts.push(format!("cleanup {}", r.cleanup.join(", ")));
+        }
+        let then = if parts.is_empty() { "nothing to roll back".to_string() } else { parts.join("; then ") };
+        let _ = writeln!(o, "  {:w$}  -> {then}", r.step);
+    }
+    if let Some(f) = &p.fail_at {
+        let _ = writeln!(o, "\nIf `{}` fails:", f.step);
+        let mut n = 1;
+        let mut line = |o: &mut String, text: String| {
+            let _ = writeln!(o, "  {n}. {text}");
+            n += 1;
+        };
+        if !f.completed.is_empty() {
+            line(&mut o, format!("completed before it: {}", f.completed.join(", ")));
+        }
+        line(&mut o, format!("{} fails; no new step starts", f.step));
+        for c in &f.cancelled {
+            line(&mut o, format!("cancel {c} (running in parallel)"));
+        }
+        for u in &f.undo {
+            line(&mut o, format!("undo {u}"));
+        }
+        for c in &f.cleanup {
+            line(&mut o, format!("cleanup {c}"));
+        }
+        line(&mut o, "the run ends failed (exit 1), or exit 3 if any undo or cleanup fails".into());
+    }
+    o
+}
+
+pub fn markdown(p: &Preview) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "### Plan `{}` {}", p.plan, p.version.clone().unwrap_or_default());
+    if let Some(s) = &p.system {
+        let _ = writeln!(o, "\nSystem: {s} {}", p.applies_to.clone().unwrap_or_default());
+    }
+    if !p.params.is_empty() {
+        let _ = writeln!(o, "\n| param | value | from |\n|---|---|---|");
+        for l in &p.params {
+            let _ = writeln!(o, "| `{}` | `{}` | {} |", l.name, value_text(&l.value).replace('|', "\\|"), l.source);
+        }
+    }
+    let _ = writeln!(o, "\n| stage | step | type | action | notes |\n|---|---|---|---|---|");
+    for (n, stage) in p.stages.iter().enumerate() {
+        for s in stage {
+            let action = s.action.replace('|', "\\|").replace('\n', "<br>");
+            let _ = writeln!(o, "| {} | `{}` | {} | `{}` | {} |", n + 1, s.id, s.step_type, action, flags(s).trim().trim_matches(['[', ']']));
+        }
+    }
+    let _ = writeln!(o, "\n**Rollback map**\n\n| if this fails | undo | cleanup |\n|---|---|---|");
+    for r in &p.rollback_map {
+        let _ = writeln!(o, "| `{}` | {} | {} |", r.step, r.undo.join(", "), r.cleanup.join(", "));
+    }
+    if let Some(f) = &p.fail_at {
+        let _ = writeln!(
+            o,
+            "\n**If `{}` fails:** cancel [{}]; undo [{}]; cleanup [{}]",
+            f.step,
+            f.cancelled.join(", "),
+            f.undo.join(", "),
+            f.cleanup.join(", ")
+        );
+    }
+    o
+}

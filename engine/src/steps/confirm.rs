@@ -1,0 +1,62 @@
+//! `confirm`: an interactive gate. `--yes` answers it; with no terminal and no `--yes` the
+//! run stops here rather than guess.
+
+use super::{Action, Outputs, StepContext, StepError, StepType};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use std::io::IsTerminal;
+
+pub struct Confirm;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmSpec {
+    /// The question, e.g. "Drop database dop and load the dump from 2026-11-20?".
+    pub message: String,
+}
+
+impl StepType for Confirm {
+    const NAME: &'static str = "confirm";
+    const SUMMARY: &'static str = "Ask the operator to confirm before going on (`--yes` answers it).";
+    type Spec = ConfirmSpec;
+
+    fn describe(spec: &ConfirmSpec) -> Action {
+        Action::new(format!("ask: {} [y/N]", spec.message))
+    }
+    async fn run(spec: ConfirmSpec, ctx: StepContext) -> Result<Outputs, StepError> {
+        let mut out = Outputs::new();
+        if ctx.answers.yes {
+            out.insert("answered_by".into(), "--yes".into());
+            return Ok(out);
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(StepError::fatal(format!(
+                "confirmation needed and no terminal to ask on: \"{}\"; run with --yes to answer it",
+                spec.message
+            )));
+        }
+        let _guard = ctx.prompt_lock.lock().await;
+        let message = spec.message.clone();
+        let answer = tokio::task::spawn_blocking(move || ask(&message))
+            .await
+            .map_err(|e| StepError::fatal(e.to_string()))?;
+        if answer {
+            out.insert("answered_by".into(), "operator".into());
+            Ok(out)
+        } else {
+            Err(StepError::fatal(format!("not confirmed: {}", spec.message)))
+        }
+    }
+}
+
+/// Prompts on the terminal; true only for an explicit yes.
+pub fn ask(message: &str) -> bool {
+    use std::io::Write;
+    eprint!("\n? {message} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim().to_lowercase().as_str(), "y" | "yes")
+}

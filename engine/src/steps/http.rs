@@ -1,0 +1,179 @@
+//! `http`: one HTTP request with reqwest; the QuestDB `/exec` calls, health checks, APIs.
+
+use super::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+pub struct Http;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSpec {
+    /// GET, POST, PUT, DELETE, PATCH or HEAD (default GET).
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub url: String,
+    /// Query parameters, encoded for you.
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuth>,
+    /// Bearer token (use a secret param).
+    #[serde(default)]
+    pub bearer: Option<String>,
+    /// A text body.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// A JSON body (sets `Content-Type: application/json`).
+    #[serde(default)]
+    pub json: Option<serde_json::Value>,
+    /// Status codes that count as success (default: any 2xx).
+    #[serde(default)]
+    pub expect_status: Vec<u16>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub username: String,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"];
+const BODY_KEEP: usize = 1024 * 1024;
+
+impl StepType for Http {
+    const NAME: &'static str = "http";
+    const SUMMARY: &'static str = "Send one HTTP request and check its status; the JSON response becomes an output.";
+    type Spec = HttpSpec;
+
+    fn outputs() -> &'static [OutputDecl] {
+        &[
+            OutputDecl { name: "status", description: "the response status code" },
+            OutputDecl { name: "body", description: "the response body as text (first 1 MiB)" },
+            OutputDecl { name: "json", description: "the body parsed as JSON, when it is JSON" },
+        ]
+    }
+    fn check(spec: &HttpSpec, with: &crate::source::Node) -> Vec<crate::diagnostic::Diagnostic> {
+        use crate::diagnostic::{Code, Diagnostic};
+        let mut diags = Vec::new();
+        if !METHODS.contains(&spec.method.to_uppercase().as_str()) {
+            diags.push(
+                Diagnostic::new(Code::StepArgs, format!("unknown HTTP method `{}`", spec.method))
+                    .label(with.get("method").map_or(with.span, |n| n.span), "not an HTTP method")
+                    .help(format!("use one of {}", METHODS.join(", "))),
+            );
+        }
+        if !crate::source::de::is_template(&spec.url) && reqwest::Url::parse(&spec.url).is_err() {
+            diags.push(
+                Diagnostic::new(Code::StepArgs, format!("`{}` is not a valid URL", spec.url))
+                    .label(with.get("url").map_or(with.span, |n| n.span), "invalid URL")
+                    .help("write an absolute URL such as `http://localhost:9000/exec`"),
+            );
+        }
+        if spec.body.is_some() && spec.json.is_some() {
+            diags.push(
+                Diagnostic::new(Code::StepArgs, "both `body` and `json` are set")
+                    .label(with.get("json").map_or(with.span, |n| n.span), "second body")
+                    .help("send either a text `body` or a `json` body"),
+            );
+        }
+        diags
+    }
+    fn describe(spec: &HttpSpec) -> Action {
+        let mut url = spec.url.clone();
+        if !spec.query.is_empty() {
+            let query: Vec<String> = spec.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            url = format!("{url}?{}", query.join("&"));
+        }
+        let mut s = format!("{} {url}", spec.method.to_uppercase());
+        if let Some(auth) = &spec.basic_auth {
+            s.push_str(&format!(" (basic auth as {})", auth.username));
+        }
+        if spec.bearer.is_some() {
+            s.push_str(" (bearer token)");
+        }
+        Action::new(s)
+    }
+    async fn run(spec: HttpSpec, ctx: StepContext) -> Result<Outputs, StepError> {
+        let method = reqwest::Method::from_bytes(spec.method.to_uppercase().as_bytes())
+            .map_err(|_| StepError::fatal(format!("unknown HTTP method `{}`", spec.method)))?;
+        let url = reqwest::Url::parse(&spec.url)
+            .map_err(|e| StepError::fatal(format!("`{}` is not a valid URL: {e}", spec.url)))?;
+        let client = reqwest::Client::new();
+        let mut req = client.request(method, url.clone());
+        if !spec.query.is_empty() {
+            req = req.query(&spec.query);
+        }
+        for (k, v) in &spec.headers {
+            req = req.header(k, v);
+        }
+        if let Some(auth) = &spec.basic_auth {
+            req = req.basic_auth(&auth.username, auth.password.as_ref());
+        }
+        if let Some(token) = &spec.bearer {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = spec.body {
+            req = req.body(body);
+        }
+        if let Some(json) = &spec.json {
+            req = req.json(json);
+        }
+        let target = ctx.redact.redact(url.as_str()).into_owned();
+        let response = tokio::select! {
+            r = req.send() => r.map_err(|e| StepError::new(format!("cannot reach {target}: {}", describe_error(&e))))?,
+            _ = ctx.cancel.cancelled() => return Err(StepError::cancelled()),
+        };
+        let status = response.status().as_u16();
+        let bytes = tokio::select! {
+            r = response.bytes() => r.map_err(|e| StepError::new(format!("reading the response of {target}: {e}")))?,
+            _ = ctx.cancel.cancelled() => return Err(StepError::cancelled()),
+        };
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(BODY_KEEP)]).into_owned();
+        let ok = if spec.expect_status.is_empty() {
+            (200..300).contains(&status)
+        } else {
+            spec.expect_status.contains(&status)
+        };
+        if !ok {
+            let body = ctx.redact.redact(text.trim()).into_owned();
+            let body: String = body.chars().take(2000).collect();
+            let retryable = status >= 500 || status == 429 || status == 408;
+            return Err(StepError {
+                message: format!("{target} answered {status}: {body}"),
+                retryable,
+            });
+        }
+        let mut outputs = Outputs::new();
+        outputs.insert("status".into(), status.into());
+        if let Ok(json) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+            outputs.insert("json".into(), json);
+        }
+        outputs.insert("body".into(), text.into());
+        Ok(outputs)
+    }
+}
+
+/// reqwest's top-level message hides the cause (refused, DNS, TLS); name it.
+fn describe_error(e: &reqwest::Error) -> String {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    let mut last = e.to_string();
+    while let Some(s) = source {
+        last = s.to_string();
+        source = s.source();
+    }
+    if e.is_timeout() {
+        "timed out".into()
+    } else {
+        last
+    }
+}

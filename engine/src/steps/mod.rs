@@ -1,0 +1,252 @@
+//! Step types. Each lives in its own file and implements [`StepType`]; [`REGISTRY`] lists
+//! them. Adding a type touches its file and one line here.
+//!
+//! A type sees only its typed, rendered arguments: templates, retries, timeouts and rollback
+//! are the engine's. `describe` feeds preview and the journal from the same spec `run` gets,
+//! so what is shown is what runs.
+
+pub mod assert;
+pub mod confirm;
+pub mod exec;
+pub mod http;
+pub mod process;
+pub mod shell;
+pub mod wait;
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::plan::de_diagnostic;
+use crate::source::de::from_node;
+use crate::source::Node;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+pub type Outputs = serde_json::Map<String, serde_json::Value>;
+
+/// An output a step type sets, for template checks and the reference docs.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct OutputDecl {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+/// What preview prints for a step: one line a person reads (`$ tar czf …`, `POST …`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Action {
+    pub summary: String,
+}
+
+impl Action {
+    pub fn new(summary: impl Into<String>) -> Self {
+        Action {
+            summary: summary.into(),
+        }
+    }
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone)]
+pub struct StepError {
+    pub message: String,
+    /// False when another attempt cannot help (bad arguments, a refused confirmation).
+    pub retryable: bool,
+}
+
+impl StepError {
+    pub fn new(message: impl Into<String>) -> Self {
+        StepError {
+            message: message.into(),
+            retryable: true,
+        }
+    }
+    pub fn fatal(message: impl Into<String>) -> Self {
+        StepError {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+    pub fn cancelled() -> Self {
+        StepError::fatal("cancelled")
+    }
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Which stream a line of step output came from.
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// How the run answers gates (`confirm`, destructive steps).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Answers {
+    /// `--yes`: answer every `confirm` with yes.
+    pub yes: bool,
+    /// `--force`: run destructive steps without asking.
+    pub force: bool,
+}
+
+/// What a running step may use from the engine.
+#[derive(Clone)]
+pub struct StepContext {
+    pub step_id: String,
+    /// Cancelled on timeout, failure elsewhere or a signal; long work must watch it.
+    pub cancel: CancellationToken,
+    /// Time between SIGTERM and SIGKILL when a child process is cancelled.
+    pub grace: std::time::Duration,
+    pub answers: Answers,
+    pub log: Arc<dyn Fn(Stream, &str) + Send + Sync>,
+    /// Removes secret values from anything a step reports (stderr, HTTP bodies).
+    pub redact: Arc<crate::template::Redactor>,
+    /// Secret values by env var name, set in child processes instead of their argv.
+    pub secret_env: Vec<(String, String)>,
+    /// Serializes interactive prompts between parallel steps.
+    pub prompt_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// A step type: typed arguments (`with:`), checks, a preview line and the real run.
+pub trait StepType: Send + Sync + 'static {
+    const NAME: &'static str;
+    /// One sentence for `opsplan types` and the plan reference.
+    const SUMMARY: &'static str;
+    type Spec: DeserializeOwned + schemars::JsonSchema + Send + Sync + 'static;
+
+    fn outputs() -> &'static [OutputDecl] {
+        &[]
+    }
+    /// Whether any output key may appear (e.g. parsed JSON).
+    fn open_outputs() -> bool {
+        false
+    }
+    /// Checks beyond types (globs, ranges), pointing into `with`.
+    fn check(_spec: &Self::Spec, _with: &Node) -> Vec<Diagnostic> {
+        Vec::new()
+    }
+    /// True when running this spec destroys or overwrites data.
+    fn destructive(_spec: &Self::Spec) -> bool {
+        false
+    }
+    fn describe(spec: &Self::Spec) -> Action;
+    fn run(spec: Self::Spec, ctx: StepContext) -> impl Future<Output = Result<Outputs, StepError>> + Send;
+}
+
+/// The object-safe face of a [`StepType`] that the engine holds in [`REGISTRY`].
+pub trait DynStepType: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn summary(&self) -> &'static str;
+    fn outputs(&self) -> &'static [OutputDecl];
+    fn open_outputs(&self) -> bool;
+    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
+    /// Decodes and checks arguments; `templates_pending` before rendering.
+    fn check(&self, with: &Node, templates_pending: bool) -> Vec<Diagnostic>;
+    fn destructive(&self, with: &Node) -> bool;
+    fn describe(&self, with: &Node) -> Result<Action, Diagnostic>;
+    fn run(&self, with: &Node, ctx: StepContext) -> BoxFuture<Result<Outputs, StepError>>;
+}
+
+struct Registered<T>(std::marker::PhantomData<fn() -> T>);
+
+fn decode<T: StepType>(with: &Node, pending: bool) -> Result<T::Spec, Diagnostic> {
+    from_node::<T::Spec>(with, pending)
+        .map_err(|e| de_diagnostic(&e, &format!("arguments of `{}`", T::NAME), with.span))
+}
+
+impl<T: StepType> DynStepType for Registered<T> {
+    fn name(&self) -> &'static str {
+        T::NAME
+    }
+    fn summary(&self) -> &'static str {
+        T::SUMMARY
+    }
+    fn outputs(&self) -> &'static [OutputDecl] {
+        T::outputs()
+    }
+    fn open_outputs(&self) -> bool {
+        T::open_outputs()
+    }
+    fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<T::Spec>()
+    }
+    fn check(&self, with: &Node, templates_pending: bool) -> Vec<Diagnostic> {
+        match decode::<T>(with, templates_pending) {
+            Ok(spec) => T::check(&spec, with),
+            Err(d) => vec![d],
+        }
+    }
+    fn destructive(&self, with: &Node) -> bool {
+        decode::<T>(with, true).is_ok_and(|s| T::destructive(&s))
+    }
+    fn describe(&self, with: &Node) -> Result<Action, Diagnostic> {
+        decode::<T>(with, true).map(|s| T::describe(&s))
+    }
+    fn run(&self, with: &Node, ctx: StepContext) -> BoxFuture<Result<Outputs, StepError>> {
+        match decode::<T>(with, false) {
+            Ok(spec) => Box::pin(T::run(spec, ctx)),
+            Err(d) => {
+                let message = d.message;
+                Box::pin(async move { Err(StepError::fatal(message)) })
+            }
+        }
+    }
+}
+
+macro_rules! registry {
+    ($($ty:path),* $(,)?) => {
+        /// Every step type, in the order the reference lists them.
+        pub static REGISTRY: &[&dyn DynStepType] = &[
+            $(&Registered::<$ty>(std::marker::PhantomData)),*
+        ];
+    };
+}
+
+registry![
+    exec::Exec,
+    shell::Shell,
+    http::Http,
+    wait::Wait,
+    assert::Assert,
+    confirm::Confirm,
+];
+
+pub fn lookup(name: &str) -> Option<&'static dyn DynStepType> {
+    REGISTRY.iter().copied().find(|t| t.name() == name)
+}
+
+/// Diagnostic for an unknown `type:` with the closest registered name.
+pub fn unknown_type(name: &str, span: crate::source::Span) -> Diagnostic {
+    let d = Diagnostic::new(Code::UnknownStepType, format!("unknown step type `{name}`"))
+        .label(span, "no step type has this name");
+    match crate::diagnostic::did_you_mean(name, REGISTRY.iter().map(|t| t.name())) {
+        Some(s) => d.help(format!("did you mean `{s}`?")),
+        None => d.help("`opsplan types` lists the step types"),
+    }
+}
+
+/// Shell-style quoting of an argv for previews (`$ tar czf '/my dir' …`).
+pub fn shell_quote(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,78 @@
+//! `shell`: a script run by `sh -eu` (or another shell). Explicit, so argv steps never gain
+//! shell parsing by accident.
+
+use super::exec::{default_exit, finish, PROCESS_OUTPUTS};
+use super::process::{self, ProcessSpec};
+use super::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub struct Shell;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShellSpec {
+    /// The script. Runs with `-e -u`: the first failing command fails the step.
+    pub script: String,
+    /// The shell (default `/bin/sh`).
+    #[serde(default = "default_shell")]
+    pub shell: String,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    #[serde(default)]
+    pub stdin: Option<String>,
+    #[serde(default = "default_exit")]
+    pub expect_exit: Vec<i32>,
+    #[serde(default)]
+    pub parse_json: bool,
+}
+
+fn default_shell() -> String {
+    "/bin/sh".into()
+}
+
+impl StepType for Shell {
+    const NAME: &'static str = "shell";
+    const SUMMARY: &'static str = "Run a shell script (`sh -eu -c`), capturing its output.";
+    type Spec = ShellSpec;
+
+    fn outputs() -> &'static [OutputDecl] {
+        PROCESS_OUTPUTS
+    }
+    fn describe(spec: &ShellSpec) -> Action {
+        let script = spec.script.trim_end();
+        if script.contains('\n') {
+            Action::new(format!("{} -eu -c <<'SCRIPT'\n{script}\nSCRIPT", spec.shell))
+        } else {
+            Action::new(format!("$ {script}"))
+        }
+    }
+    async fn run(spec: ShellSpec, ctx: StepContext) -> Result<Outputs, StepError> {
+        // The script travels in the environment, not argv, so a secret rendered into it is
+        // not visible in /proc/*/cmdline.
+        let argv = vec![
+            spec.shell.clone(),
+            "-eu".into(),
+            "-c".into(),
+            "eval \"$OPSPLAN_SCRIPT\"".into(),
+        ];
+        let mut env = spec.env;
+        env.insert("OPSPLAN_SCRIPT".into(), spec.script);
+        let result = process::run(
+            &ProcessSpec {
+                argv,
+                env,
+                cwd: spec.cwd,
+                stdin: spec.stdin,
+                echo: true,
+            },
+            &ctx,
+        )
+        .await?;
+        finish(&spec.shell, result, &spec.expect_exit, spec.parse_json)
+    }
+}

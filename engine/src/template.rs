@@ -1,0 +1,227 @@
+//! Templates: minijinja with strict undefined, applied to individual string fields after
+//! parsing (never to the raw file), with errors mapped back to the field's position.
+//!
+//! A string that is exactly one `{{ expression }}` keeps the expression's type (a list for
+//! `for_each`, an int for `replicas`); any other template string renders to a string.
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::source::de::is_template;
+use crate::source::{Node, NodeValue, Sources, Span};
+use minijinja::value::{Object, Value};
+use minijinja::{Environment, UndefinedBehavior};
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock};
+
+/// What a secret looks like anywhere but in the call that uses it.
+pub const MASK: &str = "********";
+
+/// Replaces every known secret value in text that leaves the process (logs, errors, journal).
+#[derive(Debug, Default, Clone)]
+pub struct Redactor {
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
+        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
+        // Longest first, so a secret containing another is masked whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Redactor { secrets }
+    }
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if !self.contains_secret(text) {
+            return Cow::Borrowed(text);
+        }
+        let mut out = text.to_string();
+        for s in &self.secrets {
+            out = out.replace(s.as_str(), MASK);
+        }
+        Cow::Owned(out)
+    }
+    pub fn contains_secret(&self, text: &str) -> bool {
+        self.secrets.iter().any(|s| text.contains(s.as_str()))
+    }
+    pub fn redact_json(&self, value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(s) => {
+                if self.contains_secret(s) {
+                    *s = self.redact(s).into_owned();
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
+            serde_json::Value::Object(map) => map.values_mut().for_each(|v| self.redact_json(v)),
+            _ => {}
+        }
+    }
+}
+
+pub fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env
+    })
+}
+
+/// The expression inside a string that is exactly `{{ expr }}`.
+pub fn whole_expression(s: &str) -> Option<&str> {
+    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    (!inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%")).then_some(inner.trim())
+}
+
+/// A `when:` condition may be written bare (`params.x == 1`) or in braces.
+pub fn condition_expression(s: &str) -> &str {
+    whole_expression(s).unwrap_or(s.trim())
+}
+
+/// The span of the part of a template string an error names, when the YAML scalar holds
+/// the string verbatim (plain or simply quoted); else the whole scalar.
+pub fn sub_span(span: Span, text: &str, range: Option<std::ops::Range<usize>>, sources: Option<&Sources>) -> Span {
+    let (Some(range), Some(sources)) = (range, sources) else {
+        return span;
+    };
+    let raw = sources.get(span.file).slice(span);
+    let base = if raw == text {
+        0
+    } else if raw.len() >= 2 && raw.get(1..raw.len() - 1) == Some(text) {
+        1
+    } else {
+        return span;
+    };
+    span.sub(base + range.start, range.end.saturating_sub(range.start).max(1))
+}
+
+fn template_error(e: &minijinja::Error, span: Span, text: &str, sources: Option<&Sources>, code: Code) -> Diagnostic {
+    let mut detail = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
+    if e.kind() == minijinja::ErrorKind::UndefinedError {
+        detail = format!("undefined value ({detail})");
+    }
+    Diagnostic::new(code, format!("template error: {detail}"))
+        .label(sub_span(span, text, e.range(), sources), "in this template")
+}
+
+/// Every variable path a template or expression reads (`params.x`, `steps.a.outputs.b`).
+pub fn variables(node: &Node, text: &str, is_expression: bool, sources: Option<&Sources>) -> Result<BTreeSet<String>, Diagnostic> {
+    let env = environment();
+    let vars = if is_expression {
+        env.compile_expression(text)
+            .map_err(|e| template_error(&e, node.span, text, sources, Code::TemplateSyntax))?
+            .undeclared_variables(true)
+    } else {
+        env.template_from_str(text)
+            .map_err(|e| template_error(&e, node.span, text, sources, Code::TemplateSyntax))?
+            .undeclared_variables(true)
+    };
+    Ok(vars.into_iter().collect())
+}
+
+/// Renders every template string in a node tree.
+pub fn render_node(node: &Node, ctx: &Value, sources: Option<&Sources>) -> Result<Node, Diagnostic> {
+    Ok(match &node.value {
+        NodeValue::Str(s) if is_template(s) => render_string(node, s, ctx, sources)?,
+        NodeValue::Seq(items) => Node::new(
+            node.span,
+            NodeValue::Seq(items.iter().map(|n| render_node(n, ctx, sources)).collect::<Result<_, _>>()?),
+        ),
+        NodeValue::Map(entries) => Node::new(
+            node.span,
+            NodeValue::Map(
+                entries
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), render_node(v, ctx, sources)?)))
+                    .collect::<Result<_, Diagnostic>>()?,
+            ),
+        ),
+        _ => node.clone(),
+    })
+}
+
+fn render_string(node: &Node, s: &str, ctx: &Value, sources: Option<&Sources>) -> Result<Node, Diagnostic> {
+    let env = environment();
+    if let Some(expr) = whole_expression(s) {
+        let value = env
+            .compile_expression(expr)
+            .and_then(|e| e.eval(ctx))
+            .map_err(|e| {
+                // Ranges are relative to the expression; shift them to the string.
+                let offset = s.find(expr).unwrap_or(0);
+                let mut d = template_error(&e, node.span, s, None, Code::TemplateRender);
+                if let (Some(r), Some(src)) = (e.range(), sources) {
+                    d.labels[0].span = sub_span(node.span, s, Some(r.start + offset..r.end + offset), Some(src));
+                }
+                d
+            })?;
+        return Ok(value_to_node(&value, node.span));
+    }
+    let text = env
+        .render_str(s, ctx)
+        .map_err(|e| template_error(&e, node.span, s, sources, Code::TemplateRender))?;
+    Ok(Node::new(node.span, NodeValue::Str(text)))
+}
+
+/// Evaluates a `when:` condition to a bool (Jinja truthiness).
+pub fn eval_condition(node_span: Span, text: &str, ctx: &Value) -> Result<bool, Diagnostic> {
+    let expr = condition_expression(text);
+    environment()
+        .compile_expression(expr)
+        .and_then(|e| e.eval(ctx))
+        .map(|v| v.is_true())
+        .map_err(|e| template_error(&e, node_span, text, None, Code::TemplateRender))
+}
+
+/// JSON (params, outputs) as a template value.
+pub fn json_to_value(v: &serde_json::Value) -> Value {
+    use serde_json::Value as J;
+    match v {
+        J::Null => Value::from(()),
+        J::Bool(b) => Value::from(*b),
+        J::Number(n) => match n.as_i64() {
+            Some(i) => Value::from(i),
+            None => Value::from(n.as_f64().unwrap_or(0.0)),
+        },
+        J::String(s) => Value::from(s.as_str()),
+        J::Array(items) => Value::from(items.iter().map(json_to_value).collect::<Vec<_>>()),
+        J::Object(map) => Value::from(
+            map.iter()
+                .map(|(k, v)| (k.clone(), json_to_value(v)))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        ),
+    }
+}
+
+pub fn value_to_node(value: &Value, span: Span) -> Node {
+    if let Some(p) = value.downcast_object_ref::<Placeholder>() {
+        return Node::new(span, NodeValue::Str(p.to_string()));
+    }
+    match serde_json::to_value(value) {
+        Ok(json) => Node::from_json(&json, span),
+        Err(_) => Node::new(span, NodeValue::Str(value.to_string())),
+    }
+}
+
+/// Stands for a value only known at run time (a step output) in previews: renders as
+/// `⟨steps.x.outputs.y⟩`, and any attribute of it is another placeholder.
+#[derive(Debug)]
+pub struct Placeholder(pub String);
+
+pub const PLACEHOLDER_OPEN: char = '⟨';
+
+impl std::fmt::Display for Placeholder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "⟨{}⟩", self.0)
+    }
+}
+
+impl Object for Placeholder {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Some(Value::from_object(Placeholder(format!("{}.{key}", self.0))))
+    }
+    fn call_method(self: &Arc<Self>, _state: &mut minijinja::State, method: &str, _args: &[Value]) -> Result<Value, minijinja::Error> {
+        Ok(Value::from_object(Placeholder(format!("{}.{method}(…)", self.0))))
+    }
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self.as_ref(), f)
+    }
+}

@@ -1,0 +1,590 @@
+//! Static checks of a loaded plan: everything that can be found without param values or
+//! touching a system, all collected. Each check is a plain function over the plan.
+
+use crate::diagnostic::{did_you_mean, Code, Diagnostic};
+use crate::plan::{LoadedPlan, ParamType, ScopedStep};
+use crate::source::de::is_template;
+use crate::source::{Node, NodeValue, Sources, Span};
+use crate::steps;
+use crate::template;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+pub fn check(plan: &LoadedPlan, sources: &Sources) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let index = step_index(plan, &mut diags);
+    check_types(plan, &mut diags);
+    check_needs(plan, &index, &mut diags);
+    let acyclic = check_cycles(plan, &index, &mut diags);
+    check_durations(plan, &mut diags);
+    check_params(plan, &mut diags);
+    if acyclic {
+        let ancestors = ancestors(plan, &index);
+        check_templates(plan, &index, &ancestors, sources, &mut diags);
+        check_resources(plan, &index, &ancestors, &mut diags);
+        check_destructive(plan, &ancestors, &mut diags);
+    }
+    diags
+}
+
+fn valid_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn step_index(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) -> HashMap<String, usize> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (i, s) in plan.steps.iter().enumerate() {
+        let local = s.decl.id.value.as_str();
+        if !valid_id(local) {
+            diags.push(
+                Diagnostic::new(Code::InvalidStepId, format!("invalid step id `{local}`"))
+                    .label(s.decl.id.span, "not a valid id")
+                    .help("ids start with a lowercase letter and use only a-z, 0-9, `-` and `_`"),
+            );
+        }
+        if let Some(&first) = index.get(&s.id.value) {
+            diags.push(
+                Diagnostic::new(Code::DuplicateStepId, format!("duplicate step id `{}`", s.id.value))
+                    .label(s.decl.id.span, "second step with this id")
+                    .label(plan.steps[first].decl.id.span, "first defined here")
+                    .help("give every step a unique id"),
+            );
+        } else {
+            index.insert(s.id.value.clone(), i);
+        }
+    }
+    index
+}
+
+fn check_types(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
+    for s in &plan.steps {
+        let Some(ty) = &s.decl.step_type else {
+            diags.push(
+                Diagnostic::new(Code::MissingField, format!("step `{}` has no `type`", s.id.value))
+                    .label(s.decl.id.span, "this step")
+                    .help("set `type:` to a step type (`opsplan types` lists them) or `uses:` to a fragment"),
+            );
+            continue;
+        };
+        let Some(kind) = steps::lookup(&ty.value) else {
+            diags.push(steps::unknown_type(&ty.value, ty.span));
+            continue;
+        };
+        let with = s.decl.with.clone().unwrap_or_else(|| Node::new(ty.span, NodeValue::Map(vec![])));
+        diags.extend(kind.check(&with, true));
+        if let Some(undo) = &s.decl.undo {
+            match steps::lookup(&undo.step_type.value) {
+                None => diags.push(steps::unknown_type(&undo.step_type.value, undo.step_type.span)),
+                Some(k) => {
+                    let with = undo.with.clone().unwrap_or_else(|| Node::new(undo.step_type.span, NodeValue::Map(vec![])));
+                    diags.extend(k.check(&with, true));
+                }
+            }
+        }
+    }
+}
+
+fn check_needs(plan: &LoadedPlan, index: &HashMap<String, usize>, diags: &mut Vec<Diagnostic>) {
+    for s in &plan.steps {
+        for n in &s.needs {
+            if n.value == s.id.value {
+                diags.push(
+                    Diagnostic::new(Code::SelfNeeds, format!("step `{}` needs itself", s.id.value))
+                        .label(n.span, "a step cannot wait for itself")
+                        .help("remove this entry from `needs`"),
+                );
+            } else if !index.contains_key(&n.value) {
+                let d = Diagnostic::new(Code::UnknownNeeds, format!("step `{}` needs `{}`, which does not exist", s.id.value, n.value))
+                    .label(n.span, "no step has this id");
+                diags.push(match did_you_mean(&n.value, index.keys().map(String::as_str)) {
+                    Some(c) => d.help(format!("did you mean `{c}`?")),
+                    None => d.help("`needs` lists ids of steps in this plan"),
+                });
+            }
+        }
+    }
+}
+
+/// Reports each dependency cycle once, with its path; returns whether there is none.
+fn check_cycles(plan: &LoadedPlan, index: &HashMap<String, usize>, diags: &mut Vec<Diagnostic>) -> bool {
+    let mut graph = petgraph::graph::DiGraph::<usize, ()>::new();
+    let nodes: Vec<_> = (0..plan.steps.len()).map(|i| graph.add_node(i)).collect();
+    for (i, s) in plan.steps.iter().enumerate() {
+        for n in &s.needs {
+            if let Some(&j) = index.get(&n.value) {
+                if i != j {
+                    graph.add_edge(nodes[j], nodes[i], ());
+                }
+            }
+        }
+    }
+    let mut acyclic = true;
+    for scc in petgraph::algo::tarjan_scc(&graph) {
+        if scc.len() < 2 {
+            continue;
+        }
+        acyclic = false;
+        let members: HashSet<usize> = scc.iter().map(|n| graph[*n]).collect();
+        // Walk needs inside the component from its first-declared step to print a cycle.
+        let start = *members.iter().min().unwrap_or(&0);
+        let mut path = vec![start];
+        let mut cur = start;
+        loop {
+            let next = plan.steps[cur]
+                .needs
+                .iter()
+                .filter_map(|n| index.get(&n.value).copied())
+                .find(|j| members.contains(j));
+            match next {
+                Some(j) if j == start => break,
+                Some(j) if path.contains(&j) => {
+                    path.push(j);
+                    break;
+                }
+                Some(j) => {
+                    path.push(j);
+                    cur = j;
+                }
+                None => break,
+            }
+        }
+        let names: Vec<&str> = path.iter().map(|&i| plan.steps[i].id.value.as_str()).collect();
+        let mut d = Diagnostic::new(
+            Code::Cycle,
+            format!("dependency cycle: {} -> {}", names.join(" -> "), names[0]),
+        );
+        for &i in &path {
+            let s = &plan.steps[i];
+            let edge = s.needs.iter().find(|n| index.get(&n.value).is_some_and(|j| members.contains(j)));
+            if let Some(edge) = edge {
+                d = d.label(edge.span, format!("`{}` needs `{}`", s.id.value, edge.value));
+            }
+        }
+        diags.push(d.help("remove one of these `needs` entries to break the cycle"));
+    }
+    acyclic
+}
+
+/// Checks a duration-valued field of a step's `with:` (used by step types).
+pub fn check_duration_field(with: &Node, field: &str) -> Option<Diagnostic> {
+    let node = with.get(field)?;
+    let text = node.as_str()?;
+    if is_template(text) || humantime::parse_duration(text.trim()).is_ok() {
+        return None;
+    }
+    Some(bad_duration(node.span, text, field))
+}
+
+fn bad_duration(span: Span, text: &str, what: &str) -> Diagnostic {
+    Diagnostic::new(Code::BadDuration, format!("bad duration `{text}` in `{what}`"))
+        .label(span, "not a duration")
+        .help("write a duration such as 500ms, 30s, 5m, 2h or 1h 30m")
+}
+
+/// Checks a glob-valued field (a string or a list of strings) of a step's `with:`.
+pub fn check_glob_field(with: &Node, field: &str) -> Vec<Diagnostic> {
+    let Some(node) = with.get(field) else { return Vec::new() };
+    let items: Vec<&Node> = match &node.value {
+        NodeValue::Seq(items) => items.iter().collect(),
+        _ => vec![node],
+    };
+    items
+        .into_iter()
+        .filter_map(|n| {
+            let text = n.as_str()?;
+            if is_template(text) {
+                return None;
+            }
+            let e = globset::Glob::new(text).err()?;
+            Some(
+                Diagnostic::new(Code::BadGlob, format!("bad glob `{text}` in `{field}`: {}", e.kind()))
+                    .label(n.span, "invalid pattern")
+                    .help("globs use *, **, ?, [abc] and {a,b}; close every bracket and brace"),
+            )
+        })
+        .collect()
+}
+
+fn check_durations(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
+    let mut check = |text: &crate::source::de::Sp<String>, what: &str| {
+        if !is_template(&text.value) && humantime::parse_duration(text.value.trim()).is_err() {
+            diags.push(bad_duration(text.span, &text.value, what));
+        }
+    };
+    for s in &plan.steps {
+        if let Some(t) = &s.decl.timeout {
+            check(t, "timeout");
+        }
+        let retries = s.decl.retry.iter().chain(s.decl.undo.iter().filter_map(|u| u.retry.as_ref()));
+        for r in retries {
+            if let Some(b) = &r.backoff {
+                if let Some(i) = &b.initial {
+                    check(i, "backoff.initial");
+                }
+                if let Some(m) = &b.max {
+                    check(m, "backoff.max");
+                }
+            }
+        }
+        if let Some(t) = s.decl.undo.as_ref().and_then(|u| u.timeout.as_ref()) {
+            check(t, "undo.timeout");
+        }
+    }
+    for s in &plan.steps {
+        let retries = s.decl.retry.iter().chain(s.decl.undo.iter().filter_map(|u| u.retry.as_ref()));
+        for r in retries {
+            if r.attempts.value == 0 {
+                diags.push(
+                    Diagnostic::new(Code::BadRetry, "`retry.attempts` is 0")
+                        .label(r.attempts.span, "must be at least 1")
+                        .help("attempts counts the first try: 3 means one try and two retries"),
+                );
+            }
+            if let Some(f) = r.backoff.as_ref().and_then(|b| b.factor.as_ref()) {
+                if !(f.value >= 1.0 && f.value.is_finite()) {
+                    diags.push(
+                        Diagnostic::new(Code::BadRetry, format!("backoff factor {} is below 1", f.value))
+                            .label(f.span, "delays would shrink")
+                            .help("use a factor of 1 (constant) or more (exponential)"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn check_params(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
+    for (si, scope) in plan.scopes.iter().enumerate() {
+        for (name, decl) in &scope.params {
+            let ty = decl.ty.value;
+            if ty == ParamType::Secret {
+                if let Some(d) = &decl.default {
+                    diags.push(
+                        Diagnostic::new(Code::SecretLiteral, format!("secret param `{name}` has a literal default"))
+                            .label(d.span, "a secret written in the plan file")
+                            .help("secrets come from `env:`, `file:` or `command:`, never from the plan itself"),
+                    );
+                }
+            } else if decl.file.is_some() || decl.command.is_some() {
+                let span = decl.file.as_ref().map_or(decl.ty.span, |f| f.span);
+                diags.push(
+                    Diagnostic::new(Code::InvalidValue, format!("param `{name}` reads a file or command but is not a secret"))
+                        .label(span, "only for secrets")
+                        .help("set `type: secret`, or give a `default`"),
+                );
+            }
+            if let Some(d) = &decl.default {
+                if !(d.as_str().is_some_and(is_template)) {
+                    if let Err(e) = crate::params::from_node(ty, d, name) {
+                        let mut e = e;
+                        e.code = Code::ParamDefaultType;
+                        diags.push(e);
+                    }
+                }
+            }
+            // Unused params are worth a warning; fragments' params are used by their steps.
+            let used = plan.steps.iter().filter(|s| s.scope == si).any(|s| mentions(s, name))
+                || (si == 0 && (plan.doc.locks.iter().any(|l| l.value.contains(name.as_str()))
+                    || plan.scopes.iter().any(|sc| sc.args.as_ref().is_some_and(|(a, p)| *p == 0 && node_mentions(a, name)))));
+            if !used {
+                diags.push(
+                    Diagnostic::new(Code::UnusedParam, format!("param `{name}` is never used"))
+                        .label(decl.ty.span, "declared here")
+                        .help(format!("use it as {{{{ params.{name} }}}} or remove it")),
+                );
+            }
+        }
+    }
+}
+
+fn node_mentions(node: &Node, name: &str) -> bool {
+    let mut found = false;
+    node.walk_strings(&mut |_, s| found |= is_template(s) && s.contains(name));
+    found
+}
+
+fn mentions(s: &ScopedStep, name: &str) -> bool {
+    s.decl.with.as_ref().is_some_and(|w| node_mentions(w, name))
+        || s.decl.for_each.as_ref().is_some_and(|w| node_mentions(w, name))
+        || s.decl.when.as_ref().is_some_and(|w| w.value.contains(name))
+        || s.decl.timeout.as_ref().is_some_and(|w| w.value.contains(name))
+        || s.decl.undo.as_ref().and_then(|u| u.with.as_ref()).is_some_and(|w| node_mentions(w, name))
+}
+
+/// For each step, the set of steps it transitively needs.
+fn ancestors(plan: &LoadedPlan, index: &HashMap<String, usize>) -> Vec<HashSet<usize>> {
+    let n = plan.steps.len();
+    let mut memo: Vec<Option<HashSet<usize>>> = vec![None; n];
+    fn visit(i: usize, plan: &LoadedPlan, index: &HashMap<String, usize>, memo: &mut Vec<Option<HashSet<usize>>>) -> HashSet<usize> {
+        if let Some(s) = &memo[i] {
+            return s.clone();
+        }
+        let mut set = HashSet::new();
+        for need in &plan.steps[i].needs {
+            if let Some(&j) = index.get(&need.value) {
+                if j != i {
+                    set.insert(j);
+                    set.extend(visit(j, plan, index, memo));
+                }
+            }
+        }
+        memo[i] = Some(set.clone());
+        set
+    }
+    (0..n).map(|i| visit(i, plan, index, &mut memo)).collect()
+}
+
+const ROOTS: &[&str] = &["params", "steps", "item", "item_index", "plan", "run"];
+
+/// Every template string: syntax, and that each variable it reads exists where it is used.
+fn check_templates(plan: &LoadedPlan, index: &HashMap<String, usize>, ancestors: &[HashSet<usize>], sources: &Sources, diags: &mut Vec<Diagnostic>) {
+    for (i, s) in plan.steps.iter().enumerate() {
+        let mut fields: Vec<(Node, String, bool)> = Vec::new();
+        let mut add = |node: &Node| node.walk_strings(&mut |n, text| {
+            if is_template(text) {
+                fields.push((n.clone(), text.to_string(), false));
+            }
+        });
+        if let Some(w) = &s.decl.with {
+            add(w);
+        }
+        if let Some(u) = s.decl.undo.as_ref().and_then(|u| u.with.as_ref()) {
+            add(u);
+        }
+        if let Some(t) = &s.decl.timeout {
+            add(&Node::new(t.span, NodeValue::Str(t.value.clone())));
+        }
+        if let Some(f) = &s.decl.for_each {
+            add(f);
+        }
+        if let Some(w) = &s.decl.when {
+            fields.push((Node::new(w.span, NodeValue::Str(w.value.clone())), template::condition_expression(&w.value).to_string(), true));
+        }
+        let in_undo_or_cleanup = s.decl.undo.is_some();
+        for (node, text, is_expr) in fields {
+            let vars = match template::variables(&node, &text, is_expr, Some(sources)) {
+                Ok(v) => v,
+                Err(d) => {
+                    diags.push(d);
+                    continue;
+                }
+            };
+            for var in vars {
+                if let Some(d) = check_variable(plan, i, &var, index, ancestors, &node, &text, sources, in_undo_or_cleanup) {
+                    diags.push(d);
+                }
+            }
+        }
+    }
+    let root = &plan.scopes[0];
+    for lock in &plan.doc.locks {
+        let node = Node::new(lock.span, NodeValue::Str(lock.value.clone()));
+        match template::variables(&node, &lock.value, false, Some(sources)) {
+            Ok(vars) => {
+                for var in vars {
+                    let mut parts = var.split('.');
+                    let head = parts.next().unwrap_or_default();
+                    let name = parts.next();
+                    if head != "params" || name.is_some_and(|n| !root.params.contains_key(n)) {
+                        diags.push(
+                            Diagnostic::new(Code::UndefinedVariable, format!("lock name uses `{var}`, which is not a param"))
+                                .label(var_span(&node, &lock.value, head, sources), "lock names may only use params")
+                                .help("locks are taken before any step runs, so they can use only params"),
+                        );
+                    }
+                }
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+}
+
+/// The span of the first mention of `needle` in a template string (for labels).
+fn var_span(node: &Node, text: &str, needle: &str, sources: &Sources) -> Span {
+    match text.find(needle) {
+        Some(at) => template::sub_span(node.span, text, Some(at..at + needle.len()), Some(sources)),
+        None => node.span,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_variable(
+    plan: &LoadedPlan,
+    step: usize,
+    var: &str,
+    index: &HashMap<String, usize>,
+    ancestors: &[HashSet<usize>],
+    node: &Node,
+    text: &str,
+    sources: &Sources,
+    _in_undo: bool,
+) -> Option<Diagnostic> {
+    let s = &plan.steps[step];
+    let scope = &plan.scopes[s.scope];
+    let mut parts = var.split('.');
+    let head = parts.next()?;
+    let span = var_span(node, text, var.split('.').take(2).collect::<Vec<_>>().join(".").as_str(), sources);
+    match head {
+        "params" => {
+            let name = parts.next()?;
+            if scope.params.contains_key(name) {
+                return None;
+            }
+            let d = Diagnostic::new(Code::UnknownParam, format!("template uses `params.{name}`, which is not declared"))
+                .label(span, "undeclared param");
+            Some(match did_you_mean(name, scope.params.keys().map(String::as_str)) {
+                Some(c) => d.help(format!("did you mean `params.{c}`?")),
+                None => d.help(format!("declare it under `params:` as `{name}: {{type: string}}`")),
+            })
+        }
+        "steps" => {
+            let name = parts.next()?;
+            let prefix = s.id.value.rsplit_once('.').map_or(String::new(), |(p, _)| format!("{p}."));
+            let candidates = [name.to_string(), format!("{prefix}{name}"), name.replace('_', "-"), format!("{prefix}{}", name.replace('_', "-"))];
+            let Some(&target) = candidates.iter().find_map(|c| index.get(c)) else {
+                let d = Diagnostic::new(Code::UnknownStepRef, format!("template uses `steps.{name}`, but there is no such step"))
+                    .label(span, "unknown step");
+                return Some(match did_you_mean(name, index.keys().map(String::as_str)) {
+                    Some(c) => d.help(format!("did you mean `steps.{c}`?")),
+                    None => d.help("outputs are read as steps.<id>.outputs.<name>"),
+                });
+            };
+            let own = target == step;
+            if !own && !ancestors[step].contains(&target) {
+                return Some(
+                    Diagnostic::new(
+                        Code::StepNotUpstream,
+                        format!("step `{}` reads outputs of `{}`, which it does not need", s.id.value, plan.steps[target].id.value),
+                    )
+                    .label(span, "may not have run yet")
+                    .help(format!("add `{}` to this step's `needs` (directly or through another step)", plan.steps[target].id.value)),
+                );
+            }
+            if parts.next() != Some("outputs") {
+                return Some(
+                    Diagnostic::new(Code::UndefinedVariable, format!("`{var}` is not a step output"))
+                        .label(span, "expected steps.<id>.outputs.<name>")
+                        .help("read an output as steps.<id>.outputs.<name>"),
+                );
+            }
+            let output = parts.next()?;
+            let kind = plan.steps[target].decl.step_type.as_ref().and_then(|t| steps::lookup(&t.value))?;
+            if kind.open_outputs() || kind.outputs().iter().any(|o| o.name == output) {
+                return None;
+            }
+            let names: Vec<&str> = kind.outputs().iter().map(|o| o.name).collect();
+            let d = Diagnostic::new(Code::UnknownOutput, format!("step type `{}` has no output `{output}`", kind.name()))
+                .label(var_span(node, text, output, sources), "unknown output");
+            Some(match did_you_mean(output, names.iter().copied()) {
+                Some(c) => d.help(format!("did you mean `{c}`?")),
+                None if names.is_empty() => d.help(format!("`{}` sets no outputs", kind.name())),
+                None => d.help(format!("its outputs are: {}", names.join(", "))),
+            })
+        }
+        "item" | "item_index" if s.decl.for_each.is_none() => Some(
+            Diagnostic::new(Code::UndefinedVariable, format!("`{head}` is only defined in a step with `for_each`"))
+                .label(span, "no for_each here")
+                .help("add `for_each:` to this step, or use a param"),
+        ),
+        h if ROOTS.contains(&h) => None,
+        other => {
+            let d = Diagnostic::new(Code::UndefinedVariable, format!("template uses `{other}`, which is not defined"))
+                .label(span, "undefined variable");
+            Some(match did_you_mean(other, ROOTS.iter().copied()) {
+                Some(c) => d.help(format!("did you mean `{c}`?")),
+                None => d.help(format!("templates can read {}", ROOTS.join(", "))),
+            })
+        }
+    }
+}
+
+/// Every acquired resource is released on every path; every release has an acquire.
+fn check_resources(plan: &LoadedPlan, index: &HashMap<String, usize>, ancestors: &[HashSet<usize>], diags: &mut Vec<Diagnostic>) {
+    let _ = index;
+    let mut acquired: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut released: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, s) in plan.steps.iter().enumerate() {
+        for r in &s.decl.acquires.0 {
+            acquired.entry(r.value.as_str()).or_default().push(i);
+        }
+        for r in &s.decl.releases.0 {
+            released.entry(r.value.as_str()).or_default().push(i);
+        }
+    }
+    for (i, s) in plan.steps.iter().enumerate() {
+        for r in &s.decl.acquires.0 {
+            let releasers = released.get(r.value.as_str()).cloned().unwrap_or_default();
+            if releasers.is_empty() {
+                diags.push(
+                    Diagnostic::new(Code::ResourceNotReleased, format!("resource `{}` is acquired but never released", r.value))
+                        .label(r.span, "acquired here")
+                        .help(format!("add a step with `releases: {}` that needs `{}`; it then also runs when a later step fails or the run is cancelled", r.value, s.id.value)),
+                );
+                continue;
+            }
+            if !releasers.iter().any(|&j| ancestors[j].contains(&i)) {
+                let j = releasers[0];
+                diags.push(
+                    Diagnostic::new(Code::ReleaseNotAfterAcquire, format!("`{}` may release `{}` before `{}` acquires it", plan.steps[j].id.value, r.value, s.id.value))
+                        .label(r.span, "acquired here")
+                        .label(plan.steps[j].decl.releases.0.iter().find(|x| x.value == r.value).map_or(plan.steps[j].id.span, |x| x.span), "released here, with no `needs` path from the acquire")
+                        .help(format!("make `{}` need `{}` (directly or through the steps between)", plan.steps[j].id.value, s.id.value)),
+                );
+            }
+        }
+        for r in &s.decl.releases.0 {
+            if !acquired.contains_key(r.value.as_str()) {
+                let d = Diagnostic::new(Code::ReleaseWithoutAcquire, format!("step `{}` releases `{}`, which no step acquires", s.id.value, r.value))
+                    .label(r.span, "nothing acquires this");
+                diags.push(match did_you_mean(&r.value, acquired.keys().copied()) {
+                    Some(c) => d.help(format!("did you mean `{c}`?")),
+                    None => d.help("add `acquires:` to the step that takes the resource"),
+                });
+            }
+            if let Some(when) = &s.decl.when {
+                diags.push(
+                    Diagnostic::new(Code::ReleaseConditional, format!("the release of `{}` is conditional", r.value))
+                        .label(when.span, "the release may be skipped")
+                        .help("a release must run on every path; put the condition on the acquiring step instead"),
+                );
+            }
+            if s.decl.for_each.is_some() {
+                // Fine: every expansion releases; nothing to report.
+            }
+        }
+    }
+}
+
+/// A destructive step needs an `assert` or `confirm` guard among the steps it needs.
+fn check_destructive(plan: &LoadedPlan, ancestors: &[HashSet<usize>], diags: &mut Vec<Diagnostic>) {
+    for (i, s) in plan.steps.iter().enumerate() {
+        let Some(kind) = s.decl.step_type.as_ref().and_then(|t| steps::lookup(&t.value)) else { continue };
+        let with = s.decl.with.clone().unwrap_or_else(|| Node::new(s.id.span, NodeValue::Map(vec![])));
+        let intrinsic = kind.destructive(&with);
+        if !(s.decl.destructive || intrinsic) {
+            continue;
+        }
+        let guarded = ancestors[i].iter().any(|&j| {
+            matches!(plan.steps[j].decl.step_type.as_ref().map(|t| t.value.as_str()), Some("assert" | "confirm"))
+        });
+        if !guarded {
+            let why = if intrinsic && !s.decl.destructive {
+                format!("`{}` with these arguments destroys data", kind.name())
+            } else {
+                "marked `destructive: true`".to_string()
+            };
+            diags.push(
+                Diagnostic::new(Code::DestructiveUnguarded, format!("destructive step `{}` has no guard", s.id.value))
+                    .label(s.decl.id.span, why)
+                    .help("make it need an `assert` step that checks it is safe (the backup is verified, the target is right) or a `confirm` step"),
+            );
+        }
+    }
+}
+
+/// The set of variables a template reads, for tests and tools.
+pub fn template_variables(text: &str) -> BTreeSet<String> {
+    let node = Node::new(Span::default(), NodeValue::Str(text.to_string()));
+    template::variables(&node, text, false, None).unwrap_or_default()
+}
