@@ -92,6 +92,14 @@ enum Command {
     },
     /// List the step types with their outputs.
     Types,
+    /// Write the generated reference pages into a folder (or check them with --check).
+    Reference {
+        #[arg(default_value = "docs/reference")]
+        dir: PathBuf,
+        /// Exit 1 when a page in DIR differs from what would be generated.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 #[derive(Args, Clone, Default)]
@@ -154,6 +162,7 @@ pub fn main() -> i32 {
             cmd_run(&plan, &params, max_parallel, Answers { yes, force }, grace, log_format)
         }
         Command::Schema { check } => cmd_schema(check.as_deref()),
+        Command::Reference { dir, check } => cmd_reference(&dir, check),
         Command::Types => {
             for t in REGISTRY {
                 let outs: Vec<&str> = t.outputs().iter().map(|o| o.name).collect();
@@ -433,5 +442,26 @@ fn cmd_schema(check: Option<&Path>) -> i32 {
                 exit::RUN_FAILED
             }
         },
+    }
+}
+
+fn cmd_reference(dir: &Path, check: bool) -> i32 {
+    let mut stale = false;
+    for (name, text) in crate::reference::pages() {
+        let path = dir.join(name);
+        if check {
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                eprintln!("{} is stale; regenerate it with `opsplan reference {}`", path.display(), dir.display());
+                stale = true;
+            }
+        } else if let Err(e) = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&path, text)) {
+            eprintln!("cannot write {}: {e}", path.display());
+            return exit::RUN_FAILED;
+        }
+    }
+    if stale {
+        exit::RUN_FAILED
+    } else {
+        exit::OK
     }
 }

@@ -12,6 +12,7 @@ pub mod diagnostic;
 pub mod exec;
 pub mod params;
 pub mod plan;
+pub mod reference;
 pub mod report;
 pub mod schema;
 pub mod source;

@@ -19,14 +19,19 @@ pub struct ShellSpec {
     /// The shell (default `/bin/sh`).
     #[serde(default = "default_shell")]
     pub shell: String,
+    /// Extra environment variables (the way to hand a secret to the script).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Working directory.
     #[serde(default)]
     pub cwd: Option<PathBuf>,
+    /// Text written to the script's standard input.
     #[serde(default)]
     pub stdin: Option<String>,
+    /// Exit codes that count as success (default `[0]`).
     #[serde(default = "default_exit")]
     pub expect_exit: Vec<i32>,
+    /// Parse stdout as JSON into the `json` output.
     #[serde(default)]
     pub parse_json: bool,
 }
