@@ -18,7 +18,24 @@ pub fn plan_schema() -> Value {
             "then": { "properties": { "with": spec } }
         }));
     }
-    let defs = generator.take_definitions(true);
+    let mut defs = generator.take_definitions(true);
+    // Step arguments are templates: a `{{ … }}` string may stand where a number, boolean or
+    // list is expected (`replicas: "{{ params.n }}"`).
+    let mut pending: Vec<String> = branches
+        .iter()
+        .filter_map(|b| b.pointer("/then/properties/with/$ref").and_then(Value::as_str))
+        .map(|r| r.rsplit('/').next().unwrap_or(r).to_string())
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(name) = pending.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        if let Some(def) = defs.get_mut(&name) {
+            collect_refs(def, &mut pending);
+            allow_templates(def);
+        }
+    }
     if let Some(obj) = root.as_object_mut() {
         let root_defs = obj.entry("definitions").or_insert_with(|| json!({}));
         if let Some(d) = root_defs.as_object_mut() {
@@ -40,4 +57,35 @@ pub fn plan_schema_text() -> String {
     let mut s = serde_json::to_string_pretty(&plan_schema()).unwrap_or_default();
     s.push('\n');
     s
+}
+
+fn collect_refs(schema: &Value, out: &mut Vec<String>) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get("$ref") {
+                out.push(r.rsplit('/').next().unwrap_or(r).to_string());
+            }
+            map.values().for_each(|v| collect_refs(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
+/// Lets every non-string property of a step spec also be a template string.
+fn allow_templates(schema: &mut Value) {
+    let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for prop in props.values_mut() {
+        let is_string = matches!(prop.get("type"), Some(Value::String(t)) if t == "string");
+        let is_ref_only = prop.get("type").is_none() && prop.get("anyOf").is_none();
+        if is_string || is_ref_only && prop.get("$ref").is_none() {
+            continue;
+        }
+        let original = prop.take();
+        *prop = json!({
+            "anyOf": [original, { "type": "string", "pattern": "\\{\\{.*\\}\\}" }]
+        });
+    }
 }
