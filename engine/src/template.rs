@@ -44,10 +44,8 @@ impl Redactor {
     }
     pub fn redact_json(&self, value: &mut serde_json::Value) {
         match value {
-            serde_json::Value::String(s) => {
-                if self.contains_secret(s) {
-                    *s = self.redact(s).into_owned();
-                }
+            serde_json::Value::String(s) if self.contains_secret(s) => {
+                *s = self.redact(s).into_owned();
             }
             serde_json::Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
             serde_json::Value::Object(map) => map.values_mut().for_each(|v| self.redact_json(v)),

@@ -96,6 +96,9 @@ pub struct Answers {
     pub force: bool,
 }
 
+/// Receives each line a step's processes print (already redacted).
+pub type LogFn = Arc<dyn Fn(Stream, &str) + Send + Sync>;
+
 /// What a running step may use from the engine.
 #[derive(Clone)]
 pub struct StepContext {
@@ -104,8 +107,10 @@ pub struct StepContext {
     pub cancel: CancellationToken,
     /// Time between SIGTERM and SIGKILL when a child process is cancelled.
     pub grace: std::time::Duration,
+    /// Cancelled on a second Ctrl-C: processes being stopped get SIGKILL without `grace`.
+    pub hurry: CancellationToken,
     pub answers: Answers,
-    pub log: Arc<dyn Fn(Stream, &str) + Send + Sync>,
+    pub log: LogFn,
     /// Removes secret values from anything a step reports (stderr, HTTP bodies).
     pub redact: Arc<crate::template::Redactor>,
     /// Secret values by env var name, set in child processes instead of their argv.
