@@ -1,1 +1,367 @@
-//! (being written)
+//! The diagnostic specification: every invalid plan under tests/fixtures/invalid is
+//! validated through the library and all of its diagnostics are snapshotted as rendered
+//! for people (miette, no color), so a change in a message, a label's place or a help
+//! text shows up in review. Each fixture also lists the codes it must produce, so a
+//! snapshot cannot silently accept "no diagnostics".
+
+use opsplan::diagnostic::{self, Diagnostic, Severity};
+use opsplan::source::Sources;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+/// The repository root; fixtures are loaded by paths relative to it so the file names in
+/// the rendered output are the same on every machine.
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Every test in this binary runs from the repository root (set once, same for all).
+fn enter_repo_root() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        std::env::set_current_dir(repo_root()).expect("cannot enter the repository root")
+    });
+}
+
+const FIXTURES: &str = "tests/fixtures/invalid";
+
+fn fixture_path(name: &str) -> PathBuf {
+    Path::new(FIXTURES).join(format!("{name}.yaml"))
+}
+
+/// Loads and validates a fixture like `opsplan validate` does.
+fn check(name: &str) -> (Vec<Diagnostic>, Sources) {
+    enter_repo_root();
+    let path = fixture_path(name);
+    assert!(path.is_file(), "fixture {} does not exist", path.display());
+    let mut sources = Sources::default();
+    let (_, diags, fragment) = opsplan::cli::check_file(&path, &mut sources);
+    assert!(
+        !fragment,
+        "fixture {name} is a fragment; fragments belong in {FIXTURES}/fragments"
+    );
+    (diags, sources)
+}
+
+fn render_all(diags: &[Diagnostic], sources: &Sources) -> String {
+    diags
+        .iter()
+        .map(|d| diagnostic::render(d, sources, false))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Validates a fixture, checks the expected codes and snapshots the rendered diagnostics.
+fn spec(name: &str, expected: &[&str]) {
+    let (diags, sources) = check(name);
+    let rendered = render_all(&diags, &sources);
+    insta::assert_snapshot!(name, rendered);
+    assert!(!diags.is_empty(), "fixture {name} produced no diagnostics");
+    let got: BTreeSet<&str> = diags.iter().map(|d| d.code.as_str()).collect();
+    let want: BTreeSet<&str> = expected.iter().copied().collect();
+    assert_eq!(
+        got, want,
+        "fixture {name}: codes differ (got {got:?}, expected {want:?}); rendered:\n{rendered}"
+    );
+    for d in &diags {
+        assert!(
+            d.help.is_some(),
+            "fixture {name}: {} `{}` has no help; rendered:\n{rendered}",
+            d.code.as_str(),
+            d.message
+        );
+    }
+}
+
+macro_rules! fixtures {
+    ($($test:ident => [$($code:literal),+ $(,)?],)+) => {
+        /// Every fixture, as (file stem, expected codes).
+        const ALL: &[(&str, &[&str])] = &[$((stringify!($test), &[$($code),+])),+];
+        $(
+            #[test]
+            fn $test() {
+                spec(&stringify!($test).replace('_', "-"), &[$($code),+]);
+            }
+        )+
+    };
+}
+
+fixtures! {
+    // YAML and the document's shape.
+    yaml_bad_indentation => ["E002"],
+    yaml_unclosed_flow_sequence => ["E002"],
+    yaml_tab_indentation => ["E002"],
+    yaml_duplicate_key => ["E002"],
+    empty_file => ["E012"],
+    not_a_mapping => ["E012"],
+    api_version_wrong => ["E003"],
+    missing_api_version => ["E011"],
+    missing_kind => ["E011"],
+    missing_metadata => ["E011"],
+    missing_steps => ["E011"],
+    metadata_missing_name => ["E011"],
+    steps_not_a_list => ["E012"],
+    // Fields and types.
+    unknown_top_level_field => ["E010"],
+    unknown_step_field => ["E010"],
+    unknown_exec_field => ["E010"],
+    unknown_param_type => ["E013"],
+    wrong_type_string_for_list => ["E012"],
+    wrong_type_list_for_string => ["E012"],
+    several_load_problems => ["E010"],
+    // Steps and the DAG.
+    unknown_step_type => ["E020"],
+    undo_unknown_type => ["E020"],
+    step_without_type => ["E011"],
+    step_type_and_uses => ["E013"],
+    duplicate_step_id => ["E021"],
+    invalid_step_id => ["E022"],
+    unknown_needs => ["E023"],
+    self_dependency => ["E025"],
+    cycle_two_steps => ["E024"],
+    cycle_three_steps => ["E024"],
+    // Templates.
+    template_syntax_error => ["E030"],
+    undefined_template_variable => ["E031"],
+    undefined_template_root_typo => ["E031"],
+    item_without_for_each => ["E031"],
+    when_undefined_variable => ["E031"],
+    lock_uses_step_output => ["E031"],
+    unknown_param => ["E032"],
+    unknown_step_reference => ["E033"],
+    output_not_upstream => ["E034"],
+    unknown_output => ["E035"],
+    // Params.
+    param_default_wrong_type => ["E044"],
+    secret_literal_default => ["E043"],
+    file_on_non_secret => ["E013"],
+    unused_param => ["W100"],
+    // Resources and guards.
+    resource_not_released => ["E050"],
+    release_without_acquire => ["E051"],
+    release_before_acquire => ["E052"],
+    release_conditional => ["E053"],
+    destructive_unguarded => ["E060"],
+    // Durations and retries.
+    bad_duration_timeout => ["E070"],
+    bad_duration_backoff => ["E070"],
+    wait_bad_interval => ["E070"],
+    retry_attempts_zero => ["E072"],
+    retry_attempts_template => ["E012"],
+    backoff_factor_below_one => ["E072"],
+    // Step arguments.
+    http_invalid_url => ["E080"],
+    http_unknown_method => ["E080"],
+    exec_empty_argv => ["E080"],
+    wait_no_probe => ["E080"],
+    // Fragments.
+    fragment_missing => ["E090"],
+    fragment_is_a_plan => ["E090"],
+    fragment_cycle => ["E091"],
+    fragment_unknown_param => ["E042"],
+    fragment_missing_param => ["E041"],
+    // Everything at once.
+    several_problems => ["E023", "E032", "E050", "E070", "E072", "W100"],
+}
+
+/// Every fixture file has a test, and every test a fixture file.
+#[test]
+fn every_fixture_is_listed() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(repo_root().join(FIXTURES))
+        .expect("fixtures folder")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = ALL.iter().map(|(t, _)| t.replace('_', "-")).collect();
+    listed.sort();
+    assert_eq!(
+        on_disk, listed,
+        "fixture files and the fixtures! table differ"
+    );
+}
+
+/// Warning-only fixtures have no errors; every other fixture has at least one.
+#[test]
+fn severities_match_codes() {
+    for (test, codes) in ALL {
+        let name = test.replace('_', "-");
+        let (diags, _) = check(&name);
+        let errors = diags
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
+        let only_warnings = codes.iter().all(|c| c.starts_with('W'));
+        assert_eq!(
+            errors == 0,
+            only_warnings,
+            "fixture {name}: {errors} error(s)"
+        );
+        for d in &diags {
+            assert_eq!(
+                d.severity,
+                d.code.severity(),
+                "fixture {name}: {}",
+                d.code.as_str()
+            );
+        }
+    }
+}
+
+/// Every code that can be produced by a plan file alone has a fixture.
+#[test]
+fn codes_without_fixture_are_known() {
+    // Produced only with param values (compile, run), by the CLI or by no check yet.
+    const NOT_FROM_A_PLAN_FILE: &[&str] = &[
+        "E001", // io: the plan file cannot be read (tested below)
+        "E036", // template-render: only when templates are rendered with values
+        "E040", // param-type: a value given with --set/--params has the wrong type
+        "E071", // bad-glob: no step type has a glob field yet
+        "E092", // for-each: checked when for_each is expanded with values
+        "E093", // bad-name: no check emits it yet
+        "W101", // missing-description: no check emits it yet
+        "W102", // undo-on-cleanup: no check emits it yet
+        "W103", // no-timeout: no check emits it yet
+    ];
+    let covered: BTreeSet<&str> = ALL.iter().flat_map(|(_, c)| c.iter().copied()).collect();
+    for code in diagnostic::Code::ALL {
+        let c = code.as_str();
+        assert!(
+            covered.contains(c) || NOT_FROM_A_PLAN_FILE.contains(&c),
+            "code {c} ({}) has no fixture",
+            code.name()
+        );
+        assert!(
+            !(covered.contains(c) && NOT_FROM_A_PLAN_FILE.contains(&c)),
+            "code {c} has a fixture now; remove it from NOT_FROM_A_PLAN_FILE"
+        );
+    }
+}
+
+#[test]
+fn unreadable_plan_file() {
+    enter_repo_root();
+    let mut sources = Sources::default();
+    let (plan, diags, _) = opsplan::cli::check_file(
+        Path::new("tests/fixtures/invalid/no-such-plan.yaml"),
+        &mut sources,
+    );
+    assert!(plan.is_none());
+    assert_eq!(diags.len(), 1);
+    assert_eq!(diags[0].code.as_str(), "E001");
+    assert!(
+        diags[0]
+            .message
+            .starts_with("cannot read tests/fixtures/invalid/no-such-plan.yaml"),
+        "{}",
+        diags[0].message
+    );
+}
+
+/// The JSON form (`validate --format json`) with exact positions.
+fn json_of(name: &str) -> Vec<serde_json::Value> {
+    let (diags, sources) = check(name);
+    diags
+        .iter()
+        .map(|d| diagnostic::to_json(d, &sources))
+        .collect()
+}
+
+/// (code, line, column, end_line, end_column) of each diagnostic's first label.
+fn places(name: &str) -> Vec<(String, u64, u64, u64, u64)> {
+    json_of(name)
+        .iter()
+        .map(|j| {
+            let label = &j["labels"][0];
+            let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+            assert_eq!(j["line"], label["line"]);
+            assert_eq!(j["column"], label["column"]);
+            assert_eq!(
+                j["file"].as_str(),
+                Some(fixture_path(name).to_str().unwrap_or_default()),
+                "{name}: file"
+            );
+            (
+                j["code"].as_str().unwrap_or_default().to_string(),
+                n(&label["line"]),
+                n(&label["column"]),
+                n(&label["end_line"]),
+                n(&label["end_column"]),
+            )
+        })
+        .collect()
+}
+
+fn p(
+    code: &str,
+    line: u64,
+    column: u64,
+    end_line: u64,
+    end_column: u64,
+) -> (String, u64, u64, u64, u64) {
+    (code.to_string(), line, column, end_line, end_column)
+}
+
+#[test]
+fn json_unknown_exec_field() {
+    // `args` on line 9, columns 7-10.
+    assert_eq!(places("unknown-exec-field"), vec![p("E010", 9, 7, 9, 11)]);
+    let j = &json_of("unknown-exec-field")[0];
+    assert_eq!(j["name"], "unknown-field");
+    assert_eq!(j["severity"], "error");
+    assert_eq!(j["help"], "did you mean `argv`?");
+}
+
+#[test]
+fn json_unknown_needs() {
+    // `archiv` inside `needs: [archiv]` on line 11.
+    assert_eq!(places("unknown-needs"), vec![p("E023", 11, 13, 11, 19)]);
+}
+
+#[test]
+fn json_unknown_param_in_template() {
+    // `params.dset` inside the quoted template on line 13.
+    assert_eq!(places("unknown-param"), vec![p("E032", 13, 29, 13, 40)]);
+}
+
+#[test]
+fn json_cycle_labels_every_edge() {
+    let j = &json_of("cycle-three-steps")[0];
+    assert_eq!(
+        j["message"],
+        "dependency cycle: archive -> upload -> checksum -> archive"
+    );
+    let labels: Vec<(u64, u64)> = j["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["line"].as_u64().unwrap(), l["column"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(labels, vec![(7, 13), (17, 13), (12, 13)]);
+}
+
+#[test]
+fn json_several_problems_all_reported() {
+    assert_eq!(
+        places("several-problems"),
+        vec![
+            p("W100", 10, 11, 10, 15),
+            p("E050", 18, 15, 18, 25),
+            p("E023", 20, 13, 20, 23),
+            p("E032", 23, 43, 23, 53),
+            p("E070", 24, 14, 24, 21),
+            p("E072", 31, 17, 31, 18),
+        ]
+    );
+}
+
+#[test]
+fn json_yaml_syntax_error_position() {
+    let places = places("yaml-tab-indentation");
+    assert_eq!(places.len(), 1);
+    assert_eq!(places[0].0, "E002");
+    assert_eq!((places[0].1, places[0].2), (9, 1));
+}

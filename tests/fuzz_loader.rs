@@ -1,1 +1,231 @@
-//! (being written)
+//! Property tests of the loader and validator: whatever the bytes of a plan file, loading
+//! and checking it reports diagnostics and never panics. Mutations of the example plan stay
+//! close to valid plans, so they reach deep into validation (and, when still valid, into
+//! compile and preview).
+
+use opsplan::cli::check_file;
+use opsplan::source::Sources;
+use proptest::prelude::*;
+use std::path::Path;
+use std::sync::Arc;
+
+const EXAMPLE: &str = include_str!("../plans/examples/archive-folder.yaml");
+
+/// Loads and checks `bytes` as a plan file; when it is valid, compiles and previews it too.
+fn check_bytes(bytes: &[u8]) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("plan.yaml");
+    std::fs::write(&path, bytes).expect("write the plan");
+    check_path(&path);
+}
+
+fn check_path(path: &Path) {
+    let mut sources = Sources::default();
+    let (loaded, diags, _fragment) = check_file(path, &mut sources);
+    for d in &diags {
+        // Rendering a diagnostic (spans into the text) must not panic either.
+        let _ = opsplan::diagnostic::render(d, &sources, false);
+    }
+    let Some(loaded) = loaded else { return };
+    if diags.iter().any(opsplan::diagnostic::Diagnostic::is_error) {
+        return;
+    }
+    let inputs = opsplan::params::ParamInputs::default();
+    if let Ok(plan) = opsplan::compile::compile(&loaded, Arc::new(sources), &inputs, &[]) {
+        let p = opsplan::report::preview::build(&plan, None);
+        let _ = opsplan::report::preview::text(&p);
+        let _ = opsplan::report::preview::markdown(&p);
+        let _ = opsplan::report::graph::dot(&plan);
+        let _ = opsplan::report::graph::mermaid(&plan);
+        if !plan.steps.is_empty() {
+            let p = opsplan::report::preview::build(&plan, Some(plan.steps.len() - 1));
+            let _ = opsplan::report::preview::text(&p);
+        }
+    }
+}
+
+/// Fragments that YAML, templates and the plan format give meaning to.
+const TOKENS: &[&str] = &[
+    ":",
+    ": ",
+    "-",
+    "- ",
+    "{{",
+    "}}",
+    "{%",
+    "%}",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    "\t",
+    "\n",
+    "\n  ",
+    " ",
+    "'",
+    "\"",
+    "#",
+    "|",
+    ">",
+    "&a ",
+    "*a",
+    "!!str ",
+    "!!binary ",
+    "? ",
+    "---\n",
+    "...\n",
+    "\\",
+    "%",
+    "@",
+    "`",
+    "\u{0}",
+    "\u{feff}",
+    "⟨",
+    "é",
+    "\r\n",
+    "needs: [prepare]",
+    "steps.",
+    "params.",
+    "{{ params.dest }}",
+    "{{ steps.checksum.outputs.x }}",
+    "uses: x.yaml",
+    "for_each: [a, b]",
+    "when: \"{{ x }}\"",
+    "releases: zz",
+    "acquires: zz",
+    "undo:",
+    "always: true",
+    "destructive: true",
+    "retry: {attempts: 0}",
+    "timeout: 1x",
+    "99999999999999999999",
+    "-1",
+    "~",
+    "null",
+    "true",
+    "<<: *a",
+];
+
+/// Cases per property; `FUZZ_CASES=20000` runs a longer session.
+fn cases(default: u32) -> u32 {
+    std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(default)
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    /// Delete `len` chars at `at`.
+    Delete { at: usize, len: usize },
+    /// Duplicate line `line`.
+    DuplicateLine { line: usize },
+    /// Insert a token at `at`.
+    Insert { at: usize, token: usize },
+    /// Insert arbitrary text at `at`.
+    InsertText { at: usize, text: String },
+    /// Swap two lines.
+    SwapLines { a: usize, b: usize },
+    /// Change the indentation of a line by `by` spaces (negative removes).
+    Indent { line: usize, by: i8 },
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<usize>(), 1usize..40).prop_map(|(at, len)| Mutation::Delete { at, len }),
+        any::<usize>().prop_map(|line| Mutation::DuplicateLine { line }),
+        (any::<usize>(), 0..TOKENS.len()).prop_map(|(at, token)| Mutation::Insert { at, token }),
+        (any::<usize>(), "\\PC{0,8}").prop_map(|(at, text)| Mutation::InsertText { at, text }),
+        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::SwapLines { a, b }),
+        (any::<usize>(), -4i8..=4).prop_map(|(line, by)| Mutation::Indent { line, by }),
+    ]
+}
+
+fn apply(text: &str, m: &Mutation) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+    let n = chars.len().max(1);
+    let insert = |at: usize, what: &str| {
+        let at = at % (chars.len() + 1);
+        let mut out: String = chars[..at].iter().collect();
+        out.push_str(what);
+        out.extend(&chars[at..]);
+        out
+    };
+    match m {
+        Mutation::Delete { at, len } => {
+            let at = at % n;
+            let end = (at + len).min(chars.len());
+            chars[..at].iter().chain(&chars[end..]).collect()
+        }
+        Mutation::DuplicateLine { line } => {
+            let i = line % lines.len();
+            let dup = lines[i].clone();
+            lines.insert(i, dup);
+            lines.join("\n")
+        }
+        Mutation::Insert { at, token } => insert(*at, TOKENS[*token]),
+        Mutation::InsertText { at, text } => insert(*at, text),
+        Mutation::SwapLines { a, b } => {
+            let len = lines.len();
+            lines.swap(a % len, b % len);
+            lines.join("\n")
+        }
+        Mutation::Indent { line, by } => {
+            let i = line % lines.len();
+            let l = &lines[i];
+            lines[i] = if *by >= 0 {
+                format!("{}{l}", " ".repeat(*by as usize))
+            } else {
+                let strip = l.len() - l.trim_start_matches(' ').len();
+                l[strip.min(by.unsigned_abs() as usize)..].to_string()
+            };
+            lines.join("\n")
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(200), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        check_bytes(&bytes);
+    }
+
+    #[test]
+    fn random_text_never_panics(text in "\\PC{0,300}") {
+        check_bytes(text.as_bytes());
+    }
+
+    /// Text built from YAML and plan tokens, more likely to parse than random text.
+    #[test]
+    fn token_soup_never_panics(tokens in proptest::collection::vec(0..TOKENS.len(), 0..60)) {
+        let text: String = tokens.iter().map(|&t| TOKENS[t]).collect();
+        check_bytes(text.as_bytes());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(400), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mutated_example_never_panics(mutations in proptest::collection::vec(mutation(), 1..5)) {
+        let mut text = EXAMPLE.to_string();
+        for m in &mutations {
+            text = apply(&text, m);
+        }
+        check_bytes(text.as_bytes());
+    }
+}
+
+/// The unmutated example is valid, so the mutations start from a plan that reaches compile.
+#[test]
+fn example_is_valid() {
+    let mut sources = Sources::default();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plans/examples/archive-folder.yaml");
+    let (loaded, diags, _) = check_file(&path, &mut sources);
+    assert!(loaded.is_some());
+    assert!(diags.is_empty(), "{diags:?}");
+}

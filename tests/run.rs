@@ -1,1 +1,451 @@
-//! (being written)
+//! Runs of the real `opsplan` binary on the plans in tests/fixtures/run/, each in its own
+//! temporary folder (given as `--set dir=...`). Stdin is never a terminal here, which is
+//! what the destructive and confirm gates are checked against.
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_opsplan");
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/run")
+        .join(name)
+}
+
+fn command(plan: &str, dir: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("run")
+        .arg(fixture(plan))
+        .arg("--set")
+        .arg(format!("dir={}", dir.display()))
+        .args(extra)
+        .env_remove("OPSPLAN_LOG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+}
+
+impl Ran {
+    fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs to completion, killing the binary if it takes longer than `limit`.
+fn run_cmd(mut cmd: Command, limit: Duration) -> Ran {
+    let started = Instant::now();
+    let child = cmd.spawn().expect("start opsplan");
+    let running = Running::new(child);
+    let status = running.wait(limit);
+    let (stdout, stderr) = running.output();
+    Ran {
+        code: status.code().unwrap_or(-1),
+        stdout,
+        stderr,
+        elapsed: started.elapsed(),
+    }
+}
+
+fn run(plan: &str, dir: &Path, extra: &[&str]) -> Ran {
+    run_cmd(command(plan, dir, extra), Duration::from_secs(60))
+}
+
+/// A running binary whose stdout and stderr are collected by threads, so a test can watch
+/// them while it runs.
+struct Running {
+    child: Mutex<Child>,
+    pid: Pid,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    fn new(mut child: Child) -> Self {
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut readers = Vec::new();
+        fn pump(
+            mut r: impl Read + Send + 'static,
+            into: Arc<Mutex<String>>,
+        ) -> std::thread::JoinHandle<()> {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = r.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    into.lock()
+                        .expect("lock")
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            })
+        }
+        if let Some(o) = child.stdout.take() {
+            readers.push(pump(o, stdout.clone()));
+        }
+        if let Some(e) = child.stderr.take() {
+            readers.push(pump(e, stderr.clone()));
+        }
+        let pid = Pid::from_raw(child.id() as i32);
+        Running {
+            child: Mutex::new(child),
+            pid,
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    fn stderr_now(&self) -> String {
+        self.stderr.lock().expect("lock").clone()
+    }
+
+    fn wait(&self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.try_wait() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = kill(self.pid(), Signal::SIGKILL);
+                panic!(
+                    "opsplan did not finish within {limit:?}; stderr so far:\n{}",
+                    self.stderr_now()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn try_wait(&self) -> Option<ExitStatus> {
+        self.child
+            .lock()
+            .expect("lock")
+            .try_wait()
+            .expect("wait for opsplan")
+    }
+
+    fn output(self) -> (String, String) {
+        for r in self.readers {
+            let _ = r.join();
+        }
+        let out = self.stdout.lock().expect("lock").clone();
+        let err = self.stderr.lock().expect("lock").clone();
+        (out, err)
+    }
+}
+
+/// Waits up to `limit` for `cond`.
+fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A process that has exited counts as gone even while it waits, as a zombie, for its new
+/// parent (the container's init) to reap it.
+fn process_gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => kill(Pid::from_raw(pid), None).is_err(),
+        Ok(stat) => {
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next());
+            matches!(state, Some("Z" | "X"))
+        }
+    }
+}
+
+fn assert_gone_soon(pid: i32, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !process_gone(pid) {
+        if Instant::now() > deadline {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            panic!("{what} (pid {pid}) is still running after the run ended");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn read_pid(path: &Path) -> i32 {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{}: not a pid: {e}", path.display()))
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+// a. Retries: the step fails twice and succeeds on its third attempt.
+#[test]
+fn retry_succeeds_on_third_attempt() {
+    let dir = tempdir();
+    let r = run("retry.yaml", dir.path(), &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let count = std::fs::read_to_string(dir.path().join("count")).unwrap();
+    assert_eq!(count.trim(), "3");
+    let out = r.all();
+    assert!(out.contains("attempt 1 failed"), "{out}");
+    assert!(out.contains("attempt 2 failed"), "{out}");
+    assert!(out.contains("flaky (attempt 3)"), "{out}");
+    assert!(out.contains("ready after 3 attempts"), "{out}");
+    assert!(!out.contains("attempt 3 failed"), "{out}");
+    // The summary table: `flaky  ok  3  ...`.
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("flaky ") && l.contains(" ok "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(row.split_whitespace().nth(2), Some("3"), "{row}");
+}
+
+// b. A timeout kills the step's whole process group: the shell and its background child.
+#[test]
+fn timeout_kills_the_shell_and_its_child() {
+    let dir = tempdir();
+    let r = run("timeout.yaml", dir.path(), &["--grace", "1s"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.elapsed < Duration::from_secs(6), "took {:?}", r.elapsed);
+    assert!(r.stderr.contains("timed out after 1s"), "{}", r.stderr);
+    let shell = read_pid(&dir.path().join("shell.pid"));
+    let child = read_pid(&dir.path().join("child.pid"));
+    assert_gone_soon(shell, "the step's shell");
+    assert_gone_soon(child, "the shell's background child");
+}
+
+// c. After a failure: undo of the completed steps in reverse completion order, then the
+// cleanup that releases the held resource; exit 1.
+#[test]
+fn failure_runs_undo_in_reverse_then_cleanup() {
+    let dir = tempdir();
+    let r = run("rollback.yaml", dir.path(), &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert_eq!(log, "undo-three\nundo-two\nundo-one\ncleanup-give-back\n");
+    assert!(
+        r.stderr
+            .contains("undo [three, two, one], cleanup [give-back]"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("FAILED; rolled back"), "{}", r.stderr);
+}
+
+fn spawn_run(plan: &str, dir: &Path, extra: &[&str]) -> Running {
+    Running::new(command(plan, dir, extra).spawn().expect("start opsplan"))
+}
+
+// d. SIGINT during a long step: the step's processes are stopped, cleanup runs, exit 130.
+#[test]
+fn sigint_runs_cleanup_and_exits_130() {
+    let dir = tempdir();
+    let pid_file = dir.path().join("long.pid");
+    let running = spawn_run("interrupt.yaml", dir.path(), &["--grace", "1s"]);
+    wait_for(Duration::from_secs(20), "the long step to start", || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|s| s.ends_with('\n'))
+    });
+    let started = Instant::now();
+    kill(running.pid(), Signal::SIGINT).unwrap();
+    let status = running.wait(Duration::from_secs(20));
+    let stopped_in = started.elapsed();
+    let (_, stderr) = running.output();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stopped_in < Duration::from_secs(5), "took {stopped_in:?}");
+    assert!(stderr.contains("SIGINT: stopping"), "{stderr}");
+    assert!(stderr.contains("cancelled long"), "{stderr}");
+    assert!(dir.path().join("cleanup.marker").exists(), "{stderr}");
+    assert_gone_soon(read_pid(&pid_file), "the long step's shell");
+}
+
+// d'. A second SIGINT skips the grace period of a step that ignores SIGTERM.
+#[test]
+fn second_sigint_skips_the_grace_period() {
+    let dir = tempdir();
+    let pid_file = dir.path().join("stubborn.pid");
+    let running = spawn_run("hurry.yaml", dir.path(), &["--grace", "60s"]);
+    wait_for(
+        Duration::from_secs(20),
+        "the stubborn step to start",
+        || std::fs::read_to_string(&pid_file).is_ok_and(|s| s.ends_with('\n')),
+    );
+    let started = Instant::now();
+    kill(running.pid(), Signal::SIGINT).unwrap();
+    // The second signal must reach the handler after the first was handled.
+    wait_for(
+        Duration::from_secs(10),
+        "the first SIGINT to be handled",
+        || running.stderr_now().contains("SIGINT: stopping"),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        running.try_wait().is_none(),
+        "the stubborn step should still be in its grace period"
+    );
+    kill(running.pid(), Signal::SIGINT).unwrap();
+    let status = running.wait(Duration::from_secs(20));
+    let stopped_in = started.elapsed();
+    let (_, stderr) = running.output();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        stopped_in < Duration::from_secs(10),
+        "the 60s grace period was not skipped: {stopped_in:?}"
+    );
+    assert!(stderr.contains("killing running steps now"), "{stderr}");
+    assert!(dir.path().join("cleanup.marker").exists(), "{stderr}");
+    assert_gone_soon(read_pid(&pid_file), "the stubborn step's shell");
+}
+
+/// Nanosecond timestamp written by `date +%s%N` in a marker file.
+fn stamp(path: &Path) -> u128 {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{}: {text}", path.display()))
+}
+
+// e. --max-parallel 2: independent steps run two at a time, never three.
+#[test]
+fn max_parallel_two_never_runs_three() {
+    let dir = tempdir();
+    let r = run("parallel.yaml", dir.path(), &["--max-parallel", "2"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let spans: Vec<(u128, u128)> = (1..=8)
+        .map(|i| {
+            (
+                stamp(&dir.path().join(format!("w{i}.start"))),
+                stamp(&dir.path().join(format!("w{i}.end"))),
+            )
+        })
+        .collect();
+    let max = spans
+        .iter()
+        .map(|&(t, _)| spans.iter().filter(|&&(s, e)| s <= t && t < e).count())
+        .max()
+        .unwrap();
+    assert_eq!(max, 2, "steps overlapped {max} at a time: {spans:?}");
+}
+
+// f. A plan with a destructive step and no terminal: refused before anything runs (exit 2,
+// the step named); with --force it runs.
+#[test]
+fn destructive_needs_force_without_a_terminal() {
+    let dir = tempdir();
+    let r = run("destructive.yaml", dir.path(), &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("wipe-data"), "{}", r.stderr);
+    assert!(r.stderr.contains("--force"), "{}", r.stderr);
+    assert!(
+        !dir.path().join("before-ran").exists(),
+        "a step ran before the refusal"
+    );
+    assert!(!dir.path().join("wiped").exists());
+
+    // --yes answers confirm steps, not destructive ones.
+    let r = run("destructive.yaml", dir.path(), &["--yes"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(!dir.path().join("before-ran").exists());
+
+    let r = run("destructive.yaml", dir.path(), &["--force"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(dir.path().join("before-ran").exists());
+    assert!(dir.path().join("wiped").exists());
+}
+
+// g. A confirm step with no terminal and no --yes fails and says to pass --yes.
+#[test]
+fn confirm_needs_yes_without_a_terminal() {
+    let dir = tempdir();
+    let r = run("confirm.yaml", dir.path(), &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("--yes"), "{}", r.stderr);
+    assert!(r.stderr.contains("Really go on?"), "{}", r.stderr);
+    assert!(!dir.path().join("after-ran").exists());
+
+    let r = run("confirm.yaml", dir.path(), &["--yes"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(dir.path().join("after-ran").exists());
+}
+
+// h. A secret from the environment reaches the child, but never the binary's output, even
+// when the child prints it and fails with it in its stderr.
+#[test]
+fn secret_is_masked_in_all_output() {
+    const SECRET: &str = "hunter2-XyZzY-9f3e1c";
+    for format in ["text", "json"] {
+        let dir = tempdir();
+        let mut cmd = command("secret.yaml", dir.path(), &["--log-format", format]);
+        cmd.env("OPSPLAN_TEST_TOKEN", SECRET);
+        let r = run_cmd(cmd, Duration::from_secs(60));
+        assert_eq!(r.code, 1, "{}", r.all());
+        let seen = std::fs::read_to_string(dir.path().join("seen")).unwrap();
+        assert_eq!(seen, SECRET, "the child did not get the secret");
+        assert!(
+            !r.stdout.contains(SECRET),
+            "secret in stdout ({format}):\n{}",
+            r.stdout
+        );
+        assert!(
+            !r.stderr.contains(SECRET),
+            "secret in stderr ({format}):\n{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("token is ********"), "{}", r.stderr);
+    }
+}
+
+// b'. The grace period is for the whole group: the shell dies at once on SIGTERM, but the
+// child it started still gets its time to shut down cleanly before any SIGKILL.
+#[test]
+fn grace_period_covers_the_whole_process_group() {
+    let dir = tempdir();
+    let r = run("grace.yaml", dir.path(), &["--grace", "5s"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("timed out after 1s"), "{}", r.stderr);
+    let graceful = std::fs::read_to_string(dir.path().join("graceful"));
+    assert_eq!(
+        graceful.ok().as_deref(),
+        Some("graceful\n"),
+        "the child was killed before its grace period ended"
+    );
+    // It did not wait the whole grace period either.
+    assert!(r.elapsed < Duration::from_secs(5), "took {:?}", r.elapsed);
+    assert_gone_soon(read_pid(&dir.path().join("child.pid")), "the child");
+}
+
+// A step whose script exits but leaves a background process holding its output open
+// finishes (its output kept) instead of hanging until its timeout.
+#[test]
+fn background_process_holding_the_pipes_does_not_hang_the_step() {
+    let dir = tempdir();
+    let r = run("background.yaml", dir.path(), &[]);
+    let daemon = read_pid(&dir.path().join("daemon.pid"));
+    let _ = kill(Pid::from_raw(daemon), Signal::SIGKILL);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.elapsed < Duration::from_secs(10), "took {:?}", r.elapsed);
+    assert!(r.stderr.contains("after | saw started"), "{}", r.stderr);
+}

@@ -11,7 +11,10 @@ fn plans() -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![repo().join("plans")];
     while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).expect("plans/ is readable").flatten() {
+        for e in std::fs::read_dir(&dir)
+            .expect("plans/ is readable")
+            .flatten()
+        {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
@@ -26,8 +29,13 @@ fn plans() -> Vec<PathBuf> {
 
 #[test]
 fn committed_schema_is_current() {
-    let committed = std::fs::read_to_string(repo().join("schemas/plan.v1.json")).expect("schema committed");
-    assert_eq!(committed, opsplan::schema::plan_schema_text(), "run `opsplan schema > schemas/plan.v1.json`");
+    let committed =
+        std::fs::read_to_string(repo().join("schemas/plan.v1.json")).expect("schema committed");
+    assert_eq!(
+        committed,
+        opsplan::schema::plan_schema_text(),
+        "run `opsplan schema > schemas/plan.v1.json`"
+    );
 }
 
 #[test]
@@ -40,13 +48,22 @@ fn every_plan_declares_and_conforms_to_the_schema() {
         let text = std::fs::read_to_string(&path).expect("readable");
         let first = text.lines().next().unwrap_or_default();
         assert!(
-            first.starts_with("# yaml-language-server: $schema=") && first.ends_with("schemas/plan.v1.json"),
+            first.starts_with("# yaml-language-server: $schema=")
+                && first.ends_with("schemas/plan.v1.json"),
             "{} must start with the yaml-language-server $schema line",
             path.display()
         );
         let value: serde_json::Value = serde_saphyr::from_str(&text).expect("plan parses");
-        let errors: Vec<String> = validator.iter_errors(&value).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-        assert!(errors.is_empty(), "{} does not conform to the schema:\n{}", path.display(), errors.join("\n"));
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{} does not conform to the schema:\n{}",
+            path.display(),
+            errors.join("\n")
+        );
     }
 }
 
@@ -58,5 +75,8 @@ fn schema_rejects_a_misspelt_argument() {
         "apiVersion": "opsplan/v1", "kind": "Plan", "metadata": {"name": "x"},
         "steps": [{"id": "a", "type": "exec", "with": {"args": ["true"]}}]
     });
-    assert!(!validator.is_valid(&plan), "`args` is not an exec argument; the schema must say so");
+    assert!(
+        !validator.is_valid(&plan),
+        "`args` is not an exec argument; the schema must say so"
+    );
 }

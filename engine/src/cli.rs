@@ -26,7 +26,11 @@ pub mod exit {
 }
 
 #[derive(Parser)]
-#[command(name = "opsplan", version, about = "Validated, previewable, recoverable runbooks for backup and restore")]
+#[command(
+    name = "opsplan",
+    version,
+    about = "Validated, previewable, recoverable runbooks for backup and restore"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -142,25 +146,58 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { exit::INVALID } else { exit::OK };
+            return if e.use_stderr() {
+                exit::INVALID
+            } else {
+                exit::OK
+            };
         }
     };
     match cli.command {
-        Command::Validate { paths, deny_warnings, format } => cmd_validate(&paths, deny_warnings, format),
-        Command::Preview { plan, params, fail_at, format } => cmd_preview(&plan, &params, fail_at.as_deref(), format),
-        Command::Graph { plan, params, format } => match load_compiled(&plan, &params, false) {
+        Command::Validate {
+            paths,
+            deny_warnings,
+            format,
+        } => cmd_validate(&paths, deny_warnings, format),
+        Command::Preview {
+            plan,
+            params,
+            fail_at,
+            format,
+        } => cmd_preview(&plan, &params, fail_at.as_deref(), format),
+        Command::Graph {
+            plan,
+            params,
+            format,
+        } => match load_compiled(&plan, &params, false) {
             Ok(p) => {
-                print!("{}", match format {
-                    GraphFormat::Dot => graph::dot(&p),
-                    GraphFormat::Mermaid => graph::mermaid(&p),
-                });
+                print!(
+                    "{}",
+                    match format {
+                        GraphFormat::Dot => graph::dot(&p),
+                        GraphFormat::Mermaid => graph::mermaid(&p),
+                    }
+                );
                 exit::OK
             }
             Err(code) => code,
         },
-        Command::Run { plan, params, max_parallel, yes, force, grace, log_format } => {
-            cmd_run(&plan, &params, max_parallel, Answers { yes, force }, grace, log_format)
-        }
+        Command::Run {
+            plan,
+            params,
+            max_parallel,
+            yes,
+            force,
+            grace,
+            log_format,
+        } => cmd_run(
+            &plan,
+            &params,
+            max_parallel,
+            Answers { yes, force },
+            grace,
+            log_format,
+        ),
         Command::Schema { check } => cmd_schema(check.as_deref()),
         Command::Reference { dir, check } => cmd_reference(&dir, check),
         Command::Types => {
@@ -193,13 +230,20 @@ fn plan_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
         if p.is_dir() {
             let mut stack = vec![p.clone()];
             while let Some(dir) = stack.pop() {
-                let entries = std::fs::read_dir(&dir)
-                    .map_err(|e| Diagnostic::new(Code::Io, format!("cannot read folder {}: {e}", dir.display())))?;
+                let entries = std::fs::read_dir(&dir).map_err(|e| {
+                    Diagnostic::new(
+                        Code::Io,
+                        format!("cannot read folder {}: {e}", dir.display()),
+                    )
+                })?;
                 for entry in entries.flatten() {
                     let path = entry.path();
                     if path.is_dir() {
                         stack.push(path);
-                    } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+                    } else if matches!(
+                        path.extension().and_then(|e| e.to_str()),
+                        Some("yaml" | "yml")
+                    ) {
                         out.push(path);
                     }
                 }
@@ -207,7 +251,10 @@ fn plan_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
         } else if p.exists() {
             out.push(p.clone());
         } else {
-            return Err(Diagnostic::new(Code::Io, format!("{}: no such file or folder", p.display())));
+            return Err(Diagnostic::new(
+                Code::Io,
+                format!("{}: no such file or folder", p.display()),
+            ));
         }
     }
     out.sort();
@@ -215,9 +262,14 @@ fn plan_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
 }
 
 /// Loads and statically checks one plan; fragments alone are reported as such.
-pub fn check_file(path: &Path, sources: &mut Sources) -> (Option<plan::LoadedPlan>, Vec<Diagnostic>, bool) {
+pub fn check_file(
+    path: &Path,
+    sources: &mut Sources,
+) -> (Option<plan::LoadedPlan>, Vec<Diagnostic>, bool) {
     let (loaded, mut diags) = plan::load_plan(path, sources);
-    let fragment = loaded.as_ref().is_some_and(|l| l.doc.kind.value == Kind::Fragment);
+    let fragment = loaded
+        .as_ref()
+        .is_some_and(|l| l.doc.kind.value == Kind::Fragment);
     if fragment {
         // A fragment is checked where a plan uses it.
         diags.retain(|d| d.code != Code::InvalidValue || !d.message.contains("fragment"));
@@ -245,25 +297,44 @@ fn cmd_validate(paths: &[PathBuf], deny_warnings: bool, format: OutputFormat) ->
     for file in &files {
         let mut sources = Sources::default();
         let (_, diags, fragment) = check_file(file, &mut sources);
-        errors += diags.iter().filter(|d| d.severity == Severity::Error).count();
-        warnings += diags.iter().filter(|d| d.severity == Severity::Warning).count();
+        errors += diags
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
+        warnings += diags
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count();
         match format {
             OutputFormat::Text => {
                 print_diagnostics(&diags, &sources);
                 if diags.is_empty() {
-                    let what = if fragment { "fragment (checked where it is used)" } else { "ok" };
+                    let what = if fragment {
+                        "fragment (checked where it is used)"
+                    } else {
+                        "ok"
+                    };
                     eprintln!("{}: {what}", file.display());
                 }
             }
-            OutputFormat::Json => json.extend(diags.iter().map(|d| diagnostic::to_json(d, &sources))),
+            OutputFormat::Json => {
+                json.extend(diags.iter().map(|d| diagnostic::to_json(d, &sources)))
+            }
         }
     }
     if format == OutputFormat::Json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
-            "files": files.len(), "errors": errors, "warnings": warnings, "diagnostics": json,
-        })).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "files": files.len(), "errors": errors, "warnings": warnings, "diagnostics": json,
+            }))
+            .unwrap_or_default()
+        );
     } else {
-        eprintln!("{} file(s): {errors} error(s), {warnings} warning(s)", files.len());
+        eprintln!(
+            "{} file(s): {errors} error(s), {warnings} warning(s)",
+            files.len()
+        );
     }
     if errors > 0 || (deny_warnings && warnings > 0) {
         exit::INVALID
@@ -279,7 +350,10 @@ fn load_compiled(path: &Path, args: &ParamArgs, read_secrets: bool) -> Result<Co
     let has_errors = diags.iter().any(Diagnostic::is_error);
     print_diagnostics(&diags, &sources);
     if fragment {
-        eprintln!("{}: a fragment cannot run alone; use it from a plan with `uses:`", path.display());
+        eprintln!(
+            "{}: a fragment cannot run alone; use it from a plan with `uses:`",
+            path.display()
+        );
         return Err(exit::INVALID);
     }
     let Some(loaded) = loaded.filter(|_| !has_errors) else {
@@ -295,7 +369,11 @@ fn load_compiled(path: &Path, args: &ParamArgs, read_secrets: bool) -> Result<Co
         },
         None => Vec::new(),
     };
-    let inputs = ParamInputs { set: args.set.clone(), file: args.file.clone(), read_secrets };
+    let inputs = ParamInputs {
+        set: args.set.clone(),
+        file: args.file.clone(),
+        read_secrets,
+    };
     let sources = Arc::new(sources);
     compile::compile(&loaded, sources.clone(), &inputs, &given).map_err(|mut diags| {
         diagnostic::sort(&mut diags);
@@ -334,26 +412,50 @@ fn cmd_preview(path: &Path, args: &ParamArgs, fail_at: Option<&str>, format: Pre
 
 fn run_id() -> String {
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let stamp: String = now.chars().filter(|c| c.is_ascii_digit()).take(14).collect();
-    format!("{}-{}-{:04x}", &stamp[..8.min(stamp.len())], &stamp[8.min(stamp.len())..], rand::random::<u16>())
+    let stamp: String = now
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .take(14)
+        .collect();
+    format!(
+        "{}-{}-{:04x}",
+        &stamp[..8.min(stamp.len())],
+        &stamp[8.min(stamp.len())..],
+        rand::random::<u16>()
+    )
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("OPSPLAN_LOG").unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPSPLAN_LOG")
+        .unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.without_time().with_target(false).try_init(),
     };
 }
 
-fn cmd_run(path: &Path, args: &ParamArgs, max_parallel: usize, answers: Answers, grace: Duration, log_format: LogFormat) -> i32 {
+fn cmd_run(
+    path: &Path,
+    args: &ParamArgs,
+    max_parallel: usize,
+    answers: Answers,
+    grace: Duration,
+    log_format: LogFormat,
+) -> i32 {
     init_tracing(log_format);
     let plan = match load_compiled(path, args, true) {
         Ok(p) => Arc::new(p),
         Err(code) => return code,
     };
-    let destructive: Vec<&str> = plan.steps.iter().filter(|s| s.destructive).map(|s| s.id.as_str()).collect();
+    let destructive: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter(|s| s.destructive)
+        .map(|s| s.id.as_str())
+        .collect();
     if !destructive.is_empty() && !answers.force && !std::io::stdin().is_terminal() {
         eprintln!(
             "error: this plan has destructive steps ({}) and there is no terminal to confirm them on; \
@@ -362,7 +464,10 @@ fn cmd_run(path: &Path, args: &ParamArgs, max_parallel: usize, answers: Answers,
         );
         return exit::INVALID;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -383,7 +488,12 @@ fn cmd_run(path: &Path, args: &ParamArgs, max_parallel: usize, answers: Answers,
                 }
             })
         };
-        let opts = RunOptions { run_id: run_id(), max_parallel, answers, grace };
+        let opts = RunOptions {
+            run_id: run_id(),
+            max_parallel,
+            answers,
+            grace,
+        };
         let report = Executor::new(plan, opts, sink, interrupts).run().await;
         ticker.abort();
         if log_format == LogFormat::Text {
@@ -398,7 +508,10 @@ fn cmd_run(path: &Path, args: &ParamArgs, max_parallel: usize, answers: Answers,
 fn spawn_signal_handler(interrupts: Interrupts, sink: Arc<dyn EventSink>) {
     use tokio::signal::unix::{signal, SignalKind};
     tokio::spawn(async move {
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
             return;
         };
         let mut count = 0;
@@ -419,7 +532,10 @@ fn spawn_signal_handler(interrupts: Interrupts, sink: Arc<dyn EventSink>) {
                 }
                 _ => "ignored: undo and cleanup are running and will not be interrupted",
             };
-            sink.emit(&RunEvent::Signal { signal: name.into(), action: action.into() });
+            sink.emit(&RunEvent::Signal {
+                signal: name.into(),
+                action: action.into(),
+            });
         }
     });
 }
@@ -434,7 +550,11 @@ fn cmd_schema(check: Option<&Path>) -> i32 {
         Some(path) => match std::fs::read_to_string(path) {
             Ok(existing) if existing == text => exit::OK,
             Ok(_) => {
-                eprintln!("{} is stale; regenerate it with `opsplan schema > {}`", path.display(), path.display());
+                eprintln!(
+                    "{} is stale; regenerate it with `opsplan schema > {}`",
+                    path.display(),
+                    path.display()
+                );
                 exit::RUN_FAILED
             }
             Err(e) => {
@@ -451,10 +571,16 @@ fn cmd_reference(dir: &Path, check: bool) -> i32 {
         let path = dir.join(name);
         if check {
             if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-                eprintln!("{} is stale; regenerate it with `opsplan reference {}`", path.display(), dir.display());
+                eprintln!(
+                    "{} is stale; regenerate it with `opsplan reference {}`",
+                    path.display(),
+                    dir.display()
+                );
                 stale = true;
             }
-        } else if let Err(e) = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&path, text)) {
+        } else if let Err(e) =
+            std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&path, text))
+        {
             eprintln!("cannot write {}: {e}", path.display());
             return exit::RUN_FAILED;
         }

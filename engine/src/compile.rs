@@ -160,9 +160,24 @@ impl CompiledPlan {
     }
 
     /// The template context of a step: params of its scope, outputs known so far, its item.
-    pub fn context(&self, step: usize, outputs: &HashMap<usize, serde_json::Value>, real: bool, placeholders: bool, run: &serde_json::Value) -> Value {
+    pub fn context(
+        &self,
+        step: usize,
+        outputs: &HashMap<usize, serde_json::Value>,
+        real: bool,
+        placeholders: bool,
+        run: &serde_json::Value,
+    ) -> Value {
         let s = &self.steps[step];
-        context_for(self, s.scope, s.item.as_ref(), outputs, real, placeholders, run)
+        context_for(
+            self,
+            s.scope,
+            s.item.as_ref(),
+            outputs,
+            real,
+            placeholders,
+            run,
+        )
     }
 }
 
@@ -182,7 +197,10 @@ fn context_for(
             Some(out) => template::json_to_value(&serde_json::json!({ "outputs": out })),
             None if placeholders => {
                 let mut m = std::collections::BTreeMap::new();
-                m.insert("outputs", Value::from_object(template::Placeholder(format!("steps.{}.outputs", s.id))));
+                m.insert(
+                    "outputs",
+                    Value::from_object(template::Placeholder(format!("steps.{}.outputs", s.id))),
+                );
                 Value::from(m)
             }
             None => continue,
@@ -201,7 +219,11 @@ fn context_for(
             steps_map.insert(n, v.clone());
         }
     }
-    let params = if real { &scope_params.real } else { &scope_params.masked };
+    let params = if real {
+        &scope_params.real
+    } else {
+        &scope_params.masked
+    };
     let mut ctx = serde_json::json!({
         "params": params,
         "plan": {
@@ -215,7 +237,11 @@ fn context_for(
     }
     let mut value: std::collections::BTreeMap<String, Value> = ctx
         .as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), template::json_to_value(v))).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), template::json_to_value(v)))
+                .collect()
+        })
         .unwrap_or_default();
     value.insert("steps".into(), Value::from(steps_map));
     Value::from(value)
@@ -223,20 +249,31 @@ fn context_for(
 
 fn parse_duration(text: &Sp<String>, what: &str) -> Result<Duration, Diagnostic> {
     humantime::parse_duration(text.value.trim()).map_err(|e| {
-        Diagnostic::new(Code::BadDuration, format!("bad {what} `{}`: {e}", text.value))
-            .label(text.span, "not a duration")
-            .help("write a duration such as 500ms, 30s, 5m, 2h or 1h 30m")
+        Diagnostic::new(
+            Code::BadDuration,
+            format!("bad {what} `{}`: {e}", text.value),
+        )
+        .label(text.span, "not a duration")
+        .help("write a duration such as 500ms, 30s, 5m, 2h or 1h 30m")
     })
 }
 
 /// Renders a param-only template field (timeouts, durations) in a scope.
-fn render_static(text: &Sp<String>, ctx: &Value, sources: &Sources) -> Result<Sp<String>, Diagnostic> {
+fn render_static(
+    text: &Sp<String>,
+    ctx: &Value,
+    sources: &Sources,
+) -> Result<Sp<String>, Diagnostic> {
     let node = Node::new(text.span, NodeValue::Str(text.value.clone()));
     let out = template::render_node(&node, ctx, Some(sources))?;
     Ok(Sp::new(out.scalar_text(), text.span))
 }
 
-pub fn retry_policy(decl: Option<&RetryDecl>, ctx: &Value, sources: &Sources) -> Result<RetryPolicy, Diagnostic> {
+pub fn retry_policy(
+    decl: Option<&RetryDecl>,
+    ctx: &Value,
+    sources: &Sources,
+) -> Result<RetryPolicy, Diagnostic> {
     let mut policy = RetryPolicy::default();
     let Some(decl) = decl else { return Ok(policy) };
     policy.attempts = (decl.attempts.value).max(1);
@@ -259,9 +296,20 @@ pub fn retry_policy(decl: Option<&RetryDecl>, ctx: &Value, sources: &Sources) ->
 
 /// Compiles a validated plan with param values. Errors here are the ones that need values:
 /// missing or mistyped params, `for_each` lists, templated durations and lock names.
-pub fn compile(plan: &LoadedPlan, sources: Arc<Sources>, inputs: &ParamInputs, given: &[(Node, Node)]) -> Result<CompiledPlan, Vec<Diagnostic>> {
+pub fn compile(
+    plan: &LoadedPlan,
+    sources: Arc<Sources>,
+    inputs: &ParamInputs,
+    given: &[(Node, Node)],
+) -> Result<CompiledPlan, Vec<Diagnostic>> {
     let doc = &plan.doc;
-    let resolved = params::resolve(&doc.params, given, &inputs.set, inputs.read_secrets, "--params")?;
+    let resolved = params::resolve(
+        &doc.params,
+        given,
+        &inputs.set,
+        inputs.read_secrets,
+        "--params",
+    )?;
     let mut secrets: Vec<String> = resolved.secret_values().collect();
     let mut diags = Vec::new();
     let run_stub = serde_json::json!({"id": "preview"});
@@ -289,40 +337,72 @@ pub fn compile(plan: &LoadedPlan, sources: Arc<Sources>, inputs: &ParamInputs, g
         redactor: Arc::new(Redactor::default()),
     };
     for (i, scope) in plan.scopes.iter().enumerate().skip(1) {
-        let Some((args, parent)) = &scope.args else { continue };
+        let Some((args, parent)) = &scope.args else {
+            continue;
+        };
         compiled.scopes = scopes.clone();
         let render = |real: bool| {
-            let ctx = context_for(&compiled, *parent, None, &HashMap::new(), real, false, &run_stub);
+            let ctx = context_for(
+                &compiled,
+                *parent,
+                None,
+                &HashMap::new(),
+                real,
+                false,
+                &run_stub,
+            );
             template::render_node(args, &ctx, Some(&sources))
         };
         let prefix = plan
             .steps
             .iter()
             .find(|s| s.scope == i)
-            .map(|s| s.id.value.rsplit_once('.').map_or(String::new(), |(p, _)| format!("{p}.")))
+            .map(|s| {
+                s.id.value
+                    .rsplit_once('.')
+                    .map_or(String::new(), |(p, _)| format!("{p}."))
+            })
             .unwrap_or_default();
         match (render(true), render(false)) {
             (Ok(real), Ok(masked)) => {
                 let entries = |n: &Node| n.as_map().map(<[_]>::to_vec).unwrap_or_default();
                 let what = format!("the `with:` of fragment {}", prefix.trim_end_matches('.'));
                 match (
-                    params::resolve(&scope.params, &entries(&real), &[], inputs.read_secrets, &what),
+                    params::resolve(
+                        &scope.params,
+                        &entries(&real),
+                        &[],
+                        inputs.read_secrets,
+                        &what,
+                    ),
                     params::resolve(&scope.params, &entries(&masked), &[], false, &what),
                 ) {
                     (Ok(r), Ok(m)) => {
                         secrets.extend(r.secret_values());
                         // A value passed from a secret of the parent stays masked.
-                        scopes.push(ScopeParams { real: r.to_json(true), masked: m.to_json(false), prefix });
+                        scopes.push(ScopeParams {
+                            real: r.to_json(true),
+                            masked: m.to_json(false),
+                            prefix,
+                        });
                     }
                     (Err(e), _) | (_, Err(e)) => {
                         diags.extend(e);
-                        scopes.push(ScopeParams { real: Default::default(), masked: Default::default(), prefix });
+                        scopes.push(ScopeParams {
+                            real: Default::default(),
+                            masked: Default::default(),
+                            prefix,
+                        });
                     }
                 }
             }
             (Err(e), _) | (_, Err(e)) => {
                 diags.push(e);
-                scopes.push(ScopeParams { real: Default::default(), masked: Default::default(), prefix });
+                scopes.push(ScopeParams {
+                    real: Default::default(),
+                    masked: Default::default(),
+                    prefix,
+                });
             }
         }
     }
@@ -337,13 +417,26 @@ pub fn compile(plan: &LoadedPlan, sources: Arc<Sources>, inputs: &ParamInputs, g
     let mut expanded: HashMap<String, Vec<usize>> = HashMap::new();
     for &si in &order {
         let step = &plan.steps[si];
-        let ctx = context_for(&compiled, step.scope, None, &HashMap::new(), true, false, &run_stub);
+        let ctx = context_for(
+            &compiled,
+            step.scope,
+            None,
+            &HashMap::new(),
+            true,
+            false,
+            &run_stub,
+        );
         let items: Vec<Option<(serde_json::Value, usize)>> = match &step.decl.for_each {
             None => vec![None],
             Some(node) => match template::render_node(node, &ctx, Some(&sources)) {
-                Ok(Node { value: NodeValue::Seq(items), .. }) => {
-                    items.iter().enumerate().map(|(i, n)| Some((n.to_json(), i))).collect()
-                }
+                Ok(Node {
+                    value: NodeValue::Seq(items),
+                    ..
+                }) => items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| Some((n.to_json(), i)))
+                    .collect(),
                 Ok(other) => {
                     diags.push(
                         Diagnostic::new(Code::ForEach, format!("`for_each` must give a list, it gave {}", other.kind_name()))
@@ -358,7 +451,12 @@ pub fn compile(plan: &LoadedPlan, sources: Arc<Sources>, inputs: &ParamInputs, g
                 }
             },
         };
-        let Some(kind) = step.decl.step_type.as_ref().and_then(|t| steps::lookup(&t.value)) else {
+        let Some(kind) = step
+            .decl
+            .step_type
+            .as_ref()
+            .and_then(|t| steps::lookup(&t.value))
+        else {
             continue;
         };
         let needs: Vec<usize> = step
@@ -367,13 +465,15 @@ pub fn compile(plan: &LoadedPlan, sources: Arc<Sources>, inputs: &ParamInputs, g
             .flat_map(|n| expanded.get(&n.value).cloned().unwrap_or_default())
             .collect();
         let timeout = match &step.decl.timeout {
-            Some(t) => match render_static(t, &ctx, &sources).and_then(|t| parse_duration(&t, "timeout")) {
-                Ok(d) => Some(d),
-                Err(d) => {
-                    diags.push(d);
-                    None
+            Some(t) => {
+                match render_static(t, &ctx, &sources).and_then(|t| parse_duration(&t, "timeout")) {
+                    Ok(d) => Some(d),
+                    Err(d) => {
+                        diags.push(d);
+                        None
+                    }
                 }
-            },
+            }
             None => None,
         };
         let retry = retry_policy(step.decl.retry.as_ref(), &ctx, &sources).unwrap_or_else(|d| {
@@ -384,15 +484,23 @@ pub fn compile(plan: &LoadedPlan, sources: Arc<Sources>, inputs: &ParamInputs, g
             let kind = steps::lookup(&u.step_type.value)?;
             Some(CompiledAction {
                 kind,
-                with: u.with.clone().unwrap_or_else(|| Node::new(u.step_type.span, NodeValue::Map(vec![]))),
-                timeout: u
-                    .timeout
-                    .as_ref()
-                    .and_then(|t| render_static(t, &ctx, &sources).and_then(|t| parse_duration(&t, "timeout")).ok()),
+                with: u
+                    .with
+                    .clone()
+                    .unwrap_or_else(|| Node::new(u.step_type.span, NodeValue::Map(vec![]))),
+                timeout: u.timeout.as_ref().and_then(|t| {
+                    render_static(t, &ctx, &sources)
+                        .and_then(|t| parse_duration(&t, "timeout"))
+                        .ok()
+                }),
                 retry: retry_policy(u.retry.as_ref(), &ctx, &sources).unwrap_or_default(),
             })
         });
-        let with = step.decl.with.clone().unwrap_or_else(|| Node::new(step.id.span, NodeValue::Map(vec![])));
+        let with = step
+            .decl
+            .with
+            .clone()
+            .unwrap_or_else(|| Node::new(step.id.span, NodeValue::Map(vec![])));
         let count = items.len();
         let mut ids = Vec::new();
         for item in items {
@@ -415,10 +523,26 @@ pub fn compile(plan: &LoadedPlan, sources: Arc<Sources>, inputs: &ParamInputs, g
                 retry: retry.clone(),
                 timeout,
                 undo: undo.clone(),
-                acquires: step.decl.acquires.0.iter().map(|s| s.value.clone()).collect(),
-                releases: step.decl.releases.0.iter().map(|s| s.value.clone()).collect(),
+                acquires: step
+                    .decl
+                    .acquires
+                    .0
+                    .iter()
+                    .map(|s| s.value.clone())
+                    .collect(),
+                releases: step
+                    .decl
+                    .releases
+                    .0
+                    .iter()
+                    .map(|s| s.value.clone())
+                    .collect(),
                 always: step.decl.always,
-                on_resume: step.decl.on_resume.as_ref().map_or(ResumePolicy::Ask, |p| p.value),
+                on_resume: step
+                    .decl
+                    .on_resume
+                    .as_ref()
+                    .map_or(ResumePolicy::Ask, |p| p.value),
             });
         }
         expanded.insert(step.id.value.clone(), ids);
@@ -445,7 +569,11 @@ fn item_label(v: &serde_json::Value, i: usize, _count: usize) -> String {
         serde_json::Value::Number(n) => n.to_string(),
         _ => return i.to_string(),
     };
-    if !s.is_empty() && s.len() <= 40 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c)) {
+    if !s.is_empty()
+        && s.len() <= 40
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c))
+    {
         s
     } else {
         i.to_string()
@@ -455,7 +583,12 @@ fn item_label(v: &serde_json::Value, i: usize, _count: usize) -> String {
 /// Indices of `plan.steps` in an order where every step follows what it needs (validation
 /// has rejected cycles; any left are broken arbitrarily).
 fn topo_order(plan: &LoadedPlan) -> Vec<usize> {
-    let index: HashMap<&str, usize> = plan.steps.iter().enumerate().map(|(i, s)| (s.id.value.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.value.as_str(), i))
+        .collect();
     let mut graph = DiGraph::<usize, ()>::new();
     let nodes: Vec<NodeIndex> = (0..plan.steps.len()).map(|i| graph.add_node(i)).collect();
     for (i, s) in plan.steps.iter().enumerate() {
@@ -473,7 +606,9 @@ fn topo_order(plan: &LoadedPlan) -> Vec<usize> {
 
 fn build_graph(plan: &mut CompiledPlan) {
     let mut g = DiGraph::new();
-    let nodes: Vec<NodeIndex> = (0..plan.steps.len()).map(|i| g.add_node(GraphNode::Step(i))).collect();
+    let nodes: Vec<NodeIndex> = (0..plan.steps.len())
+        .map(|i| g.add_node(GraphNode::Step(i)))
+        .collect();
     for (i, s) in plan.steps.iter().enumerate() {
         for &n in &s.needs {
             g.add_edge(nodes[n], nodes[i], EdgeKind::Needs);

@@ -123,7 +123,10 @@ pub fn sort(diags: &mut [Diagnostic]) {
 }
 
 /// The closest candidate to a misspelt name, for "did you mean".
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(name, c), c))
@@ -151,7 +154,11 @@ impl std::error::Error for Rendered<'_> {}
 
 impl miette::Diagnostic for Rendered<'_> {
     fn code<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
-        Some(Box::new(format!("{}({})", self.diag.code.as_str(), self.diag.code.name())))
+        Some(Box::new(format!(
+            "{}({})",
+            self.diag.code.as_str(),
+            self.diag.code.name()
+        )))
     }
     fn severity(&self) -> Option<miette::Severity> {
         Some(match self.diag.severity {
@@ -166,7 +173,9 @@ impl miette::Diagnostic for Rendered<'_> {
             .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.diag.primary_span().map(|_| &self.source as &dyn miette::SourceCode)
+        self.diag
+            .primary_span()
+            .map(|_| &self.source as &dyn miette::SourceCode)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
         let primary = self.diag.primary_span()?;
@@ -174,8 +183,15 @@ impl miette::Diagnostic for Rendered<'_> {
             self.diag
                 .labels
                 .iter()
-                .filter(move |l| l.span.file == primary.file)
-                .map(|l| miette::LabeledSpan::new_with_span(Some(l.text.clone()), l.span)),
+                .enumerate()
+                .filter(move |(_, l)| l.span.file == primary.file)
+                .map(|(i, l)| {
+                    if i == 0 {
+                        miette::LabeledSpan::new_primary_with_span(Some(l.text.clone()), l.span)
+                    } else {
+                        miette::LabeledSpan::new_with_span(Some(l.text.clone()), l.span)
+                    }
+                }),
         ))
     }
 }
@@ -199,9 +215,12 @@ pub fn render(diag: &Diagnostic, sources: &Sources, color: bool) -> String {
     } else {
         miette::GraphicalTheme::unicode_nocolor()
     };
+    // The source name already carries `file:line:col` of the first label (columns in
+    // characters), so miette must not append its own position.
     let handler = miette::GraphicalReportHandler::new_themed(theme)
         .with_width(100)
-        .with_links(false);
+        .with_links(false)
+        .without_primary_span_start();
     let mut out = String::new();
     if handler.render_report(&mut out, &rendered).is_err() {
         out = format!("{}: {}", diag.code.as_str(), diag.message);
@@ -211,7 +230,10 @@ pub fn render(diag: &Diagnostic, sources: &Sources, color: bool) -> String {
         if Some(label.span.file) != diag.primary_span().map(|s| s.file) {
             let file = sources.get(label.span.file);
             let (line, col) = file.line_col(label.span.offset);
-            out.push_str(&format!("  also at {}:{line}:{col}: {}\n", file.name, label.text));
+            out.push_str(&format!(
+                "  also at {}:{line}:{col}: {}\n",
+                file.name, label.text
+            ));
         }
     }
     out

@@ -3,7 +3,7 @@
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::plan::{ParamDecl, ParamType};
-use crate::source::{Node, NodeValue, SourceFile, Sources, Span};
+use crate::source::{Node, NodeValue, SourceFile, Sources};
 use crate::template::MASK;
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -37,31 +37,48 @@ impl ResolvedParams {
         self.0
             .iter()
             .map(|(k, p)| {
-                let v = if p.secret && !real { Value::String(MASK.into()) } else { p.value.clone() };
+                let v = if p.secret && !real {
+                    Value::String(MASK.into())
+                } else {
+                    p.value.clone()
+                };
                 (k.clone(), v)
             })
             .collect()
     }
     pub fn secret_values(&self) -> impl Iterator<Item = String> + '_ {
-        self.0.values().filter(|p| p.secret).filter_map(|p| p.value.as_str().map(str::to_string))
+        self.0
+            .values()
+            .filter(|p| p.secret)
+            .filter_map(|p| p.value.as_str().map(str::to_string))
     }
 }
 
 /// Reads a `--params` file into name → node.
-pub fn read_params_file(path: &Path, sources: &mut Sources) -> Result<Vec<(Node, Node)>, Diagnostic> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Diagnostic::new(Code::Io, format!("cannot read params file {}: {e}", path.display())))?;
+pub fn read_params_file(
+    path: &Path,
+    sources: &mut Sources,
+) -> Result<Vec<(Node, Node)>, Diagnostic> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Diagnostic::new(
+            Code::Io,
+            format!("cannot read params file {}: {e}", path.display()),
+        )
+    })?;
     let file = sources.add(SourceFile::new(path, text));
     let text = sources.get(file).text.clone();
     let root = Node::parse(file, &text).map_err(|e| {
-        Diagnostic::new(Code::YamlSyntax, format!("invalid YAML in params file: {}", e.message))
-            .label(Span::new(file, e.offset.unwrap_or(0), 1), "here")
+        let help = e.help.unwrap_or("fix the YAML syntax of the params file");
+        e.to_diagnostic(file, " in params file").help(help)
     })?;
     match root.value {
         NodeValue::Map(entries) => Ok(entries),
         NodeValue::Null => Ok(Vec::new()),
-        _ => Err(Diagnostic::new(Code::WrongType, "a params file must be a mapping of param names to values")
-            .label(root.span, "not a mapping")),
+        _ => Err(Diagnostic::new(
+            Code::WrongType,
+            "a params file must be a mapping of param names to values",
+        )
+        .label(root.span, "not a mapping")),
     }
 }
 
@@ -79,21 +96,37 @@ pub fn resolve(
     for (key, _) in given {
         let name = key.scalar_text();
         if !decls.contains_key(&name) {
-            let d = Diagnostic::new(Code::ParamUnknown, format!("{what} gives a value for `{name}`, which is not a param"))
-                .label(key.span, "unknown param");
-            diags.push(match crate::diagnostic::did_you_mean(&name, decls.keys().map(String::as_str)) {
-                Some(s) => d.help(format!("did you mean `{s}`?")),
-                None => d.help(format!("declared params: {}", decls.keys().cloned().collect::<Vec<_>>().join(", "))),
-            });
+            let d = Diagnostic::new(
+                Code::ParamUnknown,
+                format!("{what} gives a value for `{name}`, which is not a param"),
+            )
+            .label(key.span, "unknown param");
+            diags.push(
+                match crate::diagnostic::did_you_mean(&name, decls.keys().map(String::as_str)) {
+                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                    None => d.help(format!(
+                        "declared params: {}",
+                        decls.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )),
+                },
+            );
         }
     }
     for (name, _) in set {
         if !decls.contains_key(name) {
-            let d = Diagnostic::new(Code::ParamUnknown, format!("--set {name}=…: the plan has no param `{name}`"));
-            diags.push(match crate::diagnostic::did_you_mean(name, decls.keys().map(String::as_str)) {
-                Some(s) => d.help(format!("did you mean `{s}`?")),
-                None => d.help(format!("declared params: {}", decls.keys().cloned().collect::<Vec<_>>().join(", "))),
-            });
+            let d = Diagnostic::new(
+                Code::ParamUnknown,
+                format!("--set {name}=…: the plan has no param `{name}`"),
+            );
+            diags.push(
+                match crate::diagnostic::did_you_mean(name, decls.keys().map(String::as_str)) {
+                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                    None => d.help(format!(
+                        "declared params: {}",
+                        decls.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )),
+                },
+            );
         }
     }
     for (name, decl) in decls {
@@ -102,7 +135,10 @@ pub fn resolve(
         let here = decl.ty.span;
         let from_set = set.iter().rev().find(|(k, _)| k == name);
         let from_given = given.iter().find(|(k, _)| k.scalar_text() == *name);
-        let from_env = decl.env.as_ref().and_then(|e| std::env::var(&e.value).ok().map(|v| (e, v)));
+        let from_env = decl
+            .env
+            .as_ref()
+            .and_then(|e| std::env::var(&e.value).ok().map(|v| (e, v)));
         let result: Option<Result<(Value, String), Diagnostic>> = if let Some((_, v)) = from_set {
             Some(from_string(ty, v, name).map(|v| (v, "--set".into())))
         } else if let Some((_, node)) = from_given {
@@ -112,24 +148,40 @@ pub fn resolve(
         } else if let (true, Some(file)) = (secret, &decl.file) {
             Some(if read_secrets {
                 std::fs::read_to_string(&file.value)
-                    .map(|s| (Value::String(s.trim_end_matches(['\n', '\r']).to_string()), "file".into()))
+                    .map(|s| {
+                        (
+                            Value::String(s.trim_end_matches(['\n', '\r']).to_string()),
+                            "file".into(),
+                        )
+                    })
                     .map_err(|e| {
-                        Diagnostic::new(Code::ParamMissing, format!("cannot read secret `{name}` from {}: {e}", file.value))
-                            .label(file.span, "secret file")
+                        Diagnostic::new(
+                            Code::ParamMissing,
+                            format!("cannot read secret `{name}` from {}: {e}", file.value),
+                        )
+                        .label(file.span, "secret file")
                     })
             } else {
                 Ok((Value::String(MASK.into()), "file".into()))
             })
         } else if let (true, Some(cmd)) = (secret, &decl.command) {
             Some(if read_secrets {
-                secret_from_command(cmd).map(|v| (Value::String(v), "command".into())).map_err(|e| {
-                    Diagnostic::new(Code::ParamMissing, format!("the command for secret `{name}` failed: {e}")).label(here, "declared here")
-                })
+                secret_from_command(cmd)
+                    .map(|v| (Value::String(v), "command".into()))
+                    .map_err(|e| {
+                        Diagnostic::new(
+                            Code::ParamMissing,
+                            format!("the command for secret `{name}` failed: {e}"),
+                        )
+                        .label(here, "declared here")
+                    })
             } else {
                 Ok((Value::String(MASK.into()), "command".into()))
             })
         } else {
-            decl.default.as_ref().map(|d| from_node(ty, d, name).map(|v| (v, "default".into())))
+            decl.default
+                .as_ref()
+                .map(|d| from_node(ty, d, name).map(|v| (v, "default".into())))
         };
         match result {
             Some(Ok((value, source))) => {
@@ -137,14 +189,31 @@ pub fn resolve(
                     let allowed: Vec<Value> = choices.iter().map(Node::to_json).collect();
                     if !allowed.contains(&value) {
                         diags.push(
-                            Diagnostic::new(Code::ParamType, format!("param `{name}` is {value}, not one of the choices"))
-                                .label(here, "declared here")
-                                .help(format!("choose one of {}", allowed.iter().map(Value::to_string).collect::<Vec<_>>().join(", "))),
+                            Diagnostic::new(
+                                Code::ParamType,
+                                format!("param `{name}` is {value}, not one of the choices"),
+                            )
+                            .label(here, "declared here")
+                            .help(format!(
+                                "choose one of {}",
+                                allowed
+                                    .iter()
+                                    .map(Value::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )),
                         );
                         continue;
                     }
                 }
-                out.insert(name.clone(), ParamValue { value, secret, source });
+                out.insert(
+                    name.clone(),
+                    ParamValue {
+                        value,
+                        secret,
+                        source,
+                    },
+                );
             }
             Some(Err(mut d)) => {
                 if d.labels.is_empty() {
@@ -158,13 +227,23 @@ pub fn resolve(
                     how.push(format!("the environment variable {}", env.value));
                 }
                 diags.push(
-                    Diagnostic::new(Code::ParamMissing, format!("missing value for required param `{name}`"))
-                        .label(here, "declared here")
-                        .help(format!("give it with {}", how.join(", or "))),
+                    Diagnostic::new(
+                        Code::ParamMissing,
+                        format!("missing value for required param `{name}`"),
+                    )
+                    .label(here, "declared here")
+                    .help(format!("give it with {}", how.join(", or "))),
                 );
             }
             None => {
-                out.insert(name.clone(), ParamValue { value: Value::Null, secret, source: "unset".into() });
+                out.insert(
+                    name.clone(),
+                    ParamValue {
+                        value: Value::Null,
+                        secret,
+                        source: "unset".into(),
+                    },
+                );
             }
         }
     }
@@ -185,11 +264,17 @@ fn secret_from_command(argv: &[String]) -> Result<String, String> {
     if !out.status.success() {
         return Err(format!("`{program}` exited with {}", out.status));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).trim_end_matches(['\n', '\r']).to_string())
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .trim_end_matches(['\n', '\r'])
+        .to_string())
 }
 
 fn type_error(ty: ParamType, name: &str, shown: &str) -> Diagnostic {
-    Diagnostic::new(Code::ParamType, format!("param `{name}` must be {}, got {shown}", describe(ty))).help(match ty {
+    Diagnostic::new(
+        Code::ParamType,
+        format!("param `{name}` must be {}, got {shown}", describe(ty)),
+    )
+    .help(match ty {
         ParamType::Int => "write a whole number, e.g. 3",
         ParamType::Bool => "write true or false",
         ParamType::Duration => "write a duration such as 30s, 5m, 2h or 1h 30m",
@@ -214,9 +299,17 @@ fn describe(ty: ParamType) -> &'static str {
 
 /// Converts a string from the command line or environment.
 pub fn from_string(ty: ParamType, s: &str, name: &str) -> Result<Value, Diagnostic> {
-    let shown = if ty == ParamType::Secret { MASK.to_string() } else { format!("\"{s}\"") };
+    let shown = if ty == ParamType::Secret {
+        MASK.to_string()
+    } else {
+        format!("\"{s}\"")
+    };
     match ty {
-        ParamType::Int => s.trim().parse::<i64>().map(Value::from).map_err(|_| type_error(ty, name, &shown)),
+        ParamType::Int => s
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| type_error(ty, name, &shown)),
         ParamType::Bool => match s.trim().to_lowercase().as_str() {
             "true" | "yes" | "1" | "on" => Ok(Value::Bool(true)),
             "false" | "no" | "0" | "off" => Ok(Value::Bool(false)),
@@ -225,12 +318,17 @@ pub fn from_string(ty: ParamType, s: &str, name: &str) -> Result<Value, Diagnost
         ParamType::List => {
             let t = s.trim();
             if t.starts_with('[') {
-                let node = Node::parse(Default::default(), t).map_err(|_| type_error(ty, name, &shown))?;
+                let node =
+                    Node::parse(Default::default(), t).map_err(|_| type_error(ty, name, &shown))?;
                 from_node(ty, &node, name)
             } else if t.is_empty() {
                 Ok(Value::Array(vec![]))
             } else {
-                Ok(Value::Array(t.split(',').map(|p| Value::String(p.trim().to_string())).collect()))
+                Ok(Value::Array(
+                    t.split(',')
+                        .map(|p| Value::String(p.trim().to_string()))
+                        .collect(),
+                ))
             }
         }
         _ => check_scalar(ty, s, name, &shown),
@@ -240,14 +338,20 @@ pub fn from_string(ty: ParamType, s: &str, name: &str) -> Result<Value, Diagnost
 fn check_scalar(ty: ParamType, s: &str, name: &str, shown: &str) -> Result<Value, Diagnostic> {
     match ty {
         ParamType::Url if reqwest::Url::parse(s).is_err() => Err(type_error(ty, name, shown)),
-        ParamType::Duration if humantime::parse_duration(s).is_err() => Err(type_error(ty, name, shown)),
+        ParamType::Duration if humantime::parse_duration(s).is_err() => {
+            Err(type_error(ty, name, shown))
+        }
         _ => Ok(Value::String(s.to_string())),
     }
 }
 
 /// Converts a YAML value (default, params file, fragment argument).
 pub fn from_node(ty: ParamType, node: &Node, name: &str) -> Result<Value, Diagnostic> {
-    let shown = if ty == ParamType::Secret { MASK.to_string() } else { node.kind_name().to_string() };
+    let shown = if ty == ParamType::Secret {
+        MASK.to_string()
+    } else {
+        node.kind_name().to_string()
+    };
     let err = |d: Diagnostic| d.label(node.span, format!("expected {}", describe(ty)));
     match (ty, &node.value) {
         (ParamType::Int, NodeValue::Int(i)) => Ok(Value::from(*i)),
@@ -255,17 +359,26 @@ pub fn from_node(ty: ParamType, node: &Node, name: &str) -> Result<Value, Diagno
         (ParamType::List, NodeValue::Seq(items)) => items
             .iter()
             .map(|i| match &i.value {
-                NodeValue::Str(_) | NodeValue::Int(_) | NodeValue::Bool(_) | NodeValue::Float(_) => Ok(Value::String(i.scalar_text())),
+                NodeValue::Str(_)
+                | NodeValue::Int(_)
+                | NodeValue::Bool(_)
+                | NodeValue::Float(_) => Ok(Value::String(i.scalar_text())),
                 _ => Err(err(type_error(ty, name, "a list with a nested value"))),
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
-        (ParamType::String | ParamType::Path | ParamType::Url | ParamType::Duration | ParamType::Secret, NodeValue::Str(s)) => {
-            check_scalar(ty, s, name, &format!("\"{s}\"")).map_err(err)
-        }
-        (ParamType::String | ParamType::Path, NodeValue::Int(_) | NodeValue::Float(_) | NodeValue::Bool(_)) => {
-            Ok(Value::String(node.scalar_text()))
-        }
+        (
+            ParamType::String
+            | ParamType::Path
+            | ParamType::Url
+            | ParamType::Duration
+            | ParamType::Secret,
+            NodeValue::Str(s),
+        ) => check_scalar(ty, s, name, &format!("\"{s}\"")).map_err(err),
+        (
+            ParamType::String | ParamType::Path,
+            NodeValue::Int(_) | NodeValue::Float(_) | NodeValue::Bool(_),
+        ) => Ok(Value::String(node.scalar_text())),
         // A rendered template gives strings; convert them like command-line values.
         (_, NodeValue::Str(s)) => from_string(ty, s, name).map_err(err),
         _ => Err(err(type_error(ty, name, &shown))),

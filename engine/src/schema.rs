@@ -23,7 +23,10 @@ pub fn plan_schema() -> Value {
     // list is expected (`replicas: "{{ params.n }}"`).
     let mut pending: Vec<String> = branches
         .iter()
-        .filter_map(|b| b.pointer("/then/properties/with/$ref").and_then(Value::as_str))
+        .filter_map(|b| {
+            b.pointer("/then/properties/with/$ref")
+                .and_then(Value::as_str)
+        })
         .map(|r| r.rsplit('/').next().unwrap_or(r).to_string())
         .collect();
     let mut seen = std::collections::HashSet::new();
@@ -43,7 +46,10 @@ pub fn plan_schema() -> Value {
                 d.entry(k).or_insert(v);
             }
         }
-        if let Some(step) = obj.get_mut("definitions").and_then(|d| d.get_mut("StepDecl")) {
+        if let Some(step) = obj
+            .get_mut("definitions")
+            .and_then(|d| d.get_mut("StepDecl"))
+        {
             step["allOf"] = Value::Array(branches);
             if let Some(t) = step.pointer_mut("/properties/type") {
                 *t = json!({ "description": "The step type.", "enum": names });

@@ -66,7 +66,8 @@ pub fn environment() -> &'static Environment<'static> {
 /// The expression inside a string that is exactly `{{ expr }}`.
 pub fn whole_expression(s: &str) -> Option<&str> {
     let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
-    (!inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%")).then_some(inner.trim())
+    (!inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%"))
+        .then_some(inner.trim())
 }
 
 /// A `when:` condition may be written bare (`params.x == 1`) or in braces.
@@ -76,7 +77,12 @@ pub fn condition_expression(s: &str) -> &str {
 
 /// The span of the part of a template string an error names, when the YAML scalar holds
 /// the string verbatim (plain or simply quoted); else the whole scalar.
-pub fn sub_span(span: Span, text: &str, range: Option<std::ops::Range<usize>>, sources: Option<&Sources>) -> Span {
+pub fn sub_span(
+    span: Span,
+    text: &str,
+    range: Option<std::ops::Range<usize>>,
+    sources: Option<&Sources>,
+) -> Span {
     let (Some(range), Some(sources)) = (range, sources) else {
         return span;
     };
@@ -88,20 +94,43 @@ pub fn sub_span(span: Span, text: &str, range: Option<std::ops::Range<usize>>, s
     } else {
         return span;
     };
-    span.sub(base + range.start, range.end.saturating_sub(range.start).max(1))
+    span.sub(
+        base + range.start,
+        range.end.saturating_sub(range.start).max(1),
+    )
 }
 
-fn template_error(e: &minijinja::Error, span: Span, text: &str, sources: Option<&Sources>, code: Code) -> Diagnostic {
-    let mut detail = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
+fn template_error(
+    e: &minijinja::Error,
+    span: Span,
+    text: &str,
+    sources: Option<&Sources>,
+    code: Code,
+) -> Diagnostic {
+    let mut detail = e
+        .detail()
+        .map(str::to_string)
+        .unwrap_or_else(|| e.kind().to_string());
     if e.kind() == minijinja::ErrorKind::UndefinedError {
         detail = format!("undefined value ({detail})");
     }
+    let help = if code == Code::TemplateSyntax {
+        "templates use Jinja syntax: `{{ params.dest }}`, `{{ steps.dump.outputs.stdout | trim }}`, `{% if … %}…{% endif %}`"
+    } else {
+        "the template failed with the values of this run; check the params and step outputs it reads"
+    };
     Diagnostic::new(code, format!("template error: {detail}"))
         .label(sub_span(span, text, e.range(), sources), "in this template")
+        .help(help)
 }
 
 /// Every variable path a template or expression reads (`params.x`, `steps.a.outputs.b`).
-pub fn variables(node: &Node, text: &str, is_expression: bool, sources: Option<&Sources>) -> Result<BTreeSet<String>, Diagnostic> {
+pub fn variables(
+    node: &Node,
+    text: &str,
+    is_expression: bool,
+    sources: Option<&Sources>,
+) -> Result<BTreeSet<String>, Diagnostic> {
     let env = environment();
     let vars = if is_expression {
         env.compile_expression(text)
@@ -116,12 +145,21 @@ pub fn variables(node: &Node, text: &str, is_expression: bool, sources: Option<&
 }
 
 /// Renders every template string in a node tree.
-pub fn render_node(node: &Node, ctx: &Value, sources: Option<&Sources>) -> Result<Node, Diagnostic> {
+pub fn render_node(
+    node: &Node,
+    ctx: &Value,
+    sources: Option<&Sources>,
+) -> Result<Node, Diagnostic> {
     Ok(match &node.value {
         NodeValue::Str(s) if is_template(s) => render_string(node, s, ctx, sources)?,
         NodeValue::Seq(items) => Node::new(
             node.span,
-            NodeValue::Seq(items.iter().map(|n| render_node(n, ctx, sources)).collect::<Result<_, _>>()?),
+            NodeValue::Seq(
+                items
+                    .iter()
+                    .map(|n| render_node(n, ctx, sources))
+                    .collect::<Result<_, _>>()?,
+            ),
         ),
         NodeValue::Map(entries) => Node::new(
             node.span,
@@ -136,7 +174,12 @@ pub fn render_node(node: &Node, ctx: &Value, sources: Option<&Sources>) -> Resul
     })
 }
 
-fn render_string(node: &Node, s: &str, ctx: &Value, sources: Option<&Sources>) -> Result<Node, Diagnostic> {
+fn render_string(
+    node: &Node,
+    s: &str,
+    ctx: &Value,
+    sources: Option<&Sources>,
+) -> Result<Node, Diagnostic> {
     let env = environment();
     if let Some(expr) = whole_expression(s) {
         let value = env
@@ -147,7 +190,12 @@ fn render_string(node: &Node, s: &str, ctx: &Value, sources: Option<&Sources>) -
                 let offset = s.find(expr).unwrap_or(0);
                 let mut d = template_error(&e, node.span, s, None, Code::TemplateRender);
                 if let (Some(r), Some(src)) = (e.range(), sources) {
-                    d.labels[0].span = sub_span(node.span, s, Some(r.start + offset..r.end + offset), Some(src));
+                    d.labels[0].span = sub_span(
+                        node.span,
+                        s,
+                        Some(r.start + offset..r.end + offset),
+                        Some(src),
+                    );
                 }
                 d
             })?;
@@ -216,8 +264,16 @@ impl Object for Placeholder {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         Some(Value::from_object(Placeholder(format!("{}.{key}", self.0))))
     }
-    fn call_method(self: &Arc<Self>, _state: &mut minijinja::State, method: &str, _args: &[Value]) -> Result<Value, minijinja::Error> {
-        Ok(Value::from_object(Placeholder(format!("{}.{method}(…)", self.0))))
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut minijinja::State,
+        method: &str,
+        _args: &[Value],
+    ) -> Result<Value, minijinja::Error> {
+        Ok(Value::from_object(Placeholder(format!(
+            "{}.{method}(…)",
+            self.0
+        ))))
     }
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Display::fmt(self.as_ref(), f)

@@ -17,13 +17,95 @@ pub fn check(plan: &LoadedPlan, sources: &Sources) -> Vec<Diagnostic> {
     let acyclic = check_cycles(plan, &index, &mut diags);
     check_durations(plan, &mut diags);
     check_params(plan, &mut diags);
+    check_fragment_args(plan, &mut diags);
     if acyclic {
         let ancestors = ancestors(plan, &index);
         check_templates(plan, &index, &ancestors, sources, &mut diags);
         check_resources(plan, &index, &ancestors, &mut diags);
         check_destructive(plan, &ancestors, &mut diags);
     }
+    // A fragment used twice is checked twice; report each problem in it once.
+    let mut seen = HashSet::new();
+    diags.retain(|d| {
+        let spans: Vec<Span> = d.labels.iter().map(|l| l.span).collect();
+        seen.insert((d.code, d.message.clone(), spans))
+    });
     diags
+}
+
+/// The `with:` of a `uses:` step gives values only for the fragment's params, and every
+/// param the fragment requires (and cannot get elsewhere) has one.
+fn check_fragment_args(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
+    for (si, scope) in plan.scopes.iter().enumerate() {
+        let Some((args, _)) = &scope.args else {
+            continue;
+        };
+        let id = plan
+            .steps
+            .iter()
+            .find(|s| s.scope == si)
+            .and_then(|s| s.id.value.rsplit_once('.'))
+            .map_or_else(
+                || "this fragment".to_string(),
+                |(prefix, _)| format!("fragment `{prefix}`"),
+            );
+        let entries = args.as_map().unwrap_or_default();
+        if args.as_map().is_none() && args.value != NodeValue::Null {
+            diags.push(
+                Diagnostic::new(
+                    Code::WrongType,
+                    format!(
+                        "the `with:` of {id} must be a mapping, found {}",
+                        args.kind_name()
+                    ),
+                )
+                .label(args.span, "expected a mapping")
+                .help("give the fragment's params as `name: value` lines"),
+            );
+            continue;
+        }
+        for (key, _) in entries {
+            let name = key.scalar_text();
+            if scope.params.contains_key(&name) {
+                continue;
+            }
+            let d = Diagnostic::new(Code::ParamUnknown, format!("{id} has no param `{name}`"))
+                .label(key.span, "not a param of the fragment");
+            diags.push(
+                match did_you_mean(&name, scope.params.keys().map(String::as_str)) {
+                    Some(c) => d.help(format!("did you mean `{c}`?")),
+                    None if scope.params.is_empty() => d.help("the fragment declares no params"),
+                    None => d.help(format!(
+                        "the fragment's params are: {}",
+                        scope
+                            .params
+                            .keys()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                },
+            );
+        }
+        for (name, decl) in &scope.params {
+            let given = entries.iter().any(|(k, _)| k.scalar_text() == *name);
+            let secret = decl.ty.value == ParamType::Secret;
+            let elsewhere = decl.default.is_some()
+                || decl.env.is_some()
+                || (secret && (decl.file.is_some() || decl.command.is_some()));
+            if !given && !elsewhere && (decl.required || secret) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::ParamMissing,
+                        format!("{id} needs a value for its param `{name}`"),
+                    )
+                    .label(args.span, format!("no `{name}` here"))
+                    .label(decl.ty.span, "declared here")
+                    .help(format!("add `{name}: …` under this step's `with:`")),
+                );
+            }
+        }
+    }
 }
 
 fn valid_id(id: &str) -> bool {
@@ -45,10 +127,13 @@ fn step_index(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) -> HashMap<String,
         }
         if let Some(&first) = index.get(&s.id.value) {
             diags.push(
-                Diagnostic::new(Code::DuplicateStepId, format!("duplicate step id `{}`", s.id.value))
-                    .label(s.decl.id.span, "second step with this id")
-                    .label(plan.steps[first].decl.id.span, "first defined here")
-                    .help("give every step a unique id"),
+                Diagnostic::new(
+                    Code::DuplicateStepId,
+                    format!("duplicate step id `{}`", s.id.value),
+                )
+                .label(s.decl.id.span, "second step with this id")
+                .label(plan.steps[first].decl.id.span, "first defined here")
+                .help("give every step a unique id"),
             );
         } else {
             index.insert(s.id.value.clone(), i);
@@ -71,13 +156,23 @@ fn check_types(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
             diags.push(steps::unknown_type(&ty.value, ty.span));
             continue;
         };
-        let with = s.decl.with.clone().unwrap_or_else(|| Node::new(ty.span, NodeValue::Map(vec![])));
+        let with = s
+            .decl
+            .with
+            .clone()
+            .unwrap_or_else(|| Node::new(ty.span, NodeValue::Map(vec![])));
         diags.extend(kind.check(&with, true));
         if let Some(undo) = &s.decl.undo {
             match steps::lookup(&undo.step_type.value) {
-                None => diags.push(steps::unknown_type(&undo.step_type.value, undo.step_type.span)),
+                None => diags.push(steps::unknown_type(
+                    &undo.step_type.value,
+                    undo.step_type.span,
+                )),
                 Some(k) => {
-                    let with = undo.with.clone().unwrap_or_else(|| Node::new(undo.step_type.span, NodeValue::Map(vec![])));
+                    let with = undo
+                        .with
+                        .clone()
+                        .unwrap_or_else(|| Node::new(undo.step_type.span, NodeValue::Map(vec![])));
                     diags.extend(k.check(&with, true));
                 }
             }
@@ -90,24 +185,39 @@ fn check_needs(plan: &LoadedPlan, index: &HashMap<String, usize>, diags: &mut Ve
         for n in &s.needs {
             if n.value == s.id.value {
                 diags.push(
-                    Diagnostic::new(Code::SelfNeeds, format!("step `{}` needs itself", s.id.value))
-                        .label(n.span, "a step cannot wait for itself")
-                        .help("remove this entry from `needs`"),
+                    Diagnostic::new(
+                        Code::SelfNeeds,
+                        format!("step `{}` needs itself", s.id.value),
+                    )
+                    .label(n.span, "a step cannot wait for itself")
+                    .help("remove this entry from `needs`"),
                 );
             } else if !index.contains_key(&n.value) {
-                let d = Diagnostic::new(Code::UnknownNeeds, format!("step `{}` needs `{}`, which does not exist", s.id.value, n.value))
-                    .label(n.span, "no step has this id");
-                diags.push(match did_you_mean(&n.value, index.keys().map(String::as_str)) {
-                    Some(c) => d.help(format!("did you mean `{c}`?")),
-                    None => d.help("`needs` lists ids of steps in this plan"),
-                });
+                let d = Diagnostic::new(
+                    Code::UnknownNeeds,
+                    format!(
+                        "step `{}` needs `{}`, which does not exist",
+                        s.id.value, n.value
+                    ),
+                )
+                .label(n.span, "no step has this id");
+                diags.push(
+                    match did_you_mean(&n.value, index.keys().map(String::as_str)) {
+                        Some(c) => d.help(format!("did you mean `{c}`?")),
+                        None => d.help("`needs` lists ids of steps in this plan"),
+                    },
+                );
             }
         }
     }
 }
 
 /// Reports each dependency cycle once, with its path; returns whether there is none.
-fn check_cycles(plan: &LoadedPlan, index: &HashMap<String, usize>, diags: &mut Vec<Diagnostic>) -> bool {
+fn check_cycles(
+    plan: &LoadedPlan,
+    index: &HashMap<String, usize>,
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
     let mut graph = petgraph::graph::DiGraph::<usize, ()>::new();
     let nodes: Vec<_> = (0..plan.steps.len()).map(|i| graph.add_node(i)).collect();
     for (i, s) in plan.steps.iter().enumerate() {
@@ -149,16 +259,25 @@ fn check_cycles(plan: &LoadedPlan, index: &HashMap<String, usize>, diags: &mut V
                 None => break,
             }
         }
-        let names: Vec<&str> = path.iter().map(|&i| plan.steps[i].id.value.as_str()).collect();
+        let names: Vec<&str> = path
+            .iter()
+            .map(|&i| plan.steps[i].id.value.as_str())
+            .collect();
         let mut d = Diagnostic::new(
             Code::Cycle,
             format!("dependency cycle: {} -> {}", names.join(" -> "), names[0]),
         );
         for &i in &path {
             let s = &plan.steps[i];
-            let edge = s.needs.iter().find(|n| index.get(&n.value).is_some_and(|j| members.contains(j)));
+            let edge = s
+                .needs
+                .iter()
+                .find(|n| index.get(&n.value).is_some_and(|j| members.contains(j)));
             if let Some(edge) = edge {
-                d = d.label(edge.span, format!("`{}` needs `{}`", s.id.value, edge.value));
+                d = d.label(
+                    edge.span,
+                    format!("`{}` needs `{}`", s.id.value, edge.value),
+                );
             }
         }
         diags.push(d.help("remove one of these `needs` entries to break the cycle"));
@@ -177,14 +296,26 @@ pub fn check_duration_field(with: &Node, field: &str) -> Option<Diagnostic> {
 }
 
 fn bad_duration(span: Span, text: &str, what: &str) -> Diagnostic {
-    Diagnostic::new(Code::BadDuration, format!("bad duration `{text}` in `{what}`"))
-        .label(span, "not a duration")
-        .help("write a duration such as 500ms, 30s, 5m, 2h or 1h 30m")
+    let d = Diagnostic::new(
+        Code::BadDuration,
+        format!("bad duration `{text}` in `{what}`"),
+    )
+    .label(span, "not a duration");
+    if text.trim().parse::<f64>().is_ok() {
+        d.help(format!(
+            "a duration needs a unit, e.g. `{0}ms`, `{0}s` or `{0}m`",
+            text.trim()
+        ))
+    } else {
+        d.help("write a duration such as 500ms, 30s, 5m, 2h or 1h 30m")
+    }
 }
 
 /// Checks a glob-valued field (a string or a list of strings) of a step's `with:`.
 pub fn check_glob_field(with: &Node, field: &str) -> Vec<Diagnostic> {
-    let Some(node) = with.get(field) else { return Vec::new() };
+    let Some(node) = with.get(field) else {
+        return Vec::new();
+    };
     let items: Vec<&Node> = match &node.value {
         NodeValue::Seq(items) => items.iter().collect(),
         _ => vec![node],
@@ -198,9 +329,12 @@ pub fn check_glob_field(with: &Node, field: &str) -> Vec<Diagnostic> {
             }
             let e = globset::Glob::new(text).err()?;
             Some(
-                Diagnostic::new(Code::BadGlob, format!("bad glob `{text}` in `{field}`: {}", e.kind()))
-                    .label(n.span, "invalid pattern")
-                    .help("globs use *, **, ?, [abc] and {a,b}; close every bracket and brace"),
+                Diagnostic::new(
+                    Code::BadGlob,
+                    format!("bad glob `{text}` in `{field}`: {}", e.kind()),
+                )
+                .label(n.span, "invalid pattern")
+                .help("globs use *, **, ?, [abc] and {a,b}; close every bracket and brace"),
             )
         })
         .collect()
@@ -216,7 +350,11 @@ fn check_durations(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
         if let Some(t) = &s.decl.timeout {
             check(t, "timeout");
         }
-        let retries = s.decl.retry.iter().chain(s.decl.undo.iter().filter_map(|u| u.retry.as_ref()));
+        let retries = s
+            .decl
+            .retry
+            .iter()
+            .chain(s.decl.undo.iter().filter_map(|u| u.retry.as_ref()));
         for r in retries {
             if let Some(b) = &r.backoff {
                 if let Some(i) = &b.initial {
@@ -232,7 +370,11 @@ fn check_durations(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
         }
     }
     for s in &plan.steps {
-        let retries = s.decl.retry.iter().chain(s.decl.undo.iter().filter_map(|u| u.retry.as_ref()));
+        let retries = s
+            .decl
+            .retry
+            .iter()
+            .chain(s.decl.undo.iter().filter_map(|u| u.retry.as_ref()));
         for r in retries {
             if r.attempts.value == 0 {
                 diags.push(
@@ -244,9 +386,12 @@ fn check_durations(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
             if let Some(f) = r.backoff.as_ref().and_then(|b| b.factor.as_ref()) {
                 if !(f.value >= 1.0 && f.value.is_finite()) {
                     diags.push(
-                        Diagnostic::new(Code::BadRetry, format!("backoff factor {} is below 1", f.value))
-                            .label(f.span, "delays would shrink")
-                            .help("use a factor of 1 (constant) or more (exponential)"),
+                        Diagnostic::new(
+                            Code::BadRetry,
+                            format!("backoff factor {} is below 1", f.value),
+                        )
+                        .label(f.span, "delays would shrink")
+                        .help("use a factor of 1 (constant) or more (exponential)"),
                     );
                 }
             }
@@ -269,9 +414,12 @@ fn check_params(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
             } else if decl.file.is_some() || decl.command.is_some() {
                 let span = decl.file.as_ref().map_or(decl.ty.span, |f| f.span);
                 diags.push(
-                    Diagnostic::new(Code::InvalidValue, format!("param `{name}` reads a file or command but is not a secret"))
-                        .label(span, "only for secrets")
-                        .help("set `type: secret`, or give a `default`"),
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        format!("param `{name}` reads a file or command but is not a secret"),
+                    )
+                    .label(span, "only for secrets")
+                    .help("set `type: secret`, or give a `default`"),
                 );
             }
             if let Some(d) = &decl.default {
@@ -284,9 +432,22 @@ fn check_params(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
                 }
             }
             // Unused params are worth a warning; fragments' params are used by their steps.
-            let used = plan.steps.iter().filter(|s| s.scope == si).any(|s| mentions(s, name))
-                || (si == 0 && (plan.doc.locks.iter().any(|l| l.value.contains(name.as_str()))
-                    || plan.scopes.iter().any(|sc| sc.args.as_ref().is_some_and(|(a, p)| *p == 0 && node_mentions(a, name)))));
+            let used = plan
+                .steps
+                .iter()
+                .filter(|s| s.scope == si)
+                .any(|s| mentions(s, name))
+                || (si == 0
+                    && (plan
+                        .doc
+                        .locks
+                        .iter()
+                        .any(|l| l.value.contains(name.as_str()))
+                        || plan.scopes.iter().any(|sc| {
+                            sc.args
+                                .as_ref()
+                                .is_some_and(|(a, p)| *p == 0 && node_mentions(a, name))
+                        })));
             if !used {
                 diags.push(
                     Diagnostic::new(Code::UnusedParam, format!("param `{name}` is never used"))
@@ -306,17 +467,32 @@ fn node_mentions(node: &Node, name: &str) -> bool {
 
 fn mentions(s: &ScopedStep, name: &str) -> bool {
     s.decl.with.as_ref().is_some_and(|w| node_mentions(w, name))
-        || s.decl.for_each.as_ref().is_some_and(|w| node_mentions(w, name))
+        || s.decl
+            .for_each
+            .as_ref()
+            .is_some_and(|w| node_mentions(w, name))
         || s.decl.when.as_ref().is_some_and(|w| w.value.contains(name))
-        || s.decl.timeout.as_ref().is_some_and(|w| w.value.contains(name))
-        || s.decl.undo.as_ref().and_then(|u| u.with.as_ref()).is_some_and(|w| node_mentions(w, name))
+        || s.decl
+            .timeout
+            .as_ref()
+            .is_some_and(|w| w.value.contains(name))
+        || s.decl
+            .undo
+            .as_ref()
+            .and_then(|u| u.with.as_ref())
+            .is_some_and(|w| node_mentions(w, name))
 }
 
 /// For each step, the set of steps it transitively needs.
 fn ancestors(plan: &LoadedPlan, index: &HashMap<String, usize>) -> Vec<HashSet<usize>> {
     let n = plan.steps.len();
     let mut memo: Vec<Option<HashSet<usize>>> = vec![None; n];
-    fn visit(i: usize, plan: &LoadedPlan, index: &HashMap<String, usize>, memo: &mut Vec<Option<HashSet<usize>>>) -> HashSet<usize> {
+    fn visit(
+        i: usize,
+        plan: &LoadedPlan,
+        index: &HashMap<String, usize>,
+        memo: &mut Vec<Option<HashSet<usize>>>,
+    ) -> HashSet<usize> {
         if let Some(s) = &memo[i] {
             return s.clone();
         }
@@ -338,14 +514,22 @@ fn ancestors(plan: &LoadedPlan, index: &HashMap<String, usize>) -> Vec<HashSet<u
 const ROOTS: &[&str] = &["params", "steps", "item", "item_index", "plan", "run"];
 
 /// Every template string: syntax, and that each variable it reads exists where it is used.
-fn check_templates(plan: &LoadedPlan, index: &HashMap<String, usize>, ancestors: &[HashSet<usize>], sources: &Sources, diags: &mut Vec<Diagnostic>) {
+fn check_templates(
+    plan: &LoadedPlan,
+    index: &HashMap<String, usize>,
+    ancestors: &[HashSet<usize>],
+    sources: &Sources,
+    diags: &mut Vec<Diagnostic>,
+) {
     for (i, s) in plan.steps.iter().enumerate() {
         let mut fields: Vec<(Node, String, bool)> = Vec::new();
-        let mut add = |node: &Node| node.walk_strings(&mut |n, text| {
-            if is_template(text) {
-                fields.push((n.clone(), text.to_string(), false));
-            }
-        });
+        let mut add = |node: &Node| {
+            node.walk_strings(&mut |n, text| {
+                if is_template(text) {
+                    fields.push((n.clone(), text.to_string(), false));
+                }
+            })
+        };
         if let Some(w) = &s.decl.with {
             add(w);
         }
@@ -359,7 +543,11 @@ fn check_templates(plan: &LoadedPlan, index: &HashMap<String, usize>, ancestors:
             add(f);
         }
         if let Some(w) = &s.decl.when {
-            fields.push((Node::new(w.span, NodeValue::Str(w.value.clone())), template::condition_expression(&w.value).to_string(), true));
+            fields.push((
+                Node::new(w.span, NodeValue::Str(w.value.clone())),
+                template::condition_expression(&w.value).to_string(),
+                true,
+            ));
         }
         let in_undo_or_cleanup = s.decl.undo.is_some();
         for (node, text, is_expr) in fields {
@@ -371,7 +559,17 @@ fn check_templates(plan: &LoadedPlan, index: &HashMap<String, usize>, ancestors:
                 }
             };
             for var in vars {
-                if let Some(d) = check_variable(plan, i, &var, index, ancestors, &node, &text, sources, in_undo_or_cleanup) {
+                if let Some(d) = check_variable(
+                    plan,
+                    i,
+                    &var,
+                    index,
+                    ancestors,
+                    &node,
+                    &text,
+                    sources,
+                    in_undo_or_cleanup,
+                ) {
                     diags.push(d);
                 }
             }
@@ -388,9 +586,17 @@ fn check_templates(plan: &LoadedPlan, index: &HashMap<String, usize>, ancestors:
                     let name = parts.next();
                     if head != "params" || name.is_some_and(|n| !root.params.contains_key(n)) {
                         diags.push(
-                            Diagnostic::new(Code::UndefinedVariable, format!("lock name uses `{var}`, which is not a param"))
-                                .label(var_span(&node, &lock.value, head, sources), "lock names may only use params")
-                                .help("locks are taken before any step runs, so they can use only params"),
+                            Diagnostic::new(
+                                Code::UndefinedVariable,
+                                format!("lock name uses `{var}`, which is not a param"),
+                            )
+                            .label(
+                                var_span(&node, &lock.value, &var, sources),
+                                "lock names may only use params",
+                            )
+                            .help(
+                                "locks are taken before any step runs, so they can use only params",
+                            ),
                         );
                     }
                 }
@@ -424,27 +630,54 @@ fn check_variable(
     let scope = &plan.scopes[s.scope];
     let mut parts = var.split('.');
     let head = parts.next()?;
-    let span = var_span(node, text, var.split('.').take(2).collect::<Vec<_>>().join(".").as_str(), sources);
+    let span = var_span(
+        node,
+        text,
+        var.split('.')
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(".")
+            .as_str(),
+        sources,
+    );
     match head {
         "params" => {
             let name = parts.next()?;
             if scope.params.contains_key(name) {
                 return None;
             }
-            let d = Diagnostic::new(Code::UnknownParam, format!("template uses `params.{name}`, which is not declared"))
-                .label(span, "undeclared param");
-            Some(match did_you_mean(name, scope.params.keys().map(String::as_str)) {
-                Some(c) => d.help(format!("did you mean `params.{c}`?")),
-                None => d.help(format!("declare it under `params:` as `{name}: {{type: string}}`")),
-            })
+            let d = Diagnostic::new(
+                Code::UnknownParam,
+                format!("template uses `params.{name}`, which is not declared"),
+            )
+            .label(span, "undeclared param");
+            Some(
+                match did_you_mean(name, scope.params.keys().map(String::as_str)) {
+                    Some(c) => d.help(format!("did you mean `params.{c}`?")),
+                    None => d.help(format!(
+                        "declare it under `params:` as `{name}: {{type: string}}`"
+                    )),
+                },
+            )
         }
         "steps" => {
             let name = parts.next()?;
-            let prefix = s.id.value.rsplit_once('.').map_or(String::new(), |(p, _)| format!("{p}."));
-            let candidates = [name.to_string(), format!("{prefix}{name}"), name.replace('_', "-"), format!("{prefix}{}", name.replace('_', "-"))];
+            let prefix =
+                s.id.value
+                    .rsplit_once('.')
+                    .map_or(String::new(), |(p, _)| format!("{p}."));
+            let candidates = [
+                name.to_string(),
+                format!("{prefix}{name}"),
+                name.replace('_', "-"),
+                format!("{prefix}{}", name.replace('_', "-")),
+            ];
             let Some(&target) = candidates.iter().find_map(|c| index.get(c)) else {
-                let d = Diagnostic::new(Code::UnknownStepRef, format!("template uses `steps.{name}`, but there is no such step"))
-                    .label(span, "unknown step");
+                let d = Diagnostic::new(
+                    Code::UnknownStepRef,
+                    format!("template uses `steps.{name}`, but there is no such step"),
+                )
+                .label(span, "unknown step");
                 return Some(match did_you_mean(name, index.keys().map(String::as_str)) {
                     Some(c) => d.help(format!("did you mean `steps.{c}`?")),
                     None => d.help("outputs are read as steps.<id>.outputs.<name>"),
@@ -455,27 +688,43 @@ fn check_variable(
                 return Some(
                     Diagnostic::new(
                         Code::StepNotUpstream,
-                        format!("step `{}` reads outputs of `{}`, which it does not need", s.id.value, plan.steps[target].id.value),
+                        format!(
+                            "step `{}` reads outputs of `{}`, which it does not need",
+                            s.id.value, plan.steps[target].id.value
+                        ),
                     )
                     .label(span, "may not have run yet")
-                    .help(format!("add `{}` to this step's `needs` (directly or through another step)", plan.steps[target].id.value)),
+                    .help(format!(
+                        "add `{}` to this step's `needs` (directly or through another step)",
+                        plan.steps[target].id.value
+                    )),
                 );
             }
             if parts.next() != Some("outputs") {
                 return Some(
-                    Diagnostic::new(Code::UndefinedVariable, format!("`{var}` is not a step output"))
-                        .label(span, "expected steps.<id>.outputs.<name>")
-                        .help("read an output as steps.<id>.outputs.<name>"),
+                    Diagnostic::new(
+                        Code::UndefinedVariable,
+                        format!("`{var}` is not a step output"),
+                    )
+                    .label(span, "expected steps.<id>.outputs.<name>")
+                    .help("read an output as steps.<id>.outputs.<name>"),
                 );
             }
             let output = parts.next()?;
-            let kind = plan.steps[target].decl.step_type.as_ref().and_then(|t| steps::lookup(&t.value))?;
+            let kind = plan.steps[target]
+                .decl
+                .step_type
+                .as_ref()
+                .and_then(|t| steps::lookup(&t.value))?;
             if kind.open_outputs() || kind.outputs().iter().any(|o| o.name == output) {
                 return None;
             }
             let names: Vec<&str> = kind.outputs().iter().map(|o| o.name).collect();
-            let d = Diagnostic::new(Code::UnknownOutput, format!("step type `{}` has no output `{output}`", kind.name()))
-                .label(var_span(node, text, output, sources), "unknown output");
+            let d = Diagnostic::new(
+                Code::UnknownOutput,
+                format!("step type `{}` has no output `{output}`", kind.name()),
+            )
+            .label(var_span(node, text, output, sources), "unknown output");
             Some(match did_you_mean(output, names.iter().copied()) {
                 Some(c) => d.help(format!("did you mean `{c}`?")),
                 None if names.is_empty() => d.help(format!("`{}` sets no outputs", kind.name())),
@@ -483,14 +732,20 @@ fn check_variable(
             })
         }
         "item" | "item_index" if s.decl.for_each.is_none() => Some(
-            Diagnostic::new(Code::UndefinedVariable, format!("`{head}` is only defined in a step with `for_each`"))
-                .label(span, "no for_each here")
-                .help("add `for_each:` to this step, or use a param"),
+            Diagnostic::new(
+                Code::UndefinedVariable,
+                format!("`{head}` is only defined in a step with `for_each`"),
+            )
+            .label(span, "no for_each here")
+            .help("add `for_each:` to this step, or use a param"),
         ),
         h if ROOTS.contains(&h) => None,
         other => {
-            let d = Diagnostic::new(Code::UndefinedVariable, format!("template uses `{other}`, which is not defined"))
-                .label(span, "undefined variable");
+            let d = Diagnostic::new(
+                Code::UndefinedVariable,
+                format!("template uses `{other}`, which is not defined"),
+            )
+            .label(span, "undefined variable");
             Some(match did_you_mean(other, ROOTS.iter().copied()) {
                 Some(c) => d.help(format!("did you mean `{c}`?")),
                 None => d.help(format!("templates can read {}", ROOTS.join(", "))),
@@ -500,7 +755,12 @@ fn check_variable(
 }
 
 /// Every acquired resource is released on every path; every release has an acquire.
-fn check_resources(plan: &LoadedPlan, index: &HashMap<String, usize>, ancestors: &[HashSet<usize>], diags: &mut Vec<Diagnostic>) {
+fn check_resources(
+    plan: &LoadedPlan,
+    index: &HashMap<String, usize>,
+    ancestors: &[HashSet<usize>],
+    diags: &mut Vec<Diagnostic>,
+) {
     let _ = index;
     let mut acquired: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut released: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -526,17 +786,41 @@ fn check_resources(plan: &LoadedPlan, index: &HashMap<String, usize>, ancestors:
             if !releasers.iter().any(|&j| ancestors[j].contains(&i)) {
                 let j = releasers[0];
                 diags.push(
-                    Diagnostic::new(Code::ReleaseNotAfterAcquire, format!("`{}` may release `{}` before `{}` acquires it", plan.steps[j].id.value, r.value, s.id.value))
-                        .label(r.span, "acquired here")
-                        .label(plan.steps[j].decl.releases.0.iter().find(|x| x.value == r.value).map_or(plan.steps[j].id.span, |x| x.span), "released here, with no `needs` path from the acquire")
-                        .help(format!("make `{}` need `{}` (directly or through the steps between)", plan.steps[j].id.value, s.id.value)),
+                    Diagnostic::new(
+                        Code::ReleaseNotAfterAcquire,
+                        format!(
+                            "`{}` may release `{}` before `{}` acquires it",
+                            plan.steps[j].id.value, r.value, s.id.value
+                        ),
+                    )
+                    .label(r.span, "acquired here")
+                    .label(
+                        plan.steps[j]
+                            .decl
+                            .releases
+                            .0
+                            .iter()
+                            .find(|x| x.value == r.value)
+                            .map_or(plan.steps[j].id.span, |x| x.span),
+                        "released here, with no `needs` path from the acquire",
+                    )
+                    .help(format!(
+                        "make `{}` need `{}` (directly or through the steps between)",
+                        plan.steps[j].id.value, s.id.value
+                    )),
                 );
             }
         }
         for r in &s.decl.releases.0 {
             if !acquired.contains_key(r.value.as_str()) {
-                let d = Diagnostic::new(Code::ReleaseWithoutAcquire, format!("step `{}` releases `{}`, which no step acquires", s.id.value, r.value))
-                    .label(r.span, "nothing acquires this");
+                let d = Diagnostic::new(
+                    Code::ReleaseWithoutAcquire,
+                    format!(
+                        "step `{}` releases `{}`, which no step acquires",
+                        s.id.value, r.value
+                    ),
+                )
+                .label(r.span, "nothing acquires this");
                 diags.push(match did_you_mean(&r.value, acquired.keys().copied()) {
                     Some(c) => d.help(format!("did you mean `{c}`?")),
                     None => d.help("add `acquires:` to the step that takes the resource"),
@@ -559,14 +843,32 @@ fn check_resources(plan: &LoadedPlan, index: &HashMap<String, usize>, ancestors:
 /// A destructive step needs an `assert` or `confirm` guard among the steps it needs.
 fn check_destructive(plan: &LoadedPlan, ancestors: &[HashSet<usize>], diags: &mut Vec<Diagnostic>) {
     for (i, s) in plan.steps.iter().enumerate() {
-        let Some(kind) = s.decl.step_type.as_ref().and_then(|t| steps::lookup(&t.value)) else { continue };
-        let with = s.decl.with.clone().unwrap_or_else(|| Node::new(s.id.span, NodeValue::Map(vec![])));
+        let Some(kind) = s
+            .decl
+            .step_type
+            .as_ref()
+            .and_then(|t| steps::lookup(&t.value))
+        else {
+            continue;
+        };
+        let with = s
+            .decl
+            .with
+            .clone()
+            .unwrap_or_else(|| Node::new(s.id.span, NodeValue::Map(vec![])));
         let intrinsic = kind.destructive(&with);
         if !(s.decl.destructive || intrinsic) {
             continue;
         }
         let guarded = ancestors[i].iter().any(|&j| {
-            matches!(plan.steps[j].decl.step_type.as_ref().map(|t| t.value.as_str()), Some("assert" | "confirm"))
+            matches!(
+                plan.steps[j]
+                    .decl
+                    .step_type
+                    .as_ref()
+                    .map(|t| t.value.as_str()),
+                Some("assert" | "confirm")
+            )
         });
         if !guarded {
             let why = if intrinsic && !s.decl.destructive {

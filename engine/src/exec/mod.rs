@@ -79,9 +79,21 @@ pub struct Executor {
 }
 
 impl Executor {
-    pub fn new(plan: Arc<CompiledPlan>, opts: RunOptions, sink: Arc<dyn EventSink>, interrupts: Interrupts) -> Self {
+    pub fn new(
+        plan: Arc<CompiledPlan>,
+        opts: RunOptions,
+        sink: Arc<dyn EventSink>,
+        interrupts: Interrupts,
+    ) -> Self {
         let run_ctx = serde_json::json!({ "id": opts.run_id, "started": now() });
-        Executor { plan, opts, sink, interrupts, prompt_lock: Default::default(), run_ctx }
+        Executor {
+            plan,
+            opts,
+            sink,
+            interrupts,
+            prompt_lock: Default::default(),
+            run_ctx,
+        }
     }
 
     pub async fn run(&self) -> RunReport {
@@ -94,7 +106,11 @@ impl Executor {
         let started = Instant::now();
         let plan = &self.plan;
         let n = plan.steps.len();
-        let mut states = if prior.states.len() == n { prior.states.clone() } else { vec![State::NotRun; n] };
+        let mut states = if prior.states.len() == n {
+            prior.states.clone()
+        } else {
+            vec![State::NotRun; n]
+        };
         let mut outputs = prior.outputs.clone();
         let mut completion_order = prior.completion_order.clone();
         let mut records = Vec::new();
@@ -108,7 +124,11 @@ impl Executor {
         });
 
         let forward_token = self.interrupts.cancel.child_token();
-        let mut failure: Option<String> = if rollback_only { Some("rollback requested".into()) } else { None };
+        let mut failure: Option<String> = if rollback_only {
+            Some("rollback requested".into())
+        } else {
+            None
+        };
         let mut running: JoinSet<Outcome> = JoinSet::new();
         let mut in_flight = vec![false; n];
         loop {
@@ -122,7 +142,10 @@ impl Executor {
                         continue;
                     }
                     let ready = plan.steps[i].needs.iter().all(|&d| {
-                        matches!(states[d], State::Done(StepStatus::Succeeded | StepStatus::Skipped))
+                        matches!(
+                            states[d],
+                            State::Done(StepStatus::Succeeded | StepStatus::Skipped)
+                        )
                     });
                     if !ready {
                         continue;
@@ -130,12 +153,30 @@ impl Executor {
                     match self.prepare(i, &outputs) {
                         Prepared::Skip => {
                             states[i] = State::Done(StepStatus::Skipped);
-                            self.finish_event(i, Phase::Forward, StepStatus::Skipped, 0, Duration::ZERO, None, None, &mut records);
+                            self.finish_event(
+                                i,
+                                Phase::Forward,
+                                StepStatus::Skipped,
+                                0,
+                                Duration::ZERO,
+                                None,
+                                None,
+                                &mut records,
+                            );
                             continue;
                         }
                         Prepared::Fail(msg) => {
                             states[i] = State::Done(StepStatus::Failed);
-                            self.finish_event(i, Phase::Forward, StepStatus::Failed, 0, Duration::ZERO, None, Some(msg.clone()), &mut records);
+                            self.finish_event(
+                                i,
+                                Phase::Forward,
+                                StepStatus::Failed,
+                                0,
+                                Duration::ZERO,
+                                None,
+                                Some(msg.clone()),
+                                &mut records,
+                            );
                             failure = Some(format!("step `{}` failed: {msg}", plan.steps[i].id));
                             forward_token.cancel();
                             break;
@@ -187,7 +228,16 @@ impl Executor {
                 ));
                 forward_token.cancel();
             }
-            self.finish_event(i, Phase::Forward, outcome.status, outcome.attempts, outcome.duration, outcome.outputs, outcome.error, &mut records);
+            self.finish_event(
+                i,
+                Phase::Forward,
+                outcome.status,
+                outcome.attempts,
+                outcome.duration,
+                outcome.outputs,
+                outcome.error,
+                &mut records,
+            );
         }
 
         let cancelled = self.interrupts.cancel.is_cancelled();
@@ -195,7 +245,15 @@ impl Executor {
             RunStatus::Succeeded
         } else {
             let reason = failure.unwrap_or_else(|| "cancelled by signal".into());
-            let ok = self.rollback(&reason, &states, &completion_order, &mut outputs, &mut records).await;
+            let ok = self
+                .rollback(
+                    &reason,
+                    &states,
+                    &completion_order,
+                    &mut outputs,
+                    &mut records,
+                )
+                .await;
             match (ok, cancelled) {
                 (false, _) => RunStatus::RollbackFailed,
                 (true, true) => RunStatus::Cancelled,
@@ -203,8 +261,16 @@ impl Executor {
             }
         };
         let duration = started.elapsed();
-        self.sink.emit(&RunEvent::RunFinished { status, duration_ms: duration.as_millis() as u64, at: now() });
-        RunReport { status, records, duration }
+        self.sink.emit(&RunEvent::RunFinished {
+            status,
+            duration_ms: duration.as_millis() as u64,
+            at: now(),
+        });
+        RunReport {
+            status,
+            records,
+            duration,
+        }
     }
 
     /// Undo, then cleanup, each sequentially. Signals no longer stop anything here.
@@ -221,34 +287,86 @@ impl Executor {
         self.sink.emit(&RunEvent::RollbackStarted {
             reason: self.plan.redactor.redact(reason).into_owned(),
             undo: rb.undo.iter().map(|&i| plan.steps[i].id.clone()).collect(),
-            cleanup: rb.cleanup.iter().map(|&i| plan.steps[i].id.clone()).collect(),
+            cleanup: rb
+                .cleanup
+                .iter()
+                .map(|&i| plan.steps[i].id.clone())
+                .collect(),
         });
         let mut ok = true;
         for &i in &rb.undo {
-            let Some(undo) = plan.steps[i].undo.clone() else { continue };
+            let Some(undo) = plan.steps[i].undo.clone() else {
+                continue;
+            };
             let call = match self.render(i, &undo.with, outputs) {
-                Ok((real, masked)) => Call { kind: undo.kind, real, masked, retry: undo.retry.clone(), timeout: undo.timeout, destructive: false },
+                Ok((real, masked)) => Call {
+                    kind: undo.kind,
+                    real,
+                    masked,
+                    retry: undo.retry.clone(),
+                    timeout: undo.timeout,
+                    destructive: false,
+                },
                 Err(msg) => {
                     ok = false;
-                    self.finish_event(i, Phase::Undo, StepStatus::Failed, 0, Duration::ZERO, None, Some(msg), records);
+                    self.finish_event(
+                        i,
+                        Phase::Undo,
+                        StepStatus::Failed,
+                        0,
+                        Duration::ZERO,
+                        None,
+                        Some(msg),
+                        records,
+                    );
                     continue;
                 }
             };
             // A fresh token: a Ctrl-C during rollback must not cut the rollback short.
-            let o = self.attempt_loop(i, Phase::Undo, call, CancellationToken::new()).await;
+            let o = self
+                .attempt_loop(i, Phase::Undo, call, CancellationToken::new())
+                .await;
             ok &= o.status == StepStatus::Succeeded;
-            self.finish_event(i, Phase::Undo, o.status, o.attempts, o.duration, o.outputs, o.error, records);
+            self.finish_event(
+                i,
+                Phase::Undo,
+                o.status,
+                o.attempts,
+                o.duration,
+                o.outputs,
+                o.error,
+                records,
+            );
         }
         for &i in &rb.cleanup {
             let o = match self.prepare_cleanup(i, outputs) {
-                Ok(call) => self.attempt_loop(i, Phase::Cleanup, call, CancellationToken::new()).await,
-                Err(msg) => Outcome { index: i, status: StepStatus::Failed, attempts: 0, duration: Duration::ZERO, outputs: None, error: Some(msg) },
+                Ok(call) => {
+                    self.attempt_loop(i, Phase::Cleanup, call, CancellationToken::new())
+                        .await
+                }
+                Err(msg) => Outcome {
+                    index: i,
+                    status: StepStatus::Failed,
+                    attempts: 0,
+                    duration: Duration::ZERO,
+                    outputs: None,
+                    error: Some(msg),
+                },
             };
             ok &= o.status == StepStatus::Succeeded;
             if let (StepStatus::Succeeded, Some(out)) = (o.status, &o.outputs) {
                 outputs.insert(i, serde_json::Value::Object(out.clone()));
             }
-            self.finish_event(i, Phase::Cleanup, o.status, o.attempts, o.duration, o.outputs, o.error, records);
+            self.finish_event(
+                i,
+                Phase::Cleanup,
+                o.status,
+                o.attempts,
+                o.duration,
+                o.outputs,
+                o.error,
+                records,
+            );
         }
         ok
     }
@@ -285,15 +403,28 @@ impl Executor {
             error: error.clone(),
             at: now(),
         });
-        records.push(StepRecord { id: self.plan.steps[i].id.clone(), phase, status, attempts, duration, error });
+        records.push(StepRecord {
+            id: self.plan.steps[i].id.clone(),
+            phase,
+            status,
+            attempts,
+            duration,
+            error,
+        });
     }
 
-    fn render(&self, i: usize, with: &Node, outputs: &HashMap<usize, serde_json::Value>) -> Result<(Node, Node), String> {
+    fn render(
+        &self,
+        i: usize,
+        with: &Node,
+        outputs: &HashMap<usize, serde_json::Value>,
+    ) -> Result<(Node, Node), String> {
         let plan = &self.plan;
         let real_ctx = plan.context(i, outputs, true, false, &self.run_ctx);
         let masked_ctx = plan.context(i, outputs, false, false, &self.run_ctx);
         let real = crate::template::render_node(with, &real_ctx, None).map_err(|d| d.message)?;
-        let masked = crate::template::render_node(with, &masked_ctx, None).map_err(|d| d.message)?;
+        let masked =
+            crate::template::render_node(with, &masked_ctx, None).map_err(|d| d.message)?;
         Ok((real, masked))
     }
 
@@ -304,7 +435,9 @@ impl Executor {
             match crate::template::eval_condition(when.span, &when.value, &ctx) {
                 Ok(false) => return Prepared::Skip,
                 Ok(true) => {}
-                Err(d) => return Prepared::Fail(format!("`when` could not be evaluated: {}", d.message)),
+                Err(d) => {
+                    return Prepared::Fail(format!("`when` could not be evaluated: {}", d.message))
+                }
             }
         }
         match self.call(i, outputs) {
@@ -313,7 +446,11 @@ impl Executor {
         }
     }
 
-    fn prepare_cleanup(&self, i: usize, outputs: &HashMap<usize, serde_json::Value>) -> Result<Call, String> {
+    fn prepare_cleanup(
+        &self,
+        i: usize,
+        outputs: &HashMap<usize, serde_json::Value>,
+    ) -> Result<Call, String> {
         self.call(i, outputs)
     }
 
@@ -331,7 +468,13 @@ impl Executor {
     }
 
     /// Attempts of one step with retries, backoff, timeout and cancellation.
-    fn attempt_loop(&self, i: usize, phase: Phase, call: Call, token: CancellationToken) -> impl std::future::Future<Output = Outcome> + Send + 'static {
+    fn attempt_loop(
+        &self,
+        i: usize,
+        phase: Phase,
+        call: Call,
+        token: CancellationToken,
+    ) -> impl std::future::Future<Output = Outcome> + Send + 'static {
         let plan = self.plan.clone();
         let sink = self.sink.clone();
         let opts = self.opts.clone();
@@ -346,48 +489,94 @@ impl Executor {
             };
             let action = plan.redactor.redact(&action).into_owned();
             if call.destructive && phase == Phase::Forward {
-                if let Err(e) = destructive_gate(&step_id, &action, opts.answers, &prompt_lock).await {
-                    return Outcome { index: i, status: StepStatus::Failed, attempts: 0, duration: started.elapsed(), outputs: None, error: Some(e) };
+                if let Err(e) =
+                    destructive_gate(&step_id, &action, opts.answers, &prompt_lock).await
+                {
+                    return Outcome {
+                        index: i,
+                        status: StepStatus::Failed,
+                        attempts: 0,
+                        duration: started.elapsed(),
+                        outputs: None,
+                        error: Some(e),
+                    };
                 }
             }
             let log_sink = sink.clone();
             let log_id = step_id.clone();
-            let log: Arc<dyn Fn(crate::steps::Stream, &str) + Send + Sync> = Arc::new(move |stream, line: &str| {
-                log_sink.emit(&RunEvent::StepLog { step: log_id.clone(), stream, line: line.to_string() });
+            let log: crate::steps::LogFn = Arc::new(move |stream, line: &str| {
+                log_sink.emit(&RunEvent::StepLog {
+                    step: log_id.clone(),
+                    stream,
+                    line: line.to_string(),
+                });
             });
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                sink.emit(&RunEvent::StepStarted { step: step_id.clone(), phase, attempt, action: action.clone(), at: now() });
+                sink.emit(&RunEvent::StepStarted {
+                    step: step_id.clone(),
+                    phase,
+                    attempt,
+                    action: action.clone(),
+                    at: now(),
+                });
                 let attempt_token = token.child_token();
                 let ctx = StepContext {
                     step_id: step_id.clone(),
                     cancel: attempt_token.clone(),
                     grace: opts.grace,
+                    hurry: hurry.clone(),
                     answers: opts.answers,
                     log: log.clone(),
                     redact: plan.redactor.clone(),
                     secret_env: Vec::new(),
                     prompt_lock: prompt_lock.clone(),
                 };
-                let _ = &hurry;
                 let fut = call.kind.run(&call.real, ctx);
                 let result = run_with_timeout(fut, call.timeout, &attempt_token).await;
                 let error = match result {
                     Ok(out) => {
-                        return Outcome { index: i, status: StepStatus::Succeeded, attempts: attempt, duration: started.elapsed(), outputs: Some(out), error: None };
+                        return Outcome {
+                            index: i,
+                            status: StepStatus::Succeeded,
+                            attempts: attempt,
+                            duration: started.elapsed(),
+                            outputs: Some(out),
+                            error: None,
+                        };
                     }
                     Err(e) => e,
                 };
                 if token.is_cancelled() {
-                    return Outcome { index: i, status: StepStatus::Cancelled, attempts: attempt, duration: started.elapsed(), outputs: None, error: Some("cancelled".into()) };
+                    return Outcome {
+                        index: i,
+                        status: StepStatus::Cancelled,
+                        attempts: attempt,
+                        duration: started.elapsed(),
+                        outputs: None,
+                        error: Some("cancelled".into()),
+                    };
                 }
                 let error_text = plan.redactor.redact(&error.message).into_owned();
                 if !error.retryable || attempt >= call.retry.attempts {
-                    return Outcome { index: i, status: StepStatus::Failed, attempts: attempt, duration: started.elapsed(), outputs: None, error: Some(error_text) };
+                    return Outcome {
+                        index: i,
+                        status: StepStatus::Failed,
+                        attempts: attempt,
+                        duration: started.elapsed(),
+                        outputs: None,
+                        error: Some(error_text),
+                    };
                 }
                 let delay = backoff(&call.retry, attempt + 1);
-                sink.emit(&RunEvent::AttemptFailed { step: step_id.clone(), phase, attempt, error: error_text, retry_in_ms: Some(delay.as_millis() as u64) });
+                sink.emit(&RunEvent::AttemptFailed {
+                    step: step_id.clone(),
+                    phase,
+                    attempt,
+                    error: error_text,
+                    retry_in_ms: Some(delay.as_millis() as u64),
+                });
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = token.cancelled() => {
@@ -420,7 +609,9 @@ async fn run_with_timeout(
     timeout: Option<Duration>,
     token: &CancellationToken,
 ) -> Result<Outputs, StepError> {
-    let Some(limit) = timeout else { return fut.await };
+    let Some(limit) = timeout else {
+        return fut.await;
+    };
     let mut fut = fut;
     tokio::select! {
         r = &mut fut => r,
@@ -443,16 +634,25 @@ pub fn backoff(policy: &RetryPolicy, next: u32) -> Duration {
 }
 
 /// A destructive step runs with `--force`, or after a yes on a terminal; never silently.
-async fn destructive_gate(step: &str, action: &str, answers: Answers, lock: &tokio::sync::Mutex<()>) -> Result<(), String> {
+async fn destructive_gate(
+    step: &str,
+    action: &str,
+    answers: Answers,
+    lock: &tokio::sync::Mutex<()>,
+) -> Result<(), String> {
     if answers.force {
         return Ok(());
     }
     if !std::io::stdin().is_terminal() {
-        return Err(format!("step `{step}` is destructive and needs --force (no terminal to confirm on)"));
+        return Err(format!(
+            "step `{step}` is destructive and needs --force (no terminal to confirm on)"
+        ));
     }
     let _guard = lock.lock().await;
     let question = format!("Step `{step}` is destructive: {action}\n  Run it?");
-    let yes = tokio::task::spawn_blocking(move || crate::steps::confirm::ask(&question)).await.unwrap_or(false);
+    let yes = tokio::task::spawn_blocking(move || crate::steps::confirm::ask(&question))
+        .await
+        .unwrap_or(false);
     if yes {
         Ok(())
     } else {

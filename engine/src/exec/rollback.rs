@@ -15,7 +15,10 @@ pub enum State {
 impl State {
     /// The step started, so its effects (a resource taken) may exist.
     pub fn started(self) -> bool {
-        matches!(self, State::Done(StepStatus::Succeeded | StepStatus::Failed | StepStatus::Cancelled))
+        matches!(
+            self,
+            State::Done(StepStatus::Succeeded | StepStatus::Failed | StepStatus::Cancelled)
+        )
     }
 }
 
@@ -27,12 +30,18 @@ pub struct RollbackPlan {
     pub cleanup: Vec<usize>,
 }
 
-pub fn plan_rollback(plan: &CompiledPlan, completion_order: &[usize], states: &[State]) -> RollbackPlan {
+pub fn plan_rollback(
+    plan: &CompiledPlan,
+    completion_order: &[usize],
+    states: &[State],
+) -> RollbackPlan {
     let undo = completion_order
         .iter()
         .rev()
         .copied()
-        .filter(|&i| states[i] == State::Done(StepStatus::Succeeded) && plan.steps[i].undo.is_some())
+        .filter(|&i| {
+            states[i] == State::Done(StepStatus::Succeeded) && plan.steps[i].undo.is_some()
+        })
         .collect();
     let released_ok = |r: &String| {
         plan.steps
@@ -54,7 +63,10 @@ pub fn plan_rollback(plan: &CompiledPlan, completion_order: &[usize], states: &[
             if states[*i] == State::Done(StepStatus::Succeeded) || !s.is_cleanup() {
                 return false;
             }
-            s.always || s.releases.iter().any(|r| maybe_acquired(r) && !released_ok(r))
+            s.always
+                || s.releases
+                    .iter()
+                    .any(|r| maybe_acquired(r) && !released_ok(r))
         })
         .map(|(i, _)| i)
         .collect();
@@ -63,7 +75,11 @@ pub fn plan_rollback(plan: &CompiledPlan, completion_order: &[usize], states: &[
 
 /// The forward state `preview --fail-at STEP` assumes: every stage before the failing step's
 /// stage completed, the other steps of its stage were in flight and got cancelled.
-pub fn simulate_failure(plan: &CompiledPlan, failing: usize, skipped: &[bool]) -> (Vec<usize>, Vec<State>) {
+pub fn simulate_failure(
+    plan: &CompiledPlan,
+    failing: usize,
+    skipped: &[bool],
+) -> (Vec<usize>, Vec<State>) {
     let stages = plan.stages();
     let mut states = vec![State::NotRun; plan.steps.len()];
     let mut order = Vec::new();
@@ -81,7 +97,11 @@ pub fn simulate_failure(plan: &CompiledPlan, failing: usize, skipped: &[bool]) -
             break;
         }
         for &i in stage {
-            states[i] = State::Done(if skipped[i] { StepStatus::Skipped } else { StepStatus::Succeeded });
+            states[i] = State::Done(if skipped[i] {
+                StepStatus::Skipped
+            } else {
+                StepStatus::Succeeded
+            });
             if !skipped[i] {
                 order.push(i);
             }

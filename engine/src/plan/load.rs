@@ -64,7 +64,16 @@ pub fn load_plan(path: &Path, sources: &mut Sources) -> (Option<LoadedPlan>, Vec
         doc: doc.clone(),
     };
     let mut stack = vec![path.to_path_buf()];
-    inline_steps(&doc.steps, "", 0, &mut loaded, sources, &mut stack, &mut diags, &[]);
+    inline_steps(
+        &doc.steps,
+        "",
+        0,
+        &mut loaded,
+        sources,
+        &mut stack,
+        &mut diags,
+        &[],
+    );
     let mut hasher = Sha256::new();
     for (_, f) in sources.files() {
         hasher.update(f.text.as_bytes());
@@ -155,10 +164,16 @@ fn inline_fragment(
                 .help("a step either runs a step type or inlines a fragment; remove one"),
         );
     }
-    let base = stack.last().and_then(|p| p.parent()).unwrap_or(Path::new("."));
+    let base = stack
+        .last()
+        .and_then(|p| p.parent())
+        .unwrap_or(Path::new("."));
     let path = base.join(&uses.value);
     let canonical = path.canonicalize().unwrap_or(path.clone());
-    if stack.iter().any(|p| p.canonicalize().ok().as_ref() == Some(&canonical)) {
+    if stack
+        .iter()
+        .any(|p| p.canonicalize().ok().as_ref() == Some(&canonical))
+    {
         let chain: Vec<String> = stack
             .iter()
             .chain(std::iter::once(&path))
@@ -184,7 +199,9 @@ fn inline_fragment(
     plan.scopes.push(Scope {
         params: doc.params.clone(),
         args: Some((
-            step.with.clone().unwrap_or_else(|| Node::new(uses.span, NodeValue::Map(vec![]))),
+            step.with
+                .clone()
+                .unwrap_or_else(|| Node::new(uses.span, NodeValue::Map(vec![]))),
             scope,
         )),
         file,
@@ -215,11 +232,22 @@ fn read_doc(
         Ok(t) => t,
         Err(e) => {
             let mut d = Diagnostic::new(
-                if used_at.is_some() { Code::FragmentLoad } else { Code::Io },
+                if used_at.is_some() {
+                    Code::FragmentLoad
+                } else {
+                    Code::Io
+                },
                 format!("cannot read {}: {e}", path.display()),
             );
             if let Some(span) = used_at {
-                d = d.label(span, "used here");
+                let base = path
+                    .parent()
+                    .map_or(String::new(), |p| p.display().to_string());
+                d = d.label(span, "used here").help(format!(
+                    "a `uses:` path is relative to the file that contains it ({base}/)"
+                ));
+            } else {
+                d = d.help("check the path; folders are searched for *.yaml and *.yml");
             }
             diags.push(d);
             return None;
@@ -230,12 +258,11 @@ fn read_doc(
     let root = match Node::parse(file, &text) {
         Ok(root) => root,
         Err(e) => {
-            let offset = e.offset.unwrap_or(0);
-            diags.push(
-                Diagnostic::new(Code::YamlSyntax, format!("invalid YAML: {}", e.message))
-                    .label(Span::new(file, offset, 1), "here")
-                    .help("fix the YAML syntax; nothing else in this file was checked"),
-            );
+            let help = match &e.help {
+                Some(h) => format!("{h}. Nothing else in this file was checked"),
+                None => "fix the YAML syntax; nothing else in this file was checked".to_string(),
+            };
+            diags.push(e.to_diagnostic(file, "").help(help));
             return None;
         }
     };
@@ -244,10 +271,24 @@ fn read_doc(
 
 fn decode_doc(root: &Node, file: FileId, diags: &mut Vec<Diagnostic>) -> Option<PlanDoc> {
     let Some(entries) = root.as_map() else {
+        if root.value == NodeValue::Null {
+            diags.push(
+                Diagnostic::new(Code::WrongType, "the file is empty")
+                    .label(Span::new(file, 0, 0), "no plan here")
+                    .help("a plan starts with `apiVersion: opsplan/v1`, `kind: Plan`, `metadata:` and `steps:`"),
+            );
+            return None;
+        }
         diags.push(
-            Diagnostic::new(Code::WrongType, format!("a plan must be a mapping, found {}", root.kind_name()))
-                .label(Span::new(file, root.span.offset, root.span.len.max(1)), "not a mapping")
-                .help("start the file with `apiVersion: opsplan/v1`"),
+            Diagnostic::new(
+                Code::WrongType,
+                format!("a plan must be a mapping, found {}", root.kind_name()),
+            )
+            .label(
+                Span::new(file, root.span.offset, root.span.len.max(1)),
+                "not a mapping",
+            )
+            .help("start the file with `apiVersion: opsplan/v1`"),
         );
         return None;
     };
@@ -263,7 +304,9 @@ fn decode_doc(root: &Node, file: FileId, diags: &mut Vec<Diagnostic>) -> Option<
         let name = key.scalar_text();
         match name.as_str() {
             "apiVersion" => match value.as_str() {
-                Some(API_VERSION) => api_version = Some(Sp::new(API_VERSION.to_string(), value.span)),
+                Some(API_VERSION) => {
+                    api_version = Some(Sp::new(API_VERSION.to_string(), value.span))
+                }
                 _ => {
                     diags.push(
                         Diagnostic::new(
@@ -281,7 +324,9 @@ fn decode_doc(root: &Node, file: FileId, diags: &mut Vec<Diagnostic>) -> Option<
             "params" => match value.as_map() {
                 Some(entries) => {
                     for (k, v) in entries {
-                        if let Some(p) = decode::<ParamDecl>(v, "param", diags) {
+                        if let Some(p) =
+                            decode::<ParamDecl>(v, &format!("param `{}`", k.scalar_text()), diags)
+                        {
                             params.insert(k.scalar_text(), p);
                         } else {
                             ok = false;
@@ -290,19 +335,30 @@ fn decode_doc(root: &Node, file: FileId, diags: &mut Vec<Diagnostic>) -> Option<
                 }
                 None if value.value == NodeValue::Null => {}
                 None => {
-                    diags.push(wrong_kind(value, "a mapping of param names to declarations"));
+                    diags.push(wrong_kind(
+                        value,
+                        "params",
+                        "a mapping of param names to declarations",
+                        "write one `name:` per param, with `type:` under it",
+                    ));
                     ok = false;
                 }
             },
-            "locks" => locks = decode(value, "locks", diags).unwrap_or_else(|| {
-                ok = false;
-                Vec::new()
-            }),
+            "locks" => {
+                locks = decode(value, "locks", diags).unwrap_or_else(|| {
+                    ok = false;
+                    Vec::new()
+                })
+            }
             "steps" => match &value.value {
                 NodeValue::Seq(items) => {
                     let mut decoded = Vec::new();
                     for item in items {
-                        match decode::<StepDecl>(item, "step", diags) {
+                        let what = match item.get("id").map(Node::scalar_text) {
+                            Some(id) => format!("step `{id}`"),
+                            None => "step".to_string(),
+                        };
+                        match decode::<StepDecl>(item, &what, diags) {
                             Some(step) => decoded.push(step),
                             None => ok = false,
                         }
@@ -310,13 +366,21 @@ fn decode_doc(root: &Node, file: FileId, diags: &mut Vec<Diagnostic>) -> Option<
                     steps = Some(decoded);
                 }
                 _ => {
-                    diags.push(wrong_kind(value, "a list of steps"));
+                    diags.push(wrong_kind(
+                        value,
+                        "steps",
+                        "a list of steps",
+                        "write each step as a list item starting with `- id: …`",
+                    ));
                     ok = false;
                 }
             },
             other => {
-                let mut d = Diagnostic::new(Code::UnknownField, format!("unknown field `{other}` at the top of the plan"))
-                    .label(key.span, "unknown field");
+                let mut d = Diagnostic::new(
+                    Code::UnknownField,
+                    format!("unknown field `{other}` at the top of the plan"),
+                )
+                .label(key.span, "unknown field");
                 d = match did_you_mean(other, TOP_FIELDS.iter().copied()) {
                     Some(s) => d.help(format!("did you mean `{s}`?")),
                     None => d.help(format!("expected one of {}", quote_list(TOP_FIELDS))),
@@ -337,7 +401,9 @@ fn decode_doc(root: &Node, file: FileId, diags: &mut Vec<Diagnostic>) -> Option<
                     .label(start, "the plan starts here")
                     .help(match field {
                         "apiVersion" => "add `apiVersion: opsplan/v1`",
-                        "kind" => "add `kind: Plan` (or `kind: Fragment` for a file used with `uses:`)",
+                        "kind" => {
+                            "add `kind: Plan` (or `kind: Fragment` for a file used with `uses:`)"
+                        }
                         "metadata" => "add `metadata:` with at least `name:`",
                         _ => "add `steps:` with at least one step",
                     }),
@@ -357,13 +423,23 @@ fn decode_doc(root: &Node, file: FileId, diags: &mut Vec<Diagnostic>) -> Option<
     })
 }
 
-fn wrong_kind(node: &Node, expected: &str) -> Diagnostic {
-    Diagnostic::new(Code::WrongType, format!("expected {expected}, found {}", node.kind_name()))
-        .label(node.span, "wrong type")
+fn wrong_kind(node: &Node, field: &str, expected: &str, help: &str) -> Diagnostic {
+    Diagnostic::new(
+        Code::WrongType,
+        format!("`{field}` must be {expected}, found {}", node.kind_name()),
+    )
+    .label(node.span, format!("expected {expected}"))
+    .help(help.to_string())
 }
 
-fn decode<T: serde::de::DeserializeOwned>(node: &Node, what: &str, diags: &mut Vec<Diagnostic>) -> Option<T> {
-    match from_node::<T>(node, true) {
+fn decode<T: serde::de::DeserializeOwned>(
+    node: &Node,
+    what: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    // Plan-level typed fields (`retry.attempts`, `destructive`) are never rendered, so a
+    // template there is a wrong type, not a value to come; step arguments stay `Node`s.
+    match from_node::<T>(node, false) {
         Ok(v) => Some(v),
         Err(e) => {
             diags.push(de_diagnostic(&e, what, node.span));
@@ -375,34 +451,91 @@ fn decode<T: serde::de::DeserializeOwned>(node: &Node, what: &str, diags: &mut V
 /// Turns a deserialization error into a diagnostic about `what` (`step`, `exec arguments`).
 pub fn de_diagnostic(e: &DeError, what: &str, fallback: Span) -> Diagnostic {
     let span = e.span.unwrap_or(fallback);
+    let path = e.path_text();
+    // `retry` of step `upload`, or the whole step when the error is at its top.
+    let place = if path.is_empty() {
+        what.to_string()
+    } else {
+        format!("`{path}` in {what}")
+    };
     match &e.kind {
         DeErrorKind::UnknownField { field, expected } => {
-            let d = Diagnostic::new(Code::UnknownField, format!("unknown field `{field}` in {what}"))
-                .label(span, "unknown field");
+            let d = Diagnostic::new(
+                Code::UnknownField,
+                format!("unknown field `{field}` in {place}"),
+            )
+            .label(span, "unknown field");
             match did_you_mean(field, expected.iter().copied()) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
                 None => d.help(format!("expected one of {}", quote_list(expected))),
             }
         }
         DeErrorKind::UnknownVariant { variant, expected } => {
-            let d = Diagnostic::new(Code::InvalidValue, format!("unknown value `{variant}` in {what}"))
-                .label(span, "not one of the accepted values");
+            let d = Diagnostic::new(
+                Code::InvalidValue,
+                format!("unknown value `{variant}` for {place}"),
+            )
+            .label(span, "not one of the accepted values");
             match did_you_mean(variant, expected.iter().copied()) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
                 None => d.help(format!("expected one of {}", quote_list(expected))),
             }
         }
-        DeErrorKind::MissingField(field) => {
-            Diagnostic::new(Code::MissingField, format!("missing field `{field}` in {what}"))
-                .label(span, format!("`{field}` is required here"))
-        }
-        DeErrorKind::InvalidType { expected, found } => Diagnostic::new(
-            Code::WrongType,
-            format!("wrong type in {what}: expected {expected}, found {found}"),
+        DeErrorKind::MissingField(field) => Diagnostic::new(
+            Code::MissingField,
+            format!("missing field `{field}` in {place}"),
         )
-        .label(span, format!("expected {expected}")),
-        DeErrorKind::Custom(msg) => {
-            Diagnostic::new(Code::InvalidValue, format!("invalid {what}: {msg}")).label(span, "invalid value")
+        .label(span, format!("this mapping has no `{field}`"))
+        .help(format!("add `{field}:` to it")),
+        DeErrorKind::InvalidType { expected, found } => {
+            let target = if path.is_empty() {
+                format!("in {what}")
+            } else {
+                format!("for {place}")
+            };
+            Diagnostic::new(
+                Code::WrongType,
+                format!("wrong type {target}: expected {expected}, found {found}"),
+            )
+            .label(span, format!("expected {expected}"))
+            .help(type_help(expected, found))
         }
+        DeErrorKind::Custom(msg) => Diagnostic::new(
+            Code::InvalidValue,
+            format!("invalid value for {place}: {msg}"),
+        )
+        .label(span, "invalid value")
+        .help("see `opsplan schema` for the accepted values"),
+    }
+}
+
+/// How to write a value of the expected type, for "wrong type" help.
+fn type_help(expected: &str, found: &str) -> String {
+    if found.contains("{{") || found.contains("{%") {
+        "templates are rendered only in `with:`, `when:`, `for_each:`, `locks:` and durations; write a literal value here".into()
+    } else if expected.contains("list") || expected.contains("sequence") {
+        if found.starts_with("string") {
+            "write a list, e.g. `[tar, -czf, out.tgz, data]`, or one `- item` per line; a string is not split into words".into()
+        } else {
+            "write a list, e.g. `[a, b]`, or one `- item` per line".into()
+        }
+    } else if expected.contains("string") {
+        if found.contains("list") {
+            "write a single string; for several lines use a block scalar (`key: |` then indented lines)".into()
+        } else {
+            "write a single string; quote it if it contains `: ` or starts with `[`, `{` or `*`"
+                .into()
+        }
+    } else if expected.contains("mapping")
+        || expected.contains("map")
+        || expected.contains("struct")
+    {
+        "write a mapping of `key: value` lines, indented under this key".into()
+    } else if expected.contains("bool") {
+        "write true or false".into()
+    } else if expected.contains("integer") || expected.contains("number") {
+        "write a number without quotes".into()
+    } else {
+        format!("write {expected}")
     }
 }

@@ -30,7 +30,11 @@ struct LiveState {
 
 impl Console {
     pub fn new(format: LogFormat, live: bool) -> Self {
-        Console { format, live: live && format == LogFormat::Text, state: Mutex::new(LiveState::default()) }
+        Console {
+            format,
+            live: live && format == LogFormat::Text,
+            state: Mutex::new(LiveState::default()),
+        }
     }
 
     fn line(&self, state: &mut LiveState, text: &str) {
@@ -47,7 +51,9 @@ impl Console {
         if !self.live {
             return;
         }
-        let Ok(mut state) = self.state.lock() else { return };
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
         if state.running.is_empty() {
             return;
         }
@@ -56,13 +62,26 @@ impl Console {
             .iter()
             .take(4)
             .map(|(id, (t, attempt))| {
-                let retry = if *attempt > 1 { format!(" try {attempt}") } else { String::new() };
+                let retry = if *attempt > 1 {
+                    format!(" try {attempt}")
+                } else {
+                    String::new()
+                };
                 format!("{id} {}s{retry}", t.elapsed().as_secs())
             })
             .collect();
         let more = state.running.len().saturating_sub(4);
-        let more = if more > 0 { format!(" +{more}") } else { String::new() };
-        let text = format!("[{}/{}] running: {}{more}", state.done, state.total, parts.join(", "));
+        let more = if more > 0 {
+            format!(" +{more}")
+        } else {
+            String::new()
+        };
+        let text = format!(
+            "[{}/{}] running: {}{more}",
+            state.done,
+            state.total,
+            parts.join(", ")
+        );
         let width = terminal_width();
         let text: String = text.chars().take(width.saturating_sub(1)).collect();
         let mut err = std::io::stderr().lock();
@@ -73,7 +92,10 @@ impl Console {
 }
 
 fn terminal_width() -> usize {
-    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100)
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100)
 }
 
 fn phase_prefix(phase: Phase) -> &'static str {
@@ -91,18 +113,43 @@ impl EventSink for Console {
             tracing::info!(target: "opsplan::run", event = %json);
             return;
         }
-        let Ok(mut state) = self.state.lock() else { return };
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
         let state = &mut *state;
         match event {
-            RunEvent::RunStarted { run_id, plan, steps, .. } => {
+            RunEvent::RunStarted {
+                run_id,
+                plan,
+                steps,
+                ..
+            } => {
                 state.total = steps.len();
-                self.line(state, &format!("run {run_id}: plan {plan}, {} steps", steps.len()));
+                self.line(
+                    state,
+                    &format!("run {run_id}: plan {plan}, {} steps", steps.len()),
+                );
             }
-            RunEvent::StepStarted { step, phase, attempt, action, .. } => {
-                state.running.insert(step.clone(), (Instant::now(), *attempt));
+            RunEvent::StepStarted {
+                step,
+                phase,
+                attempt,
+                action,
+                ..
+            } => {
+                state
+                    .running
+                    .insert(step.clone(), (Instant::now(), *attempt));
                 let first = action.lines().next().unwrap_or_default();
-                let attempt = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
-                self.line(state, &format!("> {}{step}{attempt}: {first}", phase_prefix(*phase)));
+                let attempt = if *attempt > 1 {
+                    format!(" (attempt {attempt})")
+                } else {
+                    String::new()
+                };
+                self.line(
+                    state,
+                    &format!("> {}{step}{attempt}: {first}", phase_prefix(*phase)),
+                );
             }
             RunEvent::StepLog { step, stream, line } => {
                 let tag = match stream {
@@ -111,11 +158,32 @@ impl EventSink for Console {
                 };
                 self.line(state, &format!("  {step} {tag} {line}"));
             }
-            RunEvent::AttemptFailed { step, attempt, error, retry_in_ms, .. } => {
-                let retry = retry_in_ms.map(|ms| format!("; retrying in {}", fmt_duration(Duration::from_millis(ms)))).unwrap_or_default();
-                self.line(state, &format!("~ {step}: attempt {attempt} failed: {}{retry}", first_line(error)));
+            RunEvent::AttemptFailed {
+                step,
+                attempt,
+                error,
+                retry_in_ms,
+                ..
+            } => {
+                let retry = retry_in_ms
+                    .map(|ms| format!("; retrying in {}", fmt_duration(Duration::from_millis(ms))))
+                    .unwrap_or_default();
+                self.line(
+                    state,
+                    &format!(
+                        "~ {step}: attempt {attempt} failed: {}{retry}",
+                        first_line(error)
+                    ),
+                );
             }
-            RunEvent::StepFinished { step, phase, status, duration_ms, error, .. } => {
+            RunEvent::StepFinished {
+                step,
+                phase,
+                status,
+                duration_ms,
+                error,
+                ..
+            } => {
                 state.running.remove(step);
                 if *phase == Phase::Forward {
                     state.done += 1;
@@ -126,11 +194,18 @@ impl EventSink for Console {
                     StepStatus::Succeeded => format!("ok {p}{step} ({d})"),
                     StepStatus::Skipped => format!("skip {p}{step} (`when` is false)"),
                     StepStatus::Cancelled => format!("cancelled {p}{step} ({d})"),
-                    StepStatus::Failed => format!("FAILED {p}{step} ({d}): {}", error.clone().unwrap_or_default()),
+                    StepStatus::Failed => format!(
+                        "FAILED {p}{step} ({d}): {}",
+                        error.clone().unwrap_or_default()
+                    ),
                 };
                 self.line(state, &text);
             }
-            RunEvent::RollbackStarted { reason, undo, cleanup } => {
+            RunEvent::RollbackStarted {
+                reason,
+                undo,
+                cleanup,
+            } => {
                 self.line(
                     state,
                     &format!(
@@ -162,9 +237,26 @@ pub fn fmt_duration(d: Duration) -> String {
 /// The table printed after a run: every step, what failed, what was rolled back.
 pub fn summary(report: &RunReport) -> String {
     let mut o = String::new();
-    let w = report.records.iter().map(|r| r.id.len() + phase_prefix(r.phase).len()).max().unwrap_or(4).max(4);
-    o.push_str(&format!("\n{:w$}  {:9}  {:>8}  {:>8}  note\n", "step", "status", "attempts", "time"));
-    for StepRecord { id, phase, status, attempts, duration, error } in &report.records {
+    let w = report
+        .records
+        .iter()
+        .map(|r| r.id.len() + phase_prefix(r.phase).len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    o.push_str(&format!(
+        "\n{:w$}  {:9}  {:>8}  {:>8}  note\n",
+        "step", "status", "attempts", "time"
+    ));
+    for StepRecord {
+        id,
+        phase,
+        status,
+        attempts,
+        duration,
+        error,
+    } in &report.records
+    {
         let status = match status {
             StepStatus::Succeeded => "ok",
             StepStatus::Failed => "FAILED",
@@ -173,7 +265,10 @@ pub fn summary(report: &RunReport) -> String {
         };
         let name = format!("{}{id}", phase_prefix(*phase));
         let note = error.as_deref().map(first_line).unwrap_or_default();
-        o.push_str(&format!("{name:w$}  {status:9}  {attempts:>8}  {:>8}  {note}\n", fmt_duration(*duration)));
+        o.push_str(&format!(
+            "{name:w$}  {status:9}  {attempts:>8}  {:>8}  {note}\n",
+            fmt_duration(*duration)
+        ));
     }
     let verdict = match report.status {
         RunStatus::Succeeded => "succeeded",
@@ -181,6 +276,9 @@ pub fn summary(report: &RunReport) -> String {
         RunStatus::Cancelled => "CANCELLED; rolled back",
         RunStatus::RollbackFailed => "FAILED and the ROLLBACK FAILED: check the steps marked FAILED above; resources may still be held",
     };
-    o.push_str(&format!("\nrun {verdict} in {}\n", fmt_duration(report.duration)));
+    o.push_str(&format!(
+        "\nrun {verdict} in {}\n",
+        fmt_duration(report.duration)
+    ));
     o
 }

@@ -21,7 +21,11 @@ fn label(plan: &CompiledPlan, n: GraphNode) -> (String, String) {
 
 pub fn dot(plan: &CompiledPlan) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];", plan.name);
+    let _ = writeln!(
+        o,
+        "digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];",
+        plan.name
+    );
     for n in plan.graph.node_indices() {
         let (id, text) = label(plan, plan.graph[n]);
         let style = match plan.graph[n] {

@@ -76,14 +76,19 @@ fn static_skips(plan: &CompiledPlan) -> (Vec<bool>, Vec<Option<String>>) {
     for (i, s) in plan.steps.iter().enumerate() {
         let Some(when) = &s.when else { continue };
         let ctx = plan.context(i, &HashMap::new(), false, false, &run);
-        shown[i] = Some(match template::eval_condition(when.span, &when.value, &ctx) {
-            Ok(true) => "true".to_string(),
-            Ok(false) => {
-                skipped[i] = true;
-                "false (skipped)".to_string()
-            }
-            Err(_) => format!("{} (decided at run time)", template::condition_expression(&when.value)),
-        });
+        shown[i] = Some(
+            match template::eval_condition(when.span, &when.value, &ctx) {
+                Ok(true) => "true".to_string(),
+                Ok(false) => {
+                    skipped[i] = true;
+                    "false (skipped)".to_string()
+                }
+                Err(_) => format!(
+                    "{} (decided at run time)",
+                    template::condition_expression(&when.value)
+                ),
+            },
+        );
     }
     (skipped, shown)
 }
@@ -96,19 +101,36 @@ pub fn build(plan: &CompiledPlan, fail_at: Option<usize>) -> Preview {
         let ctx = plan.context(i, &HashMap::new(), false, true, &run);
         let (action, with) = match template::render_node(&s.with, &ctx, Some(&plan.sources)) {
             Ok(rendered) => {
-                let action = s.kind.describe(&rendered).map(|a| a.summary).unwrap_or_else(|d| d.message);
+                let action = s
+                    .kind
+                    .describe(&rendered)
+                    .map(|a| a.summary)
+                    .unwrap_or_else(|d| d.message);
                 (action, rendered.to_json())
             }
             // Only run-time values can make rendering fail here (validation passed): show
             // the template as written.
             Err(_) => {
-                let action = s.kind.describe(&s.with).map(|a| a.summary).unwrap_or_else(|d| d.message);
-                (format!("{action}  (rendered at run time)"), s.with.to_json())
+                let action = s
+                    .kind
+                    .describe(&s.with)
+                    .map(|a| a.summary)
+                    .unwrap_or_else(|d| d.message);
+                (
+                    format!("{action}  (rendered at run time)"),
+                    s.with.to_json(),
+                )
             }
         };
-        let undo = s.undo.as_ref().map(|u| match template::render_node(&u.with, &ctx, Some(&plan.sources)) {
-            Ok(r) => u.kind.describe(&r).map(|a| a.summary).unwrap_or_else(|d| d.message),
-            Err(d) => format!("cannot render: {}", d.message),
+        let undo = s.undo.as_ref().map(|u| {
+            match template::render_node(&u.with, &ctx, Some(&plan.sources)) {
+                Ok(r) => u
+                    .kind
+                    .describe(&r)
+                    .map(|a| a.summary)
+                    .unwrap_or_else(|d| d.message),
+                Err(d) => format!("cannot render: {}", d.message),
+            }
         });
         let mut action = plan.redactor.redact(&action).into_owned();
         if skipped[i] {
@@ -142,21 +164,41 @@ pub fn build(plan: &CompiledPlan, fail_at: Option<usize>) -> Preview {
             undo,
         }
     };
-    let stages = plan.stages().into_iter().map(|stage| stage.into_iter().map(step_preview).collect()).collect();
-    let ids = |v: &[usize]| v.iter().map(|&i| plan.steps[i].id.clone()).collect::<Vec<_>>();
+    let stages = plan
+        .stages()
+        .into_iter()
+        .map(|stage| stage.into_iter().map(step_preview).collect())
+        .collect();
+    let ids = |v: &[usize]| {
+        v.iter()
+            .map(|&i| plan.steps[i].id.clone())
+            .collect::<Vec<_>>()
+    };
     let rollback_map = (0..plan.steps.len())
         .filter(|&i| !skipped[i])
         .map(|i| {
             let (order, states) = rollback::simulate_failure(plan, i, &skipped);
             let RollbackPlan { undo, cleanup } = rollback::plan_rollback(plan, &order, &states);
-            RollbackEntry { step: plan.steps[i].id.clone(), undo: ids(&undo), cleanup: ids(&cleanup) }
+            RollbackEntry {
+                step: plan.steps[i].id.clone(),
+                undo: ids(&undo),
+                cleanup: ids(&cleanup),
+            }
         })
         .collect();
     let fail_at = fail_at.map(|f| {
         let (order, states) = rollback::simulate_failure(plan, f, &skipped);
         let rb = rollback::plan_rollback(plan, &order, &states);
-        let cancelled: Vec<usize> = (0..plan.steps.len()).filter(|&i| states[i] == State::Done(StepStatus::Cancelled)).collect();
-        FailurePath { step: plan.steps[f].id.clone(), completed: ids(&order), cancelled: ids(&cancelled), undo: ids(&rb.undo), cleanup: ids(&rb.cleanup) }
+        let cancelled: Vec<usize> = (0..plan.steps.len())
+            .filter(|&i| states[i] == State::Done(StepStatus::Cancelled))
+            .collect();
+        FailurePath {
+            step: plan.steps[f].id.clone(),
+            completed: ids(&order),
+            cancelled: ids(&cancelled),
+            undo: ids(&rb.undo),
+            cleanup: ids(&rb.cleanup),
+        }
     });
     Preview {
         plan: plan.name.clone(),
@@ -170,7 +212,11 @@ pub fn build(plan: &CompiledPlan, fail_at: Option<usize>) -> Preview {
             .iter()
             .map(|(k, v)| ParamLine {
                 name: k.clone(),
-                value: if v.secret { template::MASK.into() } else { v.value.clone() },
+                value: if v.secret {
+                    template::MASK.into()
+                } else {
+                    v.value.clone()
+                },
                 source: v.source.clone(),
             })
             .collect(),
@@ -226,7 +272,13 @@ pub fn text(p: &Preview) -> String {
         let _ = writeln!(o, "\nParams:");
         let w = p.params.iter().map(|l| l.name.len()).max().unwrap_or(0);
         for l in &p.params {
-            let _ = writeln!(o, "  {:w$}  {}  ({})", l.name, value_text(&l.value), l.source);
+            let _ = writeln!(
+                o,
+                "  {:w$}  {}  ({})",
+                l.name,
+                value_text(&l.value),
+                l.source
+            );
         }
     }
     if !p.locks.is_empty() {
@@ -234,7 +286,11 @@ pub fn text(p: &Preview) -> String {
     }
     let _ = writeln!(o, "\nSteps (a stage's steps may run in parallel):");
     for (n, stage) in p.stages.iter().enumerate() {
-        let par = if stage.len() > 1 { format!(", {} in parallel", stage.len()) } else { String::new() };
+        let par = if stage.len() > 1 {
+            format!(", {} in parallel", stage.len())
+        } else {
+            String::new()
+        };
         let _ = writeln!(o, "\n  Stage {}{par}", n + 1);
         for s in stage {
             let mark = if s.destructive { "!" } else { "-" };
@@ -256,8 +312,16 @@ pub fn text(p: &Preview) -> String {
             }
         }
     }
-    let _ = writeln!(o, "\nIf a step fails (then: undo in reverse order, then cleanup):");
-    let w = p.rollback_map.iter().map(|r| r.step.len()).max().unwrap_or(0);
+    let _ = writeln!(
+        o,
+        "\nIf a step fails (then: undo in reverse order, then cleanup):"
+    );
+    let w = p
+        .rollback_map
+        .iter()
+        .map(|r| r.step.len())
+        .max()
+        .unwrap_or(0);
     for r in &p.rollback_map {
         let mut parts = Vec::new();
         if !r.undo.is_empty() {
@@ -266,66 +330,163 @@ pub fn text(p: &Preview) -> String {
         if !r.cleanup.is_empty() {
             parts.push(format!("cleanup {}", r.cleanup.join(", ")));
         }
-        let then = if parts.is_empty() { "nothing to roll back".to_string() } else { parts.join("; then ") };
+        let then = if parts.is_empty() {
+            "nothing to roll back".to_string()
+        } else {
+            parts.join("; then ")
+        };
         let _ = writeln!(o, "  {:w$}  -> {then}", r.step);
     }
     if let Some(f) = &p.fail_at {
         let _ = writeln!(o, "\nIf `{}` fails:", f.step);
-        let mut n = 1;
-        let mut line = |o: &mut String, text: String| {
-            let _ = writeln!(o, "  {n}. {text}");
-            n += 1;
-        };
-        if !f.completed.is_empty() {
-            line(&mut o, format!("completed before it: {}", f.completed.join(", ")));
+        for (n, line) in failure_lines(f).iter().enumerate() {
+            let _ = writeln!(o, "  {}. {line}", n + 1);
         }
-        line(&mut o, format!("{} fails; no new step starts", f.step));
-        for c in &f.cancelled {
-            line(&mut o, format!("cancel {c} (running in parallel)"));
-        }
-        for u in &f.undo {
-            line(&mut o, format!("undo {u}"));
-        }
-        for c in &f.cleanup {
-            line(&mut o, format!("cleanup {c}"));
-        }
-        line(&mut o, "the run ends failed (exit 1), or exit 3 if any undo or cleanup fails".into());
     }
     o
 }
 
+/// What happens when the `--fail-at` step fails, one line per event, in order.
+fn failure_lines(f: &FailurePath) -> Vec<String> {
+    let mut lines = Vec::new();
+    if !f.completed.is_empty() {
+        lines.push(format!("completed before it: {}", f.completed.join(", ")));
+    }
+    lines.push(format!("{} fails; no new step starts", f.step));
+    lines.extend(
+        f.cancelled
+            .iter()
+            .map(|c| format!("cancel {c} (running in parallel)")),
+    );
+    lines.extend(f.undo.iter().map(|u| format!("undo {u}")));
+    lines.extend(f.cleanup.iter().map(|c| format!("cleanup {c}")));
+    lines.push("the run ends failed (exit 1), or exit 3 if any undo or cleanup fails".into());
+    lines
+}
+
+/// Text as code in a Markdown table cell: a code span cannot hold a line break (and HTML
+/// in it is shown literally), so each line gets its own span, joined by `<br>`; a span
+/// holding backticks is fenced with a longer run; pipes are escaped for the table.
+fn md_code(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            if line.trim().is_empty() {
+                return String::new();
+            }
+            let mut longest = 0;
+            let mut run = 0;
+            for c in line.chars() {
+                run = if c == '`' { run + 1 } else { 0 };
+                longest = longest.max(run);
+            }
+            let fence = "`".repeat(longest + 1);
+            let pad = if line.starts_with('`') || line.ends_with('`') {
+                " "
+            } else {
+                ""
+            };
+            format!("{fence}{pad}{}{pad}{fence}", line.replace('|', "\\|"))
+        })
+        .collect::<Vec<_>>()
+        .join("<br>")
+}
+
+/// Plain text in a Markdown table cell.
+fn md_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', "<br>")
+}
+
 pub fn markdown(p: &Preview) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "### Plan `{}` {}", p.plan, p.version.clone().unwrap_or_default());
+    let version = p
+        .version
+        .as_deref()
+        .map(|v| format!(" {v}"))
+        .unwrap_or_default();
+    let _ = writeln!(o, "### Plan `{}`{version}", p.plan);
     if let Some(s) = &p.system {
-        let _ = writeln!(o, "\nSystem: {s} {}", p.applies_to.clone().unwrap_or_default());
+        let applies = p
+            .applies_to
+            .as_deref()
+            .map(|a| format!(" {a}"))
+            .unwrap_or_default();
+        let _ = writeln!(o, "\nSystem: {s}{applies}");
     }
     if !p.params.is_empty() {
         let _ = writeln!(o, "\n| param | value | from |\n|---|---|---|");
         for l in &p.params {
-            let _ = writeln!(o, "| `{}` | `{}` | {} |", l.name, value_text(&l.value).replace('|', "\\|"), l.source);
+            let _ = writeln!(
+                o,
+                "| `{}` | `{}` | {} |",
+                l.name,
+                value_text(&l.value).replace('|', "\\|"),
+                l.source
+            );
         }
     }
-    let _ = writeln!(o, "\n| stage | step | type | action | notes |\n|---|---|---|---|---|");
-    for (n, stage) in p.stages.iter().enumerate() {
-        for s in stage {
-            let action = s.action.replace('|', "\\|").replace('\n', "<br>");
-            let _ = writeln!(o, "| {} | `{}` | {} | `{}` | {} |", n + 1, s.id, s.step_type, action, flags(s).trim().trim_matches(['[', ']']));
-        }
-    }
-    let _ = writeln!(o, "\n**Rollback map**\n\n| if this fails | undo | cleanup |\n|---|---|---|");
-    for r in &p.rollback_map {
-        let _ = writeln!(o, "| `{}` | {} | {} |", r.step, r.undo.join(", "), r.cleanup.join(", "));
-    }
-    if let Some(f) = &p.fail_at {
+    if !p.locks.is_empty() {
         let _ = writeln!(
             o,
-            "\n**If `{}` fails:** cancel [{}]; undo [{}]; cleanup [{}]",
-            f.step,
-            f.cancelled.join(", "),
-            f.undo.join(", "),
-            f.cleanup.join(", ")
+            "\nLocks: {}",
+            p.locks
+                .iter()
+                .map(|l| md_code(l))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
+    }
+    let _ = writeln!(
+        o,
+        "\n| stage | step | type | action | notes |\n|---|---|---|---|---|"
+    );
+    for (n, stage) in p.stages.iter().enumerate() {
+        for s in stage {
+            let flags = flags(s);
+            let mut notes: Vec<String> = Vec::new();
+            if !flags.is_empty() {
+                notes.push(md_cell(flags.trim().trim_matches(['[', ']'])));
+            }
+            if let Some(w) = &s.when {
+                notes.push(format!("when: {}", md_cell(w)));
+            }
+            if let Some(r) = &s.retry {
+                notes.push(format!("retry: {}", md_cell(r)));
+            }
+            if let Some(t) = &s.timeout {
+                notes.push(format!("timeout: {t}"));
+            }
+            if let Some(u) = &s.undo {
+                notes.push(format!("undo: {}", md_code(u)));
+            }
+            let _ = writeln!(
+                o,
+                "| {} | `{}` | {} | {} | {} |",
+                n + 1,
+                s.id,
+                s.step_type,
+                md_code(&s.action),
+                notes.join("<br>")
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "\n**Rollback map**\n\n| if this fails | undo | cleanup |\n|---|---|---|"
+    );
+    for r in &p.rollback_map {
+        let _ = writeln!(
+            o,
+            "| `{}` | {} | {} |",
+            r.step,
+            r.undo.join(", "),
+            r.cleanup.join(", ")
+        );
+    }
+    if let Some(f) = &p.fail_at {
+        let _ = writeln!(o, "\n**If `{}` fails:**\n", f.step);
+        for (n, line) in failure_lines(f).iter().enumerate() {
+            let _ = writeln!(o, "{}. {line}", n + 1);
+        }
     }
     o
 }

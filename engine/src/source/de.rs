@@ -17,6 +17,9 @@ use std::fmt;
 pub struct DeError {
     pub span: Option<Span>,
     pub kind: DeErrorKind,
+    /// Where the error is inside the decoded value: keys and list indexes, outermost first
+    /// (`["retry", "backoff", "factor"]`, `["argv", "2"]`); empty at its top.
+    pub path: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +44,25 @@ impl DeError {
     fn at(mut self, span: Span) -> Self {
         self.span.get_or_insert(span);
         self
+    }
+    fn inside(mut self, part: String) -> Self {
+        self.path.insert(0, part);
+        self
+    }
+    /// The path as written in a plan: `retry.backoff.factor`, `argv[2]`.
+    pub fn path_text(&self) -> String {
+        let mut out = String::new();
+        for part in &self.path {
+            if part.parse::<usize>().is_ok() {
+                out.push_str(&format!("[{part}]"));
+            } else {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(part);
+            }
+        }
+        out
     }
 }
 
@@ -76,12 +98,14 @@ impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
         DeError {
             span: None,
+            path: Vec::new(),
             kind: DeErrorKind::Custom(msg.to_string()),
         }
     }
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
         DeError {
             span: None,
+            path: Vec::new(),
             kind: DeErrorKind::UnknownField {
                 field: field.to_string(),
                 expected,
@@ -91,6 +115,7 @@ impl de::Error for DeError {
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
         DeError {
             span: None,
+            path: Vec::new(),
             kind: DeErrorKind::UnknownVariant {
                 variant: variant.to_string(),
                 expected,
@@ -100,12 +125,14 @@ impl de::Error for DeError {
     fn missing_field(field: &'static str) -> Self {
         DeError {
             span: None,
+            path: Vec::new(),
             kind: DeErrorKind::MissingField(field),
         }
     }
     fn invalid_type(unexp: de::Unexpected, exp: &dyn de::Expected) -> Self {
         DeError {
             span: None,
+            path: Vec::new(),
             kind: DeErrorKind::InvalidType {
                 expected: exp.to_string(),
                 found: unexpected_name(&unexp),
@@ -131,7 +158,10 @@ fn unexpected_name(u: &de::Unexpected) -> String {
 
 /// Deserializes `T` from a node. `templates_pending` is true at validation time, when
 /// `{{ … }}` strings have not been rendered yet and may stand for any scalar.
-pub fn from_node<'a, T: Deserialize<'a>>(node: &'a Node, templates_pending: bool) -> Result<T, DeError> {
+pub fn from_node<'a, T: Deserialize<'a>>(
+    node: &'a Node,
+    templates_pending: bool,
+) -> Result<T, DeError> {
     T::deserialize(NodeDeserializer {
         node,
         templates_pending,
@@ -167,6 +197,7 @@ impl<'a> NodeDeserializer<'a> {
     fn invalid(&self, expected: &str) -> DeError {
         DeError {
             span: Some(self.node.span),
+            path: Vec::new(),
             kind: DeErrorKind::InvalidType {
                 expected: expected.to_string(),
                 found: found_name(self.node),
@@ -197,13 +228,18 @@ macro_rules! int_method {
     ($method:ident, $visit:ident, $ty:ty) => {
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
             if self.pending_template() {
-                return visitor.$visit::<DeError>(<$ty>::default()).map_err(|e| e.at(self.node.span));
+                return visitor
+                    .$visit::<DeError>(<$ty>::default())
+                    .map_err(|e| e.at(self.node.span));
             }
             match &self.node.value {
                 NodeValue::Int(i) => match <$ty>::try_from(*i) {
-                    Ok(v) => visitor.$visit::<DeError>(v).map_err(|e| e.at(self.node.span)),
+                    Ok(v) => visitor
+                        .$visit::<DeError>(v)
+                        .map_err(|e| e.at(self.node.span)),
                     Err(_) => Err(DeError {
                         span: Some(self.node.span),
+                        path: Vec::new(),
                         kind: DeErrorKind::Custom(format!(
                             "integer `{i}` is out of range for {}",
                             stringify!($ty)
@@ -228,7 +264,7 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'de> {
             NodeValue::Float(f) => visitor.visit_f64(*f),
             NodeValue::Str(s) => visitor.visit_str(s),
             NodeValue::Seq(items) => visitor.visit_seq(SeqAccess {
-                items: items.iter(),
+                items: items.iter().enumerate(),
                 parent: self,
             }),
             NodeValue::Map(entries) => visitor.visit_map(MapAccess {
@@ -245,7 +281,9 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'de> {
             return visitor.visit_bool(false);
         }
         match self.node.value {
-            NodeValue::Bool(b) => visitor.visit_bool::<DeError>(b).map_err(|e| e.at(self.node.span)),
+            NodeValue::Bool(b) => visitor
+                .visit_bool::<DeError>(b)
+                .map_err(|e| e.at(self.node.span)),
             _ => Err(self.invalid("a boolean (true or false)")),
         }
     }
@@ -341,18 +379,22 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'de> {
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.node.value {
             NodeValue::Seq(items) => visitor.visit_seq(SeqAccess {
-                items: items.iter(),
+                items: items.iter().enumerate(),
                 parent: self,
             }),
             _ if self.pending_template() => visitor.visit_seq(SeqAccess {
-                items: [].iter(),
+                items: [].iter().enumerate(),
                 parent: self,
             }),
             _ => return Err(self.invalid("a list")),
         }
         .map_err(|e| e.at(self.node.span))
     }
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         self.deserialize_seq(visitor)
     }
     fn deserialize_tuple_struct<V: Visitor<'de>>(
@@ -416,18 +458,21 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'de> {
 }
 
 struct SeqAccess<'a> {
-    items: std::slice::Iter<'a, Node>,
+    items: std::iter::Enumerate<std::slice::Iter<'a, Node>>,
     parent: NodeDeserializer<'a>,
 }
 
 impl<'de> de::SeqAccess<'de> for SeqAccess<'de> {
     type Error = DeError;
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
         match self.items.next() {
-            Some(node) => seed
+            Some((i, node)) => seed
                 .deserialize(self.parent.child(node))
                 .map(Some)
-                .map_err(|e| e.at(node.span)),
+                .map_err(|e| e.at(node.span).inside(i.to_string())),
             None => Ok(None),
         }
     }
@@ -438,16 +483,19 @@ impl<'de> de::SeqAccess<'de> for SeqAccess<'de> {
 
 struct MapAccess<'a> {
     entries: std::slice::Iter<'a, (Node, Node)>,
-    value: Option<&'a Node>,
+    value: Option<(&'a Node, &'a Node)>,
     parent: NodeDeserializer<'a>,
 }
 
 impl<'de> de::MapAccess<'de> for MapAccess<'de> {
     type Error = DeError;
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         match self.entries.next() {
             Some((key, value)) => {
-                self.value = Some(value);
+                self.value = Some((key, value));
                 seed.deserialize(self.parent.child(key))
                     .map(Some)
                     .map_err(|e| e.at(key.span))
@@ -456,12 +504,12 @@ impl<'de> de::MapAccess<'de> for MapAccess<'de> {
         }
     }
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
-        let value = self
+        let (key, value) = self
             .value
             .take()
             .ok_or_else(|| <DeError as de::Error>::custom("value without a key"))?;
         seed.deserialize(self.parent.child(value))
-            .map_err(|e| e.at(value.span))
+            .map_err(|e| e.at(value.span).inside(key.scalar_text()))
     }
 }
 
@@ -558,8 +606,13 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sp<T> {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a value")
             }
-            fn visit_newtype_struct<D: de::Deserializer<'de>>(self, d: D) -> Result<Sp<T>, D::Error> {
-                let span = CAPTURED_SPAN.with(|c| c.borrow_mut().take()).unwrap_or_default();
+            fn visit_newtype_struct<D: de::Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<Sp<T>, D::Error> {
+                let span = CAPTURED_SPAN
+                    .with(|c| c.borrow_mut().take())
+                    .unwrap_or_default();
                 Ok(Sp {
                     value: T::deserialize(d)?,
                     span,

@@ -31,7 +31,11 @@ impl Span {
     pub fn sub(&self, offset: usize, len: usize) -> Span {
         let offset = self.offset + offset.min(self.len);
         let len = len.min(self.end().saturating_sub(offset));
-        Span { file: self.file, offset, len }
+        Span {
+            file: self.file,
+            offset,
+            len,
+        }
     }
 }
 

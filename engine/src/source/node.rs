@@ -155,24 +155,224 @@ impl Node {
         };
         let raw: Spanned<Raw> =
             serde_saphyr::from_str_with_options(text, options).map_err(|e| {
-                let offset = e
-                    .location()
-                    .and_then(|l| l.span().byte_offset())
-                    .map(|o| o as usize);
-                let message = e.to_string();
+                let location = e.location();
+                let offset = location.and_then(|l| {
+                    l.span()
+                        .byte_offset()
+                        .map(|o| o as usize)
+                        .or_else(|| offset_of(text, l.line(), l.column()))
+                });
                 // serde-saphyr appends a rendered snippet; the first line is the message.
-                let message = message.lines().next().unwrap_or("invalid YAML").to_string();
-                YamlError { offset, message }
+                let message = e.to_string();
+                let message = message.lines().next().unwrap_or("invalid YAML");
+                YamlError::new(text, offset, message)
             })?;
         Ok(raw.into_node(file, text))
     }
 }
 
-/// A YAML syntax error with the byte offset where the parser stopped.
+/// The byte offset of a 1-based line and column (in characters).
+fn offset_of(text: &str, line: u64, column: u64) -> Option<usize> {
+    if line == 0 {
+        return None;
+    }
+    let start = if line == 1 {
+        0
+    } else {
+        text.match_indices('\n')
+            .nth(usize::try_from(line - 2).ok()?)?
+            .0
+            + 1
+    };
+    let rest = &text[start..];
+    let rest = &rest[..rest.find('\n').unwrap_or(rest.len())];
+    let col = usize::try_from(column.saturating_sub(1)).ok()?;
+    Some(start + rest.char_indices().nth(col).map_or(rest.len(), |(i, _)| i))
+}
+
+/// A YAML syntax error: where the parser stopped, what it says, and (when the cause can
+/// be recognized) a better place, a second place and a hint.
 #[derive(Debug)]
 pub struct YamlError {
     pub offset: Option<usize>,
+    /// Length of the labelled token (at least 1).
+    pub len: usize,
     pub message: String,
+    pub label: &'static str,
+    /// Another place that explains the error (an unclosed bracket), with its label.
+    pub related: Option<(usize, usize, String)>,
+    pub help: Option<&'static str>,
+}
+
+impl YamlError {
+    fn new(text: &str, offset: Option<usize>, raw: &str) -> YamlError {
+        // `error: line 10 column 6: while parsing …`: the position is shown by the label.
+        let mut message = raw.trim_start_matches("error: ").to_string();
+        if let Some(rest) = message.strip_prefix("line ") {
+            let mut parts = rest.splitn(2, ": ");
+            let position = parts.next().unwrap_or_default();
+            if position.split_whitespace().count() == 3 {
+                message = parts.next().unwrap_or_default().to_string();
+            }
+        }
+        let mut err = YamlError {
+            offset,
+            len: 1,
+            message,
+            label: "here",
+            related: None,
+            help: None,
+        };
+        let at = offset.unwrap_or(0).min(text.len());
+        if let Some(key) = err.message.strip_prefix("duplicate mapping key: ") {
+            let key = key
+                .split(", set DuplicateKeyPolicy")
+                .next()
+                .unwrap_or(key)
+                .to_string();
+            if text[at..].starts_with(key.as_str()) {
+                err.len = key.len().max(1);
+            }
+            err.related =
+                first_key(text, at, &key).map(|o| (o, key.len().max(1), "first here".to_string()));
+            err.message = format!("duplicate key `{key}`");
+            err.label = "this key appears earlier in the same mapping";
+            err.help = Some("each key may appear once in a mapping; remove or rename one of them");
+        } else if err.message.contains("tab") {
+            // The parser stops after the tab; point at the tab itself.
+            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+            if let Some(tab) = text[line_start..line_end].find('\t') {
+                err.offset = Some(line_start + tab);
+            }
+            err.label = "a tab";
+            err.help = Some("indent with spaces; YAML does not allow tabs in indentation");
+        } else if let Some(open) = unclosed_flow(text, at) {
+            let list = text[open..].starts_with('[');
+            err.related = Some((at, 1, format!("the parser stopped here: {}", err.message)));
+            err.message = format!("`{}` is never closed", if list { '[' } else { '{' });
+            err.offset = Some(open);
+            (err.label, err.help) = if list {
+                ("this `[` has no matching `]`", Some("close it with `]`; a flow list may span lines only until the next key or item"))
+            } else {
+                ("this `{` has no matching `}`", Some("close it with `}`; a flow mapping may span lines only until the next key or item"))
+            };
+        } else if err.message.contains("did not find expected key")
+            || err.message.contains("mapping values are not allowed")
+        {
+            err.label = "unexpected indentation";
+            err.help = Some("check the indentation of this line: keys of one mapping must start in the same column");
+        } else if at < text.len() {
+            err.len = token_len(text, at)
+                .min(text[at..].find(char::is_whitespace).unwrap_or(usize::MAX))
+                .max(1);
+        }
+        err
+    }
+
+    /// The diagnostic for this error in `file`.
+    pub fn to_diagnostic(&self, file: FileId, what: &str) -> crate::diagnostic::Diagnostic {
+        use crate::diagnostic::{Code, Diagnostic};
+        let mut d = Diagnostic::new(
+            Code::YamlSyntax,
+            format!("invalid YAML{what}: {}", self.message),
+        )
+        .label(
+            Span::new(file, self.offset.unwrap_or(0), self.len),
+            self.label,
+        );
+        if let Some((offset, len, text)) = &self.related {
+            d = d.label(Span::new(file, *offset, *len), text.clone());
+        }
+        d
+    }
+}
+
+/// The earlier `key:` of the same block mapping as the key at `at`: the nearest line above
+/// with the same indentation, before any line indented less.
+fn first_key(text: &str, at: usize, key: &str) -> Option<usize> {
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let column = at - line_start;
+    let mut end = line_start;
+    while end > 0 {
+        let start = text[..end - 1].rfind('\n').map_or(0, |i| i + 1);
+        let line = &text[start..end - 1];
+        end = start;
+        let indent = line.chars().take_while(|c| *c == ' ').count();
+        let rest = line.trim_start_matches(' ');
+        if rest.is_empty() || rest.starts_with('#') || indent > column {
+            continue;
+        }
+        // `- key:` opens the item's mapping at the column after the dash.
+        let (indent, rest) = match rest.strip_prefix("- ") {
+            Some(r) => (
+                indent + 2 + r.chars().take_while(|c| *c == ' ').count(),
+                r.trim_start_matches(' '),
+            ),
+            None => (indent, rest),
+        };
+        if indent < column {
+            return None;
+        }
+        if indent == column
+            && rest
+                .strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with(':'))
+        {
+            return Some(start + (line.len() - rest.len()));
+        }
+    }
+    None
+}
+
+/// The offset of a `[` or `{` that opened a flow collection before `at` and was not closed
+/// by the time block structure resumes (a line starting at or left of the opener's line's
+/// indentation, before `at`). Quoted strings and comments are skipped.
+fn unclosed_flow(text: &str, at: usize) -> Option<usize> {
+    let mut stack: Vec<usize> = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut prev = '\n';
+    let mut prev_significant = '\n';
+    for (i, c) in text[..at.min(text.len())].char_indices() {
+        if c == '\n' {
+            comment = false;
+            prev = c;
+            prev_significant = c;
+            continue;
+        }
+        if comment {
+            continue;
+        }
+        if let Some(q) = quote {
+            if c == q && !(q == '"' && prev == '\\') {
+                quote = None;
+            }
+            prev = c;
+            continue;
+        }
+        match c {
+            '#' if prev.is_whitespace() => comment = true,
+            '"' | '\'' if !prev_significant.is_alphanumeric() => quote = Some(c),
+            // In block context a bracket opens a flow collection only where a value starts.
+            '[' | '{' if !stack.is_empty() || matches!(prev_significant, ':' | '-' | '\n') => {
+                stack.push(i)
+            }
+            ']' | '}' if !stack.is_empty() => {
+                stack.pop();
+            }
+            _ => {}
+        }
+        prev = c;
+        if !c.is_whitespace() {
+            prev_significant = c;
+        }
+    }
+    let open = *stack.last()?;
+    let indent = |line_start: usize| text[line_start..].chars().take_while(|c| *c == ' ').count();
+    let open_line = text[..open].rfind('\n').map_or(0, |i| i + 1);
+    let at_line = text[..at.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    (at_line > open_line && indent(at_line) <= indent(open_line)).then_some(open)
 }
 
 /// Intermediate tree straight from serde-saphyr, positions as its `Location`s.
@@ -211,6 +411,10 @@ impl IntoNode for Spanned<Raw> {
                     .collect(),
             ),
         };
+        if matches!(value, NodeValue::Seq(_) | NodeValue::Map(_)) {
+            // A flow collection spans to its closing bracket; a block one to its first line end.
+            len = flow_len(text, offset).unwrap_or(len);
+        }
         if len == 0 {
             len = token_len(text, offset);
         }
@@ -219,6 +423,39 @@ impl IntoNode for Spanned<Raw> {
             value,
         }
     }
+}
+
+/// Length of the flow collection (`[…]` or `{…}`) starting at `offset`, brackets included.
+fn flow_len(text: &str, offset: usize) -> Option<usize> {
+    let rest = text.get(offset..)?;
+    if !rest.starts_with(['[', '{']) {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut prev = ' ';
+    for (i, c) in rest.char_indices() {
+        match quote {
+            Some(q) => {
+                if c == q && !(q == '"' && prev == '\\') {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '"' | '\'' if matches!(prev, ' ' | '[' | '{' | ',' | ':' | '\n') => quote = Some(c),
+                '[' | '{' => depth += 1,
+                ']' | '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
+                _ => {}
+            },
+        }
+        prev = c;
+    }
+    None
 }
 
 /// Length of the token at `offset` when the parser gave none (collections): up to line end.

@@ -32,7 +32,8 @@ pub struct AssertSpec {
 
 impl StepType for Assert {
     const NAME: &'static str = "assert";
-    const SUMMARY: &'static str = "Check a condition on params, outputs or files; the guard of destructive steps.";
+    const SUMMARY: &'static str =
+        "Check a condition on params, outputs or files; the guard of destructive steps.";
     type Spec = AssertSpec;
 
     fn describe(spec: &AssertSpec) -> Action {
@@ -43,8 +44,16 @@ impl StepType for Assert {
         parts.extend(spec.exists.iter().map(|p| format!("{p} exists")));
         parts.extend(spec.absent.iter().map(|p| format!("{p} is absent")));
         parts.extend(spec.empty_dirs.iter().map(|p| format!("{p} is empty")));
-        parts.extend(spec.min_size.iter().map(|(p, n)| format!("{p} has at least {n} bytes")));
-        Action::new(format!("assert {} — else: {}", parts.join(", "), spec.message))
+        parts.extend(
+            spec.min_size
+                .iter()
+                .map(|(p, n)| format!("{p} has at least {n} bytes")),
+        );
+        Action::new(format!(
+            "assert {} — else: {}",
+            parts.join(", "),
+            spec.message
+        ))
     }
     async fn run(spec: AssertSpec, _ctx: StepContext) -> Result<Outputs, StepError> {
         let mut failures = Vec::new();
@@ -78,7 +87,11 @@ impl StepType for Assert {
         if failures.is_empty() {
             Ok(Outputs::new())
         } else {
-            Err(StepError::fatal(format!("{} ({})", spec.message, failures.join("; "))))
+            Err(StepError::fatal(format!(
+                "{} ({})",
+                spec.message,
+                failures.join("; ")
+            )))
         }
     }
 }

@@ -17,7 +17,8 @@ pub struct ConfirmSpec {
 
 impl StepType for Confirm {
     const NAME: &'static str = "confirm";
-    const SUMMARY: &'static str = "Ask the operator to confirm before going on (`--yes` answers it).";
+    const SUMMARY: &'static str =
+        "Ask the operator to confirm before going on (`--yes` answers it).";
     type Spec = ConfirmSpec;
 
     fn describe(spec: &ConfirmSpec) -> Action {

@@ -57,7 +57,8 @@ pub const PROCESS_OUTPUTS: &[OutputDecl] = &[
 
 impl StepType for Exec {
     const NAME: &'static str = "exec";
-    const SUMMARY: &'static str = "Run a program with an argv array (no shell), capturing its output.";
+    const SUMMARY: &'static str =
+        "Run a program with an argv array (no shell), capturing its output.";
     type Spec = ExecSpec;
 
     fn outputs() -> &'static [OutputDecl] {
@@ -102,13 +103,22 @@ impl StepType for Exec {
 }
 
 /// Turns a finished process into outputs, or an error quoting its stderr.
-pub fn finish(program: &str, result: ProcessResult, expect: &[i32], parse_json: bool) -> Result<Outputs, StepError> {
+pub fn finish(
+    program: &str,
+    result: ProcessResult,
+    expect: &[i32],
+    parse_json: bool,
+) -> Result<Outputs, StepError> {
     if !expect.contains(&result.exit_code) {
         let tail = result.stderr_tail();
         let mut message = format!(
             "`{program}` exited with code {} (expected {})",
             result.exit_code,
-            expect.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" or ")
+            expect
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(" or ")
         );
         match tail.lines().count() {
             0 => {}

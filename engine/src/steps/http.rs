@@ -52,14 +52,24 @@ const BODY_KEEP: usize = 1024 * 1024;
 
 impl StepType for Http {
     const NAME: &'static str = "http";
-    const SUMMARY: &'static str = "Send one HTTP request and check its status; the JSON response becomes an output.";
+    const SUMMARY: &'static str =
+        "Send one HTTP request and check its status; the JSON response becomes an output.";
     type Spec = HttpSpec;
 
     fn outputs() -> &'static [OutputDecl] {
         &[
-            OutputDecl { name: "status", description: "the response status code" },
-            OutputDecl { name: "body", description: "the response body as text (first 1 MiB)" },
-            OutputDecl { name: "json", description: "the body parsed as JSON, when it is JSON" },
+            OutputDecl {
+                name: "status",
+                description: "the response status code",
+            },
+            OutputDecl {
+                name: "body",
+                description: "the response body as text (first 1 MiB)",
+            },
+            OutputDecl {
+                name: "json",
+                description: "the body parsed as JSON, when it is JSON",
+            },
         ]
     }
     fn check(spec: &HttpSpec, with: &crate::source::Node) -> Vec<crate::diagnostic::Diagnostic> {
@@ -67,22 +77,40 @@ impl StepType for Http {
         let mut diags = Vec::new();
         if !METHODS.contains(&spec.method.to_uppercase().as_str()) {
             diags.push(
-                Diagnostic::new(Code::StepArgs, format!("unknown HTTP method `{}`", spec.method))
-                    .label(with.get("method").map_or(with.span, |n| n.span), "not an HTTP method")
-                    .help(format!("use one of {}", METHODS.join(", "))),
+                Diagnostic::new(
+                    Code::StepArgs,
+                    format!("unknown HTTP method `{}`", spec.method),
+                )
+                .label(
+                    with.get("method").map_or(with.span, |n| n.span),
+                    "not an HTTP method",
+                )
+                .help(format!("use one of {}", METHODS.join(", "))),
             );
         }
-        if !crate::source::de::is_template(&spec.url) && reqwest::Url::parse(&spec.url).is_err() {
+        let url_problem = match reqwest::Url::parse(&spec.url) {
+            _ if crate::source::de::is_template(&spec.url) => None,
+            Ok(u) if matches!(u.scheme(), "http" | "https") => None,
+            Ok(u) => Some(format!("scheme `{}` is not http or https", u.scheme())),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(problem) = url_problem {
             diags.push(
-                Diagnostic::new(Code::StepArgs, format!("`{}` is not a valid URL", spec.url))
-                    .label(with.get("url").map_or(with.span, |n| n.span), "invalid URL")
-                    .help("write an absolute URL such as `http://localhost:9000/exec`"),
+                Diagnostic::new(
+                    Code::StepArgs,
+                    format!("`{}` is not a valid URL: {problem}", spec.url),
+                )
+                .label(with.get("url").map_or(with.span, |n| n.span), "invalid URL")
+                .help("write an absolute URL such as `http://localhost:9000/exec`"),
             );
         }
         if spec.body.is_some() && spec.json.is_some() {
             diags.push(
                 Diagnostic::new(Code::StepArgs, "both `body` and `json` are set")
-                    .label(with.get("json").map_or(with.span, |n| n.span), "second body")
+                    .label(
+                        with.get("json").map_or(with.span, |n| n.span),
+                        "second body",
+                    )
                     .help("send either a text `body` or a `json` body"),
             );
         }

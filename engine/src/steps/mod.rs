@@ -144,7 +144,10 @@ pub trait StepType: Send + Sync + 'static {
         false
     }
     fn describe(spec: &Self::Spec) -> Action;
-    fn run(spec: Self::Spec, ctx: StepContext) -> impl Future<Output = Result<Outputs, StepError>> + Send;
+    fn run(
+        spec: Self::Spec,
+        ctx: StepContext,
+    ) -> impl Future<Output = Result<Outputs, StepError>> + Send;
 }
 
 /// The object-safe face of a [`StepType`] that the engine holds in [`REGISTRY`].

@@ -4,7 +4,7 @@
 //! started: SIGTERM to the group, the grace period, then SIGKILL. Output is streamed line by
 //! line to the run log (secrets redacted) and kept, bounded, as the step's outputs.
 
-use super::{Stream, StepContext, StepError};
+use super::{StepContext, StepError, Stream};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::collections::BTreeMap;
@@ -15,6 +15,9 @@ use tokio::process::Command;
 
 /// Bytes of stdout kept as an output; more is streamed to the log but not kept.
 const KEEP_BYTES: usize = 8 * 1024 * 1024;
+/// How long output is still read after the process exited, for what its background
+/// processes may hold open.
+const PIPE_DRAIN: std::time::Duration = std::time::Duration::from_secs(1);
 /// Lines of stderr kept for the error message.
 const STDERR_TAIL_LINES: usize = 20;
 
@@ -62,7 +65,11 @@ pub async fn run(spec: &ProcessSpec, ctx: &StepContext) -> Result<ProcessResult,
     cmd.args(args)
         .envs(&spec.env)
         .envs(ctx.secret_env.iter().cloned())
-        .stdin(if spec.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if spec.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -73,7 +80,9 @@ pub async fn run(spec: &ProcessSpec, ctx: &StepContext) -> Result<ProcessResult,
     let mut child = cmd.spawn().map_err(|e| {
         let hint = match e.kind() {
             std::io::ErrorKind::NotFound => match &spec.cwd {
-                Some(cwd) if !cwd.is_dir() => format!("working directory {} does not exist", cwd.display()),
+                Some(cwd) if !cwd.is_dir() => {
+                    format!("working directory {} does not exist", cwd.display())
+                }
                 _ => format!("`{program}` was not found on PATH"),
             },
             std::io::ErrorKind::PermissionDenied => format!("`{program}` is not executable"),
@@ -88,26 +97,56 @@ pub async fn run(spec: &ProcessSpec, ctx: &StepContext) -> Result<ProcessResult,
             let _ = stdin.write_all(input.as_bytes()).await;
         });
     }
-    let out = tokio::spawn(collect(child.stdout.take(), Stream::Stdout, ctx.clone(), spec.echo));
-    let err = tokio::spawn(collect(child.stderr.take(), Stream::Stderr, ctx.clone(), spec.echo));
+    // Readers stop when the pipes close, or when told to (see below).
+    let stop_reading = tokio_util::sync::CancellationToken::new();
+    let out = tokio::spawn(collect(
+        child.stdout.take(),
+        Stream::Stdout,
+        ctx.clone(),
+        spec.echo,
+        stop_reading.clone(),
+    ));
+    let err = tokio::spawn(collect(
+        child.stderr.take(),
+        Stream::Stderr,
+        ctx.clone(),
+        spec.echo,
+        stop_reading.clone(),
+    ));
 
     let status = tokio::select! {
         status = child.wait() => status.map_err(|e| StepError::new(format!("waiting for `{program}`: {e}")))?,
         _ = ctx.cancel.cancelled() => {
-            terminate_group(pgid, &mut child, ctx.grace).await;
+            terminate_group(pgid, &mut child, ctx.grace, &ctx.hurry).await;
             out.abort();
             err.abort();
             return Err(StepError::cancelled());
         }
     };
-    // A child that left a background process holding the pipes open must not hang us.
-    let (stdout, truncated) = tokio::select! {
-        r = out => r.unwrap_or_default(),
-        _ = ctx.cancel.cancelled() => { terminate_group(pgid, &mut child, ctx.grace).await; return Err(StepError::cancelled()); }
-    };
-    let (stderr, _) = tokio::select! {
-        r = err => r.unwrap_or_default(),
-        _ = ctx.cancel.cancelled() => { terminate_group(pgid, &mut child, ctx.grace).await; return Err(StepError::cancelled()); }
+    // A child that left a background process holding the pipes open must not hang us: once
+    // it exited, what it wrote is read within PIPE_DRAIN; then reading stops.
+    let drained = async { (out.await.unwrap_or_default(), err.await.unwrap_or_default()) };
+    tokio::pin!(drained);
+    let drain_deadline = tokio::time::sleep(PIPE_DRAIN);
+    tokio::pin!(drain_deadline);
+    let mut stopped = false;
+    let ((stdout, truncated), (stderr, _)) = loop {
+        tokio::select! {
+            r = &mut drained => break r,
+            _ = &mut drain_deadline, if !stopped => {
+                tracing::warn!(
+                    step = %ctx.step_id,
+                    "`{program}` exited, but processes it started still hold its output open; not waiting for them"
+                );
+                stopped = true;
+                stop_reading.cancel();
+            }
+            _ = ctx.cancel.cancelled() => {
+                stop_reading.cancel();
+                terminate_group(pgid, &mut child, ctx.grace, &ctx.hurry).await;
+                return Err(StepError::cancelled());
+            }
+        }
     };
     let exit_code = status.code().unwrap_or_else(|| {
         use std::os::unix::process::ExitStatusExt;
@@ -121,23 +160,72 @@ pub async fn run(spec: &ProcessSpec, ctx: &StepContext) -> Result<ProcessResult,
     })
 }
 
-/// SIGTERM to the whole group, SIGKILL after the grace period; reaps the child.
-async fn terminate_group(pgid: Option<Pid>, child: &mut tokio::process::Child, grace: std::time::Duration) {
+/// SIGTERM to the whole group, SIGKILL to whatever of it is left after the grace period
+/// (at once when `hurry` is cancelled, before or during the wait); reaps the child.
+async fn terminate_group(
+    pgid: Option<Pid>,
+    child: &mut tokio::process::Child,
+    grace: std::time::Duration,
+    hurry: &tokio_util::sync::CancellationToken,
+) {
     let Some(pgid) = pgid else { return };
     let _ = killpg(pgid, Signal::SIGTERM);
-    let exited = tokio::time::timeout(grace, child.wait()).await.is_ok();
-    // Whether or not the leader exited, members of its group may remain.
-    if !exited || group_alive(pgid) {
-        if !exited {
-            tracing::warn!(pgid = pgid.as_raw(), "process group ignored SIGTERM; sending SIGKILL");
+    let deadline = tokio::time::Instant::now() + grace;
+    // The grace period is for the whole group: a leader that exits at once (a shell) must
+    // not cut short the clean shutdown of what it started.
+    let ended = !hurry.is_cancelled() && {
+        let settled = async {
+            let _ = child.wait().await;
+            while group_alive(pgid) {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        };
+        tokio::select! {
+            r = tokio::time::timeout_at(deadline, settled) => r.is_ok(),
+            _ = hurry.cancelled() => false,
+        }
+    };
+    if !ended {
+        if !hurry.is_cancelled() {
+            tracing::warn!(
+                pgid = pgid.as_raw(),
+                "process group still running after SIGTERM and the grace period; sending SIGKILL"
+            );
         }
         let _ = killpg(pgid, Signal::SIGKILL);
     }
     let _ = child.wait().await;
 }
 
+/// Whether any process of the group still runs. Members that already exited but wait to be
+/// reaped by their new parent (zombies, often under a container's init) do not count.
 fn group_alive(pgid: Pid) -> bool {
-    killpg(pgid, None).is_ok()
+    if killpg(pgid, None).is_err() {
+        return false;
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    entries.flatten().any(|e| {
+        let name = e.file_name();
+        if !name
+            .to_str()
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return false;
+        }
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            return false;
+        };
+        // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let pgrp = fields.nth(1).and_then(|p| p.parse::<i32>().ok());
+        pgrp == Some(pgid.as_raw()) && !matches!(state, Some("Z" | "X"))
+    })
 }
 
 async fn collect<R: AsyncRead + Unpin>(
@@ -145,6 +233,7 @@ async fn collect<R: AsyncRead + Unpin>(
     stream: Stream,
     ctx: StepContext,
     echo: bool,
+    stop: tokio_util::sync::CancellationToken,
 ) -> (String, bool) {
     let Some(reader) = reader else {
         return (String::new(), false);
@@ -155,15 +244,23 @@ async fn collect<R: AsyncRead + Unpin>(
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        match reader.read_until(b'\n', &mut buf).await {
+        let read = tokio::select! {
+            r = reader.read_until(b'\n', &mut buf) => r,
+            _ = stop.cancelled() => break,
+        };
+        match read {
             Ok(0) | Err(_) => break,
             Ok(_) => {
                 let text = String::from_utf8_lossy(&buf);
-                let line = ctx.redact.redact(text.trim_end_matches(['\n', '\r'])).into_owned();
+                let line = ctx
+                    .redact
+                    .redact(text.trim_end_matches(['\n', '\r']))
+                    .into_owned();
                 if echo {
                     (ctx.log)(stream, &line);
                 }
-                if kept.len() + line.len() < KEEP_BYTES {
+                // Once something was dropped, nothing more is kept: the output stays a prefix.
+                if !truncated && kept.len() + line.len() < KEEP_BYTES {
                     kept.push_str(&line);
                     kept.push('\n');
                 } else {

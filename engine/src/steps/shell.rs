@@ -51,7 +51,10 @@ impl StepType for Shell {
     fn describe(spec: &ShellSpec) -> Action {
         let script = spec.script.trim_end();
         if script.contains('\n') {
-            Action::new(format!("{} -eu -c <<'SCRIPT'\n{script}\nSCRIPT", spec.shell))
+            Action::new(format!(
+                "{} -eu -c <<'SCRIPT'\n{script}\nSCRIPT",
+                spec.shell
+            ))
         } else {
             Action::new(format!("$ {script}"))
         }

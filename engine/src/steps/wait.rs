@@ -54,22 +54,33 @@ fn default_deadline() -> String {
 
 impl WaitSpec {
     fn probes(&self) -> usize {
-        [self.url.is_some(), self.command.is_some(), self.path.is_some()]
-            .iter()
-            .filter(|b| **b)
-            .count()
+        [
+            self.url.is_some(),
+            self.command.is_some(),
+            self.path.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count()
     }
 }
 
 impl StepType for Wait {
     const NAME: &'static str = "wait";
-    const SUMMARY: &'static str = "Poll a URL, a command or a path until a condition holds, with an interval and a deadline.";
+    const SUMMARY: &'static str =
+        "Poll a URL, a command or a path until a condition holds, with an interval and a deadline.";
     type Spec = WaitSpec;
 
     fn outputs() -> &'static [OutputDecl] {
         &[
-            OutputDecl { name: "polls", description: "how many probes were made" },
-            OutputDecl { name: "waited_seconds", description: "time until the condition held" },
+            OutputDecl {
+                name: "polls",
+                description: "how many probes were made",
+            },
+            OutputDecl {
+                name: "waited_seconds",
+                description: "time until the condition held",
+            },
         ]
     }
     fn check(spec: &WaitSpec, with: &crate::source::Node) -> Vec<Diagnostic> {
@@ -90,9 +101,16 @@ impl StepType for Wait {
     }
     fn describe(spec: &WaitSpec) -> Action {
         let what = if let Some(url) = &spec.url {
-            format!("GET {url} answers {}", spec.status.map_or("2xx".into(), |s| s.to_string()))
+            format!(
+                "GET {url} answers {}",
+                spec.status.map_or("2xx".into(), |s| s.to_string())
+            )
         } else if let Some(cmd) = &spec.command {
-            format!("`{}` exits {}", super::shell_quote(cmd), spec.exit_code.unwrap_or(0))
+            format!(
+                "`{}` exits {}",
+                super::shell_quote(cmd),
+                spec.exit_code.unwrap_or(0)
+            )
         } else {
             let path = spec.path.clone().unwrap_or_default();
             if spec.exists {
@@ -130,7 +148,9 @@ impl StepType for Wait {
                     if started.elapsed() + interval > deadline {
                         return Err(StepError::fatal(format!(
                             "condition not met after {} ({polls} polls); last: {why}",
-                            humantime::format_duration(Duration::from_secs(started.elapsed().as_secs()))
+                            humantime::format_duration(Duration::from_secs(
+                                started.elapsed().as_secs()
+                            ))
                         )));
                     }
                 }
@@ -148,7 +168,11 @@ fn parse(s: &str) -> Result<Duration, StepError> {
 }
 
 /// One probe: Ok(Ok) when the condition holds, Ok(Err(why)) to poll again.
-async fn probe(spec: &WaitSpec, client: &reqwest::Client, ctx: &StepContext) -> Result<Result<(), String>, StepError> {
+async fn probe(
+    spec: &WaitSpec,
+    client: &reqwest::Client,
+    ctx: &StepContext,
+) -> Result<Result<(), String>, StepError> {
     let contains = |text: &str| match &spec.contains {
         Some(c) if !text.contains(c.as_str()) => Err(format!("output does not contain {c:?}")),
         _ => Ok(()),
@@ -162,7 +186,9 @@ async fn probe(spec: &WaitSpec, client: &reqwest::Client, ctx: &StepContext) -> 
             Err(e) => Err(format!("{url}: {e}")),
             Ok(r) => {
                 let status = r.status().as_u16();
-                let ok = spec.status.map_or((200..300).contains(&status), |s| s == status);
+                let ok = spec
+                    .status
+                    .map_or((200..300).contains(&status), |s| s == status);
                 let body = r.text().await.unwrap_or_default();
                 if ok {
                     contains(&body)
@@ -186,7 +212,11 @@ async fn probe(spec: &WaitSpec, client: &reqwest::Client, ctx: &StepContext) -> 
         return Ok(if result.exit_code == want {
             contains(&result.stdout)
         } else {
-            Err(format!("exit code {} (waiting for {want}) {}", result.exit_code, result.stderr_tail()))
+            Err(format!(
+                "exit code {} (waiting for {want}) {}",
+                result.exit_code,
+                result.stderr_tail()
+            ))
         });
     }
     let path = spec.path.as_deref().unwrap_or_default();
