@@ -327,19 +327,10 @@ impl Executor {
                 .attempt_loop(i, Phase::Undo, call, CancellationToken::new())
                 .await;
             ok &= o.status == StepStatus::Succeeded;
-            self.finish_event(
-                i,
-                Phase::Undo,
-                o.status,
-                o.attempts,
-                o.duration,
-                o.outputs,
-                o.error,
-                records,
-            );
+            self.finish_outcome(Phase::Undo, o, records);
         }
         for &i in &rb.cleanup {
-            let o = match self.prepare_cleanup(i, outputs) {
+            let o = match self.call(i, outputs) {
                 Ok(call) => {
                     self.attempt_loop(i, Phase::Cleanup, call, CancellationToken::new())
                         .await
@@ -357,18 +348,15 @@ impl Executor {
             if let (StepStatus::Succeeded, Some(out)) = (o.status, &o.outputs) {
                 outputs.insert(i, serde_json::Value::Object(out.clone()));
             }
-            self.finish_event(
-                i,
-                Phase::Cleanup,
-                o.status,
-                o.attempts,
-                o.duration,
-                o.outputs,
-                o.error,
-                records,
-            );
+            self.finish_outcome(Phase::Cleanup, o, records);
         }
         ok
+    }
+
+    fn finish_outcome(&self, phase: Phase, o: Outcome, records: &mut Vec<StepRecord>) {
+        self.finish_event(
+            o.index, phase, o.status, o.attempts, o.duration, o.outputs, o.error, records,
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -444,14 +432,6 @@ impl Executor {
             Ok(call) => Prepared::Run(call),
             Err(msg) => Prepared::Fail(msg),
         }
-    }
-
-    fn prepare_cleanup(
-        &self,
-        i: usize,
-        outputs: &HashMap<usize, serde_json::Value>,
-    ) -> Result<Call, String> {
-        self.call(i, outputs)
     }
 
     fn call(&self, i: usize, outputs: &HashMap<usize, serde_json::Value>) -> Result<Call, String> {
