@@ -206,13 +206,9 @@ fn context_for(
             None => continue,
         };
         // Ids are reachable as written, with `_` for `-`, and unqualified inside a fragment.
-        let base = s.id.split('[').next().unwrap_or(&s.id).to_string();
         let mut names = vec![s.id.clone()];
         if let Some(local) = s.id.strip_prefix(&scope_params.prefix) {
             names.push(local.to_string());
-        }
-        if item.is_none() || base != s.id {
-            // an expanded step is also reachable by its base name when unique (first wins)
         }
         for n in names {
             steps_map.insert(n.replace('-', "_"), v.clone());
@@ -451,12 +447,7 @@ pub fn compile(
                 }
             },
         };
-        let Some(kind) = step
-            .decl
-            .step_type
-            .as_ref()
-            .and_then(|t| steps::lookup(&t.value))
-        else {
+        let Some(kind) = step.kind() else {
             continue;
         };
         let needs: Vec<usize> = step

@@ -106,6 +106,19 @@ impl Diagnostic {
         self.help = Some(help.into());
         self
     }
+    /// Help naming the closest candidate to `name`, or `fallback` when none is close.
+    pub fn suggest<'a>(
+        self,
+        name: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+        fallback: impl Into<String>,
+    ) -> Self {
+        match did_you_mean(name, candidates) {
+            Some(c) => self.help(format!("did you mean `{c}`?")),
+            None => self.help(fallback),
+        }
+    }
+
     pub fn primary_span(&self) -> Option<Span> {
         self.labels.first().map(|l| l.span)
     }

@@ -201,12 +201,11 @@ fn check_needs(plan: &LoadedPlan, index: &HashMap<String, usize>, diags: &mut Ve
                     ),
                 )
                 .label(n.span, "no step has this id");
-                diags.push(
-                    match did_you_mean(&n.value, index.keys().map(String::as_str)) {
-                        Some(c) => d.help(format!("did you mean `{c}`?")),
-                        None => d.help("`needs` lists ids of steps in this plan"),
-                    },
-                );
+                diags.push(d.suggest(
+                    &n.value,
+                    index.keys().map(String::as_str),
+                    "`needs` lists ids of steps in this plan",
+                ));
             }
         }
     }
@@ -821,10 +820,11 @@ fn check_resources(
                     ),
                 )
                 .label(r.span, "nothing acquires this");
-                diags.push(match did_you_mean(&r.value, acquired.keys().copied()) {
-                    Some(c) => d.help(format!("did you mean `{c}`?")),
-                    None => d.help("add `acquires:` to the step that takes the resource"),
-                });
+                diags.push(d.suggest(
+                    &r.value,
+                    acquired.keys().copied(),
+                    "add `acquires:` to the step that takes the resource",
+                ));
             }
             if let Some(when) = &s.decl.when {
                 diags.push(
@@ -833,9 +833,6 @@ fn check_resources(
                         .help("a release must run on every path; put the condition on the acquiring step instead"),
                 );
             }
-            if s.decl.for_each.is_some() {
-                // Fine: every expansion releases; nothing to report.
-            }
         }
     }
 }
@@ -843,12 +840,7 @@ fn check_resources(
 /// A destructive step needs an `assert` or `confirm` guard among the steps it needs.
 fn check_destructive(plan: &LoadedPlan, ancestors: &[HashSet<usize>], diags: &mut Vec<Diagnostic>) {
     for (i, s) in plan.steps.iter().enumerate() {
-        let Some(kind) = s
-            .decl
-            .step_type
-            .as_ref()
-            .and_then(|t| steps::lookup(&t.value))
-        else {
+        let Some(kind) = s.kind() else {
             continue;
         };
         let with = s

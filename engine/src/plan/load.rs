@@ -26,6 +26,16 @@ pub struct ScopedStep {
     pub scope: usize,
 }
 
+impl ScopedStep {
+    /// The registered step type, when `type:` names one.
+    pub fn kind(&self) -> Option<&'static dyn crate::steps::DynStepType> {
+        self.decl
+            .step_type
+            .as_ref()
+            .and_then(|t| crate::steps::lookup(&t.value))
+    }
+}
+
 #[derive(Debug)]
 pub struct LoadedPlan {
     pub path: PathBuf,
