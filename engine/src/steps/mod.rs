@@ -7,8 +7,13 @@
 
 pub mod assert;
 pub mod confirm;
+pub mod docker;
 pub mod exec;
+pub mod fs;
 pub mod http;
+pub mod k8s;
+pub mod object;
+pub mod pg;
 pub mod process;
 pub mod shell;
 pub mod wait;
@@ -226,6 +231,15 @@ registry![
     wait::Wait,
     assert::Assert,
     confirm::Confirm,
+    // Docker (steps/docker/).
+
+    // Kubernetes (steps/k8s/).
+
+    // Object storage (steps/object/).
+
+    // Files and backups (steps/fs/).
+
+    // PostgreSQL (steps/pg/).
 ];
 
 pub fn lookup(name: &str) -> Option<&'static dyn DynStepType> {

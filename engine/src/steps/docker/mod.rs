@@ -1,0 +1,1 @@
+//! Docker step types, talking to the engine API through bollard (`DOCKER_HOST` honoured).

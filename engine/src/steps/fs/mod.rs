@@ -1,0 +1,1 @@
+//! Files and backups on local disk: sync, archives, manifests, verification, removal.

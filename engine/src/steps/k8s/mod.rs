@@ -1,0 +1,1 @@
+//! Kubernetes step types, driving the kubectl binary (context, namespace, kubeconfig per step).

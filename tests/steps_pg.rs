@@ -1,0 +1,1 @@
+//! Step types of the pg group against their real counterparts (see each test).
