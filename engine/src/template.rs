@@ -59,6 +59,8 @@ pub fn environment() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.add_filter("version", version_filter);
+        env.add_filter("major", major_filter);
         env
     })
 }
@@ -215,6 +217,64 @@ pub fn eval_condition(node_span: Span, text: &str, ctx: &Value) -> Result<bool, 
         .and_then(|e| e.eval(ctx))
         .map(|v| v.is_true())
         .map_err(|e| template_error(&e, node_span, text, None, Code::TemplateRender))
+}
+
+/// `"Build Information: QuestDB 9.1.0, JDK 17" | version` → `"9.1.0"`: the first dotted
+/// number in a text, for plans that compare the version a system reports.
+fn version_filter(value: Value) -> Value {
+    if let Some(p) = value.downcast_object_ref::<Placeholder>() {
+        return Value::from_object(Placeholder(format!("{} | version", p.0)));
+    }
+    Value::from(find_version(&value.to_string()).unwrap_or_default())
+}
+
+/// `"9.1.0" | major` → `9`: the major version, the unit of backup compatibility for most
+/// systems (QuestDB, PostgreSQL dumps); none when the text holds no version.
+fn major_filter(value: Value) -> Value {
+    if let Some(p) = value.downcast_object_ref::<Placeholder>() {
+        return Value::from_object(Placeholder(format!("{} | major", p.0)));
+    }
+    find_version(&value.to_string())
+        .and_then(|v| v.split('.').next().and_then(|m| m.parse::<i64>().ok()))
+        .map_or(Value::from(()), Value::from)
+}
+
+fn find_version(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'.') {
+                i += 1;
+            }
+            let candidate = text[start..i].trim_end_matches('.');
+            if candidate.contains('.') || i == bytes.len() || !bytes[i].is_ascii_alphabetic() {
+                return Some(candidate.to_string());
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod version_filter_tests {
+    use super::find_version;
+
+    #[test]
+    fn finds_the_first_dotted_number() {
+        assert_eq!(
+            find_version("Build Information: QuestDB 9.1.0, JDK 17.0.9").as_deref(),
+            Some("9.1.0")
+        );
+        assert_eq!(find_version("v15").as_deref(), Some("15"));
+        assert_eq!(
+            find_version("PostgreSQL 15.18 (Debian)").as_deref(),
+            Some("15.18")
+        );
+        assert_eq!(find_version("no version here"), None);
+    }
 }
 
 /// JSON (params, outputs) as a template value.
