@@ -68,7 +68,11 @@ impl StepType for Exec {
         false
     }
     fn check(spec: &ExecSpec, with: &crate::source::Node) -> Vec<crate::diagnostic::Diagnostic> {
-        if spec.argv.is_empty() {
+        // A templated argv is checked after rendering, at run time.
+        let templated = with
+            .get("argv")
+            .is_some_and(|n| matches!(&n.value, crate::source::NodeValue::Str(_)));
+        if spec.argv.is_empty() && !templated {
             let span = with.get("argv").map_or(with.span, |n| n.span);
             return vec![crate::diagnostic::Diagnostic::new(
                 crate::diagnostic::Code::StepArgs,
