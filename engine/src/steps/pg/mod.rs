@@ -164,7 +164,13 @@ impl Connection {
     /// password.
     pub fn display(&self) -> String {
         match self.resolve() {
-            Ok(t) => format!("{}@{}/{}", t.user, t.place(), t.database),
+            Ok(t) => {
+                let tls = match t.sslmode {
+                    SslMode::Prefer => String::new(),
+                    mode => format!("?sslmode={}", mode.as_str()),
+                };
+                format!("{}@{}/{}{tls}", t.user, t.place(), t.database)
+            }
             Err(_) => match &self.dsn {
                 Some(dsn) => dsn.clone(),
                 None => format!(
@@ -187,6 +193,19 @@ impl Connection {
         let at = |field: &str| node.get(field).map_or(node.span, |n| n.span);
         if let Some(d) = crate::validate::check_duration_field(node, "connect_timeout") {
             diags.push(d);
+        } else if let Some(t) = node.get("connect_timeout").filter(|n| n.as_str().is_none()) {
+            // A bare number is read as a string by serde but is no duration.
+            diags.push(
+                Diagnostic::new(
+                    Code::BadDuration,
+                    format!("bad duration `{}` in `connect_timeout`", t.scalar_text()),
+                )
+                .label(t.span, "not a duration")
+                .help(format!(
+                    "a duration needs a unit, e.g. `{}s`",
+                    t.scalar_text()
+                )),
+            );
         }
         if let Some(pw) = &self.password {
             if !pw.is_empty() && !is_template(pw) && !pw.contains('⟨') && !pw.contains("****") {
