@@ -265,6 +265,7 @@ fn failure(ran: &Ran, port: u16) -> String {
         "opsplan succeeded but should fail:\n{}",
         ran.out
     );
+    eprintln!("----\n{}", ran.out);
     ran.out.replace(&port.to_string(), "PORT")
 }
 
