@@ -413,6 +413,30 @@ fn dump_drop_restore_round_trip() {
         ["shop.d", "shop.dump", "shop.sql"],
         "temporary files left"
     );
+
+    // A gzip-compressed plain dump (dop's `dop-….dump.gz`) restores like the plain one.
+    let gz = dir.path().join("shop.sql.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).expect("create gz"),
+        flate2::Compression::default(),
+    );
+    std::io::Write::write_all(&mut enc, plain.as_bytes()).expect("gzip");
+    enc.finish().expect("gzip");
+    pg.psql("postgres", "DROP DATABASE shop");
+    pg.create_shop();
+    let ran = run(
+        "restore-refused.yaml",
+        pg.port,
+        PASSWORD,
+        &["--set", &format!("input={}", gz.display())],
+    );
+    assert_ok(&ran);
+    assert_eq!(shop_contents(&pg), before);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("list dir").count(),
+        4,
+        "the decompressed temporary file was left behind"
+    );
 }
 
 #[test]
