@@ -24,6 +24,14 @@ fn type_name(schema: &Value, defs: &Value) -> String {
             .get(name)
             .map_or(name.to_string(), |d| type_name(d, defs));
     }
+    // schemars wraps a described `$ref` field as `allOf: [{$ref}]`.
+    if let Some([only]) = schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    {
+        return type_name(only, defs);
+    }
     if let Some(any) = schema.get("anyOf").and_then(Value::as_array) {
         let parts: Vec<String> = any
             .iter()
@@ -136,6 +144,7 @@ fn step_types() -> String {
             for (name, p) in props {
                 let target = p.get("$ref").or_else(|| {
                     p.get("anyOf")
+                        .or_else(|| p.get("allOf"))
                         .and_then(|a| a.get(0))
                         .and_then(|a| a.get("$ref"))
                 });

@@ -240,6 +240,9 @@ registry![
     // Files and backups (steps/fs/).
 
     // PostgreSQL (steps/pg/).
+    pg::sql::Sql,
+    pg::dump::PgDump,
+    pg::restore::PgRestore,
 ];
 
 pub fn lookup(name: &str) -> Option<&'static dyn DynStepType> {
