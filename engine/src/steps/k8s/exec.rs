@@ -105,21 +105,27 @@ impl StepType for K8sExec {
         let result = conn.run(&ctx, &args, spec.stdin.clone(), true).await?;
         if !spec.expect_exit.contains(&result.exit_code) {
             // The command's own failure: kubectl exits with its code and says so last.
-            let terminated = result
-                .stderr
-                .lines()
+            let mut lines: Vec<&str> = result.stderr.lines().collect();
+            if !lines
                 .last()
-                .is_some_and(|l| l.starts_with("command terminated with exit code"));
-            if !terminated {
+                .is_some_and(|l| l.starts_with("command terminated with exit code"))
+            {
                 return Err(conn.failure(&ctx, &args, &result));
             }
-            let tail = super::tail_lines(&result.stderr, 20);
-            return Err(StepError::new(format!(
-                "`{}` in pod {pod} ({}) exited with code {}; stderr:\n{tail}",
+            lines.pop();
+            let tail = super::tail_lines(&lines.join("\n"), 20);
+            let mut message = format!(
+                "`{}` exited with code {} in pod {pod} ({})",
                 shell_quote(&spec.command),
-                conn.place(),
-                result.exit_code
-            )));
+                result.exit_code,
+                conn.place()
+            );
+            match tail.lines().count() {
+                0 => {}
+                1 => message = format!("{message}: {tail}"),
+                _ => message = format!("{message}; stderr:\n{tail}"),
+            }
+            return Err(StepError::new(message));
         }
         let mut out =
             crate::steps::exec::finish(&spec.kubectl, result, &spec.expect_exit, spec.parse_json)?;

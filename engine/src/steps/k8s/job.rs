@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 pub struct Job;
 
 /// When the Job is deleted after it ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeletePolicy {
     /// Always, also after a failure or cancel.
@@ -24,6 +24,22 @@ pub enum DeletePolicy {
     OnSuccess,
     /// Never; the Job stays.
     Never,
+}
+
+/// By hand rather than derived: a policy from a param (`delete: "{{ params.keep }}"`) is
+/// still a template when the plan is validated.
+impl<'de> Deserialize<'de> for DeletePolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        const NAMES: &[&str] = &["always", "on_success", "never"];
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "always" => Ok(DeletePolicy::Always),
+            "on_success" => Ok(DeletePolicy::OnSuccess),
+            "never" => Ok(DeletePolicy::Never),
+            other if super::pending(other) => Ok(DeletePolicy::OnSuccess),
+            other => Err(serde::de::Error::unknown_variant(other, NAMES)),
+        }
+    }
 }
 
 k8s_spec! {
@@ -253,7 +269,7 @@ impl StepType for Job {
                 Ok(out)
             }
             Ok(Ended::Failed(why)) => Err(StepError::new(format!(
-                "job {name} failed in {} ({why}){}{after}",
+                "job {name} failed in {} ({why}){after}{}",
                 conn.place(),
                 quoted()
             ))),
@@ -262,7 +278,7 @@ impl StepType for Job {
                 retryable: false,
             }),
             Err(e) => Err(StepError {
-                message: format!("{}{}{after}", e.message, quoted()),
+                message: format!("{}{after}{}", e.message, quoted()),
                 retryable: e.retryable,
             }),
         }

@@ -98,13 +98,13 @@ impl Connection {
         format!("$ {}", shell_quote(&self.argv(args)))
     }
 
-    /// `namespace `x` (context `y`)`, for messages.
+    /// `namespace `x`, context `y``, for messages.
     pub fn place(&self) -> String {
         let ns = match &self.namespace {
             Some(n) => format!("namespace `{n}`"),
             None => "the context's namespace".to_string(),
         };
-        format!("{ns} ({})", self.context_text())
+        format!("{ns}, {}", self.context_text())
     }
 
     fn context_text(&self) -> String {

@@ -161,7 +161,7 @@ impl StepType for Scale {
             (Some(_), Some(_)) | (None, None) => diags.push(
                 Diagnostic::new(Code::StepArgs, "`k8s.scale` needs exactly one of `replicas` and `restore`")
                     .label(with.span, "scale to what?")
-                    .help("e.g. `replicas: 0`, or `restore: \"{{ steps.scale-down.outputs.previous }}\"` to put back recorded counts"),
+                    .help("e.g. `replicas: 0`, or `restore: \"{{ steps.scale_down.outputs.previous }}\"` to put back recorded counts"),
             ),
             _ => {}
         }
@@ -243,27 +243,31 @@ impl StepType for Scale {
         let conn = spec.connection();
         let mut s = match (&spec.restore, spec.replicas) {
             (Some(Counts::Known(counts)), _) => format!(
-                "scale back to recorded counts: {}",
+                "in {}, scale back to the recorded counts: {}",
+                conn.place(),
                 counts
                     .iter()
                     .map(|(k, n)| format!("{k} to {n}"))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            (Some(Counts::Pending(text)), _) => format!("scale back to recorded counts {text}"),
+            (Some(Counts::Pending(text)), _) => format!(
+                "in {}, scale back to the recorded counts {text}",
+                conn.place()
+            ),
             (None, replicas) => {
                 let mut what: Vec<String> = spec.resources.clone();
                 if let Some(sel) = &spec.selector {
                     what.push(format!("deployments/statefulsets with labels `{sel}`"));
                 }
                 format!(
-                    "scale {} to {} replicas, recording the current counts",
+                    "in {}, scale {} to {} replicas (recording the current counts)",
+                    conn.place(),
                     what.join(", "),
                     replicas.unwrap_or_default()
                 )
             }
         };
-        s.push_str(&format!(" in {}", conn.place()));
         if spec.wait {
             s.push_str(&format!("; wait until settled (at most {})", spec.deadline));
         }
