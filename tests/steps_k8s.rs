@@ -1,1 +1,780 @@
 //! Step types of the k8s group against their real counterparts (see each test).
+//!
+//! There is no Kubernetes API server on this machine, so the plans run against the kubectl
+//! stand-in in tests/standins/kubectl (a Python 3 script that keeps a cluster in a JSON
+//! state file, with kubectl's argument syntax, output shapes and error texts); each test
+//! gets its own state file in a temporary folder and asserts the state the plan left. The
+//! unreachable-cluster test also runs the real kubectl (/usr/bin/kubectl, or the first on
+//! PATH) against a closed loopback port.
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_opsplan");
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn fixture(name: &str) -> String {
+    format!("tests/fixtures/steps/k8s/{name}")
+}
+
+fn standin() -> String {
+    let path = root().join("tests/standins/kubectl");
+    assert!(
+        Command::new("python3")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "the kubectl stand-in needs python3, which is not installed"
+    );
+    path.canonicalize()
+        .expect("tests/standins/kubectl exists")
+        .display()
+        .to_string()
+}
+
+/// A stand-in cluster: its state file in a temporary folder (removed on drop).
+struct Cluster {
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn new(state: Value) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let c = Cluster { dir };
+        std::fs::write(c.state_path(), state.to_string()).expect("write state");
+        c
+    }
+    fn state_path(&self) -> PathBuf {
+        self.dir.path().join("cluster.json")
+    }
+    fn state(&self) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(self.state_path()).expect("state"))
+            .expect("json")
+    }
+    fn replicas(&self, ns: &str, kind: &str) -> BTreeMap<String, u64> {
+        self.state()["namespaces"][ns][kind]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v["replicas"].as_u64().unwrap_or(1)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+    fn names(&self, ns: &str, kind: &str) -> Vec<String> {
+        self.state()["namespaces"][ns][kind]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+    /// Every kubectl invocation, as the argv after `kubectl` joined with spaces.
+    fn calls(&self) -> Vec<String> {
+        self.state()["calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                c.as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+}
+
+struct Ran {
+    code: i32,
+    out: String,
+}
+
+impl Ran {
+    /// The error of the failed step `id` as the console prints it (`FAILED id (1.2s): …`),
+    /// up to the rollback line.
+    fn failure(&self, id: &str) -> String {
+        let prefix = format!("FAILED {id} (");
+        let start = self
+            .out
+            .find(&prefix)
+            .unwrap_or_else(|| panic!("no failure of {id} in:\n{}", self.out));
+        let rest = &self.out[start..];
+        let rest = &rest[rest.find("): ").expect("duration") + 3..];
+        let end = ["\nrolling back", "\n\nstep "]
+            .iter()
+            .filter_map(|m| rest.find(m))
+            .min()
+            .unwrap_or(rest.len());
+        rest[..end].to_string()
+    }
+}
+
+/// Runs `opsplan <args>` from the repository root with the cluster's state file; killed
+/// after 60 s.
+fn opsplan(args: &[&str], cluster: Option<&Cluster>, env: &[(&str, &str)]) -> Ran {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .env_remove("OPSPLAN_LOG")
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(c) = cluster {
+        cmd.env("KUBECTL_STANDIN_STATE", c.state_path());
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start opsplan");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("opsplan {args:?} ran longer than 60s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = format!(
+        "{}{}",
+        out_reader.join().unwrap_or_default(),
+        err_reader.join().unwrap_or_default()
+    );
+    Ran {
+        code: status.code().unwrap_or(-1),
+        out,
+    }
+}
+
+/// `opsplan run FIXTURE --set kubectl=<stand-in> --set …`.
+fn run(plan: &str, cluster: &Cluster, sets: &[&str], extra: &[&str]) -> Ran {
+    let plan = fixture(plan);
+    let kubectl = format!("kubectl={}", standin());
+    let mut args = vec!["run", plan.as_str(), "--set", kubectl.as_str()];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    args.extend(extra);
+    opsplan(&args, Some(cluster), &[])
+}
+
+/// Outputs of finished steps, from `--log-format json`.
+fn outputs(ran: &Ran, step: &str) -> Value {
+    for line in ran.out.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let Some(event) = v["event"]
+            .as_str()
+            .and_then(|e| serde_json::from_str::<Value>(e).ok())
+        else {
+            continue;
+        };
+        if event["event"] == "step_finished" && event["step"] == step {
+            return event["outputs"].clone();
+        }
+    }
+    panic!("no step_finished for {step} in:\n{}", ran.out)
+}
+
+fn dop() -> Value {
+    json!({
+        "server": "10.0.0.1:6443",
+        "contexts": ["lab"],
+        "namespaces": {"d8-observability-platform": {
+            "deployments": {
+                "backend": {"replicas": 2, "labels": {"app": "backend"}},
+                "alertgate-receiver": {"replicas": 1, "labels": {"app": "alertgate-receiver"}},
+                "alertgate-api": {"replicas": 3, "labels": {"app": "alertgate-api"}},
+                "ui": {"replicas": 2, "labels": {"app": "ui"}}
+            },
+            "pods": {
+                "postgres-a": {"labels": {"spilo-role": "master"}, "phase": "Pending", "containers": ["postgres"]},
+                "postgres-b": {"labels": {"spilo-role": "master"}, "phase": "Running", "containers": ["postgres"]},
+                "postgres-c": {"labels": {"spilo-role": "replica"}, "phase": "Running", "containers": ["postgres"]}
+            },
+            "cronjobs": {"backend-clean-silences": {}, "host-load": {}, "postgres-backup": {}}
+        }}
+    })
+}
+
+const DOP: &str = "d8-observability-platform";
+
+fn dop_counts() -> BTreeMap<String, u64> {
+    [
+        ("alertgate-api", 3),
+        ("alertgate-receiver", 1),
+        ("backend", 2),
+        ("ui", 2),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+// ------------------------------------------------------------------------ k8s.scale
+
+#[test]
+fn scale_down_records_previous_counts_and_scale_up_restores_them() {
+    let c = Cluster::new(dop());
+    let ran = run("scale-restore.yaml", &c, &[], &["--log-format", "json"]);
+    assert_eq!(ran.code, 0, "{}", ran.out);
+    assert_eq!(
+        outputs(&ran, "scale-down")["previous"],
+        json!({"deployment/alertgate-api": 3, "deployment/alertgate-receiver": 1, "deployment/backend": 2})
+    );
+    assert_eq!(c.replicas(DOP, "deployments"), dop_counts());
+    let calls = c.calls();
+    for (down, up) in [
+        (
+            "scale deployment/backend --replicas=0 --current-replicas=2",
+            "scale deployment/backend --replicas=2 --current-replicas=0",
+        ),
+        (
+            "scale deployment/alertgate-api --replicas=0 --current-replicas=3",
+            "scale deployment/alertgate-api --replicas=3 --current-replicas=0",
+        ),
+    ] {
+        let d = calls
+            .iter()
+            .position(|c| c.ends_with(down))
+            .unwrap_or_else(|| panic!("no `{down}` in {calls:#?}"));
+        let u = calls
+            .iter()
+            .position(|c| c.ends_with(up))
+            .unwrap_or_else(|| panic!("no `{up}` in {calls:#?}"));
+        assert!(d < u, "scaled up before down: {calls:#?}");
+    }
+    assert!(
+        !calls.iter().any(|c| c.contains("deployment/ui")),
+        "ui was touched: {calls:#?}"
+    );
+    // The restore ran in the Running master, not the Pending one listed first.
+    assert!(
+        calls.iter().any(|c| c.contains("exec postgres-b --")),
+        "{calls:#?}"
+    );
+}
+
+#[test]
+fn cleanup_restores_the_recorded_counts_when_a_later_step_fails() {
+    let c = Cluster::new(dop());
+    let ran = run("scale-restore.yaml", &c, &["restore_exit=3"], &[]);
+    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(
+        ran.failure("restore-db"),
+        "`sh -c 'echo \"restoring into $POD_NAME\"; exit \"$1\"' sh 3` exited with code 3 in pod postgres-b (namespace `d8-observability-platform`, context `lab`)"
+    );
+    assert!(ran.out.contains("ok cleanup scale-up"), "{}", ran.out);
+    // The workloads were really down in between, and are back at exactly their counts.
+    assert!(c
+        .calls()
+        .iter()
+        .any(|c| c.ends_with("scale deployment/backend --replicas=0 --current-replicas=2")));
+    assert_eq!(c.replicas(DOP, "deployments"), dop_counts());
+}
+
+#[test]
+fn scale_by_selector_and_glob() {
+    let c = Cluster::new(json!({"namespaces": {"ops": {
+        "deployments": {
+            "e2es": {"replicas": 2}, "trace2es": {"replicas": 1}, "api": {"replicas": 1},
+            "web": {"replicas": 4, "labels": {"tier": "front"}}
+        },
+        "statefulsets": {"cache": {"replicas": 3, "labels": {"tier": "front"}}, "db": {"replicas": 1, "labels": {"tier": "data"}}}
+    }}}));
+    let ran = run(
+        "one-scale.yaml",
+        &c,
+        &[
+            "context=",
+            "resource=deployment/*2es",
+            "selector=tier in (front)",
+        ],
+        &["--log-format", "json"],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.out);
+    assert_eq!(
+        outputs(&ran, "scale")["previous"],
+        json!({"deployment/e2es": 2, "deployment/trace2es": 1, "deployment/web": 4, "statefulset/cache": 3})
+    );
+    let deployments = c.replicas("ops", "deployments");
+    assert_eq!(deployments["e2es"], 0);
+    assert_eq!(deployments["trace2es"], 0);
+    assert_eq!(deployments["web"], 0);
+    assert_eq!(deployments["api"], 1);
+    let sts = c.replicas("ops", "statefulsets");
+    assert_eq!((sts["cache"], sts["db"]), (0, 1));
+}
+
+#[test]
+fn glob_matching_nothing_is_an_error() {
+    let c = Cluster::new(json!({"namespaces": {"ops": {"deployments": {"api": {"replicas": 1}}}}}));
+    let ran = run(
+        "one-scale.yaml",
+        &c,
+        &["context=", "resource=deployment/*2es"],
+        &[],
+    );
+    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(
+        ran.failure("scale"),
+        "no deployment matches `*2es` in namespace `ops`, current context"
+    );
+}
+
+#[test]
+fn a_refused_scale_puts_back_what_was_already_scaled() {
+    let c = Cluster::new(json!({
+        "deny": ["scale statefulset/db"],
+        "namespaces": {"ops": {
+            "deployments": {"api": {"replicas": 2, "labels": {"app": "x"}}},
+            "statefulsets": {"db": {"replicas": 1, "labels": {"app": "x"}}}
+        }}
+    }));
+    let ran = run(
+        "one-scale.yaml",
+        &c,
+        &["context=", "resource=", "selector=app=x"],
+        &[],
+    );
+    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(
+        ran.failure("scale"),
+        "permission denied by the Kubernetes API (current context): statefulsets.apps \"db\" is forbidden: User \"standin\" cannot patch resource \"statefulsets/scale\" in API group \"apps\" in the namespace \"ops\"; put back deployment/api to 2"
+    );
+    assert_eq!(c.replicas("ops", "deployments")["api"], 2);
+    assert!(c
+        .calls()
+        .iter()
+        .any(|c| c.ends_with("scale deployment/api --replicas=0 --current-replicas=2")));
+}
+
+#[test]
+fn scale_wait_deadline_names_the_unsettled_workload() {
+    let c = Cluster::new(
+        json!({"contexts": ["lab"], "namespaces": {"ops": {"deployments": {
+            "backend": {"replicas": 2, "stuck": true}
+        }}}}),
+    );
+    let ran = run("one-scale.yaml", &c, &[], &[]);
+    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(
+        ran.failure("scale"),
+        "replicas did not settle within 2s in namespace `ops`, context `lab`: deployment/backend: 2 replicas, 2 ready (want 0); put back deployment/backend to 2"
+    );
+    assert_eq!(c.replicas("ops", "deployments")["backend"], 2);
+}
+
+// ------------------------------------------------------------------------ errors
+
+#[test]
+fn no_kubectl_at_all() {
+    let c = Cluster::new(json!({}));
+    let empty = tempfile::tempdir().expect("temp dir");
+    let path = empty.path().display().to_string();
+    let plan = fixture("one-scale.yaml");
+    let ran = opsplan(&["run", &plan], Some(&c), &[("PATH", &path)]);
+    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(
+        ran.failure("scale"),
+        format!("kubectl not found: no executable `kubectl` in PATH ({path}); install kubectl or set `kubectl:` to its path")
+    );
+    let ran = opsplan(
+        &["run", &plan, "--set", "kubectl=/opt/nowhere/kubectl"],
+        Some(&c),
+        &[],
+    );
+    assert_eq!(
+        ran.failure("scale"),
+        "kubectl not found: /opt/nowhere/kubectl does not exist; set `kubectl:` to the path of the kubectl binary"
+    );
+}
+
+#[test]
+fn the_standin_is_found_on_path_by_default() {
+    let c =
+        Cluster::new(json!({"namespaces": {"ops": {"deployments": {"backend": {"replicas": 2}}}}}));
+    let dir = root()
+        .join("tests/standins")
+        .canonicalize()
+        .expect("standins");
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let ran = opsplan(
+        &["run", &fixture("one-scale.yaml"), "--set", "context="],
+        Some(&c),
+        &[("PATH", &path)],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.out);
+    assert_eq!(c.replicas("ops", "deployments")["backend"], 0);
+}
+
+#[test]
+fn unreachable_cluster_standin() {
+    let c = Cluster::new(json!({"unreachable": true, "server": "10.0.0.1:6443"}));
+    let ran = run("one-scale.yaml", &c, &[], &[]);
+    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(
+        ran.failure("scale"),
+        "cannot reach the Kubernetes API server at 10.0.0.1:6443 (context `lab`): connection refused"
+    );
+}
+
+/// The same classification against the real kubectl: a kubeconfig pointing at a loopback
+/// port nothing listens on.
+#[test]
+fn unreachable_cluster_real_kubectl() {
+    let real = ["/usr/bin/kubectl", "/usr/local/bin/kubectl"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("this test runs the real kubectl; install it (e.g. the kubectl package) at /usr/bin/kubectl");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- cluster: {{server: \"https://127.0.0.1:{port}\"}}\n  name: lab\ncontexts:\n- context: {{cluster: lab, user: u}}\n  name: lab\ncurrent-context: lab\nusers:\n- name: u\n  user: {{token: abc}}\n"
+        ),
+    )
+    .expect("kubeconfig");
+    let ran = opsplan(
+        &[
+            "run",
+            &fixture("one-scale.yaml"),
+            "--set",
+            &format!("kubectl={real}"),
+            "--set",
+            &format!("kubeconfig={}", kubeconfig.display()),
+        ],
+        None,
+        &[("HOME", &dir.path().display().to_string())],
+    );
+    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(
+        ran.failure("scale"),
+        format!(
+            "cannot reach the Kubernetes API server at 127.0.0.1:{port} (context `lab` of {}): connection refused",
+            kubeconfig.display()
+        )
+    );
+}
+
+#[test]
+fn resource_not_found() {
+    let c = Cluster::new(
+        json!({"contexts": ["lab"], "namespaces": {"ops": {"deployments": {"backend": {"replicas": 2}}}}}),
+    );
+    let ran = run("one-scale.yaml", &c, &["resource=deployment/bakend"], &[]);
+    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(
+        ran.failure("scale"),
+        "deployment bakend not found in namespace `ops`, context `lab`"
+    );
+    assert!(!c.calls().iter().any(|c| c.contains(" scale ")));
+}
+
+#[test]
+fn unknown_context() {
+    let c = Cluster::new(json!({"contexts": ["lab"]}));
+    let ran = run("one-scale.yaml", &c, &["context=prod"], &[]);
+    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(ran.failure("scale"), "kubeconfig has no context `prod`");
+}
+
+// ------------------------------------------------------------------------ k8s.exec, kubectl
+
+#[test]
+fn exec_by_selector_with_stdin_and_kubectl_delete() {
+    let c = Cluster::new(dop());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let set_dir = format!("dir={}", dir.path().display());
+    let ran = run("exec-kubectl.yaml", &c, &[&set_dir], &["--force"]);
+    assert_eq!(ran.code, 0, "{}", ran.out);
+    let loaded =
+        std::fs::read_to_string(dir.path().join("loaded-by-postgres-b.sql")).expect("dump loaded");
+    assert_eq!(
+        loaded,
+        "CREATE TABLE alerts (id int);\nINSERT INTO alerts VALUES (1);\n"
+    );
+    assert!(
+        c.names(DOP, "cronjobs").is_empty(),
+        "cronjobs left: {:?}",
+        c.names(DOP, "cronjobs")
+    );
+    assert!(c
+        .calls()
+        .iter()
+        .any(|c| c.contains("exec -i postgres-b --container=postgres -- sh -c")));
+}
+
+#[test]
+fn kubectl_delete_is_destructive_and_refused_without_force() {
+    let c = Cluster::new(dop());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ran = run(
+        "exec-kubectl.yaml",
+        &c,
+        &[&format!("dir={}", dir.path().display())],
+        &[],
+    );
+    assert_ne!(ran.code, 0, "{}", ran.out);
+    assert_eq!(c.names(DOP, "cronjobs").len(), 3);
+}
+
+#[test]
+fn exec_without_a_running_pod() {
+    let mut state = dop();
+    state["namespaces"][DOP]["pods"]["postgres-b"]["phase"] = json!("Failed");
+    let c = Cluster::new(state);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ran = run(
+        "exec-kubectl.yaml",
+        &c,
+        &[&format!("dir={}", dir.path().display())],
+        &["--force"],
+    );
+    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(
+        ran.failure("load-dump"),
+        "no Running pod with labels `spilo-role=master` in namespace `d8-observability-platform`, current context: found postgres-a (Pending), postgres-b (Failed)"
+    );
+}
+
+// ------------------------------------------------------------------------ k8s.job
+
+fn stackstate() -> Value {
+    json!({"namespaces": {"stackstate": {"deployments": {
+        "stackstate-e2es": {"replicas": 2},
+        "stackstate-trace2es": {"replicas": 1},
+        "stackstate-api": {"replicas": 1}
+    }}}})
+}
+
+fn ss_counts(c: &Cluster) -> Vec<u64> {
+    let d = c.replicas("stackstate", "deployments");
+    vec![
+        d["stackstate-e2es"],
+        d["stackstate-trace2es"],
+        d["stackstate-api"],
+    ]
+}
+
+#[test]
+fn job_success_streams_logs_and_is_deleted() {
+    let c = Cluster::new(stackstate());
+    let ran = run(
+        "es-restore.yaml",
+        &c,
+        &["job_seconds=0.5"],
+        &["--log-format", "json"],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.out);
+    let out = outputs(&ran, "restore");
+    assert!(
+        out["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("elasticsearch-restore-")),
+        "{out}"
+    );
+    assert_eq!(
+        out["logs"],
+        "=== Restoring Elasticsearch snapshot \"sts-backup-20210223-0300\"\nrestored index sts_internal_events-2021.02.19\nshards: total 3, failed 0, successful 3"
+    );
+    assert!(
+        ran.out.contains("shards: total 3, failed 0, successful 3"),
+        "logs not in the run log"
+    );
+    assert!(c.names("stackstate", "jobs").is_empty(), "job left behind");
+    assert_eq!(ss_counts(&c), vec![2, 1, 1]);
+    assert!(!c.calls().iter().any(|c| c.contains("stackstate-api")));
+}
+
+#[test]
+fn job_failure_quotes_the_last_log_lines_and_keeps_the_job() {
+    let c = Cluster::new(stackstate());
+    let ran = run("es-restore.yaml", &c, &["outcome=Failed"], &[]);
+    assert_eq!(ran.code, 1, "{}", ran.out);
+    let jobs = c.names("stackstate", "jobs");
+    assert_eq!(jobs.len(), 1, "the failed job is kept for inspection");
+    assert_eq!(
+        ran.failure("restore"),
+        format!(
+            "job {0} failed in namespace `stackstate`, current context (BackoffLimitExceeded: Job has reached the specified backoff limit); the job was kept: kubectl -n stackstate describe job {0}; last log lines:\nrestored index sts_internal_events-2021.02.19\nshards: total 3, failed 0, successful 3",
+            jobs[0]
+        )
+    );
+    assert_eq!(
+        ss_counts(&c),
+        vec![2, 1, 1],
+        "indexing restarted after the failure"
+    );
+}
+
+#[test]
+fn job_failure_with_delete_always_removes_the_job() {
+    let c = Cluster::new(stackstate());
+    let ran = run(
+        "es-restore.yaml",
+        &c,
+        &["outcome=Failed", "delete=always"],
+        &[],
+    );
+    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert!(
+        ran.failure("restore")
+            .contains("; the job was deleted; last log lines:"),
+        "{}",
+        ran.out
+    );
+    assert!(c.names("stackstate", "jobs").is_empty());
+}
+
+#[test]
+fn job_deadline() {
+    let c = Cluster::new(stackstate());
+    let ran = run(
+        "es-restore.yaml",
+        &c,
+        &["job_seconds=60", "deadline=1s", "delete=never"],
+        &[],
+    );
+    assert_eq!(ran.code, 1, "{}", ran.out);
+    let jobs = c.names("stackstate", "jobs");
+    assert_eq!(jobs.len(), 1);
+    assert!(
+        ran.failure("restore").starts_with(&format!(
+            "job {} did not finish within 1s in namespace `stackstate`, current context (1 pods active); the job was kept",
+            jobs[0]
+        )),
+        "{}",
+        ran.out
+    );
+    assert_eq!(ss_counts(&c), vec![2, 1, 1]);
+}
+
+// ------------------------------------------------------------------------ k8s.wait
+
+fn ops_workloads(stuck: bool) -> Value {
+    json!({"namespaces": {"ops": {
+        "deployments": {"backend": {"replicas": 2, "stuck": stuck, "status_replicas": if stuck { 1 } else { 2 }}},
+        "pods": {
+            "backend-1": {"labels": {"app": "backend"}, "phase": "Running"},
+            "db-0": {"labels": {"app": "db"}, "phase": "Running"},
+            "other": {"labels": {"app": "other"}, "phase": "Pending"}
+        }
+    }}})
+}
+
+#[test]
+fn wait_for_rollout_and_pods_ready() {
+    let c = Cluster::new(ops_workloads(false));
+    let ran = run("wait.yaml", &c, &[], &["--log-format", "json"]);
+    assert_eq!(ran.code, 0, "{}", ran.out);
+    assert_eq!(
+        outputs(&ran, "rollout")["message"],
+        "deployment \"backend\" successfully rolled out"
+    );
+    assert_eq!(
+        outputs(&ran, "pods-ready")["message"],
+        "pod/backend-1 condition met\npod/db-0 condition met"
+    );
+}
+
+#[test]
+fn wait_deadline() {
+    let c = Cluster::new(ops_workloads(true));
+    let ran = run("wait.yaml", &c, &["deadline=1s"], &[]);
+    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(
+        ran.failure("rollout"),
+        "the rollout of deployment/backend not reached within 1s in namespace `ops`, current context; last status: Waiting for deployment \"backend\" rollout to finish: 1 of 2 updated replicas are available..."
+    );
+}
+
+// ------------------------------------------------------------------------ preview, validate
+
+fn preview(args: &[&str]) -> String {
+    let ran = opsplan(args, None, &[]);
+    assert_eq!(ran.code, 0, "{}", ran.out);
+    ran.out
+}
+
+#[test]
+fn preview_scale_restore() {
+    insta::assert_snapshot!(preview(&[
+        "preview",
+        &fixture("scale-restore.yaml"),
+        "--set",
+        "kubectl=kubectl"
+    ]));
+}
+
+#[test]
+fn preview_scale_restore_fail_at_restore() {
+    insta::assert_snapshot!(preview(&[
+        "preview",
+        &fixture("scale-restore.yaml"),
+        "--fail-at",
+        "restore-db"
+    ]));
+}
+
+#[test]
+fn preview_es_restore() {
+    insta::assert_snapshot!(preview(&["preview", &fixture("es-restore.yaml")]));
+}
+
+#[test]
+fn preview_exec_kubectl() {
+    insta::assert_snapshot!(preview(&[
+        "preview",
+        &fixture("exec-kubectl.yaml"),
+        "--set",
+        "dir=/backups/dop"
+    ]));
+}
+
+#[test]
+fn preview_wait() {
+    insta::assert_snapshot!(preview(&["preview", &fixture("wait.yaml")]));
+}
+
+#[test]
+fn validate_wrong_arguments() {
+    let ran = opsplan(&["validate", &fixture("invalid-args.yaml")], None, &[]);
+    assert_ne!(ran.code, 0);
+    insta::assert_snapshot!(ran.out);
+}

@@ -234,7 +234,11 @@ registry![
     // Docker (steps/docker/).
 
     // Kubernetes (steps/k8s/).
-
+    k8s::kubectl::Kubectl,
+    k8s::scale::Scale,
+    k8s::exec::K8sExec,
+    k8s::job::Job,
+    k8s::wait::K8sWait,
     // Object storage (steps/object/).
 
     // Files and backups (steps/fs/).
