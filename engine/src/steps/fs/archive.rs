@@ -146,6 +146,7 @@ impl StepType for Archive {
                 }
             }
         }
+        diags.extend(super::check_literal_flag(with, "overwrite"));
         diags.extend(super::check_globs(with));
         diags
     }
@@ -299,6 +300,15 @@ fn create(
         }
     };
     let mut builder = tar::Builder::new(encoder);
+    // `./` first, as `tar -C folder .` does: extract restores the folder's own mode,
+    // owner and mtime from it.
+    let folder_meta = fs::metadata(&folder).map_err(|e| io_error("read", &folder, &e))?;
+    let mut header = tar::Header::new_gnu();
+    header.set_metadata_in_mode(&folder_meta, tar::HeaderMode::Complete);
+    header.set_size(0);
+    builder
+        .append_data(&mut header, ".", io::empty())
+        .map_err(write_err)?;
     let (mut files, mut bytes) = (0u64, 0u64);
     for e in &entries {
         check_cancel(token)?;
@@ -533,6 +543,10 @@ fn extract(
         let raw = entry.path().map_err(read_err)?.into_owned();
         let rel = safe_relative(&raw, &archive_path, "an entry")?;
         if rel.as_os_str().is_empty() {
+            // `./`: the attributes of the folder itself.
+            if kind.is_dir() {
+                dirs.push(dir_attrs(root.clone(), entry.header(), as_root));
+            }
             continue;
         }
         no_symlink_parents(&root, &rel, &archive_path)?;
@@ -556,16 +570,7 @@ fn extract(
                 )));
             }
             fs::create_dir_all(&dest).map_err(|e| io_error("create the folder", &dest, &e))?;
-            let h = entry.header();
-            dirs.push(DirAttrs {
-                path: dest,
-                mode: h.mode().unwrap_or(0o755) & 0o7777,
-                mtime: h.mtime().unwrap_or(0),
-                owner: match (h.uid(), h.gid()) {
-                    (Ok(u), Ok(g)) if as_root => Some((u as u32, g as u32)),
-                    _ => None,
-                },
-            });
+            dirs.push(dir_attrs(dest, entry.header(), as_root));
             continue;
         }
         if !(kind.is_file() || kind.is_contiguous() || kind.is_symlink() || kind.is_hard_link()) {
@@ -619,8 +624,21 @@ fn extract(
     Ok(out)
 }
 
+fn dir_attrs(path: PathBuf, h: &tar::Header, as_root: bool) -> DirAttrs {
+    DirAttrs {
+        path,
+        mode: h.mode().unwrap_or(0o755) & 0o7777,
+        mtime: h.mtime().unwrap_or(0),
+        owner: match (h.uid(), h.gid()) {
+            (Ok(u), Ok(g)) if as_root => Some((u as u32, g as u32)),
+            _ => None,
+        },
+    }
+}
+
 /// tar wraps the OS error in its own message ("failed to unpack `…`"); keep the cause.
 fn classify_unpack(e: &io::Error, dest: &Path) -> StepError {
+    let mut causes = Vec::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|r| r as _);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<io::Error>() {
@@ -628,10 +646,12 @@ fn classify_unpack(e: &io::Error, dest: &Path) -> StepError {
                 return io_error("extract", dest, io);
             }
         }
+        causes.push(s.to_string());
         source = s.source();
     }
     if e.raw_os_error().is_some() {
         return io_error("extract", dest, e);
     }
-    StepError::fatal(format!("cannot extract {}: {e}", dest.display()))
+    let cause = causes.last().cloned().unwrap_or_else(|| e.to_string());
+    StepError::fatal(format!("cannot extract {}: {cause}", dest.display()))
 }

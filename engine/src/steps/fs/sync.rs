@@ -10,8 +10,8 @@
 //! and special files (fifos, devices, sockets) are skipped with a log line.
 
 use super::{
-    blocking, check_cancel, copy_cancellable, describe_filters, io_error, parent_of, require_dir,
-    running_as_root, selected, sha256_file, walk, Filter, TempFile,
+    blocking, check_cancel, copy_cancellable, io_error, parent_of, require_dir, running_as_root,
+    selected, sha256_file, walk, Filter, TempFile,
 };
 use crate::diagnostic::{Code, Diagnostic};
 use crate::source::Node;
@@ -112,6 +112,7 @@ impl StepType for FsSync {
                 .help("sync into another folder, e.g. `{{ params.backup_dir }}/buckets`"),
             );
         }
+        diags.extend(super::check_literal_flag(with, "delete"));
         diags.extend(super::check_globs(with));
         diags
     }
@@ -119,19 +120,19 @@ impl StepType for FsSync {
         spec.delete
     }
     fn describe(spec: &FsSyncSpec) -> Action {
-        let mut how = vec!["like rsync -a"];
+        let mut how = vec!["like rsync -a".to_string()];
         if spec.checksum {
-            how.push("compare sha256");
+            how.push("compare sha256".into());
         }
         if spec.delete {
-            how.push("delete extraneous files");
+            how.push("delete extraneous files".into());
         }
+        how.extend(super::filter_parts(&spec.include, &spec.exclude));
         Action::new(format!(
-            "sync {}/ -> {}/ ({}){}",
+            "sync {}/ -> {}/ ({})",
             spec.source.trim_end_matches('/'),
             spec.destination.trim_end_matches('/'),
-            how.join(", "),
-            describe_filters(&spec.include, &spec.exclude)
+            how.join("; ")
         ))
     }
     async fn run(spec: FsSyncSpec, ctx: StepContext) -> Result<Outputs, StepError> {
