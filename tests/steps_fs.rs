@@ -426,6 +426,36 @@ fn sync_matches_rsync_a() {
 }
 
 #[test]
+fn sync_include_copies_only_matching_files_and_their_folders() {
+    let tmp = TempDir::new().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    make_tree(&src);
+    let ran = run(
+        "sync",
+        &[
+            ("source", p(&src)),
+            ("destination", p(&dst)),
+            ("include", "[\"*.d\", \"bin/**\"]"),
+        ],
+        &[],
+    );
+    assert_eq!(ran.ok().outputs("sync")["copied"], 2);
+    let got: Vec<String> = tree(&dst, true, true).into_keys().collect();
+    assert_eq!(
+        got,
+        [
+            "",
+            "bin",
+            "bin/tool.sh",
+            "db",
+            "db/table",
+            "db/table/2026-04-15",
+            "db/table/2026-04-15/ts.d"
+        ]
+    );
+}
+
+#[test]
 fn sync_delete_removes_extraneous_but_not_excluded_and_needs_force() {
     let tmp = TempDir::new().unwrap();
     let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));

@@ -19,7 +19,7 @@
 //!   "plan": { "name": "cosmos7-backup", "version": "1.0.0", "system": "cosmos7" },
 //!   "system_version": "7.1.0",
 //!   "exclude": ["*.tmp"],
-//!   "totals": { "files": 2, "bytes": 1029 },
+//!   "totals": { "files": 1, "bytes": 1029 },
 //!   "files": [
 //!     { "path": "questdb/db/t/_meta", "type": "file", "size": 1029,
 //!       "sha256": "9f86d0…", "mode": "0644", "uid": 10001, "gid": 10001,
