@@ -462,6 +462,11 @@ impl Executor {
         let prompt_lock = self.prompt_lock.clone();
         async move {
             let step_id = plan.steps[i].id.clone();
+            let plan_info = Arc::new(crate::steps::PlanInfo {
+                name: plan.name.clone(),
+                version: plan.version.clone(),
+                system: plan.system.clone(),
+            });
             let started = Instant::now();
             let action = match call.kind.describe(&call.masked) {
                 Ok(a) => a.summary,
@@ -512,6 +517,7 @@ impl Executor {
                     redact: plan.redactor.clone(),
                     secret_env: Vec::new(),
                     prompt_lock: prompt_lock.clone(),
+                    plan: plan_info.clone(),
                 };
                 let fut = call.kind.run(&call.real, ctx);
                 let result = run_with_timeout(fut, call.timeout, &attempt_token).await;

@@ -122,6 +122,16 @@ pub struct StepContext {
     pub secret_env: Vec<(String, String)>,
     /// Serializes interactive prompts between parallel steps.
     pub prompt_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The running plan's metadata, for steps that record provenance (`manifest`).
+    pub plan: Arc<PlanInfo>,
+}
+
+/// The plan's `metadata` as the template context shows it (`plan.name`, …).
+#[derive(Debug, Clone, Default)]
+pub struct PlanInfo {
+    pub name: String,
+    pub version: Option<String>,
+    pub system: Option<String>,
 }
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -242,7 +252,11 @@ registry![
     // Object storage (steps/object/).
 
     // Files and backups (steps/fs/).
-
+    fs::sync::FsSync,
+    fs::archive::Archive,
+    fs::manifest::Manifest,
+    fs::verify::Verify,
+    fs::remove::FsRemove,
     // PostgreSQL (steps/pg/).
     pg::sql::Sql,
     pg::dump::PgDump,

@@ -1,0 +1,424 @@
+//! `fs.sync`: an incremental copy of a folder's contents into another, like
+//! `rsync -a SOURCE/ DESTINATION/` (COSMOS 7 bucket and QuestDB copies).
+//!
+//! Semantics follow rsync where a plan author would expect them: modes, mtimes and
+//! symlinks (as links) are preserved, ownership only as root; a file is skipped when size
+//! and mtime match (or, with `checksum`, size and SHA-256); the destination folder itself
+//! takes the source folder's mode and mtime; excluded paths are neither copied nor deleted.
+//! Each file is written under a temporary name and renamed, so a cancelled sync leaves
+//! whole old or whole new files, never a torn one. Hard links are copied as separate files
+//! and special files (fifos, devices, sockets) are skipped with a log line.
+
+use super::{
+    blocking, check_cancel, copy_cancellable, io_error, parent_of, require_dir, running_as_root,
+    selected, sha256_file, walk, Filter, TempFile,
+};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::source::Node;
+use crate::steps::{Action, LogFn, OutputDecl, Outputs, StepContext, StepError, StepType, Stream};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::fs::{self, File, Metadata};
+use std::io::ErrorKind;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use tokio_util::sync::CancellationToken;
+
+pub struct FsSync;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FsSyncSpec {
+    /// Folder whose contents are copied (like `rsync -a SOURCE/`: the contents, not the
+    /// folder itself).
+    pub source: String,
+    /// Folder that receives them; created (with its parents) when missing, and given the
+    /// source folder's mode and mtime.
+    pub destination: String,
+    /// Only files matching one of these globs are copied (folders are created as needed).
+    /// A pattern with `/` matches the path relative to `source`; one without matches the
+    /// file name at any depth. Default: everything.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Paths matching one of these globs are neither copied nor deleted; an excluded folder
+    /// is skipped with its contents.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Compare SHA-256 instead of size and mtime to decide whether a file changed: slower,
+    /// but catches changes that kept size and mtime (rsync's `--checksum`).
+    #[serde(default)]
+    pub checksum: bool,
+    /// Remove destination entries that are not in the source (rsync's `--delete`), which
+    /// makes the step destructive.
+    #[serde(default)]
+    pub delete: bool,
+}
+
+#[derive(Default)]
+struct Stats {
+    copied: u64,
+    copied_bytes: u64,
+    skipped: u64,
+    deleted: u64,
+}
+
+impl StepType for FsSync {
+    const NAME: &'static str = "fs.sync";
+    const SUMMARY: &'static str =
+        "Copy a folder's contents incrementally, like `rsync -a` (modes, mtimes, symlinks, owners as root).";
+    type Spec = FsSyncSpec;
+
+    fn outputs() -> &'static [OutputDecl] {
+        &[
+            OutputDecl {
+                name: "copied",
+                description: "files and symlinks written (new or changed)",
+            },
+            OutputDecl {
+                name: "copied_bytes",
+                description: "bytes of file content written",
+            },
+            OutputDecl {
+                name: "skipped",
+                description: "files and symlinks already up to date",
+            },
+            OutputDecl {
+                name: "deleted",
+                description: "destination entries removed with `delete: true`",
+            },
+        ]
+    }
+    fn check(spec: &FsSyncSpec, with: &Node) -> Vec<Diagnostic> {
+        let mut diags: Vec<Diagnostic> = [
+            super::check_nonempty_path(with, "source", &spec.source),
+            super::check_nonempty_path(with, "destination", &spec.destination),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !spec.source.trim().is_empty()
+            && spec.source.trim_end_matches('/') == spec.destination.trim_end_matches('/')
+        {
+            diags.push(
+                Diagnostic::new(
+                    Code::StepArgs,
+                    "`source` and `destination` are the same folder",
+                )
+                .label(
+                    with.get("destination").map_or(with.span, |n| n.span),
+                    "same as `source`",
+                )
+                .help("sync into another folder, e.g. `{{ params.backup_dir }}/buckets`"),
+            );
+        }
+        diags.extend(super::check_literal_flag(with, "delete"));
+        diags.extend(super::check_globs(with));
+        diags
+    }
+    fn destructive(spec: &FsSyncSpec) -> bool {
+        spec.delete
+    }
+    fn describe(spec: &FsSyncSpec) -> Action {
+        let mut how = vec!["like rsync -a".to_string()];
+        if spec.checksum {
+            how.push("compare sha256".into());
+        }
+        if spec.delete {
+            how.push("delete extraneous files".into());
+        }
+        how.extend(super::filter_parts(&spec.include, &spec.exclude));
+        Action::new(format!(
+            "sync {}/ -> {}/ ({})",
+            spec.source.trim_end_matches('/'),
+            spec.destination.trim_end_matches('/'),
+            how.join("; ")
+        ))
+    }
+    async fn run(spec: FsSyncSpec, ctx: StepContext) -> Result<Outputs, StepError> {
+        let log = ctx.log.clone();
+        let stats = blocking(&ctx, move |token| sync(&spec, token, &log)).await?;
+        let mut out = Outputs::new();
+        out.insert("copied".into(), stats.copied.into());
+        out.insert("copied_bytes".into(), stats.copied_bytes.into());
+        out.insert("skipped".into(), stats.skipped.into());
+        out.insert("deleted".into(), stats.deleted.into());
+        Ok(out)
+    }
+}
+
+fn sync(spec: &FsSyncSpec, token: &CancellationToken, log: &LogFn) -> Result<Stats, StepError> {
+    let source = PathBuf::from(&spec.source);
+    let dest = PathBuf::from(&spec.destination);
+    require_dir(&source, "source folder")?;
+    match fs::symlink_metadata(&dest) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(StepError::fatal(format!(
+                "destination {} exists and is not a folder",
+                dest.display()
+            )))
+        }
+        Err(_) => fs::create_dir_all(&dest)
+            .map_err(|e| io_error("create the destination folder", &dest, &e))?,
+    }
+    if let (Ok(s), Ok(d)) = (source.canonicalize(), dest.canonicalize()) {
+        if d.starts_with(&s) {
+            return Err(StepError::fatal(format!(
+                "destination {} is inside the source folder {}; the copy would copy itself",
+                dest.display(),
+                source.display()
+            )));
+        }
+    }
+    let root = running_as_root();
+    let filter = Filter::new(&spec.include, &spec.exclude)?;
+    let entries = walk(&source, &filter, token)?;
+
+    let wanted = selected(&entries, &filter);
+
+    let mut stats = Stats::default();
+    let mut dirs: Vec<(PathBuf, Metadata)> = Vec::new();
+    for e in &entries {
+        check_cancel(token)?;
+        if !wanted.contains(&e.rel) {
+            continue;
+        }
+        let target = dest.join(&e.rel);
+        let ft = e.meta.file_type();
+        if ft.is_dir() {
+            make_dir(&target, &mut stats, root)?;
+            dirs.push((target, e.meta.clone()));
+        } else if ft.is_file() {
+            sync_file(&e.path, &e.meta, &target, spec, token, &mut stats, root)?;
+        } else if ft.is_symlink() {
+            sync_symlink(&e.path, &e.meta, &target, spec.delete, &mut stats, root)?;
+        } else {
+            log(
+                Stream::Stderr,
+                &format!(
+                    "skipping {}: not a file, folder or symlink",
+                    e.path.display()
+                ),
+            );
+        }
+    }
+    if spec.delete {
+        delete_extraneous(&dest, &wanted, &filter, token, &mut stats)?;
+    }
+    // Folder attributes last (deepest first): writing into a folder changes its mtime,
+    // and a read-only mode would have stopped the writes.
+    dirs.insert(
+        0,
+        (
+            dest.clone(),
+            fs::metadata(&source).map_err(|e| io_error("read", &source, &e))?,
+        ),
+    );
+    for (target, meta) in dirs.iter().rev() {
+        apply_attrs(target, meta, root, false)?;
+    }
+    Ok(stats)
+}
+
+/// Makes `target` a folder we can write into, replacing a file or symlink there.
+fn make_dir(target: &Path, stats: &mut Stats, root: bool) -> Result<(), StepError> {
+    match fs::symlink_metadata(target) {
+        Ok(m) if m.is_dir() => {
+            if !root && m.mode() & 0o700 != 0o700 {
+                fs::set_permissions(target, fs::Permissions::from_mode(m.mode() | 0o700))
+                    .map_err(|e| io_error("change the mode of", target, &e))?;
+            }
+            return Ok(());
+        }
+        Ok(_) => {
+            replace_non_dir(target, stats)?;
+        }
+        Err(_) => {}
+    }
+    fs::create_dir(target).map_err(|e| io_error("create the folder", target, &e))
+}
+
+/// A file or symlink in the destination where the source has a folder. rsync replaces
+/// it too; it is a single entry, so no `delete` is needed.
+fn replace_non_dir(target: &Path, stats: &mut Stats) -> Result<(), StepError> {
+    fs::remove_file(target).map_err(|e| io_error("replace", target, &e))?;
+    stats.deleted += 1;
+    Ok(())
+}
+
+/// A folder in the destination where the source has a file or symlink: removing a whole
+/// tree is only done with `delete: true`.
+fn clear_dir_for(target: &Path, delete: bool, stats: &mut Stats) -> Result<(), StepError> {
+    if !delete {
+        return Err(StepError::fatal(format!(
+            "destination {} is a folder where the source has a file; set `delete: true` to \
+             replace it",
+            target.display()
+        )));
+    }
+    stats.deleted += walkdir::WalkDir::new(target).into_iter().count() as u64;
+    fs::remove_dir_all(target).map_err(|e| io_error("remove the folder", target, &e))
+}
+
+fn sync_file(
+    src: &Path,
+    meta: &Metadata,
+    target: &Path,
+    spec: &FsSyncSpec,
+    token: &CancellationToken,
+    stats: &mut Stats,
+    root: bool,
+) -> Result<(), StepError> {
+    match fs::symlink_metadata(target) {
+        Ok(d) if d.is_file() => {
+            let same = if spec.checksum {
+                d.len() == meta.len() && sha256_file(src, token)?.0 == sha256_file(target, token)?.0
+            } else {
+                d.len() == meta.len()
+                    && d.mtime() == meta.mtime()
+                    && d.mtime_nsec() == meta.mtime_nsec()
+            };
+            if same {
+                stats.skipped += 1;
+                return apply_attrs(target, meta, root, false);
+            }
+        }
+        Ok(d) if d.is_dir() => clear_dir_for(target, spec.delete, stats)?,
+        _ => {}
+    }
+    let mut input = File::open(src).map_err(|e| io_error("read", src, &e))?;
+    let mut temp = TempFile::create(target, 0o600)?;
+    let Some(file) = temp.file.as_mut() else {
+        return Err(StepError::fatal("internal error: temporary file closed"));
+    };
+    let n = copy_cancellable(&mut input, file, token).map_err(|e| {
+        if token.is_cancelled() {
+            StepError::cancelled()
+        } else {
+            io_error("write", target, &e)
+        }
+    })?;
+    temp.file.take();
+    apply_attrs(&temp.path, meta, root, false)?;
+    temp.commit(target, false)?;
+    stats.copied += 1;
+    stats.copied_bytes += n;
+    Ok(())
+}
+
+fn sync_symlink(
+    src: &Path,
+    meta: &Metadata,
+    target: &Path,
+    delete: bool,
+    stats: &mut Stats,
+    root: bool,
+) -> Result<(), StepError> {
+    let link = fs::read_link(src).map_err(|e| io_error("read the symlink", src, &e))?;
+    match fs::symlink_metadata(target) {
+        Ok(d)
+            if d.file_type().is_symlink()
+                && fs::read_link(target).ok().as_deref() == Some(link.as_path()) =>
+        {
+            stats.skipped += 1;
+            return apply_attrs(target, meta, root, true);
+        }
+        Ok(d) if d.is_dir() => clear_dir_for(target, delete, stats)?,
+        _ => {}
+    }
+    let dir = parent_of(target);
+    let temp = dir.join(format!(
+        ".{}.opsplan-{:08x}",
+        target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        rand::random::<u32>()
+    ));
+    std::os::unix::fs::symlink(&link, &temp)
+        .map_err(|e| io_error("create a symlink in", &dir, &e))?;
+    let placed = apply_attrs(&temp, meta, root, true)
+        .and_then(|()| fs::rename(&temp, target).map_err(|e| io_error("write", target, &e)));
+    if placed.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    placed?;
+    stats.copied += 1;
+    Ok(())
+}
+
+/// Owner (as root), mode (not for symlinks, whose mode Linux ignores) and mtime of `meta`
+/// onto `path`. The owner goes first: chown clears setuid bits.
+fn apply_attrs(path: &Path, meta: &Metadata, root: bool, symlink: bool) -> Result<(), StepError> {
+    if root {
+        let current = fs::symlink_metadata(path).map_err(|e| io_error("read", path, &e))?;
+        if current.uid() != meta.uid() || current.gid() != meta.gid() {
+            std::os::unix::fs::lchown(path, Some(meta.uid()), Some(meta.gid()))
+                .map_err(|e| io_error("change the owner of", path, &e))?;
+        }
+    }
+    let mtime = filetime::FileTime::from_last_modification_time(meta);
+    if symlink {
+        let atime = filetime::FileTime::from_last_access_time(meta);
+        filetime::set_symlink_file_times(path, atime, mtime)
+            .map_err(|e| io_error("set the mtime of", path, &e))?;
+        return Ok(());
+    }
+    let mode = meta.mode() & 0o7777;
+    let current = fs::metadata(path).map_err(|e| io_error("read", path, &e))?;
+    if current.mode() & 0o7777 != mode {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .map_err(|e| io_error("change the mode of", path, &e))?;
+    }
+    filetime::set_file_mtime(path, mtime).map_err(|e| io_error("set the mtime of", path, &e))
+}
+
+/// Removes destination entries that the source does not have, children before their
+/// folder; excluded (or, with includes, not included) entries are protected, as in rsync.
+fn delete_extraneous(
+    dest: &Path,
+    wanted: &HashSet<PathBuf>,
+    filter: &Filter,
+    token: &CancellationToken,
+    stats: &mut Stats,
+) -> Result<(), StepError> {
+    let iter = walkdir::WalkDir::new(dest)
+        .min_depth(1)
+        .contents_first(true)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|e| {
+            e.path()
+                .strip_prefix(dest)
+                .map_or(true, |rel| !filter.excluded(rel))
+        });
+    for entry in iter {
+        check_cancel(token)?;
+        let entry = entry.map_err(|e| {
+            let path = e.path().unwrap_or(dest).to_path_buf();
+            match e.io_error() {
+                Some(io) => io_error("read", &path, io),
+                None => StepError::fatal(format!("cannot read {}: {e}", path.display())),
+            }
+        })?;
+        let Ok(rel) = entry.path().strip_prefix(dest) else {
+            continue;
+        };
+        if wanted.contains(rel) {
+            continue;
+        }
+        if entry.file_type().is_dir() {
+            match fs::remove_dir(entry.path()) {
+                Ok(()) => stats.deleted += 1,
+                // Protected (excluded) files are still inside.
+                Err(e) if e.kind() == ErrorKind::DirectoryNotEmpty => {}
+                Err(e) => return Err(io_error("remove", entry.path(), &e)),
+            }
+        } else if filter.included(rel) {
+            fs::remove_file(entry.path()).map_err(|e| io_error("remove", entry.path(), &e))?;
+            stats.deleted += 1;
+        }
+    }
+    Ok(())
+}
