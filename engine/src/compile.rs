@@ -492,6 +492,12 @@ pub fn compile(
             .with
             .clone()
             .unwrap_or_else(|| Node::new(step.id.span, NodeValue::Map(vec![])));
+        // Decided from the arguments rendered with the params where they need nothing else
+        // (`delete: "{{ params.prune }}"`); otherwise a templated flag counts as set.
+        let destructive = match template::render_node(&with, &ctx, None) {
+            Ok(rendered) => kind.destructive_rendered(&rendered),
+            Err(_) => kind.destructive(&with),
+        };
         let count = items.len();
         let mut ids = Vec::new();
         for item in items {
@@ -505,7 +511,7 @@ pub fn compile(
                 span: step.id.span,
                 description: step.decl.description.clone(),
                 kind,
-                destructive: step.decl.destructive || kind.destructive(&with),
+                destructive: step.decl.destructive || destructive,
                 with: with.clone(),
                 scope: step.scope,
                 item,

@@ -165,6 +165,19 @@ pub fn from_node<'a, T: Deserialize<'a>>(
     T::deserialize(NodeDeserializer {
         node,
         templates_pending,
+        pending_bool: false,
+    })
+    .map_err(|e| e.at(node.span))
+}
+
+/// Like [`from_node`] before rendering, but every templated flag reads as `true`: the worst
+/// case, for questions such as "may this step destroy data?" whose answer must not depend on
+/// a param's current value.
+pub fn from_node_flags_set<'a, T: Deserialize<'a>>(node: &'a Node) -> Result<T, DeError> {
+    T::deserialize(NodeDeserializer {
+        node,
+        templates_pending: true,
+        pending_bool: true,
     })
     .map_err(|e| e.at(node.span))
 }
@@ -173,6 +186,8 @@ pub fn from_node<'a, T: Deserialize<'a>>(
 pub struct NodeDeserializer<'a> {
     node: &'a Node,
     templates_pending: bool,
+    /// What a pending template reads as where a bool is wanted.
+    pending_bool: bool,
 }
 
 pub fn is_template(s: &str) -> bool {
@@ -184,6 +199,7 @@ impl<'a> NodeDeserializer<'a> {
         NodeDeserializer {
             node,
             templates_pending: self.templates_pending,
+            pending_bool: self.pending_bool,
         }
     }
     /// A not-yet-rendered template where a non-string is wanted.
@@ -278,7 +294,7 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'de> {
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         if self.pending_template() {
-            return visitor.visit_bool(false);
+            return visitor.visit_bool(self.pending_bool);
         }
         match self.node.value {
             NodeValue::Bool(b) => visitor

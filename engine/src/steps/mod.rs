@@ -174,7 +174,10 @@ pub trait DynStepType: Send + Sync {
     fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
     /// Decodes and checks arguments; `templates_pending` before rendering.
     fn check(&self, with: &Node, templates_pending: bool) -> Vec<Diagnostic>;
+    /// Whether the step may destroy data before rendering: templated flags count as set.
     fn destructive(&self, with: &Node) -> bool;
+    /// Whether the step destroys data, from arguments rendered with known values.
+    fn destructive_rendered(&self, with: &Node) -> bool;
     fn describe(&self, with: &Node) -> Result<Action, Diagnostic>;
     fn run(&self, with: &Node, ctx: StepContext) -> BoxFuture<Result<Outputs, StepError>>;
 }
@@ -209,7 +212,10 @@ impl<T: StepType> DynStepType for Registered<T> {
         }
     }
     fn destructive(&self, with: &Node) -> bool {
-        decode::<T>(with, true).is_ok_and(|s| T::destructive(&s))
+        crate::source::de::from_node_flags_set::<T::Spec>(with).is_ok_and(|s| T::destructive(&s))
+    }
+    fn destructive_rendered(&self, with: &Node) -> bool {
+        decode::<T>(with, false).is_ok_and(|s| T::destructive(&s))
     }
     fn describe(&self, with: &Node) -> Result<Action, Diagnostic> {
         decode::<T>(with, true).map(|s| T::describe(&s))
