@@ -350,6 +350,7 @@ pub fn cmd_resume(a: ResumeArgs) -> i32 {
                 meta.run_id,
                 Liveness::Finished(s).label()
             );
+            release_leftover_locks(meta, &a.durable);
             return exit::OK;
         }
     }
@@ -492,6 +493,30 @@ pub fn cmd_resume(a: ResumeArgs) -> i32 {
         prior: rp.prior,
         rollback_only: rp.rollback_only,
     })
+}
+
+/// A crash between a run's last record and the release of its locks leaves them marked as
+/// held by it; the run is over, so they are given back.
+fn release_leftover_locks(meta: &Meta, durable: &DurableOptions) {
+    let backend = FileLocks::new(crate::journal::absolute(&durable.lock_dir));
+    let me = Holder {
+        run_id: meta.run_id.clone(),
+        plan: meta.plan.name.clone(),
+        host: format::hostname(),
+        pid: std::process::id(),
+        started: meta.started.clone(),
+    };
+    for name in &meta.locks {
+        use crate::lock::LockBackend;
+        // Only our own record is taken over (never another run's, never without a record).
+        if let Ok(a) = backend.try_acquire(name, &me, false) {
+            let ours = matches!(a.takeover, Some(Takeover::SameRun(_)));
+            let _ = a.guard.release(false);
+            if ours {
+                eprintln!("lock `{name}`: released (the run ended before it could give it back)");
+            }
+        }
+    }
 }
 
 fn short(hash: &str) -> &str {
