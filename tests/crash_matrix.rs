@@ -11,6 +11,9 @@
 //! ran exactly once, a copy the journal shows finished was not redone, and the destination
 //! is complete (success) or the run says it failed and its undo removed the copies.
 
+// Test helpers fail the test loudly on setup errors; that is what unwrap is for here.
+#![allow(clippy::unwrap_used)]
+
 mod durable_common;
 
 use durable_common::*;

@@ -2,6 +2,9 @@
 //! SIGKILL, SIGINT in the middle of a step (journaled, cleaned up, no child left), and the
 //! resume refusals (changed plan, a step in doubt whose `on_resume` is `ask`).
 
+// Test helpers fail the test loudly on setup errors; that is what unwrap is for here.
+#![allow(clippy::unwrap_used)]
+
 mod durable_common;
 
 use durable_common::*;

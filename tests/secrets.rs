@@ -5,6 +5,9 @@
 //! file of the journal or lock folders, not in any /proc/*/cmdline sampled during the run.
 //! The HTTP side is a small real server on a loopback port, started and stopped here.
 
+// Test helpers fail the test loudly on setup errors; that is what unwrap is for here.
+#![allow(clippy::unwrap_used)]
+
 mod durable_common;
 
 use durable_common::*;

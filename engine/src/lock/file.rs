@@ -89,7 +89,7 @@ impl LockBackend for FileLocks {
                 }
                 return Err(LockError::Held {
                     name: name.into(),
-                    holder,
+                    holder: holder.map(Box::new),
                 });
             }
             Err((_, e)) => return Err(io_err(name, "lock", &path, e)),
@@ -101,7 +101,7 @@ impl LockBackend for FileLocks {
             Some(h) => {
                 return Err(LockError::Stale {
                     name: name.into(),
-                    holder: h,
+                    holder: Box::new(h),
                 })
             }
         };

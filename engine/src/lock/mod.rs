@@ -41,10 +41,10 @@ pub enum LockError {
     #[error("lock `{name}` is held by {}", holder.as_ref().map_or("another run".to_string(), |h| h.to_string()))]
     Held {
         name: String,
-        holder: Option<Holder>,
+        holder: Option<Box<Holder>>,
     },
     #[error("lock `{name}` is stale: {holder} held it and its process is gone without finishing the run")]
-    Stale { name: String, holder: Holder },
+    Stale { name: String, holder: Box<Holder> },
     #[error("lock `{name}`: {detail}")]
     Io { name: String, detail: String },
     #[error("stopped by a signal while waiting for lock `{name}`")]
