@@ -159,3 +159,33 @@ pub fn list_dirs(root: &Path) -> Vec<PathBuf> {
     dirs.sort();
     dirs
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = r#"{"seq":1,"event":"signal","signal":"SIGINT","action":"x"}"#;
+
+    #[test]
+    fn a_torn_last_line_is_reported_and_cut_off() {
+        let text = format!("{A}\n{}", &A[..20]);
+        let (records, torn, valid) = parse_events(text.as_bytes(), Path::new("e")).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(torn.map(|t| t.line), Some(2));
+        assert_eq!(valid as usize, A.len() + 1);
+    }
+
+    #[test]
+    fn a_bad_line_before_the_end_is_an_error() {
+        let text = format!("{}\n{A}\n", &A[..20]);
+        assert!(parse_events(text.as_bytes(), Path::new("e")).is_err());
+    }
+
+    #[test]
+    fn a_clean_journal_has_no_torn_line() {
+        let text = format!("{A}\n{A}\n");
+        let (records, torn, valid) = parse_events(text.as_bytes(), Path::new("e")).unwrap();
+        assert_eq!((records.len(), torn.is_none()), (2, true));
+        assert_eq!(valid as usize, text.len());
+    }
+}
