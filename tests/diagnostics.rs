@@ -142,6 +142,8 @@ fixtures! {
     release_without_acquire => ["E051"],
     release_before_acquire => ["E052"],
     release_conditional => ["E053"],
+    resume_check_without_probe => ["E054"],
+    resume_compensate_without_undo => ["E054"],
     destructive_unguarded => ["E060"],
     // Durations and retries.
     bad_duration_timeout => ["E070"],

@@ -115,7 +115,13 @@ fn failure_paths_of_risky_steps() {
             let text = opsplan(&["preview", &file, "--params", &params, "--fail-at", &step]);
             let slug: String = step
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
                 .collect();
             insta::assert_snapshot!(format!("{system}-{plan}-fail-at-{slug}"), text);
             shown += 1;
@@ -129,8 +135,14 @@ fn every_plan_is_versioned_and_says_what_it_applies_to() {
     for (system, plan) in shipped_plans() {
         let text = std::fs::read_to_string(repo_root().join(format!("plans/{system}/{plan}.yaml")))
             .expect("read plan");
-        assert!(text.contains("\n  version: "), "{system}/{plan} has no metadata.version");
-        assert!(text.contains("\n  appliesTo: "), "{system}/{plan} has no metadata.appliesTo");
+        assert!(
+            text.contains("\n  version: "),
+            "{system}/{plan} has no metadata.version"
+        );
+        assert!(
+            text.contains("\n  appliesTo: "),
+            "{system}/{plan} has no metadata.appliesTo"
+        );
         assert!(
             text.contains(&format!("\n  system: {system}\n")),
             "{system}/{plan}: metadata.system is not {system}"

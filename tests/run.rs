@@ -26,6 +26,8 @@ fn command(plan: &str, dir: &Path, extra: &[&str]) -> Command {
         .arg(format!("dir={}", dir.display()))
         .args(extra)
         .env_remove("OPSPLAN_LOG")
+        .env("OPSPLAN_JOURNAL_DIR", dir.join(".opsplan/runs"))
+        .env("OPSPLAN_LOCK_DIR", dir.join(".opsplan/locks"))
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -2,15 +2,17 @@
 
 use crate::compile::{self, CompiledPlan};
 use crate::diagnostic::{self, Code, Diagnostic, Severity};
-use crate::exec::events::{EventSink, Fanout, RunEvent};
-use crate::exec::{Executor, Interrupts, RunOptions};
+use crate::exec::events::{EventSink, RunEvent};
+use crate::exec::Interrupts;
 use crate::params::{self, ParamInputs};
 use crate::plan::{self, Kind};
-use crate::report::console::{self, Console, LogFormat};
+use crate::report::console::LogFormat;
 use crate::report::{graph, preview};
 use crate::source::Sources;
 use crate::steps::{Answers, REGISTRY};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod runs;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +24,8 @@ pub mod exit {
     pub const RUN_FAILED: i32 = 1;
     pub const INVALID: i32 = 2;
     pub const ROLLBACK_FAILED: i32 = 3;
+    /// A lock is held by another run, or stale; nothing was run.
+    pub const LOCKED: i32 = 4;
     pub const INTERRUPTED: i32 = 130;
 }
 
@@ -73,20 +77,45 @@ enum Command {
         plan: PathBuf,
         #[command(flatten)]
         params: ParamArgs,
-        /// Most steps running at once.
-        #[arg(long, default_value_t = 4)]
-        max_parallel: usize,
-        /// Answer every `confirm` step with yes.
+        #[command(flatten)]
+        exec: ExecArgs,
+        #[command(flatten)]
+        durable: DurableArgs,
+        /// Do not write a run journal (the run cannot be resumed after a crash).
         #[arg(long)]
-        yes: bool,
-        /// Allow destructive steps without asking.
+        no_journal: bool,
+    },
+    /// Finish a run that a crash (or kill -9) interrupted, from its journal.
+    Resume {
+        /// The run id (or a unique prefix of it), as `opsplan runs` lists it.
+        run: String,
+        /// Do not go forward: only undo and clean up what the run did.
         #[arg(long)]
-        force: bool,
-        /// Time a cancelled process gets between SIGTERM and SIGKILL.
-        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
-        grace: Duration,
-        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-        log_format: LogFormat,
+        rollback: bool,
+        /// Resume even though the plan file changed since the run started.
+        #[arg(long)]
+        allow_changed_plan: bool,
+        /// Run this step again although the crash left it in doubt and its `on_resume` is
+        /// `ask` (repeatable).
+        #[arg(long, value_name = "STEP")]
+        rerun: Vec<String>,
+        /// Give a secret param again when its original source was `--set` (NAME=VALUE).
+        #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+        set: Vec<(String, String)>,
+        #[command(flatten)]
+        exec: ExecArgs,
+        #[command(flatten)]
+        durable: DurableArgs,
+    },
+    /// List the runs in the journal folder, or show one run's timeline.
+    Runs {
+        #[command(subcommand)]
+        action: Option<RunsAction>,
+        /// Folder of run journals.
+        #[arg(long, global = true, env = "OPSPLAN_JOURNAL_DIR", default_value = crate::journal::DEFAULT_DIR)]
+        journal_dir: PathBuf,
+        #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
     },
     /// Print the JSON Schema of plan files (or check a committed copy).
     Schema {
@@ -104,6 +133,49 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum RunsAction {
+    /// The timeline of one run: every step, attempt, output, error and what was rolled back.
+    Show { run: String },
+}
+
+/// How steps run (shared by `run` and `resume`).
+#[derive(Args, Clone)]
+struct ExecArgs {
+    /// Most steps running at once.
+    #[arg(long, default_value_t = 4)]
+    max_parallel: usize,
+    /// Answer every `confirm` step with yes.
+    #[arg(long)]
+    yes: bool,
+    /// Allow destructive steps without asking.
+    #[arg(long)]
+    force: bool,
+    /// Time a cancelled process gets between SIGTERM and SIGKILL.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    grace: Duration,
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// Journal and lock places and lock behaviour (shared by `run` and `resume`).
+#[derive(Args, Clone)]
+struct DurableArgs {
+    /// Folder of run journals (one sub-folder per run).
+    #[arg(long, env = "OPSPLAN_JOURNAL_DIR", default_value = crate::journal::DEFAULT_DIR)]
+    journal_dir: PathBuf,
+    /// Folder of the local lock files.
+    #[arg(long, env = "OPSPLAN_LOCK_DIR", default_value = crate::journal::DEFAULT_LOCK_DIR)]
+    lock_dir: PathBuf,
+    /// Take over a stale lock (its run's process is gone) after you checked that nothing
+    /// that run held is left.
+    #[arg(long)]
+    break_lock: bool,
+    /// Wait up to this long for a lock held by a running run, instead of refusing at once.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    wait_lock: Option<Duration>,
 }
 
 #[derive(Args, Clone, Default)]
@@ -185,19 +257,37 @@ pub fn main() -> i32 {
         Command::Run {
             plan,
             params,
-            max_parallel,
-            yes,
-            force,
-            grace,
-            log_format,
-        } => cmd_run(
-            &plan,
-            &params,
-            max_parallel,
-            Answers { yes, force },
-            grace,
-            log_format,
-        ),
+            exec,
+            durable,
+            no_journal,
+        } => cmd_run(&plan, &params, &exec, &durable, no_journal),
+        Command::Resume {
+            run,
+            rollback,
+            allow_changed_plan,
+            rerun,
+            set,
+            exec,
+            durable,
+        } => runs::cmd_resume(runs::ResumeArgs {
+            run,
+            rollback,
+            allow_changed_plan,
+            rerun,
+            set,
+            exec: exec.into(),
+            durable: durable.into(),
+        }),
+        Command::Runs {
+            action,
+            journal_dir,
+            format,
+        } => match action {
+            None => runs::cmd_runs_list(&journal_dir, format == OutputFormat::Json),
+            Some(RunsAction::Show { run }) => {
+                runs::cmd_runs_show(&journal_dir, &run, format == OutputFormat::Json)
+            }
+        },
         Command::Schema { check } => cmd_schema(check.as_deref()),
         Command::Reference { dir, check } => cmd_reference(&dir, check),
         Command::Types => {
@@ -345,6 +435,16 @@ fn cmd_validate(paths: &[PathBuf], deny_warnings: bool, format: OutputFormat) ->
 
 /// Load, validate and compile; diagnostics are printed and mapped to exit code 2.
 fn load_compiled(path: &Path, args: &ParamArgs, read_secrets: bool) -> Result<CompiledPlan, i32> {
+    load_compiled_with(path, args, Vec::new(), read_secrets)
+}
+
+/// [`load_compiled`] with param values already in nodes (a resumed run's journal).
+fn load_compiled_with(
+    path: &Path,
+    args: &ParamArgs,
+    extra: Vec<(crate::source::Node, crate::source::Node)>,
+    read_secrets: bool,
+) -> Result<CompiledPlan, i32> {
     let mut sources = Sources::default();
     let (loaded, diags, fragment) = check_file(path, &mut sources);
     let has_errors = diags.iter().any(Diagnostic::is_error);
@@ -369,6 +469,7 @@ fn load_compiled(path: &Path, args: &ParamArgs, read_secrets: bool) -> Result<Co
         },
         None => Vec::new(),
     };
+    let given = [given, extra].concat();
     let inputs = ParamInputs {
         set: args.set.clone(),
         file: args.file.clone(),
@@ -437,74 +538,75 @@ fn init_tracing(format: LogFormat) {
     };
 }
 
+impl From<ExecArgs> for runs::ExecOptions {
+    fn from(a: ExecArgs) -> Self {
+        runs::ExecOptions {
+            max_parallel: a.max_parallel,
+            answers: Answers {
+                yes: a.yes,
+                force: a.force,
+            },
+            grace: a.grace,
+            log_format: a.log_format,
+        }
+    }
+}
+
+impl From<DurableArgs> for runs::DurableOptions {
+    fn from(a: DurableArgs) -> Self {
+        runs::DurableOptions {
+            journal_dir: a.journal_dir,
+            lock_dir: a.lock_dir,
+            break_lock: a.break_lock,
+            wait_lock: a.wait_lock,
+        }
+    }
+}
+
 fn cmd_run(
     path: &Path,
     args: &ParamArgs,
-    max_parallel: usize,
-    answers: Answers,
-    grace: Duration,
-    log_format: LogFormat,
+    exec: &ExecArgs,
+    durable: &DurableArgs,
+    no_journal: bool,
 ) -> i32 {
-    init_tracing(log_format);
+    init_tracing(exec.log_format);
     let plan = match load_compiled(path, args, true) {
         Ok(p) => Arc::new(p),
         Err(code) => return code,
     };
-    let destructive: Vec<&str> = plan
-        .steps
+    let on_command_line: Vec<&str> = plan
+        .params
+        .0
         .iter()
-        .filter(|s| s.destructive)
-        .map(|s| s.id.as_str())
+        .filter(|(_, p)| p.secret && p.source == "--set")
+        .map(|(k, _)| k.as_str())
         .collect();
-    if !destructive.is_empty() && !answers.force && !std::io::stdin().is_terminal() {
+    if !on_command_line.is_empty() {
         eprintln!(
-            "error: this plan has destructive steps ({}) and there is no terminal to confirm them on; \
-             nothing was run. Check `opsplan preview` and pass --force to allow them.",
-            destructive.join(", ")
+            "warning: --set {} puts a secret on opsplan's own command line, where other local users can read it in /proc; prefer the param's `env`, `file` or `command`",
+            on_command_line.join(", --set ")
         );
-        return exit::INVALID;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return exit::RUN_FAILED;
-        }
-    };
-    runtime.block_on(async move {
-        let console = Arc::new(Console::new(log_format, std::io::stderr().is_terminal()));
-        let sink: Arc<dyn EventSink> = Arc::new(Fanout(vec![console.clone()]));
-        let interrupts = Interrupts::default();
-        spawn_signal_handler(interrupts.clone(), sink.clone());
-        let ticker = {
-            let console = console.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    console.tick();
-                }
-            })
-        };
-        let opts = RunOptions {
-            run_id: run_id(),
-            max_parallel,
-            answers,
-            grace,
-        };
-        let report = Executor::new(plan, opts, sink, interrupts).run().await;
-        ticker.abort();
-        if log_format == LogFormat::Text {
-            eprint!("{}", console::summary(&report));
-        }
-        report.status.exit_code()
+    runs::execute(runs::Execution {
+        plan,
+        run_id: run_id(),
+        started: crate::exec::events::now(),
+        journal: if no_journal {
+            runs::JournalTarget::None
+        } else {
+            runs::JournalTarget::New(durable.journal_dir.clone())
+        },
+        exec: exec.clone().into(),
+        durable: durable.clone().into(),
+        prior: Default::default(),
+        rollback_only: false,
     })
 }
 
 /// First SIGINT/SIGTERM: stop and roll back. Second: skip grace periods. Cleanup itself is
-/// never interrupted; later signals are reported and ignored.
+/// never interrupted: a signal once undo and cleanup started, and any third one, is
+/// reported (and journaled) and ignored.
 fn spawn_signal_handler(interrupts: Interrupts, sink: Arc<dyn EventSink>) {
     use tokio::signal::unix::{signal, SignalKind};
     tokio::spawn(async move {
@@ -521,7 +623,13 @@ fn spawn_signal_handler(interrupts: Interrupts, sink: Arc<dyn EventSink>) {
                 _ = term.recv() => "SIGTERM",
             };
             count += 1;
+            let rolling_back = interrupts
+                .rolling_back
+                .load(std::sync::atomic::Ordering::SeqCst);
             let action = match count {
+                _ if rolling_back => {
+                    "ignored: undo and cleanup are running and will not be interrupted"
+                }
                 1 => {
                     interrupts.cancel.cancel();
                     "stopping: no new steps; cancelling running steps, then undo and cleanup"

@@ -90,6 +90,8 @@ pub struct CompiledStep {
     pub always: bool,
     pub destructive: bool,
     pub on_resume: ResumePolicy,
+    /// What `on_resume: check` runs.
+    pub probe: Option<CompiledAction>,
 }
 
 impl CompiledStep {
@@ -471,7 +473,7 @@ pub fn compile(
             diags.push(d);
             RetryPolicy::default()
         });
-        let undo = step.decl.undo.as_ref().and_then(|u| {
+        let action = |u: &crate::plan::ActionDecl| {
             let kind = steps::lookup(&u.step_type.value)?;
             Some(CompiledAction {
                 kind,
@@ -486,7 +488,9 @@ pub fn compile(
                 }),
                 retry: retry_policy(u.retry.as_ref(), &ctx, &sources).unwrap_or_default(),
             })
-        });
+        };
+        let undo = step.decl.undo.as_ref().and_then(action);
+        let probe = step.decl.probe.as_ref().and_then(action);
         let with = step
             .decl
             .with
@@ -539,7 +543,8 @@ pub fn compile(
                     .decl
                     .on_resume
                     .as_ref()
-                    .map_or(ResumePolicy::Ask, |p| p.value),
+                    .map_or_else(|| default_resume(kind, &with, &step.decl), |p| p.value),
+                probe: probe.clone(),
             });
         }
         expanded.insert(step.id.value.clone(), ids);
@@ -557,6 +562,20 @@ pub fn compile(
     }
     build_graph(&mut compiled);
     Ok(compiled)
+}
+
+/// The safe `on_resume` when the plan does not say: a release or `always` step reruns
+/// (cleanup must be idempotent anyway), so does an idempotent step type; anything else asks.
+fn default_resume(
+    kind: &'static dyn DynStepType,
+    with: &Node,
+    decl: &crate::plan::StepDecl,
+) -> ResumePolicy {
+    if decl.always || !decl.releases.0.is_empty() || kind.idempotent(with) {
+        ResumePolicy::Rerun
+    } else {
+        ResumePolicy::Ask
+    }
 }
 
 /// A readable suffix for an expanded step: the item when it is a short name, else its index.

@@ -55,6 +55,7 @@ codes! {
     ReleaseWithoutAcquire = "E051", "release-without-acquire", Error;
     ReleaseNotAfterAcquire = "E052", "release-before-acquire", Error;
     ReleaseConditional = "E053", "release-conditional", Error;
+    ResumePolicyIncomplete = "E054", "resume-policy", Error;
     DestructiveUnguarded = "E060", "destructive-unguarded", Error;
     BadDuration = "E070", "bad-duration", Error;
     BadGlob = "E071", "bad-glob", Error;

@@ -4,12 +4,15 @@
 //! [`source`] (text, spans, YAML nodes) → [`plan`] (typed model, fragments) →
 //! [`validate`] (static checks) → [`compile`] (params, `for_each`, the DAG) →
 //! [`exec`] (scheduler, retries, rollback; emits events) → [`report`] (preview, graph,
-//! console). Step types live in [`steps`], one file each.
+//! console). Step types live in [`steps`], one file each. [`journal`] records every run
+//! and resumes it after a crash; [`lock`] holds the plan's locks for the run.
 
 pub mod cli;
 pub mod compile;
 pub mod diagnostic;
 pub mod exec;
+pub mod journal;
+pub mod lock;
 pub mod params;
 pub mod plan;
 pub mod reference;

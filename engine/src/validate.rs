@@ -162,7 +162,8 @@ fn check_types(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
             .clone()
             .unwrap_or_else(|| Node::new(ty.span, NodeValue::Map(vec![])));
         diags.extend(kind.check(&with, true));
-        if let Some(undo) = &s.decl.undo {
+        check_resume_policy(s, diags);
+        for undo in s.decl.undo.iter().chain(s.decl.probe.iter()) {
             match steps::lookup(&undo.step_type.value) {
                 None => diags.push(steps::unknown_type(
                     &undo.step_type.value,
@@ -175,6 +176,43 @@ fn check_types(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
                         .unwrap_or_else(|| Node::new(undo.step_type.span, NodeValue::Map(vec![])));
                     diags.extend(k.check(&with, true));
                 }
+            }
+        }
+    }
+}
+
+/// `on_resume: check` needs a `probe` and `compensate` an `undo`; a probe alone is unused.
+fn check_resume_policy(s: &crate::plan::ScopedStep, diags: &mut Vec<Diagnostic>) {
+    use crate::plan::ResumePolicy;
+    let policy = s.decl.on_resume.as_ref();
+    match policy.map(|p| p.value) {
+        Some(ResumePolicy::Check) if s.decl.probe.is_none() => diags.push(
+            Diagnostic::new(
+                Code::ResumePolicyIncomplete,
+                format!("step `{}` has `on_resume: check` but no `probe`", s.id.value),
+            )
+            .label(policy.map_or(s.id.span, |p| p.span), "needs a probe")
+            .help("add `probe: {type: ..., with: {...}}`: an action that succeeds when the step's work is done"),
+        ),
+        Some(ResumePolicy::Compensate) if s.decl.undo.is_none() => diags.push(
+            Diagnostic::new(
+                Code::ResumePolicyIncomplete,
+                format!("step `{}` has `on_resume: compensate` but no `undo`", s.id.value),
+            )
+            .label(policy.map_or(s.id.span, |p| p.span), "needs an undo")
+            .help("add an `undo:` action, or use `on_resume: rerun`, `check` or `ask`"),
+        ),
+        Some(ResumePolicy::Check) => {}
+        _ => {
+            if let Some(probe) = &s.decl.probe {
+                diags.push(
+                    Diagnostic::new(
+                        Code::ResumePolicyIncomplete,
+                        format!("step `{}` has a `probe` but its `on_resume` is not `check`", s.id.value),
+                    )
+                    .label(probe.step_type.span, "never run")
+                    .help("set `on_resume: check` to use the probe when resuming, or remove it"),
+                );
             }
         }
     }
@@ -477,9 +515,10 @@ fn mentions(s: &ScopedStep, name: &str) -> bool {
             .is_some_and(|w| w.value.contains(name))
         || s.decl
             .undo
-            .as_ref()
-            .and_then(|u| u.with.as_ref())
-            .is_some_and(|w| node_mentions(w, name))
+            .iter()
+            .chain(s.decl.probe.iter())
+            .filter_map(|u| u.with.as_ref())
+            .any(|w| node_mentions(w, name))
 }
 
 /// For each step, the set of steps it transitively needs.
@@ -533,6 +572,9 @@ fn check_templates(
             add(w);
         }
         if let Some(u) = s.decl.undo.as_ref().and_then(|u| u.with.as_ref()) {
+            add(u);
+        }
+        if let Some(u) = s.decl.probe.as_ref().and_then(|u| u.with.as_ref()) {
             add(u);
         }
         if let Some(t) = &s.decl.timeout {

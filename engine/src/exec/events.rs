@@ -4,11 +4,13 @@
 use crate::steps::{Outputs, Stream};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// The plan's steps in dependency order.
     Forward,
+    /// On resume: the probe of a step a crash left in doubt (`on_resume: check`).
+    Check,
     /// A completed step's compensation, after a failure.
     Undo,
     /// A releasing or `always` step run after a failure or cancel.
@@ -108,7 +110,10 @@ pub fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
-/// Receives every event, in order, before the executor goes on.
+/// Receives every event, in order, before the executor goes on. A sink that makes events
+/// durable (the journal) returns only once the event is on disk: the executor emits
+/// `StepStarted` before an attempt and `StepFinished` before anything depending on the step
+/// is scheduled, so that return is the point where a step's effect counts as done.
 pub trait EventSink: Send + Sync {
     fn emit(&self, event: &RunEvent);
 }

@@ -11,7 +11,7 @@ use crate::source::Node;
 use crate::steps::{Answers, DynStepType, Outputs, StepContext, StepError};
 use events::{now, EventSink, Phase, RunEvent, RunStatus, StepStatus};
 use rollback::State;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +25,8 @@ pub struct RunOptions {
     pub answers: Answers,
     /// SIGTERM-to-SIGKILL grace for cancelled child processes.
     pub grace: Duration,
+    /// `run.started` in templates; a resumed run keeps the time it first started.
+    pub started: Option<String>,
 }
 
 /// Signals the executor listens to: `cancel` stops the run (first Ctrl-C); `hurry` skips
@@ -33,6 +35,9 @@ pub struct RunOptions {
 pub struct Interrupts {
     pub cancel: CancellationToken,
     pub hurry: CancellationToken,
+    /// Set by the executor when undo and cleanup start, so the signal handler can say that
+    /// a signal now is ignored rather than promise to hurry anything.
+    pub rolling_back: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Debug, Clone)]
@@ -61,12 +66,33 @@ struct Outcome {
     error: Option<String>,
 }
 
-/// Resumed state: steps already finished in an earlier process (see journal).
+/// Resumed state: what an earlier process of the same run did (folded from its journal).
 #[derive(Debug, Clone, Default)]
 pub struct Prior {
     pub states: Vec<State>,
     pub outputs: HashMap<usize, serde_json::Value>,
     pub completion_order: Vec<usize>,
+    /// Undo and cleanup that already succeeded: not run again.
+    pub rolled_back: HashSet<(Phase, usize)>,
+    /// Forward steps a crash left started but not finished, and how to settle each before
+    /// the run goes on (their state is `NotRun`).
+    pub in_doubt: Vec<(usize, InDoubt)>,
+    /// The reason of the rollback a resumed `rollback_only` run finishes.
+    pub rollback_reason: Option<String>,
+    /// The earlier process was stopped by a signal: a finished rollback ends `cancelled`.
+    pub cancelled: bool,
+}
+
+/// How `resume` settles a step left in doubt (from its `on_resume`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InDoubt {
+    /// Run it again.
+    Rerun,
+    /// Run its `undo`, then run it again.
+    Compensate,
+    /// Run its probe: success means the step's effect is there (the probe's outputs stand
+    /// in for the step's); failure means it is not, and the step runs again.
+    Check,
 }
 
 pub struct Executor {
@@ -76,6 +102,9 @@ pub struct Executor {
     interrupts: Interrupts,
     prompt_lock: Arc<tokio::sync::Mutex<()>>,
     run_ctx: serde_json::Value,
+    /// Every secret param as `OPSPLAN_SECRET_<NAME>`, set in each child process, so a
+    /// script can use a secret without it being rendered into its argv.
+    secret_env: Arc<Vec<(String, String)>>,
 }
 
 impl Executor {
@@ -85,7 +114,9 @@ impl Executor {
         sink: Arc<dyn EventSink>,
         interrupts: Interrupts,
     ) -> Self {
-        let run_ctx = serde_json::json!({ "id": opts.run_id, "started": now() });
+        let started = opts.started.clone().unwrap_or_else(now);
+        let run_ctx = serde_json::json!({ "id": opts.run_id, "started": started });
+        let secret_env = Arc::new(secret_env(&plan));
         Executor {
             plan,
             opts,
@@ -93,6 +124,7 @@ impl Executor {
             interrupts,
             prompt_lock: Default::default(),
             run_ctx,
+            secret_env,
         }
     }
 
@@ -125,10 +157,27 @@ impl Executor {
 
         let forward_token = self.interrupts.cancel.child_token();
         let mut failure: Option<String> = if rollback_only {
-            Some("rollback requested".into())
+            Some(
+                prior
+                    .rollback_reason
+                    .clone()
+                    .unwrap_or_else(|| "rollback requested".into()),
+            )
         } else {
             None
         };
+        if failure.is_none() {
+            failure = self
+                .settle_in_doubt(
+                    &prior.in_doubt,
+                    &forward_token,
+                    &mut states,
+                    &mut outputs,
+                    &mut completion_order,
+                    &mut records,
+                )
+                .await;
+        }
         let mut running: JoinSet<Outcome> = JoinSet::new();
         let mut in_flight = vec![false; n];
         loop {
@@ -240,7 +289,7 @@ impl Executor {
             );
         }
 
-        let cancelled = self.interrupts.cancel.is_cancelled();
+        let cancelled = self.interrupts.cancel.is_cancelled() || prior.cancelled;
         let status = if failure.is_none() && !cancelled {
             RunStatus::Succeeded
         } else {
@@ -250,6 +299,7 @@ impl Executor {
                     &reason,
                     &states,
                     &completion_order,
+                    &prior.rolled_back,
                     &mut outputs,
                     &mut records,
                 )
@@ -273,17 +323,92 @@ impl Executor {
         }
     }
 
+    /// Settles the steps a crash left in doubt (resume), before anything else starts.
+    /// Returns a failure when a compensation failed: the run then rolls back.
+    async fn settle_in_doubt(
+        &self,
+        in_doubt: &[(usize, InDoubt)],
+        token: &CancellationToken,
+        states: &mut [State],
+        outputs: &mut HashMap<usize, serde_json::Value>,
+        completion_order: &mut Vec<usize>,
+        records: &mut Vec<StepRecord>,
+    ) -> Option<String> {
+        for &(i, how) in in_doubt {
+            let step = &self.plan.steps[i];
+            let (phase, action) = match how {
+                InDoubt::Rerun => continue,
+                InDoubt::Compensate => (Phase::Undo, step.undo.clone()),
+                InDoubt::Check => (Phase::Check, step.probe.clone()),
+            };
+            let Some(action) = action else { continue };
+            let o = match self.action_call(i, &action, outputs) {
+                Ok(call) => self.attempt_loop(i, phase, call, token.child_token()).await,
+                Err(msg) => Outcome {
+                    index: i,
+                    status: StepStatus::Failed,
+                    attempts: 0,
+                    duration: Duration::ZERO,
+                    outputs: None,
+                    error: Some(msg),
+                },
+            };
+            let status = o.status;
+            let out = o.outputs.clone();
+            self.finish_outcome(phase, o, records);
+            match (how, status) {
+                (InDoubt::Check, StepStatus::Succeeded) => {
+                    // The effect is there: the step counts as done, with the probe's outputs.
+                    states[i] = State::Done(StepStatus::Succeeded);
+                    completion_order.push(i);
+                    if let Some(out) = &out {
+                        outputs.insert(i, serde_json::Value::Object(out.clone()));
+                    }
+                    self.finish_event(
+                        i,
+                        Phase::Forward,
+                        StepStatus::Succeeded,
+                        0,
+                        Duration::ZERO,
+                        out,
+                        None,
+                        records,
+                    );
+                }
+                (InDoubt::Check, _) | (InDoubt::Compensate, StepStatus::Succeeded) => {}
+                (InDoubt::Compensate, _) | (InDoubt::Rerun, _) => {
+                    // It may still hold what it took: count it as started, so cleanup runs.
+                    states[i] = State::Done(StepStatus::Cancelled);
+                    return Some(format!(
+                        "the undo of `{}`, left in doubt by the crash, failed",
+                        step.id
+                    ));
+                }
+            }
+            if token.is_cancelled() {
+                return Some("cancelled by signal".into());
+            }
+        }
+        None
+    }
+
     /// Undo, then cleanup, each sequentially. Signals no longer stop anything here.
     async fn rollback(
         &self,
         reason: &str,
         states: &[State],
         completion_order: &[usize],
+        done: &HashSet<(Phase, usize)>,
         outputs: &mut HashMap<usize, serde_json::Value>,
         records: &mut Vec<StepRecord>,
     ) -> bool {
+        self.interrupts
+            .rolling_back
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let plan = &self.plan;
-        let rb = rollback::plan_rollback(plan, completion_order, states);
+        let mut rb = rollback::plan_rollback(plan, completion_order, states);
+        rb.undo.retain(|&i| !done.contains(&(Phase::Undo, i)));
+        rb.cleanup.retain(|&i| !done.contains(&(Phase::Cleanup, i)));
         self.sink.emit(&RunEvent::RollbackStarted {
             reason: self.plan.redactor.redact(reason).into_owned(),
             undo: rb.undo.iter().map(|&i| plan.steps[i].id.clone()).collect(),
@@ -298,15 +423,8 @@ impl Executor {
             let Some(undo) = plan.steps[i].undo.clone() else {
                 continue;
             };
-            let call = match self.render(i, &undo.with, outputs) {
-                Ok((real, masked)) => Call {
-                    kind: undo.kind,
-                    real,
-                    masked,
-                    retry: undo.retry.clone(),
-                    timeout: undo.timeout,
-                    destructive: false,
-                },
+            let call = match self.action_call(i, &undo, outputs) {
+                Ok(call) => call,
                 Err(msg) => {
                     ok = false;
                     self.finish_event(
@@ -434,6 +552,24 @@ impl Executor {
         }
     }
 
+    /// An inline action of step `i` (its undo or probe), rendered in the step's context.
+    fn action_call(
+        &self,
+        i: usize,
+        action: &crate::compile::CompiledAction,
+        outputs: &HashMap<usize, serde_json::Value>,
+    ) -> Result<Call, String> {
+        let (real, masked) = self.render(i, &action.with, outputs)?;
+        Ok(Call {
+            kind: action.kind,
+            real,
+            masked,
+            retry: action.retry.clone(),
+            timeout: action.timeout,
+            destructive: false,
+        })
+    }
+
     fn call(&self, i: usize, outputs: &HashMap<usize, serde_json::Value>) -> Result<Call, String> {
         let step = &self.plan.steps[i];
         let (real, masked) = self.render(i, &step.with, outputs)?;
@@ -460,6 +596,7 @@ impl Executor {
         let opts = self.opts.clone();
         let hurry = self.interrupts.hurry.clone();
         let prompt_lock = self.prompt_lock.clone();
+        let secret_env = self.secret_env.clone();
         async move {
             let step_id = plan.steps[i].id.clone();
             let plan_info = Arc::new(crate::steps::PlanInfo {
@@ -515,7 +652,7 @@ impl Executor {
                     answers: opts.answers,
                     log: log.clone(),
                     redact: plan.redactor.clone(),
-                    secret_env: Vec::new(),
+                    secret_env: secret_env.as_ref().clone(),
                     prompt_lock: prompt_lock.clone(),
                     plan: plan_info.clone(),
                 };
@@ -572,6 +709,29 @@ impl Executor {
             }
         }
     }
+}
+
+/// `OPSPLAN_SECRET_<NAME>` (upper case, `-` as `_`) for each secret param of the plan.
+pub fn secret_env(plan: &CompiledPlan) -> Vec<(String, String)> {
+    plan.params
+        .0
+        .iter()
+        .filter(|(_, p)| p.secret)
+        .filter_map(|(name, p)| {
+            let value = p.value.as_str()?;
+            let var: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            Some((format!("OPSPLAN_SECRET_{var}"), value.to_string()))
+        })
+        .collect()
 }
 
 enum Prepared {

@@ -197,9 +197,15 @@ pub struct StepDecl {
     /// step it needs, and runs only with `--force` or an interactive yes.
     #[serde(default)]
     pub destructive: bool,
-    /// What `resume` does when a crash left this step started but not finished.
+    /// What `resume` does when a crash left this step started but not finished. Default:
+    /// `rerun` for releasing, `always` and idempotent steps (`wait`, `assert`, `confirm`,
+    /// `http` GET/HEAD), else `ask`.
     #[serde(default)]
     pub on_resume: Option<Sp<ResumePolicy>>,
+    /// With `on_resume: check`: an action whose success means the step's effect is there
+    /// (e.g. an `http` GET of the checkpoint status); its outputs stand in for the step's.
+    #[serde(default)]
+    pub probe: Option<ActionDecl>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
@@ -209,6 +215,8 @@ pub enum ResumePolicy {
     Rerun,
     /// Run its `undo`, then run it again.
     Compensate,
+    /// Run the step's `probe`: success means the step is done, failure that it runs again.
+    Check,
     /// Stop and ask the operator (the safe default).
     Ask,
 }

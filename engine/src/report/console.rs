@@ -101,6 +101,7 @@ fn terminal_width() -> usize {
 fn phase_prefix(phase: Phase) -> &'static str {
     match phase {
         Phase::Forward => "",
+        Phase::Check => "check ",
         Phase::Undo => "undo ",
         Phase::Cleanup => "cleanup ",
     }

@@ -36,6 +36,10 @@ impl StepType for Assert {
         "Check a condition on params, outputs or files; the guard of destructive steps.";
     type Spec = AssertSpec;
 
+    /// Rerun on resume: a check changes nothing.
+    fn idempotent(_spec: &AssertSpec) -> bool {
+        true
+    }
     fn describe(spec: &AssertSpec) -> Action {
         let mut parts = Vec::new();
         if let Some(that) = spec.that {

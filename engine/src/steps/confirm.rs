@@ -21,6 +21,10 @@ impl StepType for Confirm {
         "Ask the operator to confirm before going on (`--yes` answers it).";
     type Spec = ConfirmSpec;
 
+    /// Rerun on resume: asking again is harmless.
+    fn idempotent(_spec: &ConfirmSpec) -> bool {
+        true
+    }
     fn describe(spec: &ConfirmSpec) -> Action {
         Action::new(format!("ask: {} [y/N]", spec.message))
     }

@@ -116,6 +116,10 @@ impl StepType for Http {
         }
         diags
     }
+    /// Rerun on resume: GET and HEAD change nothing on a well-behaved server.
+    fn idempotent(spec: &HttpSpec) -> bool {
+        matches!(spec.method.to_uppercase().as_str(), "GET" | "HEAD")
+    }
     fn describe(spec: &HttpSpec) -> Action {
         let mut url = spec.url.clone();
         if !spec.query.is_empty() {

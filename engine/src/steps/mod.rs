@@ -158,6 +158,11 @@ pub trait StepType: Send + Sync + 'static {
     fn destructive(_spec: &Self::Spec) -> bool {
         false
     }
+    /// True when running this spec twice has the effect of running it once: `resume` then
+    /// reruns it when a crash left it in doubt (the default `on_resume` becomes `rerun`).
+    fn idempotent(_spec: &Self::Spec) -> bool {
+        false
+    }
     fn describe(spec: &Self::Spec) -> Action;
     fn run(
         spec: Self::Spec,
@@ -178,6 +183,7 @@ pub trait DynStepType: Send + Sync {
     fn destructive(&self, with: &Node) -> bool;
     /// Whether the step destroys data, from arguments rendered with known values.
     fn destructive_rendered(&self, with: &Node) -> bool;
+    fn idempotent(&self, with: &Node) -> bool;
     fn describe(&self, with: &Node) -> Result<Action, Diagnostic>;
     fn run(&self, with: &Node, ctx: StepContext) -> BoxFuture<Result<Outputs, StepError>>;
 }
@@ -216,6 +222,9 @@ impl<T: StepType> DynStepType for Registered<T> {
     }
     fn destructive_rendered(&self, with: &Node) -> bool {
         decode::<T>(with, false).is_ok_and(|s| T::destructive(&s))
+    }
+    fn idempotent(&self, with: &Node) -> bool {
+        decode::<T>(with, true).is_ok_and(|s| T::idempotent(&s))
     }
     fn describe(&self, with: &Node) -> Result<Action, Diagnostic> {
         decode::<T>(with, true).map(|s| T::describe(&s))

@@ -99,6 +99,10 @@ impl StepType for Wait {
         }
         diags
     }
+    /// Rerun on resume: a poll changes nothing.
+    fn idempotent(_spec: &WaitSpec) -> bool {
+        true
+    }
     fn describe(spec: &WaitSpec) -> Action {
         let what = if let Some(url) = &spec.url {
             format!(

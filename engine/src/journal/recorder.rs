@@ -1,0 +1,215 @@
+//! The one writer of a run's journal: an [`EventSink`] that appends each event as a JSON line.
+//!
+//! Durability point: [`EventSink::emit`] returns only after the record is on disk
+//! (`fdatasync`), and the executor emits `StepStarted` before it starts an attempt and
+//! `StepFinished` before it schedules anything that depends on the step. So a step that
+//! the journal does not show as finished is treated as in doubt by `resume`, and a step it
+//! shows as finished really finished. Log lines (`StepLog`) are written but not synced on
+//! their own: the next durable record syncs them too.
+
+use super::format::{Meta, Record, EVENTS_FILE, META_FILE, OWNER_FILE};
+use crate::exec::events::{EventSink, RunEvent};
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+pub struct Recorder {
+    dir: PathBuf,
+    inner: Mutex<Inner>,
+    /// Cancelled when a record cannot be written: a run whose journal is broken cannot be
+    /// resumed after a crash, so it stops and rolls back instead of going on blind.
+    on_failure: CancellationToken,
+    // Held for the life of the recorder; released by the kernel on any exit.
+    _owner: Flock<File>,
+}
+
+struct Inner {
+    file: File,
+    seq: u64,
+    failed: bool,
+    kill: Option<KillHook>,
+}
+
+/// Test-only crash injection (debug builds): `OPSPLAN_TEST_KILL_AT=after:N` SIGKILLs the
+/// process right after record N is durable, `before:N` just before record N is written
+/// (the step's effect happened, its record did not), `torn:N` after writing half of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KillHook {
+    Before(u64),
+    After(u64),
+    Torn(u64),
+}
+
+fn kill_hook() -> Option<KillHook> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
+    let spec = std::env::var("OPSPLAN_TEST_KILL_AT").ok()?;
+    let (kind, n) = spec.split_once(':')?;
+    let n: u64 = n.trim().parse().ok()?;
+    match kind {
+        "before" => Some(KillHook::Before(n)),
+        "after" => Some(KillHook::After(n)),
+        "torn" => Some(KillHook::Torn(n)),
+        _ => None,
+    }
+}
+
+fn die() -> ! {
+    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    std::process::abort()
+}
+
+/// Takes the run's owner lock; fails when another process is writing this run's journal.
+pub fn take_owner(dir: &Path) -> std::io::Result<Flock<File>> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(OWNER_FILE))?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| {
+        if errno == nix::errno::Errno::EWOULDBLOCK {
+            std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "another opsplan process is running this run",
+            )
+        } else {
+            std::io::Error::from(errno)
+        }
+    })
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl Recorder {
+    /// Creates `<root>/<run id>/` with its metadata, durably, before anything runs.
+    pub fn create(
+        root: &Path,
+        meta: &Meta,
+        on_failure: CancellationToken,
+    ) -> std::io::Result<Recorder> {
+        let dir = root.join(&meta.run_id);
+        std::fs::create_dir_all(root)?;
+        std::fs::create_dir(&dir)?;
+        let owner = take_owner(&dir)?;
+        let tmp = dir.join(format!("{META_FILE}.tmp"));
+        {
+            let mut f = File::create(&tmp)?;
+            let text = serde_json::to_string_pretty(meta).map_err(std::io::Error::other)?;
+            f.write_all(text.as_bytes())?;
+            f.write_all(b"\n")?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, dir.join(META_FILE))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(EVENTS_FILE))?;
+        file.sync_all()?;
+        sync_dir(&dir)?;
+        sync_dir(root)?;
+        Ok(Recorder {
+            dir,
+            inner: Mutex::new(Inner {
+                file,
+                seq: 0,
+                failed: false,
+                kill: kill_hook(),
+            }),
+            on_failure,
+            _owner: owner,
+        })
+    }
+
+    /// Reopens a run's journal to append a resumed session. `owner` was taken by the caller
+    /// (before deciding to resume); `valid_len` is where the last complete record ends: a
+    /// torn tail is cut off first, so new records never follow half a line.
+    pub fn reopen(
+        dir: &Path,
+        owner: Flock<File>,
+        last_seq: u64,
+        valid_len: u64,
+        on_failure: CancellationToken,
+    ) -> std::io::Result<Recorder> {
+        let path = dir.join(EVENTS_FILE);
+        let f = OpenOptions::new().write(true).open(&path)?;
+        if f.metadata()?.len() > valid_len {
+            f.set_len(valid_len)?;
+            f.sync_all()?;
+        }
+        drop(f);
+        let file = OpenOptions::new().append(true).open(&path)?;
+        Ok(Recorder {
+            dir: dir.to_path_buf(),
+            inner: Mutex::new(Inner {
+                file,
+                seq: last_seq,
+                failed: false,
+                kill: kill_hook(),
+            }),
+            on_failure,
+            _owner: owner,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl EventSink for Recorder {
+    fn emit(&self, event: &RunEvent) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        if inner.failed {
+            return;
+        }
+        inner.seq += 1;
+        let record = Record {
+            seq: inner.seq,
+            event: event.clone(),
+        };
+        let mut line = match serde_json::to_vec(&record) {
+            Ok(l) => l,
+            Err(_) => return,
+        };
+        line.push(b'\n');
+        let seq = inner.seq;
+        match inner.kill {
+            Some(KillHook::Before(n)) if n == seq => die(),
+            Some(KillHook::Torn(n)) if n == seq => {
+                let half = line.len() / 2;
+                let _ = inner.file.write_all(&line[..half]);
+                let _ = inner.file.sync_data();
+                die()
+            }
+            _ => {}
+        }
+        let durable = !matches!(event, RunEvent::StepLog { .. });
+        let result = inner.file.write_all(&line).and_then(|_| {
+            if durable {
+                inner.file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = result {
+            inner.failed = true;
+            eprintln!(
+                "error: cannot write the run journal in {}: {e}; stopping the run (a crash now could not be resumed)",
+                self.dir.display()
+            );
+            self.on_failure.cancel();
+            return;
+        }
+        if inner.kill == Some(KillHook::After(seq)) {
+            die();
+        }
+    }
+}

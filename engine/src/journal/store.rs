@@ -1,0 +1,191 @@
+//! Reading run journals back: one run's metadata and records, and the list of runs.
+
+use super::format::{Meta, Record, EVENTS_FILE, FORMAT, META_FILE};
+use std::path::{Path, PathBuf};
+
+/// A run journal as read from disk.
+#[derive(Debug)]
+pub struct Journal {
+    pub dir: PathBuf,
+    pub meta: Meta,
+    pub records: Vec<Record>,
+    /// Set when the last line was cut short by a crash; it is ignored.
+    pub torn: Option<Torn>,
+    /// Bytes of `events.jsonl` up to the end of the last complete record.
+    pub valid_len: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Torn {
+    pub line: usize,
+    pub bytes: usize,
+}
+
+impl std::fmt::Display for Torn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the last record (line {}, {} bytes) was cut short by a crash and is ignored",
+            self.line, self.bytes
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("no run `{run}` in {dir}")]
+    NotFound { run: String, dir: String },
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a run journal this opsplan understands: {detail}")]
+    Invalid { path: String, detail: String },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
+    move |source| JournalError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+pub fn read_meta(dir: &Path) -> Result<Meta, JournalError> {
+    let path = dir.join(META_FILE);
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    let meta: Meta = serde_json::from_str(&text).map_err(|e| JournalError::Invalid {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    if meta.format > FORMAT {
+        return Err(JournalError::Invalid {
+            path: path.display().to_string(),
+            detail: format!(
+                "it has format {}, this opsplan reads formats up to {FORMAT}; use a newer opsplan",
+                meta.format
+            ),
+        });
+    }
+    Ok(meta)
+}
+
+/// Parses `events.jsonl`. Only the last line may be incomplete (a crash mid-write); a bad
+/// line anywhere else means the journal was damaged and is an error.
+pub fn parse_events(
+    text: &[u8],
+    path: &Path,
+) -> Result<(Vec<Record>, Option<Torn>, u64), JournalError> {
+    let mut records = Vec::new();
+    let mut offset = 0usize;
+    let mut line_no = 0usize;
+    while offset < text.len() {
+        line_no += 1;
+        let end = text[offset..].iter().position(|&b| b == b'\n');
+        let (line, next) = match end {
+            Some(e) => (&text[offset..offset + e], offset + e + 1),
+            None => (&text[offset..], text.len()),
+        };
+        let last = next == text.len();
+        match (serde_json::from_slice::<Record>(line), end.is_some()) {
+            (Ok(r), true) => records.push(r),
+            (Err(e), true) if !last => {
+                return Err(JournalError::Invalid {
+                    path: path.display().to_string(),
+                    detail: format!("line {line_no} is not a record ({e})"),
+                })
+            }
+            // The last line: half a record, or one without its newline (a crash mid-write).
+            _ => {
+                let torn = Torn {
+                    line: line_no,
+                    bytes: line.len(),
+                };
+                return Ok((records, Some(torn), offset as u64));
+            }
+        }
+        offset = next;
+    }
+    Ok((records, None, offset as u64))
+}
+
+pub fn open(dir: &Path) -> Result<Journal, JournalError> {
+    let meta = read_meta(dir)?;
+    let path = dir.join(EVENTS_FILE);
+    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    let (records, torn, valid_len) = parse_events(&bytes, &path)?;
+    Ok(Journal {
+        dir: dir.to_path_buf(),
+        meta,
+        records,
+        torn,
+        valid_len,
+    })
+}
+
+/// The journal of run `run` under `root` (a run id, or a unique prefix of one).
+pub fn find(root: &Path, run: &str) -> Result<PathBuf, JournalError> {
+    let exact = root.join(run);
+    if !run.is_empty() && !run.contains('/') && exact.join(META_FILE).exists() {
+        return Ok(exact);
+    }
+    let matches: Vec<PathBuf> = list_dirs(root)
+        .into_iter()
+        .filter(|d| {
+            d.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(run))
+        })
+        .collect();
+    match matches.as_slice() {
+        [one] if !run.is_empty() => Ok(one.clone()),
+        _ => Err(JournalError::NotFound {
+            run: run.into(),
+            dir: root.display().to_string(),
+        }),
+    }
+}
+
+/// Run directories under `root`, oldest first (run ids start with their start time).
+pub fn list_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.join(META_FILE).exists())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = r#"{"seq":1,"event":"signal","signal":"SIGINT","action":"x"}"#;
+
+    #[test]
+    fn a_torn_last_line_is_reported_and_cut_off() {
+        let text = format!("{A}\n{}", &A[..20]);
+        let (records, torn, valid) = parse_events(text.as_bytes(), Path::new("e")).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(torn.map(|t| t.line), Some(2));
+        assert_eq!(valid as usize, A.len() + 1);
+    }
+
+    #[test]
+    fn a_bad_line_before_the_end_is_an_error() {
+        let text = format!("{}\n{A}\n", &A[..20]);
+        assert!(parse_events(text.as_bytes(), Path::new("e")).is_err());
+    }
+
+    #[test]
+    fn a_clean_journal_has_no_torn_line() {
+        let text = format!("{A}\n{A}\n");
+        let (records, torn, valid) = parse_events(text.as_bytes(), Path::new("e")).unwrap();
+        assert_eq!((records.len(), torn.is_none()), (2, true));
+        assert_eq!(valid as usize, text.len());
+    }
+}

@@ -1,0 +1,243 @@
+//! `opsplan runs` (one line per run) and `opsplan runs show RUN` (the timeline of one run),
+//! both rendered from the folded journal state.
+
+use super::console::fmt_duration;
+use crate::exec::events::{Phase, RunStatus, StepStatus};
+use crate::journal::format::Meta;
+use crate::journal::state::{PhaseState, RunState};
+use serde::Serialize;
+use std::fmt::Write;
+use std::time::Duration;
+
+/// What a run is, as far as the journal and the owner lock can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Liveness {
+    Finished(RunStatus),
+    /// A process holds the run's journal open.
+    Running,
+    /// No process works on it and it did not finish: it crashed (resume it).
+    Interrupted,
+}
+
+impl Liveness {
+    pub fn label(self) -> &'static str {
+        match self {
+            Liveness::Finished(RunStatus::Succeeded) => "succeeded",
+            Liveness::Finished(RunStatus::Failed) => "failed",
+            Liveness::Finished(RunStatus::Cancelled) => "cancelled",
+            Liveness::Finished(RunStatus::RollbackFailed) => "rollback-failed",
+            Liveness::Running => "running",
+            Liveness::Interrupted => "interrupted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    pub run_id: String,
+    pub status: String,
+    pub plan: String,
+    pub started: String,
+    pub duration_ms: u64,
+}
+
+pub fn row(meta: &Meta, state: &RunState, live: Liveness) -> RunRow {
+    RunRow {
+        run_id: meta.run_id.clone(),
+        status: live.label().into(),
+        plan: meta.plan.name.clone(),
+        started: meta.started.clone(),
+        duration_ms: state.duration_ms,
+    }
+}
+
+pub fn list_text(rows: &[RunRow]) -> String {
+    let mut o = String::new();
+    let w = rows
+        .iter()
+        .map(|r| r.run_id.len())
+        .max()
+        .unwrap_or(3)
+        .max(3);
+    let pw = rows.iter().map(|r| r.plan.len()).max().unwrap_or(4).max(4);
+    let _ = writeln!(
+        o,
+        "{:w$}  {:15}  {:pw$}  {:24}  {:>8}",
+        "run", "status", "plan", "started", "duration"
+    );
+    for r in rows {
+        let _ = writeln!(
+            o,
+            "{:w$}  {:15}  {:pw$}  {:24}  {:>8}",
+            r.run_id,
+            r.status,
+            r.plan,
+            r.started,
+            fmt_duration(Duration::from_millis(r.duration_ms))
+        );
+    }
+    o
+}
+
+fn status_text(p: &PhaseState) -> String {
+    match p.status {
+        None => "IN DOUBT (started, no finish record)".into(),
+        Some(StepStatus::Succeeded) => "ok".into(),
+        Some(StepStatus::Skipped) => "skipped".into(),
+        Some(StepStatus::Cancelled) => "cancelled".into(),
+        Some(StepStatus::Failed) => "FAILED".into(),
+    }
+}
+
+fn phase_lines(o: &mut String, label: &str, p: &PhaseState) {
+    let attempts = p.attempts.len();
+    let _ = writeln!(
+        o,
+        "  {label}  {}  ({} attempt{}, {})",
+        status_text(p),
+        attempts,
+        if attempts == 1 { "" } else { "s" },
+        fmt_duration(Duration::from_millis(p.duration_ms))
+    );
+    for a in &p.attempts {
+        let _ = writeln!(
+            o,
+            "      attempt {} at {}: {}",
+            a.number,
+            a.at,
+            a.action.lines().next().unwrap_or_default()
+        );
+        if let Some(e) = &a.error {
+            let _ = writeln!(o, "        error: {}", e.lines().next().unwrap_or_default());
+        }
+    }
+    if let Some(out) = &p.outputs {
+        let mut keys: Vec<String> = Vec::new();
+        for (k, v) in out {
+            let mut text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if text.chars().count() > 60 {
+                text = format!("{}…", text.chars().take(60).collect::<String>());
+            }
+            keys.push(format!("{k}={}", text.replace('\n', "\\n")));
+        }
+        if !keys.is_empty() {
+            let _ = writeln!(o, "      outputs: {}", keys.join(", "));
+        }
+    }
+}
+
+/// The timeline of one run: its steps in plan order with every phase they went through.
+pub fn timeline_text(meta: &Meta, state: &RunState, live: Liveness, notes: &[String]) -> String {
+    let mut o = String::new();
+    let version = meta
+        .plan
+        .version
+        .as_deref()
+        .map(|v| format!(" {v}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        o,
+        "run {}: plan {}{version}, {}",
+        meta.run_id,
+        meta.plan.name,
+        live.label()
+    );
+    let _ = writeln!(
+        o,
+        "started {} by {} on {} (pid {}), {} session{}, {}",
+        meta.started,
+        meta.user,
+        meta.host,
+        meta.pid,
+        state.sessions,
+        if state.sessions == 1 { "" } else { "s" },
+        fmt_duration(Duration::from_millis(state.duration_ms))
+    );
+    let _ = writeln!(
+        o,
+        "plan file {} ({})",
+        meta.plan.path, meta.plan.content_hash
+    );
+    if !meta.params.is_empty() {
+        let params: Vec<String> = meta
+            .params
+            .iter()
+            .map(|(k, p)| {
+                let v = match &p.value {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                format!("{k}={v}")
+            })
+            .collect();
+        let _ = writeln!(o, "params {}", params.join(", "));
+    }
+    if !meta.locks.is_empty() {
+        let _ = writeln!(o, "locks {}", meta.locks.join(", "));
+    }
+    for n in notes {
+        let _ = writeln!(o, "note: {n}");
+    }
+    let _ = writeln!(o, "\nsteps:");
+    let w = state.steps.keys().map(|k| k.len()).max().unwrap_or(4);
+    for (id, s) in &state.steps {
+        match &s.forward {
+            None => {
+                let _ = writeln!(o, "  {id:w$}  not run");
+            }
+            Some(p) => phase_lines(&mut o, &format!("{id:w$}"), p),
+        }
+        if let Some(p) = &s.check {
+            phase_lines(&mut o, &format!("{:w$}", format!("  check {id}")), p);
+        }
+    }
+    if let Some(rb) = &state.rollback {
+        let _ = writeln!(
+            o,
+            "\nrollback ({}): undo [{}], cleanup [{}]",
+            rb.reason.lines().next().unwrap_or_default(),
+            rb.undo.join(", "),
+            rb.cleanup.join(", ")
+        );
+        for phase in [Phase::Undo, Phase::Cleanup] {
+            for (id, s) in &state.steps {
+                if let Some(p) = s.phase(phase) {
+                    let name = match phase {
+                        Phase::Undo => format!("undo {id}"),
+                        _ => format!("cleanup {id}"),
+                    };
+                    phase_lines(&mut o, &name, p);
+                }
+            }
+        }
+    }
+    for sig in &state.signals {
+        let _ = writeln!(o, "\nsignal {}: {}", sig.signal, sig.action);
+    }
+    let end = match live {
+        Liveness::Finished(_) => format!(
+            "\nfinished {} ({})",
+            state.finished.as_deref().unwrap_or("?"),
+            live.label()
+        ),
+        Liveness::Running => "\nstill running".into(),
+        Liveness::Interrupted => {
+            let doubt: Vec<String> = state.in_doubt().into_iter().map(|(id, _)| id).collect();
+            let doubt = if doubt.is_empty() {
+                String::new()
+            } else {
+                format!("; in doubt: {}", doubt.join(", "))
+            };
+            format!(
+                "\ninterrupted (the process is gone{doubt}): finish it with `opsplan resume {}`",
+                meta.run_id
+            )
+        }
+    };
+    let _ = writeln!(o, "{end}");
+    o
+}

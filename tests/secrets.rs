@@ -1,0 +1,286 @@
+//! A secret with a distinctive value goes through exec (engine-set env), exec (`env:`),
+//! shell, http basic auth (accepted, then refused with the password quoted in the body) and
+//! a failing child that prints it. It must reach each of them, and appear nowhere else:
+//! not on stdout or stderr (text and JSON logs), not in preview or `runs show`, not in any
+//! file of the journal or lock folders, not in any /proc/*/cmdline sampled during the run.
+//! The HTTP side is a small real server on a loopback port, started and stopped here.
+
+// Test helpers fail the test loudly on setup errors; that is what unwrap is for here.
+#![allow(clippy::unwrap_used)]
+
+mod durable_common;
+
+use durable_common::*;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const SECRET: &str = "Zq9-sEcReT-7f41c2e-hunter2";
+
+fn b64decode(s: &str) -> Vec<u8> {
+    let table = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes().filter(|&c| c != b'=') {
+        let Some(v) = table.iter().position(|&t| t == c) else {
+            continue;
+        };
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// Answers /ok with 200 and /deny with 401 quoting the password it got; records passwords.
+struct Server {
+    url: String,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (s, v) = (stop.clone(), seen.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut first = String::new();
+                let _ = reader.read_line(&mut first);
+                let mut password = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(auth) = line
+                        .trim()
+                        .strip_prefix("authorization: Basic ")
+                        .or_else(|| line.trim().strip_prefix("Authorization: Basic "))
+                    {
+                        let decoded = String::from_utf8_lossy(&b64decode(auth)).into_owned();
+                        password = decoded
+                            .split_once(':')
+                            .map(|(_, p)| p.to_string())
+                            .unwrap_or_default();
+                    }
+                }
+                v.lock().unwrap().push(password.clone());
+                let (status, body) = if first.contains("/deny") {
+                    (
+                        "401 Unauthorized",
+                        format!("password {password} is wrong for ops"),
+                    )
+                } else {
+                    ("200 OK", "{\"ok\": true}".to_string())
+                };
+                let mut stream = stream;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Server {
+            url,
+            stop,
+            seen,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Every file under `dir`, with its contents.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files(&p));
+        } else if let Ok(bytes) = std::fs::read(&p) {
+            out.push((p.display().to_string(), bytes));
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// Reads every /proc/*/cmdline until stopped; returns those holding the secret.
+fn watch_cmdlines(stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(usize, Vec<String>)> {
+    std::thread::spawn(move || {
+        let (mut samples, mut found) = (0, Vec::new());
+        while !stop.load(Ordering::SeqCst) {
+            samples += 1;
+            if let Ok(rd) = std::fs::read_dir("/proc") {
+                for e in rd.flatten() {
+                    if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+                        if contains(&cmd, SECRET) {
+                            found.push(String::from_utf8_lossy(&cmd).replace('\0', " "));
+                        }
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (samples, found)
+    })
+}
+
+#[test]
+fn a_secret_reaches_its_steps_and_nothing_else() {
+    let server = Server::start();
+    for format in ["text", "json"] {
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        let plan = fixture("secrets.yaml").display().to_string();
+        let dir = format!("dir={}", w.display());
+        let url = format!("url={}", server.url);
+        let mut cmd = opsplan(
+            w,
+            &[
+                "run",
+                &plan,
+                "--set",
+                &dir,
+                "--set",
+                &url,
+                "--log-format",
+                format,
+            ],
+        );
+        cmd.env("OPSPLAN_TEST_SECRET", SECRET);
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let watcher = watch_cmdlines(stop.clone());
+        let r = run(cmd);
+        stop.store(true, Ordering::SeqCst);
+        let (samples, in_cmdline) = watcher.join().unwrap();
+
+        // It failed where it should (the refused HTTP call, then the failing child).
+        assert_eq!(r.code, Some(3), "{}", r.all());
+        // The secret reached every consumer.
+        for f in ["exec.seen", "env.seen", "shell.seen"] {
+            assert_eq!(std::fs::read_to_string(w.join(f)).unwrap(), SECRET, "{f}");
+        }
+        assert!(
+            server
+                .seen
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|p| *p == SECRET)
+                .count()
+                >= 2
+        );
+        // And appeared nowhere else.
+        assert!(samples > 10, "only {samples} samples of /proc");
+        assert!(in_cmdline.is_empty(), "secret in argv: {in_cmdline:?}");
+        assert!(
+            !r.stdout.contains(SECRET),
+            "stdout ({format}):\n{}",
+            r.stdout
+        );
+        assert!(
+            !r.stderr.contains(SECRET),
+            "stderr ({format}):\n{}",
+            r.stderr
+        );
+        // The masked texts are there, so the streams really carried them.
+        assert!(r.stderr.contains("shell saw ********"), "{}", r.stderr);
+        assert!(r.stderr.contains("exec saw ********"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("password ******** is wrong"),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("child failed with token ********"),
+            "{}",
+            r.stderr
+        );
+        for (path, bytes) in files(&w.join(".opsplan")) {
+            assert!(!contains(&bytes, SECRET), "secret in {path}");
+        }
+        let journal = files(&w.join(".opsplan/runs"));
+        assert!(journal
+            .iter()
+            .any(|(_, b)| contains(b, "shell saw ********")));
+
+        let run_id = only_run(w);
+        for args in [
+            vec!["runs", "show", run_id.as_str()],
+            vec!["runs", "show", run_id.as_str(), "--format", "json"],
+            vec!["runs"],
+        ] {
+            let out = run(opsplan(w, &args));
+            assert!(!out.all().contains(SECRET), "{args:?}: {}", out.all());
+        }
+        let mut preview = opsplan(w, &["preview", &plan, "--set", &dir, "--set", &url]);
+        preview.env("OPSPLAN_TEST_SECRET", SECRET);
+        let p = run(preview);
+        assert_eq!(p.code, Some(0), "{}", p.all());
+        assert!(!p.all().contains(SECRET), "preview: {}", p.all());
+        assert!(p.stdout.contains("********"), "{}", p.stdout);
+    }
+}
+
+#[test]
+fn resume_needs_the_secret_again_and_says_where_from() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let server = Server::start();
+    let plan = fixture("secrets.yaml").display().to_string();
+    let dir = format!("dir={}", w.display());
+    let url = format!("url={}", server.url);
+    let mut cmd = opsplan(w, &["run", &plan, "--set", &dir, "--set", &url]);
+    cmd.env("OPSPLAN_TEST_SECRET", SECRET)
+        .env("OPSPLAN_TEST_KILL_AT", "after:2");
+    let first = run(cmd);
+    assert_eq!(first.signal, Some(9), "{}", first.all());
+    let run_id = only_run(w);
+    let r = run(opsplan(w, &["resume", &run_id]));
+    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert!(
+        r.stderr.contains("secret `token` came from the environment variable OPSPLAN_TEST_SECRET, which is not set now"),
+        "{}",
+        r.stderr
+    );
+    let meta =
+        std::fs::read_to_string(w.join(".opsplan/runs").join(&run_id).join("meta.json")).unwrap();
+    assert!(meta.contains("\"token\""), "{meta}");
+    assert!(!meta.contains(SECRET), "{meta}");
+}
