@@ -46,7 +46,8 @@ k8s_spec! {
     #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct JobSpec {
-        /// The Job manifest as a mapping (`apiVersion: batch/v1`, `kind: Job`, …); its strings
+        /// The Job manifest as a mapping (`apiVersion: batch/v1`, `kind: Job`, …) or as YAML
+        /// text (e.g. a chart's job template read from a configmap); its strings
         /// are templates like every argument…
         #[serde(default)]
         pub manifest: Option<serde_json::Value>,
@@ -116,13 +117,23 @@ impl StepType for Job {
             );
         }
         if let Some(m) = with.get("manifest") {
-            if m.as_map().is_none() && !m.as_str().is_some_and(super::pending) {
+            if m.as_map().is_none() && m.as_str().is_none() {
                 diags.push(super::arg_error_at(
                     m.span,
                     "`manifest` is not a mapping",
-                    "expected the Job as a mapping",
+                    "expected the Job as a mapping or YAML text",
                     "write the Job manifest inline, or use `manifest_file:` for a file",
                 ));
+            }
+            if let Some(text) = m.as_str().filter(|t| !super::pending(t)) {
+                if let Err(e) = Node::parse(FileId(0), text) {
+                    diags.push(super::arg_error_at(
+                        m.span,
+                        &format!("`manifest` text is not valid YAML: {}", e.message),
+                        "not YAML",
+                        "write the Job manifest as a mapping, or give YAML text",
+                    ));
+                }
             }
             if let Some(kind) = m.get("kind") {
                 if kind
@@ -287,6 +298,15 @@ impl StepType for Job {
 
 fn load_manifest(spec: &JobSpec) -> Result<serde_json::Value, StepError> {
     let manifest = match (&spec.manifest, &spec.manifest_file) {
+        // Text, as charts ship their job templates in configmaps (StackState's restore jobs).
+        (Some(serde_json::Value::String(text)), _) => Node::parse(FileId(0), text)
+            .map_err(|e| {
+                StepError::fatal(format!(
+                    "the Job manifest text is not valid YAML: {}",
+                    e.message
+                ))
+            })?
+            .to_json(),
         (Some(m), _) => m.clone(),
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
