@@ -232,7 +232,13 @@ registry![
     assert::Assert,
     confirm::Confirm,
     // Docker (steps/docker/).
-
+    docker::exec::DockerExec,
+    docker::run::DockerRun,
+    docker::stop::DockerStop,
+    docker::start::DockerStart,
+    docker::restart::DockerRestart,
+    docker::copy::DockerCopy,
+    docker::volume::DockerVolume,
     // Kubernetes (steps/k8s/).
 
     // Object storage (steps/object/).
