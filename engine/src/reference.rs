@@ -24,6 +24,15 @@ fn type_name(schema: &Value, defs: &Value) -> String {
             .get(name)
             .map_or(name.to_string(), |d| type_name(d, defs));
     }
+    // A field that refers to a shared definition and has its own description is wrapped
+    // in a one-element `allOf`.
+    if let Some([only]) = schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    {
+        return type_name(only, defs);
+    }
     if let Some(any) = schema.get("anyOf").and_then(Value::as_array) {
         let parts: Vec<String> = any
             .iter()

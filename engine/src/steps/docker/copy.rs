@@ -53,12 +53,11 @@ pub struct DockerCopySpec {
     pub overwrite: bool,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+/// Which way `docker.copy` copies.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
-    /// From the container to this machine.
     Out,
-    /// From this machine into the container.
     In,
 }
 

@@ -423,16 +423,14 @@ pub fn check_name(with: &Node, field: &str, value: &str, example: &str) -> Optio
     })
 }
 
-/// What `docker.start` and `docker.restart` wait for once the container was started.
-#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+/// What `docker.start` and `docker.restart` wait for once the container was started:
+/// `healthy` when it has a healthcheck (else running), `running`, or nothing.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WaitFor {
-    /// Healthy when the container has a healthcheck, else running.
     #[default]
     Healthy,
-    /// Running, even when a healthcheck has not passed yet.
     Running,
-    /// Do not wait.
     None,
 }
 

@@ -28,12 +28,13 @@ pub struct DockerRun;
 pub struct DockerRunSpec {
     /// Image to run. It must already be on the engine: nothing is pulled.
     pub image: String,
-    /// Command (argv) instead of the image's default, e.g. `[rsync, -a, /data/, /backup/]`.
+    /// Command (argv) instead of the image's default, e.g. `[rsync, -a, /data/, /backup/]`;
+    /// empty for the image's.
     #[serde(default)]
-    pub command: Option<Vec<String>>,
-    /// Entrypoint (argv) instead of the image's.
+    pub command: Vec<String>,
+    /// Entrypoint (argv) instead of the image's; empty for the image's.
     #[serde(default)]
-    pub entrypoint: Option<Vec<String>>,
+    pub entrypoint: Vec<String>,
     /// Named volumes and host folders to mount (`-v`).
     #[serde(default)]
     pub mounts: Vec<MountSpec>,
@@ -119,22 +120,6 @@ impl StepType for DockerRun {
     fn check(spec: &DockerRunSpec, with: &Node) -> Vec<Diagnostic> {
         let mut diags = Vec::new();
         diags.extend(super::check_name(with, "image", &spec.image, "alpine:3.20"));
-        for field in ["command", "entrypoint"] {
-            let value = if field == "command" {
-                &spec.command
-            } else {
-                &spec.entrypoint
-            };
-            if value.as_ref().is_some_and(|v| v.is_empty()) {
-                diags.push(super::field_error(
-                    with,
-                    field,
-                    format!("`{field}` is empty"),
-                    "no program to run",
-                    &format!("leave `{field}` out to use the image's, or give an argv such as `[sh, -c, \"…\"]`"),
-                ));
-            }
-        }
         let mount_nodes = with.get("mounts");
         for (i, mount) in spec.mounts.iter().enumerate() {
             let node = mount_nodes.and_then(|m| m.at_path(&i.to_string()));
@@ -245,20 +230,19 @@ impl StepType for DockerRun {
         for from in &spec.volumes_from {
             args.extend(["--volumes-from".into(), from.clone()]);
         }
-        if let Some(entrypoint) = &spec.entrypoint {
-            args.extend(["--entrypoint".into(), shell_quote(entrypoint)]);
+        if !spec.entrypoint.is_empty() {
+            args.extend(["--entrypoint".into(), shell_quote(&spec.entrypoint)]);
         }
         args.push(spec.image.clone());
-        args.extend(spec.command.iter().flatten().cloned());
+        args.extend(spec.command.iter().cloned());
         Action::new(format!("$ {}", shell_quote(&args)))
     }
     async fn run(spec: DockerRunSpec, ctx: StepContext) -> Result<Outputs, StepError> {
-        for argv in [&spec.command, &spec.entrypoint].into_iter().flatten() {
-            refuse_secret_argv(argv, &ctx)?;
-        }
+        refuse_secret_argv(&spec.command, &ctx)?;
+        refuse_secret_argv(&spec.entrypoint, &ctx)?;
         let engine = Engine::connect(&ctx).await?;
         check_volumes(&engine, &spec, &ctx).await?;
-        let what = match spec.command.as_ref().and_then(|c| c.first()) {
+        let what = match spec.command.first() {
             Some(program) => format!("`{program}` in a container of `{}`", spec.image),
             None => format!("the container of `{}`", spec.image),
         };
@@ -312,8 +296,8 @@ fn create_body(spec: &DockerRunSpec, ctx: &StepContext) -> ContainerCreateBody {
         .collect();
     ContainerCreateBody {
         image: Some(spec.image.clone()),
-        cmd: spec.command.clone(),
-        entrypoint: spec.entrypoint.clone(),
+        cmd: (!spec.command.is_empty()).then(|| spec.command.clone()),
+        entrypoint: (!spec.entrypoint.is_empty()).then(|| spec.entrypoint.clone()),
         env: env_list(&spec.env),
         user: spec.user.clone(),
         working_dir: spec.workdir.clone(),

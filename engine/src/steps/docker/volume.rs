@@ -31,15 +31,13 @@ pub struct DockerVolumeSpec {
     pub driver: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+/// What `docker.volume` does.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VolumeAction {
-    /// Report whether it exists and where.
     #[default]
     Inspect,
-    /// Create it unless it exists.
     Create,
-    /// Remove it and its data unless it does not exist.
     Remove,
 }
 
