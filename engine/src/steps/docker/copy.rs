@@ -36,10 +36,11 @@ pub struct DockerCopySpec {
     /// `out`: from the container to this machine; `in`: from this machine into the container.
     pub direction: Direction,
     /// Absolute path in the container. With `out`, the folder (or file) to copy; with `in`,
-    /// the existing folder the copy goes into.
+    /// the folder the copy goes into (created when missing; its parent must exist).
     pub container_path: String,
     /// Path on this machine. With `out`, the folder the copy goes into (created when
-    /// missing); with `in`, the folder (or file) to copy.
+    /// missing); with `in`, the folder (or file) to copy. A folder's contents are copied,
+    /// as `cp -a from/. into/` does.
     pub host_path: String,
     /// With `out`: give the copied files the owners they have in the container (needs
     /// root). Copying in, the engine always makes root the owner: fix ownership afterwards
@@ -143,29 +144,30 @@ impl StepType for DockerCopy {
         }
         Action::new(match spec.direction {
             Direction::Out => format!(
-                "copy {}:{} out of the container into {}{owner}",
+                "docker copy out: {}:{} -> {}{owner}",
                 spec.container, spec.container_path, spec.host_path
             ),
             Direction::In => format!(
-                "copy {} into the container, into {}:{}",
+                "docker copy in: {} -> {}:{} (files of the same name are replaced)",
                 spec.host_path, spec.container, spec.container_path
             ),
         })
     }
     async fn run(spec: DockerCopySpec, ctx: StepContext) -> Result<Outputs, StepError> {
         let engine = Engine::connect(&ctx).await?;
-        let is_dir = stat(&engine, &spec, &ctx).await?;
         let (files, bytes) = match spec.direction {
-            Direction::Out => copy_out(&engine, &spec, is_dir, &ctx).await?,
-            Direction::In => {
-                if !is_dir {
-                    return Err(StepError::fatal(format!(
-                        "`{}` in container `{}` is not a folder: copying in goes into an existing folder",
-                        spec.container_path, spec.container
-                    )));
-                }
-                copy_in(&engine, &spec, &ctx).await?
+            Direction::Out => {
+                let is_dir = stat(&engine, &spec.container, &spec.container_path, &ctx)
+                    .await?
+                    .ok_or_else(|| {
+                        StepError::fatal(format!(
+                            "`{}` not found in container `{}`",
+                            spec.container_path, spec.container
+                        ))
+                    })?;
+                copy_out(&engine, &spec, is_dir, &ctx).await?
             }
+            Direction::In => copy_in(&engine, &spec, &ctx).await?,
         };
         let mut out = Outputs::new();
         out.insert("files".into(), files.into());
@@ -174,39 +176,34 @@ impl StepType for DockerCopy {
     }
 }
 
-/// Whether the container path is a folder; also turns "no such path" into a sentence
-/// before any transfer starts.
+/// Whether a container path is a folder, `None` when it does not exist. A missing
+/// container is an error of its own.
 async fn stat(
     engine: &Engine,
-    spec: &DockerCopySpec,
+    container: &str,
+    path: &str,
     ctx: &StepContext,
-) -> Result<bool, StepError> {
+) -> Result<Option<bool>, StepError> {
     let options = ContainerArchiveInfoOptionsBuilder::default()
-        .path(&spec.container_path)
+        .path(path)
         .build();
     let r = tokio::select! {
-        r = engine.api.get_container_archive_info(&spec.container, Some(options)) => r,
+        r = engine.api.get_container_archive_info(container, Some(options)) => r,
         _ = ctx.cancel.cancelled() => return Err(StepError::cancelled()),
     };
     match r {
-        Ok(info) => Ok(info.file_mode & GO_MODE_DIR != 0),
+        Ok(info) => Ok(Some(info.file_mode & GO_MODE_DIR != 0)),
         // A HEAD request has no body: a 404 does not say whether the container or the
         // path is missing, so ask about the container.
         Err(DockerError::DockerResponseServerError {
             status_code: 404, ..
         }) => {
-            super::observe(engine, &spec.container, ctx).await?;
-            Err(StepError::fatal(format!(
-                "`{}` not found in container `{}`",
-                spec.container_path, spec.container
-            )))
+            super::observe(engine, container, ctx).await?;
+            Ok(None)
         }
         Err(e) => Err(engine.error(
             e,
-            &format!(
-                "looking at `{}` in container `{}`",
-                spec.container_path, spec.container
-            ),
+            &format!("looking at `{path}` in container `{container}`"),
         )),
     }
 }
@@ -531,8 +528,9 @@ fn place(staging: &Path, dest: &Path, overwrite: bool) -> std::io::Result<()> {
 
 /// The first destination path that a merge would replace.
 fn first_clash(from: &Path, into: &Path) -> std::io::Result<Option<PathBuf>> {
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
+    let mut entries = std::fs::read_dir(from)?.collect::<std::io::Result<Vec<_>>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
         let target = into.join(entry.file_name());
         match std::fs::symlink_metadata(&target) {
             Ok(t) if t.is_dir() && entry.file_type()?.is_dir() => {
@@ -575,6 +573,34 @@ async fn copy_in(
     let source = PathBuf::from(&spec.host_path);
     let meta = std::fs::symlink_metadata(&source)
         .map_err(|e| StepError::fatal(format!("cannot read {}: {e}", source.display())))?;
+    // The engine unpacks into an existing folder; the destination folder itself travels
+    // as the archive's top entry, so it is created when missing.
+    let target = Path::new(&spec.container_path);
+    let (parent, top) = match (target.parent(), target.file_name()) {
+        (Some(parent), Some(name)) => (parent.to_string_lossy().into_owned(), PathBuf::from(name)),
+        _ => (spec.container_path.clone(), PathBuf::new()),
+    };
+    let not_a_folder = |path: &str| {
+        StepError::fatal(format!(
+            "`{path}` in container `{}` is not a folder, so nothing can be copied into it",
+            spec.container
+        ))
+    };
+    match stat(engine, &spec.container, &spec.container_path, ctx).await? {
+        Some(true) => {}
+        Some(false) => return Err(not_a_folder(&spec.container_path)),
+        None => match stat(engine, &spec.container, &parent, ctx).await? {
+            Some(true) => {}
+            Some(false) => return Err(not_a_folder(&parent)),
+            None => {
+                return Err(StepError::fatal(format!(
+                    "`{parent}` not found in container `{}`: the folder that receives the copy \
+                     is created, but not its parents",
+                    spec.container
+                )))
+            }
+        },
+    }
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(CHANNEL_CHUNKS);
     let stop = ctx.cancel.clone();
     let build = tokio::task::spawn_blocking(move || {
@@ -582,7 +608,7 @@ async fn copy_in(
             tx: tx.clone(),
             buffer: Vec::with_capacity(CHUNK),
         };
-        let result = build_tar(writer, &source, meta.is_dir(), &stop);
+        let result = build_tar(writer, &source, meta.is_dir(), &top, &stop);
         if let Err(message) = &result {
             // An error in the body aborts the upload; a plain end would let the engine
             // unpack a cut archive as if it were whole.
@@ -594,7 +620,7 @@ async fn copy_in(
         rx.recv().await.map(|item| (item, rx))
     });
     let options = UploadToContainerOptionsBuilder::default()
-        .path(&spec.container_path)
+        .path(&parent)
         .no_overwrite_dir_non_dir("true")
         .build();
     let doing = format!(
@@ -655,12 +681,14 @@ impl Write for PieceWriter {
     }
 }
 
-/// Writes the tar stream of `source`: a folder's contents (not the folder itself), or one
-/// file under its name. Returns (files, bytes).
+/// Writes the tar stream of `source` under the folder name `top`: a folder's contents (the
+/// folder's own mode and mtime go to `top`), or one file under its name. Returns (files,
+/// bytes).
 fn build_tar(
     writer: PieceWriter,
     source: &Path,
     is_dir: bool,
+    top: &Path,
     stop: &CancellationToken,
 ) -> Result<(u64, u64), String> {
     let mut builder = tar::Builder::new(writer);
@@ -685,6 +713,14 @@ fn build_tar(
             }
             Ok(())
         };
+    if !top.as_os_str().is_empty() {
+        let folder = if is_dir {
+            source
+        } else {
+            source.parent().unwrap_or(Path::new("."))
+        };
+        add(&mut builder, folder, top)?;
+    }
     if is_dir {
         for entry in walkdir::WalkDir::new(source)
             .min_depth(1)
@@ -692,17 +728,18 @@ fn build_tar(
             .sort_by_file_name()
         {
             let entry = entry.map_err(|e| format!("cannot read {}: {e}", source.display()))?;
-            let name = entry
-                .path()
-                .strip_prefix(source)
-                .map_err(|e| e.to_string())?
-                .to_path_buf();
+            let name = top.join(
+                entry
+                    .path()
+                    .strip_prefix(source)
+                    .map_err(|e| e.to_string())?,
+            );
             add(&mut builder, entry.path(), &name)?;
         }
     } else {
         let name = source
             .file_name()
-            .map(PathBuf::from)
+            .map(|n| top.join(n))
             .ok_or_else(|| format!("{} has no file name", source.display()))?;
         add(&mut builder, source, &name)?;
     }

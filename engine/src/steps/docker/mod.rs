@@ -76,6 +76,7 @@ impl Engine {
                 "DOCKER_HOST `{host}` is not an address this engine client speaks: use \
                  unix:///path/to/docker.sock, tcp://host:port or http://host:port"
             )),
+            DockerError::SocketNotFoundError(_) => no_socket(&address),
             other => StepError::fatal(format!(
                 "cannot use the Docker engine address {address}: {}",
                 deepest(&other)
@@ -107,12 +108,7 @@ impl Engine {
             use std::io::ErrorKind;
             let address = &self.address;
             match kind {
-                ErrorKind::NotFound => {
-                    return StepError::new(format!(
-                        "no Docker engine reachable at {address}: the socket does not exist \
-                         (is Docker running, and does DOCKER_HOST name the right socket?)"
-                    ))
-                }
+                ErrorKind::NotFound => return no_socket(address),
                 ErrorKind::ConnectionRefused => {
                     return StepError::new(format!(
                         "no Docker engine reachable at {address}: connection refused \
@@ -179,6 +175,13 @@ impl Engine {
             retryable,
         }
     }
+}
+
+fn no_socket(address: &str) -> StepError {
+    StepError::new(format!(
+        "no Docker engine reachable at {address}: the socket does not exist \
+         (is Docker running, and does DOCKER_HOST name the right socket?)"
+    ))
 }
 
 /// The text after `marker` in a Docker message ("No such container: x" -> "x").
