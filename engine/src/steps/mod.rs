@@ -257,7 +257,13 @@ registry![
     assert::Assert,
     confirm::Confirm,
     // Docker (steps/docker/).
-
+    docker::exec::DockerExec,
+    docker::run::DockerRun,
+    docker::stop::DockerStop,
+    docker::start::DockerStart,
+    docker::restart::DockerRestart,
+    docker::copy::DockerCopy,
+    docker::volume::DockerVolume,
     // Kubernetes (steps/k8s/).
     k8s::kubectl::Kubectl,
     k8s::scale::Scale,
