@@ -540,6 +540,40 @@ fn exec_by_selector_with_stdin_and_kubectl_delete() {
         .any(|c| c.contains("exec -i postgres-b --container=postgres -- sh -c")));
 }
 
+/// A large dump, gzip'd, streamed through `stdin_file` with `gunzip`: the command receives
+/// every byte; a truncated archive fails the step even though the command exited 0.
+#[test]
+fn exec_streams_a_gzipped_dump_file() {
+    use std::io::Write;
+    let c = Cluster::new(dop());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sql: String = (0..200_000)
+        .map(|i| format!("INSERT INTO alerts VALUES ({i});\n"))
+        .collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(sql.as_bytes()).expect("compress");
+    let compressed = gz.finish().expect("compress");
+    let dump = dir.path().join("dop.dump.gz");
+    std::fs::write(&dump, &compressed).expect("write dump");
+    let set_dir = format!("dir={}", dir.path().display());
+    let set_dump = format!("dump={}", dump.display());
+    let ran = run("exec-dump-file.yaml", &c, &[&set_dir, &set_dump], &[]);
+    assert_eq!(ran.code, 0, "{}", ran.out);
+    let loaded = std::fs::read_to_string(dir.path().join("loaded.sql")).expect("dump loaded");
+    assert_eq!(loaded.len(), sql.len());
+    assert!(loaded == sql, "the loaded dump differs from the original");
+
+    std::fs::write(&dump, &compressed[..compressed.len() / 2]).expect("truncate dump");
+    let ran = run("exec-dump-file.yaml", &c, &[&set_dir, &set_dump], &[]);
+    assert_eq!(ran.code, 1, "{}", ran.out);
+    let failure = ran.failure("load-dump");
+    assert!(
+        failure.contains("its input was not fully sent")
+            && failure.contains("is not a complete gzip stream"),
+        "{failure}"
+    );
+}
+
 #[test]
 fn kubectl_delete_is_destructive_and_refused_without_force() {
     let c = Cluster::new(dop());

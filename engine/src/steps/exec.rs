@@ -68,11 +68,7 @@ impl StepType for Exec {
         false
     }
     fn check(spec: &ExecSpec, with: &crate::source::Node) -> Vec<crate::diagnostic::Diagnostic> {
-        // A templated argv is checked after rendering, at run time.
-        let templated = with
-            .get("argv")
-            .is_some_and(|n| matches!(&n.value, crate::source::NodeValue::Str(_)));
-        if spec.argv.is_empty() && !templated {
+        if spec.argv.is_empty() && !super::templated(with, "argv") {
             let span = with.get("argv").map_or(with.span, |n| n.span);
             return vec![crate::diagnostic::Diagnostic::new(
                 crate::diagnostic::Code::StepArgs,
@@ -97,6 +93,7 @@ impl StepType for Exec {
                 env: spec.env,
                 cwd: spec.cwd,
                 stdin: spec.stdin,
+                stdin_file: None,
                 echo: true,
             },
             &ctx,

@@ -284,6 +284,14 @@ registry![
     pg::restore::PgRestore,
 ];
 
+/// True when `with.<field>` is a template string that renders to the list or map the field
+/// wants (`args: "{{ ['get'] + params.names }}"`): emptiness is judged after rendering.
+pub fn templated(with: &Node, field: &str) -> bool {
+    with.get(field)
+        .and_then(Node::as_str)
+        .is_some_and(crate::source::de::is_template)
+}
+
 pub fn lookup(name: &str) -> Option<&'static dyn DynStepType> {
     REGISTRY.iter().copied().find(|t| t.name() == name)
 }

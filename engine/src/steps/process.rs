@@ -27,8 +27,49 @@ pub struct ProcessSpec {
     pub env: BTreeMap<String, String>,
     pub cwd: Option<PathBuf>,
     pub stdin: Option<String>,
+    /// A file streamed to standard input instead of `stdin` (a database dump), never held
+    /// in memory.
+    pub stdin_file: Option<StdinFile>,
     /// Stream output lines to the log (off for probes that poll).
     pub echo: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct StdinFile {
+    pub path: PathBuf,
+    /// Decompress gzip on the way (`zcat dump.gz | psql`).
+    pub gunzip: bool,
+}
+
+/// Streams a file (optionally gunzipped) into a child's stdin on a blocking thread. A read
+/// or decompression error is returned so the step fails even when the child, having seen
+/// an early end of input, exits 0: a truncated dump must not pass as a restore.
+fn feed_file(
+    file: std::fs::File,
+    input: &StdinFile,
+    mut sink: std::io::PipeWriter,
+) -> tokio::task::JoinHandle<Result<u64, String>> {
+    let input = input.clone();
+    tokio::task::spawn_blocking(move || {
+        let reader = std::io::BufReader::with_capacity(1 << 20, file);
+        let copied = if input.gunzip {
+            std::io::copy(&mut flate2::read::MultiGzDecoder::new(reader), &mut sink)
+        } else {
+            std::io::copy(&mut { reader }, &mut sink)
+        };
+        copied.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                "the command stopped reading its input".to_string()
+            } else if input.gunzip {
+                format!(
+                    "{} is not a complete gzip stream ({e})",
+                    input.path.display()
+                )
+            } else {
+                format!("reading {}: {e}", input.path.display())
+            }
+        })
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -61,15 +102,32 @@ pub async fn run(spec: &ProcessSpec, ctx: &StepContext) -> Result<ProcessResult,
             ));
         }
     }
+    let input_file = match &spec.stdin_file {
+        Some(f) => Some(std::fs::File::open(&f.path).map_err(|e| {
+            StepError::fatal(format!(
+                "cannot read {} for `{program}`'s input: {e}",
+                f.path.display()
+            ))
+        })?),
+        None => None,
+    };
+    // A blocking pipe of our own for a streamed file: the writer end goes to a blocking
+    // thread, the reader end is the child's stdin.
+    let (stdin, pipe_writer) = match input_file.is_some() {
+        true => {
+            let (reader, writer) = std::io::pipe().map_err(|e| {
+                StepError::new(format!("cannot create a pipe for `{program}`: {e}"))
+            })?;
+            (Stdio::from(reader), Some(writer))
+        }
+        false if spec.stdin.is_some() => (Stdio::piped(), None),
+        false => (Stdio::null(), None),
+    };
     let mut cmd = Command::new(program);
     cmd.args(args)
         .envs(&spec.env)
         .envs(ctx.secret_env.iter().cloned())
-        .stdin(if spec.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -90,12 +148,19 @@ pub async fn run(spec: &ProcessSpec, ctx: &StepContext) -> Result<ProcessResult,
         };
         StepError::fatal(format!("cannot start `{program}`: {hint}"))
     })?;
+    // The command holds our copy of a streamed file's pipe reader; without dropping it, a
+    // child that exits early would leave the feeding thread blocked on a full pipe.
+    drop(cmd);
     let pgid = child.id().map(|id| Pid::from_raw(id as i32));
 
+    let mut feeder = None;
     if let (Some(input), Some(mut stdin)) = (spec.stdin.clone(), child.stdin.take()) {
         tokio::spawn(async move {
             let _ = stdin.write_all(input.as_bytes()).await;
         });
+    } else if let (Some(file), Some(f), Some(writer)) = (input_file, &spec.stdin_file, pipe_writer)
+    {
+        feeder = Some(feed_file(file, f, writer));
     }
     // Readers stop when the pipes close, or when told to (see below).
     let stop_reading = tokio_util::sync::CancellationToken::new();
@@ -152,6 +217,19 @@ pub async fn run(spec: &ProcessSpec, ctx: &StepContext) -> Result<ProcessResult,
         use std::os::unix::process::ExitStatusExt;
         128 + status.signal().unwrap_or(0)
     });
+    if let Some(feeder) = feeder {
+        match feeder.await {
+            Ok(Ok(_)) => {}
+            // The child's own failure explains a closed pipe better; it is reported as such.
+            Ok(Err(_)) if exit_code != 0 => {}
+            Ok(Err(e)) => {
+                return Err(StepError::new(format!(
+                    "`{program}` exited with {exit_code}, but its input was not fully sent: {e}"
+                )))
+            }
+            Err(e) => return Err(StepError::new(format!("feeding `{program}`'s input: {e}"))),
+        }
+    }
     Ok(ProcessResult {
         exit_code,
         stdout,

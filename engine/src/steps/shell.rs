@@ -76,6 +76,7 @@ impl StepType for Shell {
                 env,
                 cwd: spec.cwd,
                 stdin: spec.stdin,
+                stdin_file: None,
                 echo: true,
             },
             &ctx,

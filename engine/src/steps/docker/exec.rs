@@ -59,7 +59,7 @@ impl StepType for DockerExec {
             &spec.container,
             "openc3-tsdb-1",
         ));
-        if spec.argv.is_empty() {
+        if spec.argv.is_empty() && !crate::steps::templated(with, "argv") {
             diags.push(super::field_error(
                 with,
                 "argv",

@@ -30,6 +30,13 @@ k8s_spec! {
         /// Text written to the command's standard input (secrets belong here, not in `command`).
         #[serde(default)]
         pub stdin: Option<String>,
+        /// A file streamed to the command's standard input instead (a database dump: the
+        /// dop page's `zcat dump.gz | kubectl exec -i … psql`).
+        #[serde(default)]
+        pub stdin_file: Option<String>,
+        /// With `stdin_file`: decompress it as gzip on the way.
+        #[serde(default)]
+        pub gunzip: bool,
         /// Exit codes of the command that count as success (default `[0]`).
         #[serde(default = "default_exit")]
         pub expect_exit: Vec<i32>,
@@ -70,7 +77,7 @@ impl StepType for K8sExec {
                 .help("e.g. `pod: db-0` or `selector: spilo-role=master`"),
             );
         }
-        if spec.command.is_empty() {
+        if spec.command.is_empty() && !crate::steps::templated(with, "command") {
             diags.push(super::arg_error(
                 with,
                 "command",
@@ -89,8 +96,19 @@ impl StepType for K8sExec {
             (None, None) => String::new(),
         };
         let mut s = conn.preview(&exec_args(spec, &pod));
-        if spec.stdin.is_some() {
-            s.push_str(" < (stdin)");
+        match (&spec.stdin, &spec.stdin_file) {
+            (_, Some(f)) if spec.gunzip => {
+                s = format!(
+                    "zcat {} | {s}",
+                    super::super::shell_quote(std::slice::from_ref(f))
+                )
+            }
+            (_, Some(f)) => s.push_str(&format!(
+                " < {}",
+                super::super::shell_quote(std::slice::from_ref(f))
+            )),
+            (Some(_), None) => s.push_str(" < (stdin)"),
+            (None, None) => {}
         }
         Action::new(s)
     }
@@ -102,7 +120,16 @@ impl StepType for K8sExec {
             (None, None) => return Err(StepError::fatal("`k8s.exec` needs `pod` or `selector`")),
         };
         let args = exec_args(&spec, &pod);
-        let result = conn.run(&ctx, &args, spec.stdin.clone(), true).await?;
+        let result = match &spec.stdin_file {
+            Some(path) => {
+                let file = crate::steps::process::StdinFile {
+                    path: path.into(),
+                    gunzip: spec.gunzip,
+                };
+                conn.run_with_file(&ctx, &args, file, true).await?
+            }
+            None => conn.run(&ctx, &args, spec.stdin.clone(), true).await?,
+        };
         if !spec.expect_exit.contains(&result.exit_code) {
             // The command's own failure: kubectl exits with its code and says so last.
             let mut lines: Vec<&str> = result.stderr.lines().collect();
@@ -136,7 +163,7 @@ impl StepType for K8sExec {
 
 fn exec_args(spec: &K8sExecSpec, pod: &str) -> Vec<String> {
     let mut args = vec!["exec".to_string()];
-    if spec.stdin.is_some() {
+    if spec.stdin.is_some() || spec.stdin_file.is_some() {
         args.push("-i".into());
     }
     args.push(pod.to_string());

@@ -43,7 +43,7 @@ impl StepType for Kubectl {
     }
     fn check(spec: &KubectlSpec, with: &Node) -> Vec<Diagnostic> {
         let mut diags = Vec::new();
-        if spec.args.is_empty() {
+        if spec.args.is_empty() && !crate::steps::templated(with, "args") {
             diags.push(super::arg_error(
                 with,
                 "args",

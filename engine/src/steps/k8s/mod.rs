@@ -162,6 +162,27 @@ impl Connection {
         .await
     }
 
+    /// Runs kubectl with a file streamed to its stdin; a non-zero exit is returned.
+    pub async fn run_with_file(
+        &self,
+        ctx: &StepContext,
+        args: &[String],
+        file: process::StdinFile,
+        echo: bool,
+    ) -> Result<ProcessResult, StepError> {
+        self.locate()?;
+        process::run(
+            &ProcessSpec {
+                argv: self.argv(args),
+                stdin_file: Some(file),
+                echo,
+                ..Default::default()
+            },
+            ctx,
+        )
+        .await
+    }
+
     /// Runs kubectl and requires exit code 0; otherwise a classified error.
     pub async fn ok(
         &self,
