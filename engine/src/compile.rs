@@ -310,7 +310,7 @@ pub fn compile(
     )?;
     let mut secrets: Vec<String> = resolved.secret_values().collect();
     let mut diags = Vec::new();
-    let run_stub = serde_json::json!({"id": "preview"});
+    let run_stub = serde_json::json!({"id": "preview", "started": "1970-01-01T00:00:00Z"});
 
     // Scope params: the plan's, then each fragment's from its rendered `with:`.
     let mut scopes = vec![ScopeParams {

@@ -95,7 +95,7 @@ fn static_skips(plan: &CompiledPlan) -> (Vec<bool>, Vec<Option<String>>) {
 
 pub fn build(plan: &CompiledPlan, fail_at: Option<usize>) -> Preview {
     let (skipped, when_shown) = static_skips(plan);
-    let run = serde_json::json!({"id": "⟨run id⟩"});
+    let run = serde_json::json!({"id": "⟨run id⟩", "started": "⟨run started⟩"});
     let step_preview = |i: usize| {
         let s = &plan.steps[i];
         let ctx = plan.context(i, &HashMap::new(), false, true, &run);

@@ -51,11 +51,13 @@ macro_rules! k8s_spec {
 
         impl $name {
             pub fn connection(&self) -> $crate::steps::k8s::Connection {
+                // An empty value (a param left at its `""` default) means "not set".
+                let set = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
                 $crate::steps::k8s::Connection {
                     kubectl: self.kubectl.clone(),
-                    context: self.context.clone(),
-                    namespace: self.namespace.clone(),
-                    kubeconfig: self.kubeconfig.clone(),
+                    context: set(&self.context),
+                    namespace: set(&self.namespace),
+                    kubeconfig: set(&self.kubeconfig),
                 }
             }
         }

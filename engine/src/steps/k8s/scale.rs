@@ -177,7 +177,11 @@ impl StepType for Scale {
                     ));
                 }
             }
-        } else if spec.replicas.is_some() && spec.resources.is_empty() && spec.selector.is_none() {
+        } else if spec.replicas.is_some()
+            && spec.resources.is_empty()
+            && !crate::steps::templated(with, "resources")
+            && spec.selector.is_none()
+        {
             diags.push(
                 Diagnostic::new(Code::StepArgs, "`k8s.scale` selects no workload")
                     .label(with.span, "which workloads?")
