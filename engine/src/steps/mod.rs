@@ -236,6 +236,7 @@ registry![
     // Kubernetes (steps/k8s/).
 
     // Object storage (steps/object/).
+    object::sync::ObjectSync,
 
     // Files and backups (steps/fs/).
 
