@@ -237,7 +237,6 @@ registry![
 
     // Object storage (steps/object/).
     object::sync::ObjectSync,
-
     // Files and backups (steps/fs/).
 
     // PostgreSQL (steps/pg/).

@@ -202,14 +202,13 @@ impl Location {
         };
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
-            return Err(format!(
-                "`{text}` names no {}",
-                kind.bucket_word()
-            ));
+            return Err(format!("`{text}` names no {}", kind.bucket_word()));
         }
         let prefix = prefix.trim_matches('/').to_string();
         if prefix.split('/').any(|p| p == "." || p == "..") {
-            return Err(format!("`{text}`: `.` and `..` are not allowed in a prefix"));
+            return Err(format!(
+                "`{text}`: `.` and `..` are not allowed in a prefix"
+            ));
         }
         if prefix.contains("//") {
             return Err(format!("`{text}`: the prefix has an empty segment (`//`)"));
@@ -262,7 +261,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "mib" => 1024.0 * 1024.0,
         "g" | "gb" => 1e9,
         "gib" => 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(format!("`{text}` has an unknown unit (use B, KiB, MiB, GiB, KB, MB or GB)")),
+        _ => {
+            return Err(format!(
+                "`{text}` has an unknown unit (use B, KiB, MiB, GiB, KB, MB or GB)"
+            ))
+        }
     };
     Ok((number * factor).round() as u64)
 }
@@ -349,7 +352,11 @@ pub enum Side {
     Remote(Remote),
 }
 
-fn duration_option(value: &Option<String>, default: Duration, field: &str) -> Result<Duration, StepError> {
+fn duration_option(
+    value: &Option<String>,
+    default: Duration,
+    field: &str,
+) -> Result<Duration, StepError> {
     match value {
         None => Ok(default),
         Some(text) => humantime::parse_duration(text.trim())
@@ -358,7 +365,11 @@ fn duration_option(value: &Option<String>, default: Duration, field: &str) -> Re
 }
 
 fn client_setup(conn: &Connection) -> Result<(ClientOptions, RetryConfig), StepError> {
-    let connect = duration_option(&conn.connect_timeout, Duration::from_secs(5), "connect_timeout")?;
+    let connect = duration_option(
+        &conn.connect_timeout,
+        Duration::from_secs(5),
+        "connect_timeout",
+    )?;
     let read = duration_option(&conn.read_timeout, Duration::from_secs(60), "read_timeout")?;
     let mut options = ClientOptions::new()
         .with_timeout_disabled()
@@ -441,12 +452,16 @@ impl Side {
                 let region = b
                     .get_config_value(&AmazonS3ConfigKey::Region)
                     .unwrap_or_else(|| "us-east-1".into());
-                let endpoint = match (&conn.endpoint, b.get_config_value(&AmazonS3ConfigKey::Endpoint)) {
+                let endpoint = match (
+                    &conn.endpoint,
+                    b.get_config_value(&AmazonS3ConfigKey::Endpoint),
+                ) {
                     (Some(e), _) => e.trim_end_matches('/').to_string(),
                     (None, Some(e)) => e.trim_end_matches('/').to_string(),
                     (None, None) => format!("https://s3.{region}.amazonaws.com"),
                 };
-                b.build().map(|s| (Arc::new(s) as Arc<dyn ObjectStore>, endpoint))
+                b.build()
+                    .map(|s| (Arc::new(s) as Arc<dyn ObjectStore>, endpoint))
             }
             Kind::Azure => {
                 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
@@ -476,7 +491,8 @@ impl Side {
                     .endpoint
                     .clone()
                     .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"));
-                b.build().map(|s| (Arc::new(s) as Arc<dyn ObjectStore>, endpoint))
+                b.build()
+                    .map(|s| (Arc::new(s) as Arc<dyn ObjectStore>, endpoint))
             }
             Kind::Gcs => {
                 use object_store::gcp::GoogleCloudStorageBuilder;
@@ -497,7 +513,8 @@ impl Side {
                     .endpoint
                     .clone()
                     .unwrap_or_else(|| "https://storage.googleapis.com".into());
-                b.build().map(|s| (Arc::new(s) as Arc<dyn ObjectStore>, endpoint))
+                b.build()
+                    .map(|s| (Arc::new(s) as Arc<dyn ObjectStore>, endpoint))
             }
         };
         let url = location.to_string();
@@ -543,9 +560,9 @@ impl Side {
         match self {
             Side::Local(root) => {
                 let path = local_path(root, key)?;
-                let meta = tokio::fs::metadata(&path).await.map_err(|e| {
-                    StepError::new(format!("cannot stat {}: {e}", path.display()))
-                })?;
+                let meta = tokio::fs::metadata(&path)
+                    .await
+                    .map_err(|e| StepError::new(format!("cannot stat {}: {e}", path.display())))?;
                 Ok(Stored {
                     mtime: meta.modified().ok().map(system_time_nanos),
                     sha256: None,
@@ -570,9 +587,9 @@ impl Side {
         match self {
             Side::Local(root) => {
                 let path = local_path(root, key)?;
-                let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
-                    StepError::new(format!("cannot open {}: {e}", path.display()))
-                })?;
+                let mut file = tokio::fs::File::open(&path)
+                    .await
+                    .map_err(|e| StepError::new(format!("cannot open {}: {e}", path.display())))?;
                 let mut buf = vec![0u8; 256 * 1024];
                 loop {
                     if cancel.is_cancelled() {
@@ -939,7 +956,10 @@ fn classify(e: &object_store::Error, r: &Remote, doing: &str) -> StepError {
         (None, None) => innermost(e),
     };
     let detail: String = detail.chars().take(500).collect();
-    StepError::new(format!("{} failed while {doing} in {place}: {detail}", r.url("")))
+    StepError::new(format!(
+        "{} failed while {doing} in {place}: {detail}",
+        r.url("")
+    ))
 }
 
 #[cfg(test)]

@@ -120,9 +120,7 @@ fn glob_set(patterns: &[String]) -> Result<Option<GlobSet>, StepError> {
     }
     let mut b = GlobSetBuilder::new();
     for p in patterns {
-        b.add(
-            Glob::new(p).map_err(|e| StepError::fatal(format!("bad glob `{p}`: {}", e.kind())))?,
-        );
+        b.add(Glob::new(p).map_err(|e| StepError::fatal(format!("bad glob `{p}`: {}", e.kind())))?);
     }
     b.build()
         .map(Some)
@@ -149,7 +147,9 @@ impl Config {
         };
         let part_size = size(&spec.part_size, "part_size")?;
         if part_size == 0 || part_size > MAX_PART {
-            return Err(StepError::fatal("`part_size` must be between 1 byte and 5GiB"));
+            return Err(StepError::fatal(
+                "`part_size` must be between 1 byte and 5GiB",
+            ));
         }
         if spec.parallel == 0 {
             return Err(StepError::fatal("`parallel` must be at least 1"));
@@ -293,9 +293,12 @@ impl StepType for ObjectSync {
         };
         if spec.parallel == 0 && !templated("parallel") {
             diags.push(
-                Diagnostic::new(Code::StepArgs, "`parallel` is 0: nothing would be transferred")
-                    .label(at("parallel"), "must be at least 1")
-                    .help("use 1 for one transfer at a time, or leave it out for 8"),
+                Diagnostic::new(
+                    Code::StepArgs,
+                    "`parallel` is 0: nothing would be transferred",
+                )
+                .label(at("parallel"), "must be at least 1")
+                .help("use 1 for one transfer at a time, or leave it out for 8"),
             );
         }
         for field in ["multipart_threshold", "part_size"] {
@@ -346,6 +349,9 @@ impl StepType for ObjectSync {
         let side = |text: &str, options: &Connection| {
             let remote = Location::parse(text).is_ok_and(|l| !l.is_local());
             match &options.endpoint {
+                Some(e) if remote && options.addressing == Some(super::Addressing::Virtual) => {
+                    format!("{text} (at {e}, bucket in the host name)")
+                }
                 Some(e) if remote => format!("{text} (at {e})"),
                 _ => text.to_string(),
             }
@@ -410,10 +416,9 @@ fn check_options(
 ) -> Option<Diagnostic> {
     let node = node?;
     let set: Vec<&str> = match &node.value {
-        crate::source::NodeValue::Map(entries) => entries
-            .iter()
-            .filter_map(|(k, _)| k.as_str())
-            .collect(),
+        crate::source::NodeValue::Map(entries) => {
+            entries.iter().filter_map(|(k, _)| k.as_str()).collect()
+        }
         _ => return None,
     };
     let allowed: &[&str] = match loc {
@@ -462,9 +467,7 @@ fn check_options(
         Location::Local(_) => "a local folder needs no connection options".to_string(),
         Location::Remote { .. } => format!("not used for {loc}"),
     };
-    let span = node
-        .get(wrong[0])
-        .map_or(node.span, |n| n.span);
+    let span = node.get(wrong[0]).map_or(node.span, |n| n.span);
     Some(
         Diagnostic::new(
             Code::StepArgs,
@@ -507,8 +510,8 @@ enum Outcome {
 
 async fn sync(spec: SyncSpec, ctx: &StepContext, started: Instant) -> Result<Outputs, StepError> {
     let cfg = Arc::new(Config::new(&spec)?);
-    let src_loc = Location::parse(&spec.source)
-        .map_err(|e| StepError::fatal(format!("`source`: {e}")))?;
+    let src_loc =
+        Location::parse(&spec.source).map_err(|e| StepError::fatal(format!("`source`: {e}")))?;
     let dst_loc = Location::parse(&spec.destination)
         .map_err(|e| StepError::fatal(format!("`destination`: {e}")))?;
     let src = Arc::new(Side::open(&src_loc, &spec.source_options)?);
@@ -547,7 +550,8 @@ async fn sync(spec: SyncSpec, ctx: &StepContext, started: Instant) -> Result<Out
             .collect();
         futures::stream::iter(work)
             .map(|(key, entry, have)| {
-                let (src, dst, cfg, cancel) = (src.clone(), dst.clone(), cfg.clone(), cancel.clone());
+                let (src, dst, cfg, cancel) =
+                    (src.clone(), dst.clone(), cfg.clone(), cancel.clone());
                 async move { decide(&src, &dst, &cfg, &key, &entry, have, &cancel).await }
             })
             .buffer_unordered(cfg.parallel)
@@ -619,20 +623,22 @@ async fn sync(spec: SyncSpec, ctx: &StepContext, started: Instant) -> Result<Out
     let mut copied = 0u64;
     let mut copied_bytes = 0u64;
     let first_count = first.len();
-    let (n, b) = run_phase(first, &src, &dst, &cfg, &progress, ctx).await.map_err(|e| {
-        if last.is_empty() {
-            e
-        } else {
-            StepError {
-                message: format!(
-                    "{}; the {} `last` objects were not sent",
-                    e.message,
-                    last.len()
-                ),
-                retryable: e.retryable,
+    let (n, b) = run_phase(first, &src, &dst, &cfg, &progress, ctx)
+        .await
+        .map_err(|e| {
+            if last.is_empty() {
+                e
+            } else {
+                StepError {
+                    message: format!(
+                        "{}; the {} `last` objects were not sent",
+                        e.message,
+                        last.len()
+                    ),
+                    retryable: e.retryable,
+                }
             }
-        }
-    })?;
+        })?;
     copied += n;
     copied_bytes += b;
     if !last.is_empty() {
@@ -705,8 +711,13 @@ async fn run_phase(
     let stop = Arc::new(AtomicBool::new(false));
     let results: Vec<(String, Result<Outcome, StepError>)> = futures::stream::iter(jobs)
         .map(|job| {
-            let (src, dst, cfg, progress, stop) =
-                (src.clone(), dst.clone(), cfg.clone(), progress.clone(), stop.clone());
+            let (src, dst, cfg, progress, stop) = (
+                src.clone(),
+                dst.clone(),
+                cfg.clone(),
+                progress.clone(),
+                stop.clone(),
+            );
             let cancel = ctx.cancel.clone();
             async move {
                 if stop.load(Ordering::Relaxed) || cancel.is_cancelled() {
@@ -894,7 +905,9 @@ async fn copy(
         }
     };
     match dst {
-        Side::Local(root) => write_local(root, key, &facts, &mut reader, src, progress, cancel).await,
+        Side::Local(root) => {
+            write_local(root, key, &facts, &mut reader, src, progress, cancel).await
+        }
         Side::Remote(r) => {
             let path = r.path(key)?;
             let mut attributes = Attributes::new();
@@ -906,12 +919,14 @@ async fn copy(
             if facts.size < cfg.threshold {
                 // Small enough to hold: read it all, so checksum mode can record its hash.
                 let mut chunks = Vec::new();
-                let mut hasher = (cfg.compare == Compare::Checksum && facts.sha256.is_none())
-                    .then(Sha256::new);
+                let mut hasher =
+                    (cfg.compare == Compare::Checksum && facts.sha256.is_none()).then(Sha256::new);
                 let mut total = 0u64;
                 while let Some(chunk) = read_chunk(&mut reader, src, key, cancel).await? {
                     total += chunk.len() as u64;
-                    progress.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    progress
+                        .bytes
+                        .fetch_add(chunk.len() as u64, Ordering::Relaxed);
                     if let Some(h) = hasher.as_mut() {
                         h.update(&chunk);
                     }
@@ -1081,7 +1096,9 @@ async fn write_local(
             .await
             .map_err(|e| StepError::new(format!("cannot write {}: {e}", tmp_path.display())))?;
         total += chunk.len() as u64;
-        progress.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        progress
+            .bytes
+            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
     }
     file.flush()
         .await
@@ -1098,8 +1115,12 @@ async fn write_local(
         facts.mtime.div_euclid(1_000_000_000),
         facts.mtime.rem_euclid(1_000_000_000) as u32,
     );
-    filetime::set_file_mtime(&tmp_path, mtime)
-        .map_err(|e| StepError::new(format!("cannot set the mtime of {}: {e}", tmp_path.display())))?;
+    filetime::set_file_mtime(&tmp_path, mtime).map_err(|e| {
+        StepError::new(format!(
+            "cannot set the mtime of {}: {e}",
+            tmp_path.display()
+        ))
+    })?;
     tokio::fs::rename(&tmp_path, &target).await.map_err(|e| {
         StepError::new(format!(
             "cannot rename {} to {}: {e}",
