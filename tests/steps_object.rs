@@ -731,7 +731,12 @@ fn killed_sync_resumes_with_the_remainder() {
         .spawn()
         .expect("start opsplan");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while puts(&moto, 0).len() < 40 {
+    while puts(&moto, 0)
+        .iter()
+        .filter(|p| p.starts_with("PUT /resume/"))
+        .count()
+        < 40
+    {
         assert!(Instant::now() < deadline, "the sync did not get going");
         std::thread::sleep(Duration::from_millis(5));
     }

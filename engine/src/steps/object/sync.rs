@@ -250,10 +250,7 @@ impl StepType for ObjectSync {
     fn check(spec: &SyncSpec, with: &Node) -> Vec<Diagnostic> {
         let mut diags = Vec::new();
         let at = |field: &str| with.get(field).map_or(with.span, |n| n.span);
-        for (field, text, options) in [
-            ("source", &spec.source, &spec.source_options),
-            ("destination", &spec.destination, &spec.destination_options),
-        ] {
+        for (field, text) in [("source", &spec.source), ("destination", &spec.destination)] {
             if is_template(text) {
                 continue;
             }
@@ -265,7 +262,7 @@ impl StepType for ObjectSync {
                 ),
                 Ok(loc) => {
                     let opt_field = format!("{field}_options");
-                    if let Some(d) = check_options(&loc, options, with.get(&opt_field), &opt_field) {
+                    if let Some(d) = check_options(&loc, with.get(&opt_field), &opt_field) {
                         diags.push(d);
                     }
                 }
@@ -408,12 +405,7 @@ impl StepType for ObjectSync {
 }
 
 /// Options that cannot apply to the side they are given for.
-fn check_options(
-    loc: &Location,
-    options: &Connection,
-    node: Option<&Node>,
-    field: &str,
-) -> Option<Diagnostic> {
+fn check_options(loc: &Location, node: Option<&Node>, field: &str) -> Option<Diagnostic> {
     let node = node?;
     let set: Vec<&str> = match &node.value {
         crate::source::NodeValue::Map(entries) => {
@@ -458,7 +450,6 @@ fn check_options(
             ],
         },
     };
-    let _ = options;
     let wrong: Vec<&str> = set.into_iter().filter(|k| !allowed.contains(k)).collect();
     if wrong.is_empty() {
         return None;
