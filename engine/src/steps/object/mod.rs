@@ -908,7 +908,7 @@ fn classify(e: &object_store::Error, r: &Remote, doing: &str) -> StepError {
     if let object_store::Error::NotFound { .. } = e {
         if doing == "listing" {
             return StepError::fatal(format!(
-                "{} answered 404 Not Found for {word} `{}`: the {word} does not exist or the endpoint is not a {} service",
+                "{} answered 404 Not Found for {word} `{}`: the {word} does not exist or the endpoint does not speak the {} API",
                 r.endpoint,
                 r.bucket,
                 r.kind.service()
@@ -920,7 +920,7 @@ fn classify(e: &object_store::Error, r: &Remote, doing: &str) -> StepError {
     }
     if status == Some(404) {
         return StepError::fatal(format!(
-            "{} answered 404 Not Found for {word} `{}` while {doing}: the {word} does not exist or the endpoint is not a {} service",
+            "{} answered 404 Not Found for {word} `{}` while {doing}: the {word} does not exist or the endpoint does not speak the {} API",
             r.endpoint,
             r.bucket,
             r.kind.service()
