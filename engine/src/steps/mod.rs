@@ -271,7 +271,7 @@ registry![
     k8s::job::Job,
     k8s::wait::K8sWait,
     // Object storage (steps/object/).
-
+    object::sync::ObjectSync,
     // Files and backups (steps/fs/).
     fs::sync::FsSync,
     fs::archive::Archive,
