@@ -151,6 +151,23 @@ expect "SHOW COLUMNS names the designated timestamp" "SHOW COLUMNS FROM '$TABLE'
 expect "tables() lists the table" "SELECT table_name FROM tables()" 200 "[[\"$TABLE\"]]"
 expect "unsupported statement is refused, not ignored" "DROP TABLE '$TABLE'" 400 'does not support this statement'
 
+# --- the engine's own http/assert steps (the cosmos7 plans' queries) against the stand-in
+OPSPLAN=${OPSPLAN_BIN:-$HERE/../../target/debug/opsplan}
+if [ -x "$OPSPLAN" ]; then
+    if out=$("$OPSPLAN" run "$HERE/cosmos7/http-probe.yaml" --set "tsdb_url=$URL" --set "day=$D3" 2>&1); then
+        pass "opsplan run cosmos7/http-probe.yaml: the plans' QuestDB queries succeed against the stand-in"
+    else
+        fail "opsplan http probe: $(tail -5 <<<"$out")"
+    fi
+    if out=$(OPENC3_TSDB_PASSWORD=wrong "$OPSPLAN" run "$HERE/cosmos7/http-probe.yaml" --set "tsdb_url=$URL" --set "day=$D3" 2>&1); then
+        fail "opsplan http probe with a wrong password succeeded"
+    else
+        pass "opsplan http probe with a wrong password fails: $(grep -m1 -i '401\|unauthor\|credential' <<<"$out" | cut -c1-150)"
+    fi
+else
+    echo "SKIP opsplan http probe: no opsplan binary at $OPSPLAN (cargo build, or set OPSPLAN_BIN)"
+fi
+
 # --- checkpoint, copy inside it, release
 before_cp=$(digest)
 expect "CHECKPOINT CREATE" "CHECKPOINT CREATE" 200 '{"ddl":"OK"}'

@@ -24,10 +24,18 @@ pub struct SqlErr {
 
 impl SqlErr {
     pub fn at(pos: usize, msg: impl Into<String>) -> Self {
-        SqlErr { msg: msg.into(), pos, internal: false }
+        SqlErr {
+            msg: msg.into(),
+            pos,
+            internal: false,
+        }
     }
     pub fn io(msg: impl Into<String>) -> Self {
-        SqlErr { msg: msg.into(), pos: 0, internal: true }
+        SqlErr {
+            msg: msg.into(),
+            pos: 0,
+            internal: true,
+        }
     }
 }
 
@@ -42,7 +50,10 @@ fn checkpoint_db(root: &Path) -> PathBuf {
 }
 
 pub fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
-    let mut f = fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     f.write_all(line.as_bytes())?;
     f.write_all(b"\n")?;
     f.sync_all()
@@ -52,7 +63,10 @@ pub fn log_event(root: &Path, event: &str) {
     let line = format!("{} {event}", fmt_ts(now_micros()));
     println!("questdb-standin: {event}");
     if let Err(e) = append_line(&root.join(CHECKPOINT_LOG), &line) {
-        eprintln!("questdb-standin: cannot append to {}: {e}", root.join(CHECKPOINT_LOG).display());
+        eprintln!(
+            "questdb-standin: cannot append to {}: {e}",
+            root.join(CHECKPOINT_LOG).display()
+        );
     }
 }
 
@@ -69,7 +83,10 @@ impl Db {
     pub fn table(&self, name: &str, pos: usize) -> Result<(PathBuf, Meta, Txn), SqlErr> {
         let tdir = table_dir(&self.root, name);
         if !valid_table_name(name) || !tdir.join(META).is_file() {
-            return Err(SqlErr::at(pos, format!("table does not exist [table={name}]")));
+            return Err(SqlErr::at(
+                pos,
+                format!("table does not exist [table={name}]"),
+            ));
         }
         let meta = read_meta(&tdir).map_err(SqlErr::io)?;
         let txn = read_txn(&tdir).map_err(SqlErr::io)?;
@@ -84,27 +101,40 @@ impl Db {
         let cdb = checkpoint_db(&self.root);
         let make = || -> Result<(), String> {
             if cdb.exists() {
-                fs::remove_dir_all(&cdb).map_err(|e| format!("Could not remove checkpoint dir [dir={}]: {e}", cdb.display()))?;
+                fs::remove_dir_all(&cdb).map_err(|e| {
+                    format!(
+                        "Could not remove checkpoint dir [dir={}]: {e}",
+                        cdb.display()
+                    )
+                })?;
             }
-            fs::create_dir_all(&cdb).map_err(|e| format!("Could not create [dir={}]: {e}", cdb.display()))?;
+            fs::create_dir_all(&cdb)
+                .map_err(|e| format!("Could not create [dir={}]: {e}", cdb.display()))?;
             // Like QuestDB, the checkpoint holds each table's metadata and committed state
             // (not the data): restore rolls the copied tables back to exactly this state.
             for t in list_tables(&self.root)? {
                 let src = table_dir(&self.root, &t);
                 let dst = cdb.join(&t);
-                fs::create_dir_all(&dst).map_err(|e| format!("could not create [dir={}]: {e}", dst.display()))?;
+                fs::create_dir_all(&dst)
+                    .map_err(|e| format!("could not create [dir={}]: {e}", dst.display()))?;
                 for f in [META, TXN] {
                     fs::copy(src.join(f), dst.join(f)).map_err(|e| {
                         format!("error creating checkpoint [table={t}, error=cannot copy {f}: {e}]")
                     })?;
                 }
             }
-            write_atomic(&cdb.join(CHECKPOINT_META), &format!("started_at={}\n", fmt_ts(started)))
-                .map_err(|e| format!("cannot write checkpoint metadata: {e}"))
+            write_atomic(
+                &cdb.join(CHECKPOINT_META),
+                &format!("started_at={}\n", fmt_ts(started)),
+            )
+            .map_err(|e| format!("cannot write checkpoint metadata: {e}"))
         };
         make().map_err(SqlErr::io)?;
         self.checkpoint = Some(started);
-        log_event(&self.root, &format!("CHECKPOINT CREATE started_at={}", fmt_ts(started)));
+        log_event(
+            &self.root,
+            &format!("CHECKPOINT CREATE started_at={}", fmt_ts(started)),
+        );
         Ok(())
     }
 
@@ -132,7 +162,9 @@ impl Db {
 
     /// Rows written during the checkpoint, not yet in db/.
     pub fn pending_rows(&self, table: &str) -> Vec<String> {
-        let Ok(text) = fs::read_to_string(self.root.join(PENDING)) else { return Vec::new() };
+        let Ok(text) = fs::read_to_string(self.root.join(PENDING)) else {
+            return Vec::new();
+        };
         text.lines()
             .filter_map(|l| l.split_once('\t'))
             .filter(|(t, _)| *t == table)
@@ -185,19 +217,28 @@ impl Db {
             let Some(i) = txn.find(*day) else { continue };
             let p = txn.parts.remove(i);
             let to = tdir.join(format!("{}.detached", fmt_day(p.day)));
-            fs::rename(part_dir(&tdir, &p), &to)
-                .map_err(|e| SqlErr::io(format!("cannot rename {} to {}: {e}", part_dir(&tdir, &p).display(), to.display())))?;
+            fs::rename(part_dir(&tdir, &p), &to).map_err(|e| {
+                SqlErr::io(format!(
+                    "cannot rename {} to {}: {e}",
+                    part_dir(&tdir, &p).display(),
+                    to.display()
+                ))
+            })?;
             // QuestDB copies the table metadata into the detached folder for ATTACH's checks.
             fs::copy(tdir.join(META), to.join(META))
                 .map_err(|e| SqlErr::io(format!("cannot copy _meta into {}: {e}", to.display())))?;
             // The archived partition holds exactly its committed rows.
             let rows = read_rows(&to, Some(p.rows)).map_err(SqlErr::io)?;
-            write_atomic(&to.join(ROWS), &join_rows(&rows)).map_err(|e| SqlErr::io(e.to_string()))?;
+            write_atomic(&to.join(ROWS), &join_rows(&rows))
+                .map_err(|e| SqlErr::io(e.to_string()))?;
         }
         txn.txn += 1;
         write_atomic(&tdir.join(TXN), &render_txn(&txn)).map_err(|e| SqlErr::io(e.to_string()))?;
         let names: Vec<String> = days.iter().map(|(d, _)| fmt_day(*d)).collect();
-        println!("questdb-standin: detached {table} partitions {}", names.join(", "));
+        println!(
+            "questdb-standin: detached {table} partitions {}",
+            names.join(", ")
+        );
         Ok(())
     }
 
@@ -205,7 +246,12 @@ impl Db {
     /// the cut-off, as QuestDB evaluates the predicate on partition timestamps.
     pub fn days_before(&self, table: &str, cutoff: i64, pos: usize) -> Result<Vec<i64>, SqlErr> {
         let (_, _, txn) = self.table(table, pos)?;
-        Ok(txn.parts.iter().filter(|p| p.day * MICROS_PER_DAY < cutoff).map(|p| p.day).collect())
+        Ok(txn
+            .parts
+            .iter()
+            .filter(|p| p.day * MICROS_PER_DAY < cutoff)
+            .map(|p| p.day)
+            .collect())
     }
 
     pub fn attach(&mut self, table: &str, days: &[(i64, usize)], pos: usize) -> Result<(), SqlErr> {
@@ -215,17 +261,27 @@ impl Db {
         for (day, dpos) in days {
             let dir = tdir.join(format!("{}.attachable", fmt_day(*day)));
             if txn.find(*day).is_some() {
-                return Err(SqlErr::at(*dpos, part_error("attach", table, "ATTACH_ERR_PARTITION_EXISTS", *day)));
+                return Err(SqlErr::at(
+                    *dpos,
+                    part_error("attach", table, "ATTACH_ERR_PARTITION_EXISTS", *day),
+                ));
             }
             if !dir.is_dir() {
-                return Err(SqlErr::at(*dpos, part_error("attach", table, "ATTACH_ERR_MISSING_PARTITION", *day)));
+                return Err(SqlErr::at(
+                    *dpos,
+                    part_error("attach", table, "ATTACH_ERR_MISSING_PARTITION", *day),
+                ));
             }
             let rows = read_rows(&dir, None).unwrap_or_default();
             if rows.is_empty() {
-                return Err(SqlErr::at(*dpos, part_error("attach", table, "ATTACH_ERR_EMPTY_PARTITION", *day)));
+                return Err(SqlErr::at(
+                    *dpos,
+                    part_error("attach", table, "ATTACH_ERR_EMPTY_PARTITION", *day),
+                ));
             }
             if let Ok(text) = fs::read_to_string(dir.join(META)) {
-                let theirs = parse_meta(&text).map_err(|e| SqlErr::at(*dpos, format!("{}: {e}", dir.display())))?;
+                let theirs = parse_meta(&text)
+                    .map_err(|e| SqlErr::at(*dpos, format!("{}: {e}", dir.display())))?;
                 if theirs != meta {
                     return Err(SqlErr::at(
                         *dpos,
@@ -236,7 +292,8 @@ impl Db {
                     ));
                 }
             }
-            check_rows(&meta, *day, &rows, &dir.display().to_string()).map_err(|e| SqlErr::at(*dpos, e))?;
+            check_rows(&meta, *day, &rows, &dir.display().to_string())
+                .map_err(|e| SqlErr::at(*dpos, e))?;
             // QuestDB must be able to write the partition it adopts: a folder still owned by
             // root (no chown to the QuestDB user) fails here, as it does in QuestDB.
             for f in [dir.join(ROWS), dir.join(".standin-write-probe")] {
@@ -254,7 +311,11 @@ impl Db {
         }
         txn.txn += 1;
         for (day, dir, rows) in staged {
-            let p = Part { day, n: txn.txn, rows };
+            let p = Part {
+                day,
+                n: txn.txn,
+                rows,
+            };
             fs::rename(&dir, part_dir(&tdir, &p))
                 .map_err(|e| SqlErr::io(format!("cannot rename {}: {e}", dir.display())))?;
             let _ = fs::remove_file(part_dir(&tdir, &p).join(META));
@@ -263,18 +324,27 @@ impl Db {
         txn.parts.sort_by_key(|p| p.day);
         write_atomic(&tdir.join(TXN), &render_txn(&txn)).map_err(|e| SqlErr::io(e.to_string()))?;
         let names: Vec<String> = days.iter().map(|(d, _)| fmt_day(*d)).collect();
-        println!("questdb-standin: attached {table} partitions {}", names.join(", "));
+        println!(
+            "questdb-standin: attached {table} partitions {}",
+            names.join(", ")
+        );
         Ok(())
     }
 
     pub fn create_table(&mut self, table: &str, meta: &Meta, pos: usize) -> Result<(), SqlErr> {
         self.no_checkpoint("CREATE TABLE", pos)?;
         if !valid_table_name(table) {
-            return Err(SqlErr::at(pos, format!("invalid table name [table={table}]")));
+            return Err(SqlErr::at(
+                pos,
+                format!("invalid table name [table={table}]"),
+            ));
         }
         let tdir = table_dir(&self.root, table);
         if tdir.exists() {
-            return Err(SqlErr::at(pos, format!("table already exists [table={table}]")));
+            return Err(SqlErr::at(
+                pos,
+                format!("table already exists [table={table}]"),
+            ));
         }
         create_table(&self.root, table, meta).map_err(SqlErr::io)
     }
@@ -283,7 +353,10 @@ impl Db {
         self.no_checkpoint("ALTER TABLE ADD COLUMN", pos)?;
         let (tdir, mut meta, _) = self.table(table, pos)?;
         if meta.column(&col.name).is_some() {
-            return Err(SqlErr::at(pos, format!("Duplicate column [name={}]", col.name)));
+            return Err(SqlErr::at(
+                pos,
+                format!("Duplicate column [name={}]", col.name),
+            ));
         }
         meta.columns.push(col);
         write_atomic(&tdir.join(META), &render_meta(&meta)).map_err(|e| SqlErr::io(e.to_string()))
@@ -324,14 +397,21 @@ pub fn apply_rows(root: &Path, table: &str, rows: &[String]) -> Result<(), Strin
     let mut txn = read_txn(&tdir)?;
     let mut by_day: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     for r in rows {
-        by_day.entry(day_of(row_ts(&meta, r)?)).or_default().push(r.clone());
+        by_day
+            .entry(day_of(row_ts(&meta, r)?))
+            .or_default()
+            .push(r.clone());
     }
     txn.txn += 1;
     for (day, new) in by_day {
         let i = match txn.find(day) {
             Some(i) => i,
             None => {
-                let p = Part { day, n: txn.txn, rows: 0 };
+                let p = Part {
+                    day,
+                    n: txn.txn,
+                    rows: 0,
+                };
                 fs::create_dir_all(part_dir(&tdir, &p)).map_err(|e| e.to_string())?;
                 txn.parts.push(p);
                 txn.parts.sort_by_key(|p| p.day);
@@ -340,9 +420,14 @@ pub fn apply_rows(root: &Path, table: &str, rows: &[String]) -> Result<(), Strin
         };
         let p = &mut txn.parts[i];
         let pdir = part_dir(&tdir, p);
-        let mut all = if p.rows == 0 { Vec::new() } else { read_rows(&pdir, Some(p.rows))? };
+        let mut all = if p.rows == 0 {
+            Vec::new()
+        } else {
+            read_rows(&pdir, Some(p.rows))?
+        };
         all.extend(new);
-        write_atomic(&pdir.join(ROWS), &join_rows(&all)).map_err(|e| format!("cannot write {}: {e}", pdir.display()))?;
+        write_atomic(&pdir.join(ROWS), &join_rows(&all))
+            .map_err(|e| format!("cannot write {}: {e}", pdir.display()))?;
         p.rows = all.len() as u64;
     }
     write_atomic(&tdir.join(TXN), &render_txn(&txn)).map_err(|e| e.to_string())
@@ -350,17 +435,25 @@ pub fn apply_rows(root: &Path, table: &str, rows: &[String]) -> Result<(), Strin
 
 pub fn apply_pending(root: &Path) -> Result<usize, String> {
     let path = root.join(PENDING);
-    let Ok(text) = fs::read_to_string(&path) else { return Ok(0) };
+    let Ok(text) = fs::read_to_string(&path) else {
+        return Ok(0);
+    };
     let mut by_table: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for l in text.lines() {
         if let Some((t, r)) = l.split_once('\t') {
-            by_table.entry(t.to_string()).or_default().push(r.to_string());
+            by_table
+                .entry(t.to_string())
+                .or_default()
+                .push(r.to_string());
         }
     }
     let mut n = 0;
     for (t, rows) in by_table {
         if !table_dir(root, &t).join(META).is_file() {
-            eprintln!("questdb-standin: dropping {} pending rows of missing table {t}", rows.len());
+            eprintln!(
+                "questdb-standin: dropping {} pending rows of missing table {t}",
+                rows.len()
+            );
             continue;
         }
         apply_rows(root, &t, &rows)?;
@@ -420,7 +513,8 @@ pub fn restore(root: &Path) -> Result<String, String> {
                 .map_err(|e| format!("Checkpoint recovery failed: cannot restore {t}/{f}: {e}"))?;
         }
         // Drop rows written after the checkpoint (beyond the committed count).
-        let (_, txn) = check_table(root, t).map_err(|e| format!("Checkpoint recovery failed: {e}"))?;
+        let (_, txn) =
+            check_table(root, t).map_err(|e| format!("Checkpoint recovery failed: {e}"))?;
         for p in &txn.parts {
             let pdir = part_dir(&tdir, p);
             let rows = read_rows(&pdir, Some(p.rows))?;
@@ -434,27 +528,47 @@ pub fn restore(root: &Path) -> Result<String, String> {
     let _ = fs::remove_file(root.join(PENDING));
     fs::remove_dir_all(&cdb).map_err(|e| format!("cannot remove {}: {e}", cdb.display()))?;
     fs::remove_file(&trigger).map_err(|e| format!("cannot remove {}: {e}", trigger.display()))?;
-    Ok(format!("restored {tables} tables from checkpoint {started}"))
+    Ok(format!(
+        "restored {tables} tables from checkpoint {started}"
+    ))
 }
 
 /// Generate a COSMOS-like table with `days` daily partitions ending on `end_day`, each with
 /// `rows` rows, deterministic so a drill can recompute what it expects.
 pub fn seed(root: &Path, table: &str, days: i64, rows: u64, end_day: i64) -> Result<(), String> {
     if checkpoint_db(root).exists() {
-        return Err(format!("{} exists: a checkpoint is in progress; seed refuses to write under it", checkpoint_db(root).display()));
+        return Err(format!(
+            "{} exists: a checkpoint is in progress; seed refuses to write under it",
+            checkpoint_db(root).display()
+        ));
     }
     if !valid_table_name(table) {
         return Err(format!("invalid table name {table:?}"));
     }
     if table_dir(root, table).exists() {
-        return Err(format!("table {table} already exists in {}", db_dir(root).display()));
+        return Err(format!(
+            "table {table} already exists in {}",
+            db_dir(root).display()
+        ));
     }
     let meta = Meta {
         columns: vec![
-            Column { name: "PACKET_TIMESECONDS".into(), ty: "TIMESTAMP".into() },
-            Column { name: "RECEIVED_TIMESECONDS".into(), ty: "TIMESTAMP".into() },
-            Column { name: "TEMP1".into(), ty: "DOUBLE".into() },
-            Column { name: "COLLECTS".into(), ty: "LONG".into() },
+            Column {
+                name: "PACKET_TIMESECONDS".into(),
+                ty: "TIMESTAMP".into(),
+            },
+            Column {
+                name: "RECEIVED_TIMESECONDS".into(),
+                ty: "TIMESTAMP".into(),
+            },
+            Column {
+                name: "TEMP1".into(),
+                ty: "DOUBLE".into(),
+            },
+            Column {
+                name: "COLLECTS".into(),
+                ty: "LONG".into(),
+            },
         ],
         ts: 0,
     };
@@ -469,6 +583,10 @@ pub fn seed(root: &Path, table: &str, days: i64, rows: u64, end_day: i64) -> Res
         }
     }
     apply_rows(root, table, &all)?;
-    println!("questdb-standin: seeded {table}: {days} partitions {}..{} of {rows} rows", fmt_day(end_day - days + 1), fmt_day(end_day));
+    println!(
+        "questdb-standin: seeded {table}: {days} partitions {}..{} of {rows} rows",
+        fmt_day(end_day - days + 1),
+        fmt_day(end_day)
+    );
     Ok(())
 }

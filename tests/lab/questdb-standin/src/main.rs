@@ -90,7 +90,10 @@ mod sys {
         // SAFETY: plain syscalls with valid arguments; order matters (groups, gid, then uid).
         unsafe {
             if setgroups(0, std::ptr::null()) != 0 || setgid(gid) != 0 || setuid(uid) != 0 {
-                return Err(format!("cannot switch to uid {uid} gid {gid}: {}", std::io::Error::last_os_error()));
+                return Err(format!(
+                    "cannot switch to uid {uid} gid {gid}: {}",
+                    std::io::Error::last_os_error()
+                ));
             }
         }
         Ok(())
@@ -107,7 +110,10 @@ struct Config {
 }
 
 fn env_or(k: &str, d: &str) -> String {
-    std::env::var(k).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| d.to_string())
+    std::env::var(k)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| d.to_string())
 }
 
 fn usage() -> String {
@@ -142,7 +148,9 @@ fn run() -> Result<(), (u8, String)> {
     let mut opts = std::collections::BTreeMap::new();
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
-        let Some(k) = a.strip_prefix("--") else { return Err((64, format!("unexpected argument {a:?}\n{}", usage()))) };
+        let Some(k) = a.strip_prefix("--") else {
+            return Err((64, format!("unexpected argument {a:?}\n{}", usage())));
+        };
         let v = it.next().ok_or((64, format!("--{k} needs a value")))?;
         opts.insert(k.to_string(), v);
     }
@@ -158,22 +166,37 @@ fn run() -> Result<(), (u8, String)> {
     drop_privileges(&cfg.root).map_err(|e| (1, e))?;
     match cmd.as_str() {
         "seed" => {
-            let table = opts.get("table").ok_or((64, "seed needs --table".to_string()))?;
+            let table = opts
+                .get("table")
+                .ok_or((64, "seed needs --table".to_string()))?;
             let num = |k: &str, d: i64| -> Result<i64, (u8, String)> {
                 match opts.get(k) {
-                    Some(v) => v.parse().map_err(|_| (64, format!("--{k} {v:?} is not a number"))),
+                    Some(v) => v
+                        .parse()
+                        .map_err(|_| (64, format!("--{k} {v:?} is not a number"))),
                     None => Ok(d),
                 }
             };
             let end = match opts.get("end-day") {
-                Some(d) => time::parse_day(d).ok_or((64, format!("--end-day {d:?} is not YYYY-MM-DD")))?,
+                Some(d) => {
+                    time::parse_day(d).ok_or((64, format!("--end-day {d:?} is not YYYY-MM-DD")))?
+                }
                 None => time::day_of(time::now_micros()) - 1,
             };
             std::fs::create_dir_all(store::db_dir(&cfg.root)).map_err(|e| (1, e.to_string()))?;
-            db::seed(&cfg.root, table, num("days", 5)?, num("rows-per-day", 100)? as u64, end).map_err(|e| (1, e))
+            db::seed(
+                &cfg.root,
+                table,
+                num("days", 5)?,
+                num("rows-per-day", 100)? as u64,
+                end,
+            )
+            .map_err(|e| (1, e))
         }
         "digest" => digest(&cfg.root).map_err(|e| (2, e)),
-        "check" => store::check_db(&cfg.root).map(|_| println!("db OK")).map_err(|e| (2, format!("db is corrupt: {e}"))),
+        "check" => store::check_db(&cfg.root)
+            .map(|_| println!("db OK"))
+            .map_err(|e| (2, format!("db is corrupt: {e}"))),
         _ => serve(cfg),
     }
 }
@@ -181,7 +204,9 @@ fn run() -> Result<(), (u8, String)> {
 /// QuestDB's image starts as root, gives the data folder to the questdb user and drops to it;
 /// the stand-in does the same when QDB_RUN_AS is set, so ownership mistakes show up in the lab.
 fn drop_privileges(root: &Path) -> Result<(), String> {
-    let Ok(spec) = std::env::var("QDB_RUN_AS") else { return Ok(()) };
+    let Ok(spec) = std::env::var("QDB_RUN_AS") else {
+        return Ok(());
+    };
     if spec.is_empty() || !sys::is_root() {
         return Ok(());
     }
@@ -197,12 +222,15 @@ fn drop_privileges(root: &Path) -> Result<(), String> {
 
 fn chown_tree(path: &Path, uid: u32, gid: u32) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt;
-    let md = std::fs::symlink_metadata(path).map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+    let md = std::fs::symlink_metadata(path)
+        .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
     if md.uid() != uid || md.gid() != gid {
-        std::os::unix::fs::lchown(path, Some(uid), Some(gid)).map_err(|e| format!("cannot chown {}: {e}", path.display()))?;
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+            .map_err(|e| format!("cannot chown {}: {e}", path.display()))?;
     }
     if md.is_dir() {
-        let rd = std::fs::read_dir(path).map_err(|e| format!("cannot list {}: {e}", path.display()))?;
+        let rd =
+            std::fs::read_dir(path).map_err(|e| format!("cannot list {}: {e}", path.display()))?;
         for e in rd.flatten() {
             chown_tree(&e.path(), uid, gid)?;
         }
@@ -225,9 +253,16 @@ fn digest(root: &Path) -> Result<(), String> {
                 th = store::fnv1a(th, b"\n");
             }
             total += rows.len();
-            println!("partition {t} {} rows={} fnv={h:016x}", time::fmt_day(p.day), rows.len());
+            println!(
+                "partition {t} {} rows={} fnv={h:016x}",
+                time::fmt_day(p.day),
+                rows.len()
+            );
         }
-        println!("table {t} partitions={} rows={total} fnv={th:016x}", txn.parts.len());
+        println!(
+            "table {t} partitions={} rows={total} fnv={th:016x}",
+            txn.parts.len()
+        );
     }
     Ok(())
 }
@@ -235,22 +270,35 @@ fn digest(root: &Path) -> Result<(), String> {
 fn serve(cfg: Config) -> Result<(), (u8, String)> {
     sys::install_term_handler();
     let root = cfg.root.clone();
-    std::fs::create_dir_all(&root).map_err(|e| (1, format!("cannot create {}: {e}", root.display())))?;
+    std::fs::create_dir_all(&root)
+        .map_err(|e| (1, format!("cannot create {}: {e}", root.display())))?;
     if root.join(db::RESTORE_TRIGGER).exists() {
-        println!("questdb-standin: found {}, restoring from checkpoint", root.join(db::RESTORE_TRIGGER).display());
-        let done = db::restore(&root).map_err(|e| (3, format!("restore failed, not starting: {e}")))?;
+        println!(
+            "questdb-standin: found {}, restoring from checkpoint",
+            root.join(db::RESTORE_TRIGGER).display()
+        );
+        let done =
+            db::restore(&root).map_err(|e| (3, format!("restore failed, not starting: {e}")))?;
         db::log_event(&root, &format!("RESTORE {done}"));
     } else {
         std::fs::create_dir_all(store::db_dir(&root)).map_err(|e| (1, e.to_string()))?;
         // Writes made during a checkpoint that ended with a restart (QuestDB applies its WAL).
-        let n = db::apply_pending(&root).map_err(|e| (2, format!("cannot apply pending writes: {e}")))?;
+        let n = db::apply_pending(&root)
+            .map_err(|e| (2, format!("cannot apply pending writes: {e}")))?;
         if n > 0 {
-            println!("questdb-standin: applied {n} pending rows from {}", db::PENDING);
+            println!(
+                "questdb-standin: applied {n} pending rows from {}",
+                db::PENDING
+            );
         }
     }
-    let tables = store::check_db(&root).map_err(|e| (2, format!("db is corrupt, not starting: {e}")))?;
-    let listener = TcpListener::bind(&cfg.listen).map_err(|e| (1, format!("cannot listen on {}: {e}", cfg.listen)))?;
-    listener.set_nonblocking(true).map_err(|e| (1, e.to_string()))?;
+    let tables =
+        store::check_db(&root).map_err(|e| (2, format!("db is corrupt, not starting: {e}")))?;
+    let listener = TcpListener::bind(&cfg.listen)
+        .map_err(|e| (1, format!("cannot listen on {}: {e}", cfg.listen)))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| (1, e.to_string()))?;
     println!(
         "questdb-standin: QuestDB {} stand-in serving {} on http://{} ({} tables)",
         cfg.version,
@@ -258,7 +306,10 @@ fn serve(cfg: Config) -> Result<(), (u8, String)> {
         cfg.listen,
         tables.len()
     );
-    let state = Arc::new(Mutex::new(Db { root, checkpoint: None }));
+    let state = Arc::new(Mutex::new(Db {
+        root,
+        checkpoint: None,
+    }));
     let cfg = Arc::new(cfg);
     while !STOP.load(Ordering::SeqCst) {
         match listener.accept() {
@@ -270,7 +321,9 @@ fn serve(cfg: Config) -> Result<(), (u8, String)> {
                     }
                 });
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(25)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(25))
+            }
             Err(e) => eprintln!("questdb-standin: accept: {e}"),
         }
     }
@@ -330,7 +383,13 @@ fn b64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn respond(stream: &mut TcpStream, status: &str, ctype: &str, extra: &str, body: &str) -> std::io::Result<()> {
+fn respond(
+    stream: &mut TcpStream,
+    status: &str,
+    ctype: &str,
+    extra: &str,
+    body: &str,
+) -> std::io::Result<()> {
     let head = format!(
         "HTTP/1.1 {status}\r\nServer: questDB/standin\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n",
         body.len()
@@ -356,7 +415,13 @@ fn handle(mut stream: TcpStream, state: &Mutex<Db>, cfg: &Config) -> std::io::Re
         }
         total += h.len();
         if total > 65_536 {
-            return respond(&mut stream, "431 Request Header Fields Too Large", "text/plain", "", "headers too large\n");
+            return respond(
+                &mut stream,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                "",
+                "headers too large\n",
+            );
         }
         if let Some((k, v)) = h.split_once(':') {
             let k = k.trim().to_ascii_lowercase();
@@ -375,23 +440,50 @@ fn handle(mut stream: TcpStream, state: &Mutex<Db>, cfg: &Config) -> std::io::Re
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (path, qs) = target.split_once('?').unwrap_or((target, ""));
     if path == "/health" || path == "/status" {
-        return respond(&mut stream, "200 OK", "application/json", "", "{\"status\":\"Healthy\"}\n");
+        return respond(
+            &mut stream,
+            "200 OK",
+            "application/json",
+            "",
+            "{\"status\":\"Healthy\"}\n",
+        );
     }
     if path != "/exec" {
-        return respond(&mut stream, "404 Not Found", "text/plain", "", "Not Found\n");
+        return respond(
+            &mut stream,
+            "404 Not Found",
+            "text/plain",
+            "",
+            "Not Found\n",
+        );
     }
     if method != "GET" {
-        return respond(&mut stream, "405 Method Not Allowed", "text/plain", "", "Method Not Allowed\n");
+        return respond(
+            &mut stream,
+            "405 Method Not Allowed",
+            "text/plain",
+            "",
+            "Method Not Allowed\n",
+        );
     }
     let ok_auth = auth
         .as_deref()
-        .and_then(|a| a.strip_prefix("Basic ").or_else(|| a.strip_prefix("basic ")))
+        .and_then(|a| {
+            a.strip_prefix("Basic ")
+                .or_else(|| a.strip_prefix("basic "))
+        })
         .and_then(b64_decode)
         .map(|d| d == format!("{}:{}", cfg.user, cfg.password).into_bytes())
         .unwrap_or(false);
     if !ok_auth {
         println!("questdb-standin: 401 for /exec (missing or wrong basic auth)");
-        return respond(&mut stream, "401 Unauthorized", "text/plain", "WWW-Authenticate: Basic realm=\"questdb\"\r\n", "Unauthorized\n");
+        return respond(
+            &mut stream,
+            "401 Unauthorized",
+            "text/plain",
+            "WWW-Authenticate: Basic realm=\"questdb\"\r\n",
+            "Unauthorized\n",
+        );
     }
     let query = qs
         .split('&')
@@ -401,12 +493,30 @@ fn handle(mut stream: TcpStream, state: &Mutex<Db>, cfg: &Config) -> std::io::Re
         .unwrap_or_default();
     if query.trim().is_empty() {
         let e = db::SqlErr::at(0, "No query text");
-        return respond(&mut stream, "400 Bad Request", "application/json", "", &sql::json_err(&query, &e));
+        return respond(
+            &mut stream,
+            "400 Bad Request",
+            "application/json",
+            "",
+            &sql::json_err(&query, &e),
+        );
     }
     if let Some(prefix) = injected_failure(&cfg.fail_file, &query) {
         println!("questdb-standin: injected failure for {query:?}");
-        let e = db::SqlErr::at(0, format!("stand-in: failure injected for statements starting with {prefix:?} ({})", cfg.fail_file.display()));
-        return respond(&mut stream, "500 Internal Server Error", "application/json", "", &sql::json_err(&query, &e));
+        let e = db::SqlErr::at(
+            0,
+            format!(
+                "stand-in: failure injected for statements starting with {prefix:?} ({})",
+                cfg.fail_file.display()
+            ),
+        );
+        return respond(
+            &mut stream,
+            "500 Internal Server Error",
+            "application/json",
+            "",
+            &sql::json_err(&query, &e),
+        );
     }
     let result = {
         let mut db = match state.lock() {
@@ -414,31 +524,64 @@ fn handle(mut stream: TcpStream, state: &Mutex<Db>, cfg: &Config) -> std::io::Re
             Err(p) => p.into_inner(),
         };
         if STOP.load(Ordering::SeqCst) {
-            return respond(&mut stream, "503 Service Unavailable", "text/plain", "", "shutting down\n");
+            return respond(
+                &mut stream,
+                "503 Service Unavailable",
+                "text/plain",
+                "",
+                "shutting down\n",
+            );
         }
-        sql::execute(&mut db, &sql::Env { version: &cfg.version }, &query)
+        sql::execute(
+            &mut db,
+            &sql::Env {
+                version: &cfg.version,
+            },
+            &query,
+        )
     };
     match result {
         Ok(out) => {
             println!("questdb-standin: OK  {query}");
-            respond(&mut stream, "200 OK", "application/json", "", &sql::json_ok(&query, &out))
+            respond(
+                &mut stream,
+                "200 OK",
+                "application/json",
+                "",
+                &sql::json_ok(&query, &out),
+            )
         }
         Err(e) => {
             println!("questdb-standin: ERR {query}: {}", e.msg);
-            let status = if e.internal { "500 Internal Server Error" } else { "400 Bad Request" };
-            respond(&mut stream, status, "application/json", "", &sql::json_err(&query, &e))
+            let status = if e.internal {
+                "500 Internal Server Error"
+            } else {
+                "400 Bad Request"
+            };
+            respond(
+                &mut stream,
+                status,
+                "application/json",
+                "",
+                &sql::json_err(&query, &e),
+            )
         }
     }
 }
 
 fn normalize(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_uppercase()
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_uppercase()
 }
 
 fn injected_failure(file: &Path, query: &str) -> Option<String> {
     let text = std::fs::read_to_string(file).ok()?;
     let q = normalize(query);
-    text.lines().map(normalize).find(|p| !p.is_empty() && q.starts_with(p.as_str()))
+    text.lines()
+        .map(normalize)
+        .find(|p| !p.is_empty() && q.starts_with(p.as_str()))
 }
 
 #[cfg(test)]

@@ -51,24 +51,47 @@ fn lex(sql: &str) -> Result<Vec<T>, SqlErr> {
                 i += 1;
             }
             let s = String::from_utf8_lossy(&s).into_owned();
-            out.push(T { tok: if c == b'\'' { Tok::Str(s) } else { Tok::QWord(s) }, pos: start });
-        } else if c.is_ascii_digit() || (c == b'.' && i + 1 < b.len() && b[i + 1].is_ascii_digit()) {
+            out.push(T {
+                tok: if c == b'\'' {
+                    Tok::Str(s)
+                } else {
+                    Tok::QWord(s)
+                },
+                pos: start,
+            });
+        } else if c.is_ascii_digit() || (c == b'.' && i + 1 < b.len() && b[i + 1].is_ascii_digit())
+        {
             let start = i;
             while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.') {
                 i += 1;
             }
-            out.push(T { tok: Tok::Num(sql[start..i].to_string()), pos: start });
+            out.push(T {
+                tok: Tok::Num(sql[start..i].to_string()),
+                pos: start,
+            });
         } else if c.is_ascii_alphabetic() || c == b'_' {
             let start = i;
             while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$') {
                 i += 1;
             }
-            out.push(T { tok: Tok::Word(sql[start..i].to_string()), pos: start });
+            out.push(T {
+                tok: Tok::Word(sql[start..i].to_string()),
+                pos: start,
+            });
         } else if b"(),*;<-=".contains(&c) {
-            out.push(T { tok: Tok::P(c as char), pos: i });
+            out.push(T {
+                tok: Tok::P(c as char),
+                pos: i,
+            });
             i += 1;
         } else {
-            return Err(SqlErr::at(i, format!("unexpected character '{}'", sql[i..].chars().next().unwrap_or('?'))));
+            return Err(SqlErr::at(
+                i,
+                format!(
+                    "unexpected character '{}'",
+                    sql[i..].chars().next().unwrap_or('?')
+                ),
+            ));
         }
     }
     Ok(out)
@@ -98,7 +121,10 @@ impl P {
         if self.kw(kw) {
             Ok(())
         } else {
-            Err(SqlErr::at(self.pos(), format!("'{}' expected", kw.to_ascii_lowercase())))
+            Err(SqlErr::at(
+                self.pos(),
+                format!("'{}' expected", kw.to_ascii_lowercase()),
+            ))
         }
     }
     fn punct(&mut self, c: char) -> bool {
@@ -155,7 +181,10 @@ impl P {
     fn end(&mut self) -> Result<(), SqlErr> {
         self.punct(';');
         if self.i < self.t.len() {
-            return Err(SqlErr::at(self.pos(), "unexpected token (end of statement expected)"));
+            return Err(SqlErr::at(
+                self.pos(),
+                "unexpected token (end of statement expected)",
+            ));
         }
         Ok(())
     }
@@ -196,7 +225,11 @@ fn unsupported(pos: usize) -> SqlErr {
 
 pub fn execute(db: &mut Db, env: &Env, sql: &str) -> Result<Out, SqlErr> {
     let t = lex(sql)?;
-    let mut p = P { t, i: 0, len: sql.len() };
+    let mut p = P {
+        t,
+        i: 0,
+        len: sql.len(),
+    };
     if p.kw("SELECT") {
         select(db, env, &mut p)
     } else if p.kw("CHECKPOINT") {
@@ -233,8 +266,19 @@ pub fn execute(db: &mut Db, env: &Env, sql: &str) -> Result<Out, SqlErr> {
     }
 }
 
-fn project(all: Vec<(String, &'static str)>, rows: Vec<Vec<Val>>, want: &Option<Vec<(String, usize)>>, ts: i64) -> Result<Rows, SqlErr> {
-    let Some(want) = want else { return Ok(Rows { columns: all, rows, timestamp: ts }) };
+fn project(
+    all: Vec<(String, &'static str)>,
+    rows: Vec<Vec<Val>>,
+    want: &Option<Vec<(String, usize)>>,
+    ts: i64,
+) -> Result<Rows, SqlErr> {
+    let Some(want) = want else {
+        return Ok(Rows {
+            columns: all,
+            rows,
+            timestamp: ts,
+        });
+    };
     let mut idx = Vec::new();
     for (w, pos) in want {
         match all.iter().position(|(n, _)| n.eq_ignore_ascii_case(w)) {
@@ -242,10 +286,17 @@ fn project(all: Vec<(String, &'static str)>, rows: Vec<Vec<Val>>, want: &Option<
             None => return Err(SqlErr::at(*pos, format!("Invalid column: {w}"))),
         }
     }
-    let timestamp = idx.iter().position(|i| *i as i64 == ts).map(|i| i as i64).unwrap_or(-1);
+    let timestamp = idx
+        .iter()
+        .position(|i| *i as i64 == ts)
+        .map(|i| i as i64)
+        .unwrap_or(-1);
     Ok(Rows {
         columns: idx.iter().map(|i| all[*i].clone()).collect(),
-        rows: rows.into_iter().map(|r| idx.iter().map(|i| r[*i].clone()).collect()).collect(),
+        rows: rows
+            .into_iter()
+            .map(|r| idx.iter().map(|i| r[*i].clone()).collect())
+            .collect(),
         timestamp,
     })
 }
@@ -265,7 +316,11 @@ fn select(db: &mut Db, env: &Env, p: &mut P) -> Result<Out, SqlErr> {
             "Build Information: QuestDB {}, JDK 17.0.9, Commit Hash 0000000000000000000000000000000000000000 (opsplan lab questdb-standin)",
             env.version
         );
-        return Ok(Out::Rows(Rows { columns: cols(&[("build", "STRING")]), rows: vec![vec![Val::Str(text)]], timestamp: -1 }));
+        return Ok(Out::Rows(Rows {
+            columns: cols(&[("build", "STRING")]),
+            rows: vec![vec![Val::Str(text)]],
+            timestamp: -1,
+        }));
     }
     // SELECT count() FROM 'T' [WHERE <ts> IN 'YYYY-MM-DD']
     if p.peek_kw("count") {
@@ -286,10 +341,17 @@ fn select(db: &mut Db, env: &Env, p: &mut P) -> Result<Out, SqlErr> {
             }
             p.expect_kw("IN")?;
             let (d, dpos) = p.string()?;
-            day = Some(parse_day(&d).ok_or_else(|| SqlErr::at(dpos, format!("Invalid date [str={d}]")))?);
+            day = Some(
+                parse_day(&d).ok_or_else(|| SqlErr::at(dpos, format!("Invalid date [str={d}]")))?,
+            );
         }
         p.end()?;
-        let mut n: i64 = txn.parts.iter().filter(|x| day.is_none_or(|d| d == x.day)).map(|x| x.rows as i64).sum();
+        let mut n: i64 = txn
+            .parts
+            .iter()
+            .filter(|x| day.is_none_or(|d| d == x.day))
+            .map(|x| x.rows as i64)
+            .sum();
         // Writes held back during a checkpoint are visible to queries, as in QuestDB.
         for r in db.pending_rows(&table) {
             if let Ok(ts) = row_ts(&meta, &r) {
@@ -298,7 +360,11 @@ fn select(db: &mut Db, env: &Env, p: &mut P) -> Result<Out, SqlErr> {
                 }
             }
         }
-        return Ok(Out::Rows(Rows { columns: cols(&[("count", "LONG")]), rows: vec![vec![Val::Long(n)]], timestamp: -1 }));
+        return Ok(Out::Rows(Rows {
+            columns: cols(&[("count", "LONG")]),
+            rows: vec![vec![Val::Long(n)]],
+            timestamp: -1,
+        }));
     }
     // SELECT * | a, b FROM <function>(...)
     let want = if p.punct('*') {
@@ -316,14 +382,29 @@ fn select(db: &mut Db, env: &Env, p: &mut P) -> Result<Out, SqlErr> {
     if !p.punct('(') {
         return Err(unsupported(fpos));
     }
-    let arg = if matches!(p.t.get(p.i), Some(T { tok: Tok::Str(_), .. })) { Some(p.string()?) } else { None };
+    let arg = if matches!(
+        p.t.get(p.i),
+        Some(T {
+            tok: Tok::Str(_),
+            ..
+        })
+    ) {
+        Some(p.string()?)
+    } else {
+        None
+    };
     p.expect_punct(')')?;
     p.end()?;
     let rows = match (f.to_ascii_lowercase().as_str(), arg) {
         ("checkpoint_status", None) => {
             let all = cols(&[("in_progress", "BOOLEAN"), ("started_at", "TIMESTAMP")]);
             let started = db.checkpoint.map(Val::Ts).unwrap_or(Val::Null);
-            project(all, vec![vec![Val::Bool(db.checkpoint.is_some()), started]], &want, -1)?
+            project(
+                all,
+                vec![vec![Val::Bool(db.checkpoint.is_some()), started]],
+                &want,
+                -1,
+            )?
         }
         ("tables", None) => {
             let all = cols(&[
@@ -335,8 +416,14 @@ fn select(db: &mut Db, env: &Env, p: &mut P) -> Result<Out, SqlErr> {
                 ("directoryName", "STRING"),
             ]);
             let mut rows = Vec::new();
-            for (i, t) in list_tables(&db.root).map_err(SqlErr::io)?.into_iter().enumerate() {
-                let Ok(meta) = read_meta(&table_dir(&db.root, &t)) else { continue };
+            for (i, t) in list_tables(&db.root)
+                .map_err(SqlErr::io)?
+                .into_iter()
+                .enumerate()
+            {
+                let Ok(meta) = read_meta(&table_dir(&db.root, &t)) else {
+                    continue;
+                };
                 rows.push(vec![
                     Val::Long(i as i64 + 1),
                     Val::Str(t.clone()),
@@ -433,14 +520,19 @@ fn show_columns(db: &mut Db, table: &str, pos: usize) -> Result<Out, SqlErr> {
             ]
         })
         .collect();
-    Ok(Out::Rows(Rows { columns, rows, timestamp: -1 }))
+    Ok(Out::Rows(Rows {
+        columns,
+        rows,
+        timestamp: -1,
+    }))
 }
 
 fn day_list(p: &mut P) -> Result<Vec<(i64, usize)>, SqlErr> {
     let mut v = Vec::new();
     loop {
         let (s, pos) = p.string()?;
-        let d = parse_day(&s).ok_or_else(|| SqlErr::at(pos, format!("'YYYY-MM-DD' expected, found [ts={s}]")))?;
+        let d = parse_day(&s)
+            .ok_or_else(|| SqlErr::at(pos, format!("'YYYY-MM-DD' expected, found [ts={s}]")))?;
         v.push((d, pos));
         if !p.punct(',') {
             return Ok(v);
@@ -478,10 +570,19 @@ fn alter(db: &mut Db, p: &mut P, table: &str, tpos: usize) -> Result<Out, SqlErr
                 "d" => MICROS_PER_DAY,
                 "h" => 3_600_000_000,
                 "w" => 7 * MICROS_PER_DAY,
-                _ => return Err(SqlErr::at(upos, "stand-in supports dateadd units 'd', 'h' and 'w' only")),
+                _ => {
+                    return Err(SqlErr::at(
+                        upos,
+                        "stand-in supports dateadd units 'd', 'h' and 'w' only",
+                    ))
+                }
             };
             let cutoff = now_micros() + n * unit_micros;
-            let days: Vec<(i64, usize)> = db.days_before(table, cutoff, tpos)?.into_iter().map(|d| (d, cpos)).collect();
+            let days: Vec<(i64, usize)> = db
+                .days_before(table, cutoff, tpos)?
+                .into_iter()
+                .map(|d| (d, cpos))
+                .collect();
             db.detach(table, &days, tpos)?;
         } else {
             return Err(SqlErr::at(p.pos(), "'list' or 'where' expected"));
@@ -534,14 +635,22 @@ fn create(db: &mut Db, p: &mut P, table: &str, tpos: usize) -> Result<Out, SqlEr
     p.expect_kw("PARTITION")?;
     p.expect_kw("BY")?;
     if !p.kw("DAY") {
-        return Err(SqlErr::at(p.pos(), "stand-in supports PARTITION BY DAY only"));
+        return Err(SqlErr::at(
+            p.pos(),
+            "stand-in supports PARTITION BY DAY only",
+        ));
     }
     p.kw("WAL");
     p.end()?;
     let meta = Meta { ts: 0, columns };
     let ts = match meta.column(&ts) {
         Some(i) if meta.columns[i].ty == "TIMESTAMP" => i,
-        _ => return Err(SqlErr::at(tspos, format!("invalid designated timestamp column [name={ts}]"))),
+        _ => {
+            return Err(SqlErr::at(
+                tspos,
+                format!("invalid designated timestamp column [name={ts}]"),
+            ))
+        }
     };
     db.create_table(table, &Meta { ts, ..meta }, tpos)?;
     Ok(Out::Ddl)
@@ -566,18 +675,24 @@ fn insert(db: &mut Db, p: &mut P, table: &str, tpos: usize) -> Result<Out, SqlEr
             let is_ts = col.is_some_and(|c| c.ty == "TIMESTAMP");
             let text = match tok {
                 Some(Tok::Num(n)) => format!("{}{n}", if neg { "-" } else { "" }),
-                Some(Tok::Str(s)) if is_ts => {
-                    parse_ts(&s).ok_or_else(|| SqlErr::at(vpos, format!("Invalid timestamp: {s}")))?.to_string()
-                }
+                Some(Tok::Str(s)) if is_ts => parse_ts(&s)
+                    .ok_or_else(|| SqlErr::at(vpos, format!("Invalid timestamp: {s}")))?
+                    .to_string(),
                 Some(Tok::Str(s)) if !neg => s,
                 Some(Tok::Word(w)) if w.eq_ignore_ascii_case("null") && !neg => String::new(),
-                Some(Tok::Word(w)) if (w.eq_ignore_ascii_case("true") || w.eq_ignore_ascii_case("false")) && !neg => {
+                Some(Tok::Word(w))
+                    if (w.eq_ignore_ascii_case("true") || w.eq_ignore_ascii_case("false"))
+                        && !neg =>
+                {
                     w.to_ascii_lowercase()
                 }
                 _ => return Err(SqlErr::at(vpos, "value expected")),
             };
             if text.contains([',', '\n', '\r', '\t']) {
-                return Err(SqlErr::at(vpos, "stand-in stores values without commas, tabs or newlines"));
+                return Err(SqlErr::at(
+                    vpos,
+                    "stand-in stores values without commas, tabs or newlines",
+                ));
             }
             if is_ts && !text.is_empty() && text.parse::<i64>().is_err() {
                 return Err(SqlErr::at(vpos, format!("Invalid timestamp: {text}")));
@@ -589,10 +704,20 @@ fn insert(db: &mut Db, p: &mut P, table: &str, tpos: usize) -> Result<Out, SqlEr
         }
         p.expect_punct(')')?;
         if fields.len() != meta.columns.len() {
-            return Err(SqlErr::at(rpos, format!("row value count does not match column count [expected={}, actual={}]", meta.columns.len(), fields.len())));
+            return Err(SqlErr::at(
+                rpos,
+                format!(
+                    "row value count does not match column count [expected={}, actual={}]",
+                    meta.columns.len(),
+                    fields.len()
+                ),
+            ));
         }
         if fields[meta.ts].is_empty() {
-            return Err(SqlErr::at(rpos, "designated timestamp column cannot be NULL"));
+            return Err(SqlErr::at(
+                rpos,
+                "designated timestamp column cannot be NULL",
+            ));
         }
         rows.push(fields.join(","));
         if !p.punct(',') {
@@ -662,5 +787,10 @@ pub fn json_ok(query: &str, out: &Out) -> String {
 }
 
 pub fn json_err(query: &str, e: &SqlErr) -> String {
-    format!("{{\"query\":{},\"error\":{},\"position\":{}}}", esc(query), esc(&e.msg), e.pos)
+    format!(
+        "{{\"query\":{},\"error\":{},\"position\":{}}}",
+        esc(query),
+        esc(&e.msg),
+        e.pos
+    )
 }

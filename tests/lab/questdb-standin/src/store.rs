@@ -65,8 +65,19 @@ impl Txn {
 }
 
 pub const TYPES: &[&str] = &[
-    "TIMESTAMP", "DOUBLE", "FLOAT", "LONG", "INT", "SHORT", "BYTE", "BOOLEAN", "STRING",
-    "VARCHAR", "SYMBOL", "CHAR", "DATE",
+    "TIMESTAMP",
+    "DOUBLE",
+    "FLOAT",
+    "LONG",
+    "INT",
+    "SHORT",
+    "BYTE",
+    "BOOLEAN",
+    "STRING",
+    "VARCHAR",
+    "SYMBOL",
+    "CHAR",
+    "DATE",
 ];
 
 pub fn db_dir(root: &Path) -> PathBuf {
@@ -112,15 +123,24 @@ pub fn parse_meta(text: &str) -> Result<Meta, String> {
         let f: Vec<&str> = line.split_whitespace().collect();
         let ok_type = f.len() >= 2 && TYPES.contains(&f[1]);
         if !ok_type || f.len() > 3 || (f.len() == 3 && f[2] != "designated") {
-            return Err(format!("_meta line {}: expected \"<name> <TYPE>[ designated]\", got {line:?}", i + 1));
+            return Err(format!(
+                "_meta line {}: expected \"<name> <TYPE>[ designated]\", got {line:?}",
+                i + 1
+            ));
         }
         if f.len() == 3 {
             if f[1] != "TIMESTAMP" || ts.is_some() {
-                return Err(format!("_meta line {}: only one TIMESTAMP column can be designated", i + 1));
+                return Err(format!(
+                    "_meta line {}: only one TIMESTAMP column can be designated",
+                    i + 1
+                ));
             }
             ts = Some(columns.len());
         }
-        columns.push(Column { name: f[0].to_string(), ty: f[1].to_string() });
+        columns.push(Column {
+            name: f[0].to_string(),
+            ty: f[1].to_string(),
+        });
     }
     let ts = ts.ok_or("_meta names no designated timestamp column")?;
     Ok(Meta { columns, ts })
@@ -176,7 +196,12 @@ pub fn parse_txn(text: &str) -> Result<Txn, String> {
 pub fn render_txn(t: &Txn) -> String {
     let mut s = format!("# questdb-standin committed state\ntxn {}\n", t.txn);
     for p in &t.parts {
-        s.push_str(&format!("partition {} {} {}\n", fmt_day(p.day), p.n, p.rows));
+        s.push_str(&format!(
+            "partition {} {} {}\n",
+            fmt_day(p.day),
+            p.n,
+            p.rows
+        ));
     }
     s
 }
@@ -223,11 +248,16 @@ pub fn row_ts(meta: &Meta, line: &str) -> Result<i64, String> {
 pub fn check_rows(meta: &Meta, day: i64, rows: &[String], what: &str) -> Result<(), String> {
     for line in rows {
         if line.split(',').count() > meta.columns.len() {
-            return Err(format!("{what}: row {line:?} has more fields than the table has columns"));
+            return Err(format!(
+                "{what}: row {line:?} has more fields than the table has columns"
+            ));
         }
         let ts = row_ts(meta, line).map_err(|e| format!("{what}: {e}"))?;
         if day_of(ts) != day {
-            return Err(format!("{what}: row {line:?} is outside day {}", fmt_day(day)));
+            return Err(format!(
+                "{what}: row {line:?} is outside day {}",
+                fmt_day(day)
+            ));
         }
     }
     Ok(())

@@ -92,7 +92,7 @@ pub fn parse_day(s: &str) -> Option<i64> {
 /// `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS[.ffffff][Z]` (space instead of T accepted) to
 /// microseconds since epoch.
 pub fn parse_ts(s: &str) -> Option<i64> {
-    if s.len() < 10 {
+    if s.len() < 10 || !s.is_ascii() {
         return None;
     }
     let day = parse_day(&s[0..10])?;
@@ -136,8 +136,12 @@ mod tests {
         assert_eq!(fmt_day(0), "1970-01-01");
         assert_eq!(parse_day("2026-04-15"), Some(days_from_civil(2026, 4, 15)));
         assert_eq!(parse_day("2026-02-30"), None);
+        assert_eq!(parse_ts("2026-04-1é"), None);
         let t = parse_ts("2026-04-15T10:20:30.5Z").unwrap();
         assert_eq!(fmt_ts(t), "2026-04-15T10:20:30.500000Z");
-        assert_eq!(parse_ts("2026-04-15"), Some(parse_day("2026-04-15").unwrap() * MICROS_PER_DAY));
+        assert_eq!(
+            parse_ts("2026-04-15"),
+            Some(parse_day("2026-04-15").unwrap() * MICROS_PER_DAY)
+        );
     }
 }
