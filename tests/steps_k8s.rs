@@ -375,6 +375,29 @@ fn a_refused_scale_puts_back_what_was_already_scaled() {
         .any(|c| c.ends_with("scale deployment/api --replicas=0 --current-replicas=2")));
 }
 
+/// The acquiring scale-down itself fails halfway: it puts back what it changed and says in
+/// its `previous` output that nothing is left, so the release (`restore:` that output)
+/// renders and does nothing, and the run ends failed (1), not with a failed rollback (3).
+#[test]
+fn a_failed_scale_down_leaves_its_release_nothing_to_do() {
+    let mut state = dop();
+    state["deny"] = json!(["scale deployment/backend"]);
+    let c = Cluster::new(state);
+    let ran = run("scale-restore.yaml", &c, &[], &[]);
+    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert!(
+        ran.out.contains("cleanup") && ran.out.contains("scale-up"),
+        "the release ran as cleanup: {}",
+        ran.out
+    );
+    assert!(!ran.out.contains("ROLLBACK FAILED"), "{}", ran.out);
+    assert_eq!(
+        c.replicas(DOP, "deployments"),
+        dop_counts(),
+        "every workload is back at its original count"
+    );
+}
+
 #[test]
 fn scale_wait_deadline_names_the_unsettled_workload() {
     let c = Cluster::new(

@@ -265,9 +265,10 @@ impl Executor {
             states[i] = State::Done(outcome.status);
             if outcome.status == StepStatus::Succeeded {
                 completion_order.push(i);
-                if let Some(out) = &outcome.outputs {
-                    outputs.insert(i, serde_json::Value::Object(out.clone()));
-                }
+            }
+            // A failed or cancelled step may leave outputs saying what it still holds.
+            if let Some(out) = &outcome.outputs {
+                outputs.insert(i, serde_json::Value::Object(out.clone()));
             }
             if outcome.status == StepStatus::Failed && failure.is_none() {
                 failure = Some(format!(
@@ -677,7 +678,7 @@ impl Executor {
                         status: StepStatus::Cancelled,
                         attempts: attempt,
                         duration: started.elapsed(),
-                        outputs: None,
+                        outputs: error.outputs,
                         error: Some("cancelled".into()),
                     };
                 }
@@ -688,7 +689,7 @@ impl Executor {
                         status: StepStatus::Failed,
                         attempts: attempt,
                         duration: started.elapsed(),
-                        outputs: None,
+                        outputs: error.outputs,
                         error: Some(error_text),
                     };
                 }

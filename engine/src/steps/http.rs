@@ -183,6 +183,7 @@ impl StepType for Http {
             return Err(StepError {
                 message: format!("{target} answered {status}: {body}"),
                 retryable,
+                outputs: None,
             });
         }
         let mut outputs = Outputs::new();

@@ -58,6 +58,10 @@ pub struct StepError {
     pub message: String,
     /// False when another attempt cannot help (bad arguments, a refused confirmation).
     pub retryable: bool,
+    /// What a failed step still leaves behind, for its cleanup's templates: a scale-down
+    /// that failed halfway records which workloads it changed (`previous`), so the release
+    /// restores exactly those and nothing else.
+    pub outputs: Option<Outputs>,
 }
 
 impl StepError {
@@ -65,16 +69,27 @@ impl StepError {
         StepError {
             message: message.into(),
             retryable: true,
+            outputs: None,
         }
     }
     pub fn fatal(message: impl Into<String>) -> Self {
         StepError {
             message: message.into(),
             retryable: false,
+            outputs: None,
         }
     }
     pub fn cancelled() -> Self {
         StepError::fatal("cancelled")
+    }
+    pub fn retryable(mut self, retryable: bool) -> Self {
+        self.retryable = retryable;
+        self
+    }
+    /// Attaches what the failed step leaves behind (see [`StepError::outputs`]).
+    pub fn with_outputs(mut self, outputs: Outputs) -> Self {
+        self.outputs = Some(outputs);
+        self
     }
 }
 

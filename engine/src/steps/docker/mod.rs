@@ -173,6 +173,7 @@ impl Engine {
         StepError {
             message: format!("{doing}: {message}"),
             retryable,
+            outputs: None,
         }
     }
 }

@@ -287,10 +287,12 @@ impl StepType for Job {
             Err(e) if e.message == "cancelled" => Err(StepError {
                 message: format!("cancelled{after}"),
                 retryable: false,
+                outputs: None,
             }),
             Err(e) => Err(StepError {
                 message: format!("{}{after}{}", e.message, quoted()),
                 retryable: e.retryable,
+                outputs: None,
             }),
         }
     }

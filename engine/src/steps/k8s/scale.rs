@@ -343,10 +343,25 @@ impl StepType for Scale {
             result = settle(&conn, &ctx, &desired, deadline, interval).await;
         }
         if let Err(e) = result {
-            if !spec.revert() || changed.is_empty() {
-                return Err(e);
-            }
-            return Err(revert(&conn, &ctx, &changed, e).await);
+            // `previous` then lists only the workloads still changed, so a cleanup that
+            // restores it puts back exactly what this step left behind.
+            let (e, left) = if spec.revert() && !changed.is_empty() {
+                revert(&conn, &ctx, &changed, e).await
+            } else {
+                (e, changed)
+            };
+            let left: BTreeMap<String, u32> = left.iter().map(|(t, n)| (t.key(), *n)).collect();
+            let mut out = Outputs::new();
+            out.insert("previous".into(), counts_json(&left));
+            out.insert(
+                "replicas".into(),
+                counts_json(&desired.iter().map(|(k, (_, n))| (k.clone(), *n)).collect()),
+            );
+            out.insert(
+                "resources".into(),
+                desired.keys().cloned().collect::<Vec<_>>().into(),
+            );
+            return Err(e.with_outputs(out));
         }
 
         let mut out = Outputs::new();
@@ -566,21 +581,26 @@ async fn settle(
     }
 }
 
-/// Puts changed workloads back (even when cancelled) and says so in the error.
+/// Puts changed workloads back (even when cancelled) and says so in the error; returns the
+/// workloads that could not be put back, with their original counts.
 async fn revert(
     conn: &Connection,
     ctx: &StepContext,
     changed: &[(Target, u32)],
     cause: StepError,
-) -> StepError {
+) -> (StepError, Vec<(Target, u32)>) {
     let ctx = super::uncancelled(ctx);
     let mut back = Vec::new();
     let mut failed = Vec::new();
+    let mut left = Vec::new();
     for (target, n) in changed.iter().rev() {
         let args = vec!["scale".to_string(), target.key(), format!("--replicas={n}")];
         match conn.ok(&ctx, &args, None, true).await {
             Ok(_) => back.push(format!("{} to {n}", target.key())),
-            Err(e) => failed.push(format!("{} to {n} ({e})", target.key())),
+            Err(e) => {
+                failed.push(format!("{} to {n} ({e})", target.key()));
+                left.push((target.clone(), *n));
+            }
         }
     }
     let mut message = cause.message;
@@ -590,10 +610,7 @@ async fn revert(
     if !failed.is_empty() {
         message.push_str(&format!("; COULD NOT put back {}", failed.join(", ")));
     }
-    StepError {
-        message,
-        retryable: cause.retryable,
-    }
+    (StepError::new(message).retryable(cause.retryable), left)
 }
 
 fn counts_json(counts: &BTreeMap<String, u32>) -> serde_json::Value {

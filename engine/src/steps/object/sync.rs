@@ -399,6 +399,7 @@ impl StepType for ObjectSync {
         let hide = |e: StepError| StepError {
             message: redact.redact(&e.message).into_owned(),
             retryable: e.retryable,
+            outputs: None,
         };
         sync(spec, &ctx, started).await.map_err(hide)
     }
@@ -627,6 +628,7 @@ async fn sync(spec: SyncSpec, ctx: &StepContext, started: Instant) -> Result<Out
                         last.len()
                     ),
                     retryable: e.retryable,
+                    outputs: None,
                 }
             }
         })?;
@@ -762,7 +764,11 @@ async fn run_phase(
     if failures.len() > 3 {
         message.push_str(&format!("; and {} more", failures.len() - 3));
     }
-    Err(StepError { message, retryable })
+    Err(StepError {
+        message,
+        retryable,
+        outputs: None,
+    })
 }
 
 /// Whether `key` must be copied; `None` when the destination already has it unchanged.

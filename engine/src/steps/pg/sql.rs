@@ -354,6 +354,7 @@ async fn execute(
                 return Err(StepError {
                     message,
                     retryable: retryable(&e),
+                    outputs: None,
                 });
             }
         }
