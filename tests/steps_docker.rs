@@ -56,7 +56,7 @@ impl Ran {
 
 /// Runs the binary from the repository root, killing it after `limit`.
 fn opsplan_with(args: &[&str], configure: impl FnOnce(&mut Command), limit: Duration) -> Ran {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = opsplan_command();
     cmd.args(args)
         .current_dir(repo_root())
         .env("NO_COLOR", "1")
@@ -733,6 +733,7 @@ fn error_texts() {
             "--set",
             "container=x",
         ])
+        .arg("--no-journal")
         .current_dir(jail.path())
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
@@ -769,4 +770,14 @@ fn diagnostics_for_wrong_arguments() {
     let ran = opsplan(&["validate", &fixture("invalid.yaml")]);
     assert_ne!(ran.code, 0, "{}", ran.all());
     insta::assert_snapshot!(ran.all());
+}
+
+/// The binary, with its run journals and locks in the system temp folder rather than in the
+/// repository the tests run from.
+fn opsplan_command() -> Command {
+    let state = std::env::temp_dir().join("opsplan-tests-state");
+    let mut cmd = Command::new(BIN);
+    cmd.env("OPSPLAN_JOURNAL_DIR", state.join("runs"))
+        .env("OPSPLAN_LOCK_DIR", state.join("locks"));
+    cmd
 }

@@ -116,7 +116,7 @@ fn run_command(mut cmd: Command) -> Ran {
 
 /// `opsplan run FIXTURE --set k=v… --log-format json EXTRA…`.
 fn run(plan: &str, params: &[(&str, &str)], extra: &[&str]) -> Ran {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = opsplan_command();
     cmd.arg("run")
         .arg(fixture(plan))
         .args(sets(params))
@@ -140,7 +140,7 @@ fn run_umask0(plan: &str, params: &[(&str, &str)]) -> Ran {
 }
 
 fn opsplan_text(args: &[&str]) -> String {
-    let out = Command::new(BIN)
+    let out = opsplan_command()
         .args(args)
         .current_dir(repo_root())
         .env("NO_COLOR", "1")
@@ -546,13 +546,17 @@ fn sync_permission_denied() {
         fs::set_permissions(&locked, fs::Permissions::from_mode(0o555)).unwrap();
     }
     let dst = locked.join("dst");
-    let mut cmd = Command::new(BIN);
+    let mut cmd = opsplan_command();
     cmd.arg("run")
         .arg(fixture("sync"))
         .args(sets(&[("source", p(&src)), ("destination", p(&dst))]))
         .args(["--log-format", "json"]);
     if is_root() {
-        cmd.uid(65534).gid(65534).env("HOME", "/nonexistent");
+        // nobody cannot write the journal folder; this test is about the step's own error.
+        cmd.arg("--no-journal")
+            .uid(65534)
+            .gid(65534)
+            .env("HOME", "/nonexistent");
     }
     let ran = run_command(cmd);
     assert_eq!(
@@ -1137,4 +1141,14 @@ fn preview_of_every_fs_step() {
 #[test]
 fn diagnostics_for_wrong_arguments() {
     insta::assert_snapshot!(opsplan_text(&["validate", &fixture("invalid-args")]));
+}
+
+/// The binary, with its run journals and locks in the system temp folder rather than in the
+/// repository the tests run from.
+fn opsplan_command() -> Command {
+    let state = std::env::temp_dir().join("opsplan-tests-state");
+    let mut cmd = Command::new(BIN);
+    cmd.env("OPSPLAN_JOURNAL_DIR", state.join("runs"))
+        .env("OPSPLAN_LOCK_DIR", state.join("locks"));
+    cmd
 }

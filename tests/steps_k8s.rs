@@ -120,7 +120,7 @@ impl Ran {
 /// Runs `opsplan <args>` from the repository root with the cluster's state file; killed
 /// after 60 s.
 fn opsplan(args: &[&str], cluster: Option<&Cluster>, env: &[(&str, &str)]) -> Ran {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = opsplan_command();
     cmd.args(args)
         .current_dir(root())
         .env("NO_COLOR", "1")
@@ -834,4 +834,14 @@ fn validate_wrong_arguments() {
     let ran = opsplan(&["validate", &fixture("invalid-args.yaml")], None, &[]);
     assert_ne!(ran.code, 0);
     insta::assert_snapshot!(ran.out);
+}
+
+/// The binary, with its run journals and locks in the system temp folder rather than in the
+/// repository the tests run from.
+fn opsplan_command() -> Command {
+    let state = std::env::temp_dir().join("opsplan-tests-state");
+    let mut cmd = Command::new(BIN);
+    cmd.env("OPSPLAN_JOURNAL_DIR", state.join("runs"))
+        .env("OPSPLAN_LOCK_DIR", state.join("locks"));
+    cmd
 }

@@ -234,7 +234,7 @@ impl Ran {
 }
 
 fn command(plan: &str, sets: &[(&str, String)], extra: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = opsplan_command();
     cmd.arg("run").arg(fixture(plan)).current_dir(repo_root());
     for (k, v) in sets {
         cmd.arg("--set").arg(format!("{k}={v}"));
@@ -951,7 +951,7 @@ fn missing_bucket_and_bad_credentials_are_named() {
 }
 
 fn opsplan_stdout(args: &[&str]) -> (i32, String) {
-    let out = Command::new(BIN)
+    let out = opsplan_command()
         .args(args)
         .current_dir(repo_root())
         .env("NO_COLOR", "1")
@@ -979,4 +979,14 @@ fn argument_diagnostics_snapshot() {
     let (code, text) = opsplan_stdout(&["validate", &fixture("invalid-args.yaml")]);
     assert_eq!(code, 2, "{text}");
     insta::assert_snapshot!(text);
+}
+
+/// The binary, with its run journals and locks in the system temp folder rather than in the
+/// repository the tests run from.
+fn opsplan_command() -> Command {
+    let state = std::env::temp_dir().join("opsplan-tests-state");
+    let mut cmd = Command::new(BIN);
+    cmd.env("OPSPLAN_JOURNAL_DIR", state.join("runs"))
+        .env("OPSPLAN_LOCK_DIR", state.join("locks"));
+    cmd
 }

@@ -229,7 +229,7 @@ struct Ran {
 
 /// `opsplan run` on a fixture with `--set port=…` and the password in PGTEST_PASSWORD.
 fn run(plan: &str, port: u16, password: &str, extra: &[&str]) -> Ran {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = opsplan_command();
     cmd.arg("run")
         .arg(fixture(plan))
         .args(["--set", &format!("port={port}")])
@@ -553,7 +553,7 @@ fn connection_error_texts() {
 /// `opsplan` from the repository root, so paths in its output are stable.
 fn opsplan_at_root(args: &[&str]) -> (i32, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = Command::new(BIN)
+    let out = opsplan_command()
         .args(args)
         .current_dir(root)
         .env("NO_COLOR", "1")
@@ -584,4 +584,14 @@ fn argument_diagnostics() {
     assert_ne!(code, 0, "{out}");
     assert!(!out.contains("panicked"), "{out}");
     insta::assert_snapshot!(out);
+}
+
+/// The binary, with its run journals and locks in the system temp folder rather than in the
+/// repository the tests run from.
+fn opsplan_command() -> Command {
+    let state = std::env::temp_dir().join("opsplan-tests-state");
+    let mut cmd = Command::new(BIN);
+    cmd.env("OPSPLAN_JOURNAL_DIR", state.join("runs"))
+        .env("OPSPLAN_LOCK_DIR", state.join("locks"));
+    cmd
 }

@@ -89,9 +89,26 @@ fn allow_templates(schema: &mut Value) {
         if is_string || is_ref_only && prop.get("$ref").is_none() {
             continue;
         }
+        allow_templates_within(prop);
         let original = prop.take();
-        *prop = json!({
-            "anyOf": [original, { "type": "string", "pattern": "\\{\\{.*\\}\\}" }]
-        });
+        *prop = json!({ "anyOf": [original, template_string()] });
+    }
+}
+
+fn template_string() -> Value {
+    json!({ "type": "string", "pattern": "\\{\\{[\\s\\S]*\\}\\}" })
+}
+
+/// Values of maps and items of lists may be templates too (`min_size: {path: "{{ … }}"}`).
+fn allow_templates_within(prop: &mut Value) {
+    for key in ["additionalProperties", "items"] {
+        if let Some(inner) = prop.get_mut(key) {
+            let non_string = inner.is_object()
+                && !matches!(inner.get("type"), Some(Value::String(t)) if t == "string");
+            if non_string {
+                let original = inner.take();
+                *inner = json!({ "anyOf": [original, template_string()] });
+            }
+        }
     }
 }

@@ -146,7 +146,6 @@ impl StepType for Archive {
                 }
             }
         }
-        diags.extend(super::check_literal_flag(with, "overwrite"));
         diags.extend(super::check_globs(with));
         diags
     }

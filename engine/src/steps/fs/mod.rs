@@ -430,26 +430,6 @@ pub(crate) fn check_nonempty_path(with: &Node, field: &str, value: &str) -> Opti
     )
 }
 
-/// A flag that makes the step destructive must be a literal: validation decides whether
-/// the step needs a guard before any template is rendered.
-pub(crate) fn check_literal_flag(with: &Node, field: &str) -> Option<Diagnostic> {
-    let node = with.get(field)?;
-    if !node.as_str().is_some_and(is_template) {
-        return None;
-    }
-    Some(
-        Diagnostic::new(
-            Code::StepArgs,
-            format!("`{field}` must be written as true or false, not a template"),
-        )
-        .label(node.span, "decides whether the step is destructive")
-        .help(format!(
-            "validation must know whether the step destroys data: write `{field}: true` (the \
-             step then needs a guard) or use two steps with `when`"
-        )),
-    )
-}
-
 /// Glob diagnostics (E071) for the usual `include` and `exclude` fields.
 pub(crate) fn check_globs(with: &Node) -> Vec<Diagnostic> {
     let mut diags = crate::validate::check_glob_field(with, "include");

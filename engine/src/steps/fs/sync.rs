@@ -112,7 +112,6 @@ impl StepType for FsSync {
                 .help("sync into another folder, e.g. `{{ params.backup_dir }}/buckets`"),
             );
         }
-        diags.extend(super::check_literal_flag(with, "delete"));
         diags.extend(super::check_globs(with));
         diags
     }
