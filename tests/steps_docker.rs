@@ -6,6 +6,9 @@
 //!
 //! Preview and diagnostics snapshots need no engine.
 
+mod steps_common;
+use steps_common::opsplan_command;
+
 use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, Mount, MountType};
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -770,14 +773,4 @@ fn diagnostics_for_wrong_arguments() {
     let ran = opsplan(&["validate", &fixture("invalid.yaml")]);
     assert_ne!(ran.code, 0, "{}", ran.all());
     insta::assert_snapshot!(ran.all());
-}
-
-/// The binary, with its run journals and locks in the system temp folder rather than in the
-/// repository the tests run from.
-fn opsplan_command() -> Command {
-    let state = std::env::temp_dir().join("opsplan-tests-state");
-    let mut cmd = Command::new(BIN);
-    cmd.env("OPSPLAN_JOURNAL_DIR", state.join("runs"))
-        .env("OPSPLAN_LOCK_DIR", state.join("locks"));
-    cmd
 }

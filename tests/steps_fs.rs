@@ -3,9 +3,11 @@
 //! on the plans in tests/fixtures/steps/fs/. Trees are compared entry by entry with
 //! std::fs metadata; `fs.sync` is also compared with the tree `rsync -a` makes (package
 //! `rsync`), and archives are checked by reading them back and by crafting malicious ones.
-
 // Test helpers set up fixtures; a failed setup should panic right there.
 #![allow(clippy::unwrap_used)]
+
+mod steps_common;
+use steps_common::opsplan_command;
 
 use filetime::FileTime;
 use sha2::{Digest, Sha256};
@@ -1141,14 +1143,4 @@ fn preview_of_every_fs_step() {
 #[test]
 fn diagnostics_for_wrong_arguments() {
     insta::assert_snapshot!(opsplan_text(&["validate", &fixture("invalid-args")]));
-}
-
-/// The binary, with its run journals and locks in the system temp folder rather than in the
-/// repository the tests run from.
-fn opsplan_command() -> Command {
-    let state = std::env::temp_dir().join("opsplan-tests-state");
-    let mut cmd = Command::new(BIN);
-    cmd.env("OPSPLAN_JOURNAL_DIR", state.join("runs"))
-        .env("OPSPLAN_LOCK_DIR", state.join("locks"));
-    cmd
 }

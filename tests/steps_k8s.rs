@@ -7,14 +7,15 @@
 //! unreachable-cluster test also runs the real kubectl (/usr/bin/kubectl, or the first on
 //! PATH) against a closed loopback port.
 
+mod steps_common;
+use steps_common::opsplan_command;
+
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_opsplan");
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -834,14 +835,4 @@ fn validate_wrong_arguments() {
     let ran = opsplan(&["validate", &fixture("invalid-args.yaml")], None, &[]);
     assert_ne!(ran.code, 0);
     insta::assert_snapshot!(ran.out);
-}
-
-/// The binary, with its run journals and locks in the system temp folder rather than in the
-/// repository the tests run from.
-fn opsplan_command() -> Command {
-    let state = std::env::temp_dir().join("opsplan-tests-state");
-    let mut cmd = Command::new(BIN);
-    cmd.env("OPSPLAN_JOURNAL_DIR", state.join("runs"))
-        .env("OPSPLAN_LOCK_DIR", state.join("locks"));
-    cmd
 }

@@ -6,6 +6,9 @@
 //! access log to prove what was (and was not) sent, and in which order. Objects on the
 //! server are read back with object_store, independently of the step under test.
 
+mod steps_common;
+use steps_common::opsplan_command;
+
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
@@ -20,7 +23,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_opsplan");
 /// The secret access key the plans get; no output may ever contain it.
 const SECRET: &str = "opsplan-Test-Secret-Key-7f3a9c";
 const KEY_ID: &str = "testing";
@@ -979,14 +981,4 @@ fn argument_diagnostics_snapshot() {
     let (code, text) = opsplan_stdout(&["validate", &fixture("invalid-args.yaml")]);
     assert_eq!(code, 2, "{text}");
     insta::assert_snapshot!(text);
-}
-
-/// The binary, with its run journals and locks in the system temp folder rather than in the
-/// repository the tests run from.
-fn opsplan_command() -> Command {
-    let state = std::env::temp_dir().join("opsplan-tests-state");
-    let mut cmd = Command::new(BIN);
-    cmd.env("OPSPLAN_JOURNAL_DIR", state.join("runs"))
-        .env("OPSPLAN_LOCK_DIR", state.join("locks"));
-    cmd
 }

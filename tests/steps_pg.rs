@@ -6,11 +6,13 @@
 //! through `runuser`. The plans under tests/fixtures/steps/pg/ run through the real
 //! `opsplan` binary and the effects are read back with the real `psql`.
 
+mod steps_common;
+use steps_common::opsplan_command;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_opsplan");
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 const PASSWORD: &str = "test-pw-0f3a9c";
 
@@ -584,14 +586,4 @@ fn argument_diagnostics() {
     assert_ne!(code, 0, "{out}");
     assert!(!out.contains("panicked"), "{out}");
     insta::assert_snapshot!(out);
-}
-
-/// The binary, with its run journals and locks in the system temp folder rather than in the
-/// repository the tests run from.
-fn opsplan_command() -> Command {
-    let state = std::env::temp_dir().join("opsplan-tests-state");
-    let mut cmd = Command::new(BIN);
-    cmd.env("OPSPLAN_JOURNAL_DIR", state.join("runs"))
-        .env("OPSPLAN_LOCK_DIR", state.join("locks"));
-    cmd
 }

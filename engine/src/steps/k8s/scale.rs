@@ -351,31 +351,29 @@ impl StepType for Scale {
                 (e, changed)
             };
             let left: BTreeMap<String, u32> = left.iter().map(|(t, n)| (t.key(), *n)).collect();
-            let mut out = Outputs::new();
-            out.insert("previous".into(), counts_json(&left));
-            out.insert(
-                "replicas".into(),
-                counts_json(&desired.iter().map(|(k, (_, n))| (k.clone(), *n)).collect()),
-            );
-            out.insert(
-                "resources".into(),
-                desired.keys().cloned().collect::<Vec<_>>().into(),
-            );
-            return Err(e.with_outputs(out));
+            return Err(e.with_outputs(scale_outputs(&left, &desired)));
         }
 
-        let mut out = Outputs::new();
-        out.insert("previous".into(), counts_json(&previous));
-        out.insert(
-            "replicas".into(),
-            counts_json(&desired.iter().map(|(k, (_, n))| (k.clone(), *n)).collect()),
-        );
-        out.insert(
-            "resources".into(),
-            desired.keys().cloned().collect::<Vec<_>>().into(),
-        );
-        Ok(out)
+        Ok(scale_outputs(&previous, &desired))
     }
+}
+
+/// `previous` (the counts to restore), `replicas` (the counts asked for), `resources`.
+fn scale_outputs(
+    previous: &BTreeMap<String, u32>,
+    desired: &BTreeMap<String, (Target, u32)>,
+) -> Outputs {
+    let mut out = Outputs::new();
+    out.insert("previous".into(), counts_json(previous));
+    out.insert(
+        "replicas".into(),
+        counts_json(&desired.iter().map(|(k, (_, n))| (k.clone(), *n)).collect()),
+    );
+    out.insert(
+        "resources".into(),
+        desired.keys().cloned().collect::<Vec<_>>().into(),
+    );
+    out
 }
 
 fn check_ref(text: &str, span: crate::source::Span) -> Option<Diagnostic> {
