@@ -518,11 +518,13 @@ fn run_id() -> String {
         .filter(|c| c.is_ascii_digit())
         .take(14)
         .collect();
+    // 32 random bits: runs started in the same second (a scheduler, a test suite) must not
+    // collide; the journal refuses to reuse a run's folder.
     format!(
-        "{}-{}-{:04x}",
+        "{}-{}-{:08x}",
         &stamp[..8.min(stamp.len())],
         &stamp[8.min(stamp.len())..],
-        rand::random::<u16>()
+        rand::random::<u32>()
     )
 }
 
