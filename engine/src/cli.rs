@@ -12,6 +12,7 @@ use crate::source::Sources;
 use crate::steps::{Answers, REGISTRY};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod drill;
 mod runs;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -85,6 +86,9 @@ enum Command {
         #[arg(long)]
         no_journal: bool,
     },
+    /// Restore drill: run the backup plan, verify the backup against its manifest, run the
+    /// restore plan against a scratch target, compare, check (docs/reference/drill.md).
+    Drill(Box<DrillCli>),
     /// Finish a run that a crash (or kill -9) interrupted, from its journal.
     Resume {
         /// The run id (or a unique prefix of it), as `opsplan runs` lists it.
@@ -133,6 +137,60 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+}
+
+/// `opsplan drill` (boxed: it has more flags than every other command).
+#[derive(Args)]
+struct DrillCli {
+    /// The backup plan; its `manifest` steps say which backups the drill verifies.
+    backup_plan: PathBuf,
+    /// The restore plan, run with params that point it at a scratch target.
+    restore_plan: PathBuf,
+    /// Read the backup plan's params from a YAML or JSON file.
+    #[arg(long, value_name = "FILE")]
+    backup_params: Option<PathBuf>,
+    /// Set a backup plan param (repeatable).
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_set)]
+    set_backup: Vec<(String, String)>,
+    /// Read the restore plan's params from a YAML or JSON file.
+    #[arg(long, value_name = "FILE")]
+    restore_params: Option<PathBuf>,
+    /// Set a restore plan param (repeatable).
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_set)]
+    set_restore: Vec<(String, String)>,
+    /// The param that names the target: the backup plan's value is the source, the
+    /// restore plan's the scratch target, and they must differ. `NAME` when both plans
+    /// call it the same, else `BACKUP_NAME=RESTORE_NAME`. Repeatable: the target is
+    /// then all of them together (host and database).
+    #[arg(long, value_name = "NAME|BACKUP=RESTORE", required = true)]
+    target_param: Vec<String>,
+    /// Compare this restored folder with the backup's manifest (sizes and SHA-256);
+    /// `DIR=PATH` compares it with the manifest's entries below PATH. Repeatable.
+    #[arg(long, value_name = "DIR[=PATH]")]
+    compare: Vec<String>,
+    /// A plan run last that checks the restored data (its failing step fails the drill).
+    #[arg(long = "check", value_name = "PLAN")]
+    check: Option<PathBuf>,
+    /// Read the check plan's params from a YAML or JSON file.
+    #[arg(long, value_name = "FILE")]
+    check_params: Option<PathBuf>,
+    /// Set a check plan param (repeatable).
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_set)]
+    set_check: Vec<(String, String)>,
+    /// Also verify this backup folder against its manifest (for backups whose plan
+    /// has no `manifest` step of its own).
+    #[arg(long, value_name = "DIR")]
+    backup_folder: Option<PathBuf>,
+    /// The manifest's file name in --backup-folder.
+    #[arg(long, value_name = "NAME", default_value = crate::steps::fs::manifest::DEFAULT_FILE)]
+    manifest_file: String,
+    /// Write the JSON report of the drill here (also when it fails).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    #[command(flatten)]
+    exec: ExecArgs,
+    #[command(flatten)]
+    durable: DurableArgs,
 }
 
 #[derive(Subcommand)]
@@ -261,6 +319,50 @@ pub fn main() -> i32 {
             durable,
             no_journal,
         } => cmd_run(&plan, &params, &exec, &durable, no_journal),
+        Command::Drill(d) => {
+            let DrillCli {
+                backup_plan,
+                restore_plan,
+                backup_params,
+                set_backup,
+                restore_params,
+                set_restore,
+                target_param,
+                compare,
+                check,
+                check_params,
+                set_check,
+                backup_folder,
+                manifest_file,
+                report,
+                exec,
+                durable,
+            } = *d;
+            drill::cmd_drill(drill::DrillArgs {
+                backup_plan,
+                restore_plan,
+                backup_params: ParamArgs {
+                    set: set_backup,
+                    file: backup_params,
+                },
+                restore_params: ParamArgs {
+                    set: set_restore,
+                    file: restore_params,
+                },
+                check_plan: check,
+                check_params: ParamArgs {
+                    set: set_check,
+                    file: check_params,
+                },
+                target_params: target_param,
+                compare,
+                backup_folder,
+                manifest_file,
+                report,
+                exec: exec.into(),
+                durable: durable.into(),
+            })
+        }
         Command::Resume {
             run,
             rollback,

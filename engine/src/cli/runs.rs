@@ -97,6 +97,12 @@ fn lock_failure(e: &LockError) -> (String, i32) {
 
 /// Runs (or resumes) a compiled plan: destructive gate, locks, journal, executor, release.
 pub fn execute(x: Execution) -> i32 {
+    execute_observed(x, None)
+}
+
+/// [`execute`], also telling `observer` every event (after the journal and the console):
+/// `opsplan drill` reads the steps' outputs and errors from it.
+pub fn execute_observed(x: Execution, observer: Option<Arc<dyn EventSink>>) -> i32 {
     let plan = x.plan.clone();
     let destructive: Vec<&str> = plan
         .steps
@@ -253,6 +259,7 @@ pub fn execute(x: Execution) -> i32 {
             sinks.push(r.clone());
         }
         sinks.push(console.clone());
+        sinks.extend(observer);
         let sink: Arc<dyn EventSink> = Arc::new(Fanout(sinks));
         let _ = slot.0.set(sink.clone());
         if interrupts.cancel.is_cancelled() {

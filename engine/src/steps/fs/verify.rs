@@ -17,7 +17,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::ErrorKind;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
 /// Names quoted per kind of difference in the error message.
@@ -47,16 +47,17 @@ fn yes() -> bool {
     true
 }
 
+/// The outcome of comparing a folder with a manifest (also used by `opsplan drill`).
 #[derive(Debug, Default)]
-struct Report {
-    status: &'static str,
-    missing: Vec<String>,
-    extra: Vec<String>,
+pub(crate) struct Report {
+    pub status: &'static str,
+    pub missing: Vec<String>,
+    pub extra: Vec<String>,
     /// Path and what differs.
-    changed: Vec<(String, String)>,
-    files: u64,
-    bytes: u64,
-    doc: Option<Document>,
+    pub changed: Vec<(String, String)>,
+    pub files: u64,
+    pub bytes: u64,
+    pub doc: Option<Document>,
 }
 
 impl StepType for Verify {
@@ -169,16 +170,21 @@ impl StepType for Verify {
 fn check(spec: &VerifySpec, token: &CancellationToken) -> Result<Report, StepError> {
     let folder = PathBuf::from(&spec.folder);
     require_dir(&folder, "backup folder")?;
-    let path = folder.join(&spec.file);
-    let text = match fs::read(&path) {
+    let Some(doc) = read_manifest(&folder.join(&spec.file))? else {
+        return Ok(Report {
+            status: "incomplete",
+            ..Report::default()
+        });
+    };
+    compare(&folder, doc, &spec.file, None, spec.checksum, token)
+}
+
+/// Reads and checks a manifest file; `None` when there is none (an incomplete backup).
+pub(crate) fn read_manifest(path: &Path) -> Result<Option<Document>, StepError> {
+    let text = match fs::read(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == ErrorKind::NotFound => {
-            return Ok(Report {
-                status: "incomplete",
-                ..Report::default()
-            })
-        }
-        Err(e) => return Err(io_error("read the manifest", &path, &e)),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error("read the manifest", path, &e)),
     };
     let header: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
         StepError::fatal(format!(
@@ -202,18 +208,43 @@ fn check(spec: &VerifySpec, token: &CancellationToken) -> Result<Report, StepErr
     }
     let doc: Document = serde_json::from_value(header)
         .map_err(|e| StepError::fatal(format!("manifest {} is malformed: {e}", path.display())))?;
+    Ok(Some(doc))
+}
 
+/// Compares `folder` with the manifest's entries. With a `prefix`, only the entries below
+/// that manifest path are compared, and `folder` stands for it: a restore copies one part
+/// of a backup (`data/`) into a folder of its own. `manifest_file` at the top of `folder`
+/// is not content (a restore may copy the manifest along).
+pub(crate) fn compare(
+    folder: &Path,
+    doc: Document,
+    manifest_file: &str,
+    prefix: Option<&str>,
+    checksum: bool,
+    token: &CancellationToken,
+) -> Result<Report, StepError> {
+    let prefix = prefix
+        .map(|p| p.trim_matches('/'))
+        .filter(|p| !p.is_empty() && *p != ".");
     let filter = Filter::new(&[], &doc.exclude)?;
     let mut on_disk: BTreeMap<String, super::Walked> = BTreeMap::new();
-    for e in walk(&folder, &filter, token)? {
-        if e.meta.is_dir() || manifest::is_manifest_name(&e.rel, &spec.file) {
+    for e in walk(folder, &filter, token)? {
+        if e.meta.is_dir() || manifest::is_manifest_name(&e.rel, manifest_file) {
             continue;
         }
-        on_disk.insert(e.rel.to_string_lossy().into_owned(), e);
+        let rel = e.rel.to_string_lossy().into_owned();
+        let key = match prefix {
+            Some(p) => format!("{p}/{rel}"),
+            None => rel,
+        };
+        on_disk.insert(key, e);
     }
     let mut report = Report::default();
     for rec in &doc.files {
         check_cancel(token)?;
+        if prefix.is_some_and(|p| !rec.path.starts_with(&format!("{p}/"))) {
+            continue;
+        }
         let Some(e) = on_disk.remove(&rec.path) else {
             report.missing.push(rec.path.clone());
             continue;
@@ -239,7 +270,7 @@ fn check(spec: &VerifySpec, token: &CancellationToken) -> Result<Report, StepErr
                 let want = rec.size.unwrap_or(0);
                 if e.meta.len() != want {
                     Some(format!("size {} instead of {want}", e.meta.len()))
-                } else if spec.checksum {
+                } else if checksum {
                     let (sha, read) = sha256_file(&e.path, token)?;
                     report.bytes += read;
                     (Some(sha.as_str()) != rec.sha256.as_deref())
@@ -274,6 +305,14 @@ fn failure_text(folder: &str, file: &str, r: &Report) -> String {
             folder.trim_end_matches('/')
         );
     }
+    format!(
+        "backup {folder} does not match its manifest: {}",
+        differences(r)
+    )
+}
+
+/// "1 changed (a: sha256 differs); 2 missing (b, c)": the differences, a few named per kind.
+pub(crate) fn differences(r: &Report) -> String {
     fn first(items: Vec<String>) -> String {
         let more = items.len().saturating_sub(FIRST);
         let mut s = items.into_iter().take(FIRST).collect::<Vec<_>>().join(", ");
@@ -304,8 +343,5 @@ fn failure_text(folder: &str, file: &str, r: &Report) -> String {
             first(r.extra.clone())
         ));
     }
-    format!(
-        "backup {folder} does not match its manifest: {}",
-        parts.join("; ")
-    )
+    parts.join("; ")
 }
