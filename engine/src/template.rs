@@ -168,12 +168,26 @@ pub fn render_node(
             NodeValue::Map(
                 entries
                     .iter()
-                    .map(|(k, v)| Ok((k.clone(), render_node(v, ctx, sources)?)))
+                    .map(|(k, v)| Ok((render_key(k, ctx, sources)?, render_node(v, ctx, sources)?)))
                     .collect::<Result<_, Diagnostic>>()?,
             ),
         ),
         _ => node.clone(),
     })
+}
+
+/// A mapping key that is a template (`{"{{ params.dump }}": 1024}`) renders to its text: keys
+/// stay strings, whatever an expression would evaluate to.
+fn render_key(key: &Node, ctx: &Value, sources: Option<&Sources>) -> Result<Node, Diagnostic> {
+    match &key.value {
+        NodeValue::Str(s) if is_template(s) => {
+            let text = environment()
+                .render_str(s, ctx)
+                .map_err(|e| template_error(&e, key.span, s, sources, Code::TemplateRender))?;
+            Ok(Node::new(key.span, NodeValue::Str(text)))
+        }
+        _ => Ok(key.clone()),
+    }
 }
 
 fn render_string(
@@ -337,5 +351,30 @@ impl Object for Placeholder {
     }
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Display::fmt(self.as_ref(), f)
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::render_node;
+    use crate::source::{FileId, Node};
+
+    #[test]
+    fn templated_mapping_keys_are_rendered_and_walked() {
+        let node = Node::parse(
+            FileId::default(),
+            "min_size: {\"{{ params.dump }}\": \"{{ params.n }}\", plain: 1}\n",
+        )
+        .expect("yaml");
+        let mut seen = Vec::new();
+        node.walk_strings(&mut |_, s| seen.push(s.to_string()));
+        assert_eq!(seen, ["{{ params.dump }}", "{{ params.n }}"]);
+        let ctx =
+            minijinja::context! { params => minijinja::context! { dump => "/b/d.gz", n => 1024 } };
+        let out = render_node(&node, &ctx, None).expect("render");
+        assert_eq!(
+            out.to_json(),
+            serde_json::json!({"min_size": {"/b/d.gz": 1024, "plain": 1}})
+        );
     }
 }

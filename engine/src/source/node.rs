@@ -84,7 +84,16 @@ impl Node {
         match &self.value {
             NodeValue::Str(s) => f(self, s),
             NodeValue::Seq(items) => items.iter().for_each(|n| n.walk_strings(f)),
-            NodeValue::Map(entries) => entries.iter().for_each(|(_, v)| v.walk_strings(f)),
+            NodeValue::Map(entries) => entries.iter().for_each(|(k, v)| {
+                // A templated key (`min_size: {"{{ params.dump }}": 1024}`) is rendered like a
+                // value, so it is checked like one; plain keys are field names, not strings.
+                if let NodeValue::Str(s) = &k.value {
+                    if crate::source::de::is_template(s) {
+                        f(k, s);
+                    }
+                }
+                v.walk_strings(f)
+            }),
             _ => {}
         }
     }

@@ -1,0 +1,687 @@
+//! Restore drill of the Deckhouse Observability Platform plans (issue 6), end to end through
+//! the real binary and the shipped plans under plans/dop/.
+//!
+//! The lab (tests/lab/dop/, README there): a real moto_server with the buckets `lab-mimir`,
+//! `lab-loki` and `lab-backup` holding generated TSDB blocks, Loki objects and gzip'd dumps;
+//! a real PostgreSQL 15 with a generated `dop` database; the kubectl stand-in with the
+//! platform's namespace. Everything starts on loopback and free ports and stops in Drop
+//! guards.
+//!
+//! The cycle: back up with a corrupted block in the metrics bucket (the block report counts
+//! complete/partial/corrupted, the plan re-syncs once and fails naming the block, and the
+//! restore plans refuse that unfinished backup); complete the block and back up again (clean
+//! report, manifest, verify); check the folder against the seed and the manifest; wipe the
+//! metrics and logs buckets and restore them (every key and sha256 compared, and moto's
+//! ordered access log proves each meta.json PUT came after every other PUT); damage the
+//! database and restore it (row counts and a content hash per table, sequences, views;
+//! replica counts back, cronjobs deleted). Then the failure drills of restore-postgres,
+//! each a real injected failure (stand-in `deny` entries, a broken and a truncated dump)
+//! with every deployment proven back at its count.
+//!
+//! It prints one line, `drill dop: …`, straight to stderr (past the test harness's capture).
+
+#[path = "lab/dop/mod.rs"]
+mod lab;
+
+use lab::cluster::{Cluster, COMPONENTS, CONTEXT, CRONJOBS, MASTER, NAMESPACE};
+use lab::pg::Postgres;
+use lab::s3::{Moto, KEY_ID};
+use lab::seed::Seed;
+use lab::{differences, opsplan, read_tree, Ran};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const SECRET: &str = "lab-S3-secret-4b7e0d";
+const MIMIR: &str = "lab-mimir";
+const LOKI: &str = "lab-loki";
+const BACKUP: &str = "lab-backup";
+const OLD_DUMP: &str = "postgres-backup/dop-202504201200.dump.gz";
+const DUMP: &str = "postgres-backup/dop-202504211200.dump.gz";
+const MANIFEST: &str = "opsplan-manifest.json";
+
+struct Lab {
+    moto: Moto,
+    pg: Postgres,
+    cluster: Cluster,
+    seed: Seed,
+    dir: tempfile::TempDir,
+    /// Uploaded dumps: key -> content.
+    dumps: BTreeMap<String, Vec<u8>>,
+    /// The database as dumped in DUMP.
+    db_digest: BTreeMap<String, String>,
+}
+
+impl Lab {
+    fn start() -> Lab {
+        let python = std::process::Command::new("python3")
+            .arg("--version")
+            .output();
+        assert!(
+            python.is_ok_and(|o| o.status.success()),
+            "drill dop: cannot run here: the kubectl stand-in needs python3, which is missing"
+        );
+        let moto = Moto::start().unwrap_or_else(|e| panic!("drill dop: cannot run here: {e}"));
+        let pg = Postgres::start().unwrap_or_else(|e| panic!("drill dop: cannot run here: {e}"));
+        let cluster = Cluster::new();
+        let seed = Seed::generate();
+        let dir = tempfile::tempdir().expect("temp dir");
+        for bucket in [MIMIR, LOKI, BACKUP] {
+            moto.create_bucket(bucket);
+        }
+        for (bucket, role) in [(MIMIR, "mimir"), (LOKI, "loki")] {
+            for o in &seed.buckets[role] {
+                moto.put(bucket, &o.key, &o.data);
+            }
+        }
+        // The postgres-backup cronjob's work: yesterday's dump, more alerts, today's dump.
+        pg.seed();
+        let mut dumps = BTreeMap::new();
+        let old = dir.path().join("old.dump.gz");
+        pg.dump_gz(&old);
+        pg.add_alerts(24_000, 1_500);
+        let db_digest = pg.digest();
+        let new = dir.path().join("new.dump.gz");
+        pg.dump_gz(&new);
+        for (key, file) in [(OLD_DUMP, &old), (DUMP, &new)] {
+            let data = std::fs::read(file).expect("read dump");
+            moto.put(BACKUP, key, &data);
+            dumps.insert(key.to_string(), data);
+        }
+        Lab {
+            moto,
+            pg,
+            cluster,
+            seed,
+            dir,
+            dumps,
+            db_digest,
+        }
+    }
+
+    fn backup_dir(&self) -> PathBuf {
+        self.dir.path().join("backup")
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        let state = self.dir.path().join("opsplan-state");
+        let mut env = vec![
+            (
+                "OPSPLAN_JOURNAL_DIR".into(),
+                state.join("runs").display().to_string(),
+            ),
+            (
+                "OPSPLAN_LOCK_DIR".into(),
+                state.join("locks").display().to_string(),
+            ),
+            ("AWS_ACCESS_KEY_ID".into(), KEY_ID.into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), SECRET.into()),
+            ("PATH".into(), self.cluster.path_env()),
+            (
+                "KUBECTL_STANDIN_STATE".into(),
+                self.cluster.state_path().display().to_string(),
+            ),
+        ];
+        env.extend(self.pg.client_env());
+        env
+    }
+
+    /// `opsplan run plans/dop/PLAN.yaml --force --yes --log-format json --set …`.
+    fn run(&self, plan: &str, sets: &[(&str, String)]) -> Ran {
+        let mut args: Vec<String> = ["run", &format!("plans/dop/{plan}.yaml")]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for (k, v) in sets {
+            args.push("--set".into());
+            args.push(format!("{k}={v}"));
+        }
+        args.extend(["--force", "--yes", "--log-format", "json"].map(String::from));
+        let ran = opsplan(&args, &self.env(), Duration::from_secs(300));
+        assert!(
+            !ran.out.contains(SECRET) && !ran.out.contains(lab::pg::DOP_PASSWORD),
+            "drill dop: a secret appears in the output of {plan}:\n{}",
+            ran.out
+        );
+        ran
+    }
+
+    fn s3_sets(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("backup_dir", self.backup_dir().display().to_string()),
+            ("s3_endpoint", self.moto.endpoint()),
+            ("s3_allow_http", "true".into()),
+        ]
+    }
+
+    fn backup(&self) -> Ran {
+        let mut sets = self.s3_sets();
+        sets.extend([
+            ("mimir_bucket", MIMIR.to_string()),
+            ("loki_bucket", LOKI.to_string()),
+            ("backup_bucket", BACKUP.to_string()),
+        ]);
+        self.run("backup", &sets)
+    }
+
+    fn restore_bucket(&self, plan: &str, bucket: &str) -> Ran {
+        let mut sets = self.s3_sets();
+        sets.extend([
+            ("bucket", bucket.to_string()),
+            ("source_folder", bucket.to_string()),
+        ]);
+        self.run(plan, &sets)
+    }
+
+    fn restore_postgres(&self, dump: &Path) -> Ran {
+        self.run(
+            "restore-postgres",
+            &[
+                ("dump_file", dump.display().to_string()),
+                ("namespace", NAMESPACE.to_string()),
+                ("context", CONTEXT.to_string()),
+            ],
+        )
+    }
+}
+
+fn block_report(ran: &Ran, id: &str) -> serde_json::Value {
+    ran.finished(id)
+        .first()
+        .map(|e| e["outputs"]["json"].clone())
+        .unwrap_or_else(|| panic!("drill dop: step {id} did not finish:\n{}", ran.out))
+}
+
+/// Request lines of moto's log from index `from` on.
+fn requests_since(moto: &Moto, from: usize) -> Vec<String> {
+    moto.requests().into_iter().skip(from).collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = s
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The object keys PUT into `bucket`, in the order moto handled them.
+fn puts(lines: &[String], bucket: &str) -> Vec<String> {
+    let prefix = format!("PUT /{bucket}/");
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(|rest| {
+            let path = rest.split(' ').next().unwrap_or("");
+            percent_decode(path.split('?').next().unwrap_or(""))
+        })
+        .collect()
+}
+
+/// Proves that the restore PUT exactly the expected keys, once each, and every meta.json
+/// only after every other object. Returns the number of meta.json PUTs.
+fn check_put_order(lines: &[String], bucket: &str, want: &BTreeMap<String, Vec<u8>>) -> usize {
+    let keys = puts(lines, bucket);
+    let mut seen = BTreeMap::new();
+    for k in &keys {
+        *seen.entry(k.clone()).or_insert(0) += 1;
+    }
+    let sent: Vec<&String> = seen.keys().collect();
+    let wanted: Vec<&String> = want.keys().collect();
+    assert_eq!(
+        sent, wanted,
+        "drill dop: the restore of {bucket} did not PUT exactly the backed-up keys"
+    );
+    if let Some((k, n)) = seen.iter().find(|(_, n)| **n != 1) {
+        panic!("drill dop: the restore of {bucket} sent {k} {n} times");
+    }
+    let is_meta = |k: &String| k.ends_with("/meta.json");
+    let last_other = keys.iter().rposition(|k| !is_meta(k));
+    let first_meta = keys.iter().position(is_meta);
+    if let (Some(o), Some(m)) = (last_other, first_meta) {
+        assert!(
+            o < m,
+            "drill dop: in {bucket}, {} was PUT before {} (moto's log order: {keys:#?})",
+            keys[m],
+            keys[o]
+        );
+    }
+    keys.iter().filter(|k| is_meta(k)).count()
+}
+
+fn check_backup_folder(lab: &Lab) -> (usize, u64) {
+    let root = lab.backup_dir();
+    let mut want = BTreeMap::new();
+    for (bucket, role) in [(MIMIR, "mimir"), (LOKI, "loki")] {
+        for (k, v) in lab.seed.expected(role, true) {
+            want.insert(format!("{bucket}/{k}"), v);
+        }
+    }
+    for (k, v) in &lab.dumps {
+        want.insert(format!("{BACKUP}/{k}"), v.clone());
+    }
+    let have = read_tree(&root, &[MANIFEST]);
+    if let Some(d) = differences("backup folder against the seed", &want, &have) {
+        panic!("drill dop: {d}");
+    }
+    // The manifest, read independently of the verify step: every file, its size and sha256.
+    let text = std::fs::read_to_string(root.join(MANIFEST))
+        .unwrap_or_else(|e| panic!("drill dop: no manifest after a clean backup: {e}"));
+    let manifest: serde_json::Value = serde_json::from_str(&text).expect("manifest is JSON");
+    let mut listed = BTreeMap::new();
+    for f in manifest["files"].as_array().expect("manifest files") {
+        if f["type"] != "file" {
+            continue;
+        }
+        let path = f["path"].as_str().expect("path").to_string();
+        listed.insert(path, f["sha256"].as_str().unwrap_or("").to_string());
+    }
+    let want_sums: BTreeMap<String, String> = want
+        .iter()
+        .map(|(k, v)| (k.clone(), lab::sha256(v)))
+        .collect();
+    if listed != want_sums {
+        let missing: Vec<_> = want_sums
+            .iter()
+            .filter(|(k, v)| listed.get(*k) != Some(v))
+            .map(|(k, _)| k)
+            .collect();
+        let extra: Vec<_> = listed
+            .keys()
+            .filter(|k| !want_sums.contains_key(*k))
+            .collect();
+        panic!("drill dop: manifest differs from the backup: wrong or missing {missing:?}, unexpected {extra:?}");
+    }
+    let bytes = want.values().map(|v| v.len() as u64).sum();
+    (want.len(), bytes)
+}
+
+fn check_components(lab: &Lab, drill: &str) {
+    let have = lab.cluster.replicas();
+    assert_eq!(
+        have,
+        Cluster::original(),
+        "drill dop: {drill}: deployments are not back at their replica counts"
+    );
+}
+
+fn check_db_untouched(lab: &Lab, drill: &str, before: &BTreeMap<String, String>) {
+    let now = lab.pg.digest();
+    assert_eq!(
+        &now, before,
+        "drill dop: {drill}: the database changed although the failure came before the drop"
+    );
+}
+
+fn scaled_down(lab: &Lab) -> Vec<String> {
+    lab.cluster
+        .calls()
+        .into_iter()
+        .filter(|c| c.contains(" scale ") && c.contains("--replicas=0"))
+        .collect()
+}
+
+fn failed_step(ran: &Ran, id: &str, drill: &str) -> String {
+    assert_ne!(
+        ran.code, 0,
+        "drill dop: {drill}: the run did not fail:\n{}",
+        ran.out
+    );
+    assert_eq!(
+        ran.status(id),
+        "failed",
+        "drill dop: {drill}: step {id} did not fail:\n{}",
+        ran.out
+    );
+    assert_eq!(
+        ran.run_status(),
+        "failed",
+        "drill dop: {drill}: the run did not end `failed` (its cleanup must succeed):\n{}",
+        ran.out
+    );
+    ran.finished(id)[0]["error"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn drill_dop() {
+    let lab = Lab::start();
+    let seed = &lab.seed;
+
+    // ---- Backup 1: the metrics bucket holds a corrupted block.
+    let mark = lab.moto.requests().len();
+    let ran = lab.backup();
+    let report = block_report(&ran, "blocks");
+    let want = serde_json::json!({"complete": seed.complete, "partial": seed.partial,
+        "corrupted": 1, "corrupted_blocks": [seed.corrupted]});
+    assert_eq!(report, want, "drill dop: block report of the first backup");
+    assert_eq!(
+        ran.status("resync"),
+        "succeeded",
+        "drill dop: corrupted block, but no re-sync:\n{}",
+        ran.out
+    );
+    assert_eq!(block_report(&ran, "blocks-after-resync"), want);
+    let error = failed_step(&ran, "no-corrupted-blocks", "corrupted block");
+    assert!(
+        error.contains(&seed.corrupted),
+        "drill dop: the failure does not name the corrupted block {}: {error}",
+        seed.corrupted
+    );
+    let lists = requests_since(&lab.moto, mark)
+        .iter()
+        .filter(|l| l.starts_with(&format!("GET /{MIMIR}")) && l.contains("list-type=2"))
+        .count();
+    assert_eq!(
+        lists, 2,
+        "drill dop: the metrics bucket was not synced exactly twice (sync + one re-sync)"
+    );
+    assert!(
+        !lab.backup_dir().join(MANIFEST).exists(),
+        "drill dop: a failed backup left a manifest"
+    );
+    for step in ["manifest", "verify", "report"] {
+        assert_eq!(
+            ran.status(step),
+            "not run",
+            "drill dop: {step} ran after the failure"
+        );
+    }
+    // A restore refuses the unfinished backup and sends nothing.
+    let mark = lab.moto.requests().len();
+    let ran = lab.restore_bucket("restore-metrics", MIMIR);
+    failed_step(&ran, "verify-backup", "restore from an unfinished backup");
+    let sent = puts(&requests_since(&lab.moto, mark), MIMIR);
+    assert!(
+        sent.is_empty(),
+        "drill dop: a refused restore sent {sent:?}"
+    );
+
+    // ---- Backup 2: the block is whole again (its missing chunk segment arrived).
+    lab.moto
+        .put(MIMIR, &seed.missing_chunk.key, &seed.missing_chunk.data);
+    let ran = lab.backup();
+    assert_eq!(
+        ran.code, 0,
+        "drill dop: the clean backup failed:\n{}",
+        ran.out
+    );
+    let clean = serde_json::json!({"complete": seed.complete + 1, "partial": seed.partial,
+        "corrupted": 0, "corrupted_blocks": []});
+    assert_eq!(
+        block_report(&ran, "blocks"),
+        clean,
+        "drill dop: block report of the clean backup"
+    );
+    assert_eq!(
+        ran.status("resync"),
+        "skipped",
+        "drill dop: re-sync without a corrupted block"
+    );
+    assert_eq!(ran.status("verify"), "succeeded");
+    let line = format!(
+        "TSDB blocks: {} complete, {} partial, 0 corrupted",
+        seed.complete + 1,
+        seed.partial
+    );
+    assert!(
+        ran.out.contains(&line),
+        "drill dop: no `{line}` in:\n{}",
+        ran.out
+    );
+    let (files, bytes) = check_backup_folder(&lab);
+
+    // ---- Wipe the metrics and logs buckets, restore them.
+    let mut restored = Vec::new();
+    for (plan, bucket, role) in [
+        ("restore-metrics", MIMIR, "mimir"),
+        ("restore-logs", LOKI, "loki"),
+    ] {
+        lab.moto.wipe(bucket);
+        assert!(
+            lab.moto.keys(bucket).is_empty(),
+            "drill dop: {bucket} not wiped"
+        );
+        let mark = lab.moto.requests().len();
+        let ran = lab.restore_bucket(plan, bucket);
+        assert_eq!(ran.code, 0, "drill dop: {plan} failed:\n{}", ran.out);
+        let want = seed.expected(role, true);
+        if let Some(d) = differences(
+            &format!("{bucket} after {plan}"),
+            &want,
+            &lab.moto.objects(bucket),
+        ) {
+            panic!("drill dop: {d}");
+        }
+        let metas = check_put_order(&requests_since(&lab.moto, mark), bucket, &want);
+        restored.push(match metas {
+            0 => format!("{role} {} objects", want.len()),
+            n => format!("{role} {} objects ({n} meta.json last)", want.len()),
+        });
+    }
+
+    // ---- PostgreSQL: damage the live database, restore it from the backed-up dump.
+    lab.pg.dop(
+        "DROP VIEW firing_alerts; DROP TABLE alerts; TRUNCATE users, hosts, dashboards, silences;",
+    );
+    assert_ne!(
+        lab.pg.digest(),
+        lab.db_digest,
+        "drill dop: the damage changed nothing"
+    );
+    let dump = lab.backup_dir().join(BACKUP).join(DUMP);
+    let ran = lab.restore_postgres(&dump);
+    assert_eq!(
+        ran.code, 0,
+        "drill dop: restore-postgres failed:\n{}",
+        ran.out
+    );
+    let now = lab.pg.digest();
+    if now != lab.db_digest {
+        let diffs: Vec<String> = lab
+            .db_digest
+            .iter()
+            .filter(|(k, v)| now.get(*k) != Some(v))
+            .map(|(k, v)| {
+                format!(
+                    "{k}: {v} expected, {} found",
+                    now.get(k).map_or("nothing", |s| s)
+                )
+            })
+            .collect();
+        panic!(
+            "drill dop: database after restore-postgres differs: {}",
+            diffs.join("; ")
+        );
+    }
+    check_components(&lab, "restore-postgres");
+    let left = lab.cluster.cronjobs();
+    assert_eq!(
+        left,
+        vec!["unrelated-report".to_string()],
+        "drill dop: cronjobs after the restore"
+    );
+    let saved = ran.finished("save-cronjobs")[0]["outputs"]["stdout"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    for c in CRONJOBS {
+        assert!(
+            saved.contains(&format!("name: {c}")),
+            "drill dop: the manifest of cronjob {c} was not saved before its deletion:\n{saved}"
+        );
+    }
+    let downs = scaled_down(&lab);
+    assert_eq!(
+        downs.len(),
+        COMPONENTS.len(),
+        "drill dop: scale-downs: {downs:#?}"
+    );
+    assert!(
+        lab.cluster
+            .calls()
+            .iter()
+            .any(|c| c.contains(&format!("exec -i {MASTER} --"))),
+        "drill dop: the dump was not loaded through the master pod"
+    );
+    let tables = lab
+        .db_digest
+        .keys()
+        .filter(|k| k.starts_with("table "))
+        .count();
+    let rows = Postgres::row_count(&lab.db_digest);
+
+    // ---- Failure drills of restore-postgres: a real failure right after each risky step.
+    let mut drills = Vec::new();
+    let before = lab.pg.digest();
+
+    // 1. scale-down itself fails halfway (one component may not be scaled).
+    lab.cluster.reset(&["scale deployment/alertgate-sender"]);
+    let ran = lab.restore_postgres(&dump);
+    failed_step(&ran, "scale-down", "scale-down refused");
+    assert!(
+        !scaled_down(&lab).is_empty(),
+        "drill dop: nothing was scaled down before the refusal"
+    );
+    check_components(&lab, "scale-down refused");
+    assert_eq!(
+        lab.cluster.cronjobs().len(),
+        4,
+        "drill dop: cronjobs deleted after a failed scale-down"
+    );
+    check_db_untouched(&lab, "scale-down refused", &before);
+    drills.push("scale-down");
+
+    // 2. the step right after scale-down (the cronjobs' deletion) is refused.
+    lab.cluster.reset(&["delete cronjob/host-load"]);
+    let ran = lab.restore_postgres(&dump);
+    failed_step(&ran, "delete-cronjobs", "cronjob deletion refused");
+    assert_eq!(
+        scaled_down(&lab).len(),
+        COMPONENTS.len(),
+        "drill dop: components were not stopped"
+    );
+    check_components(&lab, "cronjob deletion refused");
+    check_db_untouched(&lab, "cronjob deletion refused", &before);
+    drills.push("delete-cronjobs");
+
+    // 3. exec into the master pod is refused: the database is never dropped.
+    lab.cluster.reset(&[&format!("exec pod/{MASTER}")]);
+    let ran = lab.restore_postgres(&dump);
+    failed_step(&ran, "drop-database", "exec refused");
+    check_components(&lab, "exec refused");
+    check_db_untouched(&lab, "exec refused", &before);
+    drills.push("drop-database");
+
+    // 4. a dump that is valid gzip but fails in psql partway: loaded after the drop.
+    let broken = lab.dir.path().join("broken.dump.gz");
+    write_broken_dump(&dump, &broken);
+    lab.cluster.reset(&[]);
+    let ran = lab.restore_postgres(&broken);
+    let error = failed_step(&ran, "load-dump", "broken dump");
+    assert!(
+        error.contains("exited with code") && error.contains("drill_injected_failure"),
+        "drill dop: load-dump error does not name psql's failure: {error}"
+    );
+    check_components(&lab, "broken dump");
+    assert_eq!(ran.status("drop-database"), "succeeded");
+    drills.push("load-dump");
+    // The same plan with the good dump brings the database back.
+    lab.cluster.reset(&[]);
+    let ran = lab.restore_postgres(&dump);
+    assert_eq!(
+        ran.code, 0,
+        "drill dop: restore after the broken dump failed:\n{}",
+        ran.out
+    );
+    assert_eq!(
+        lab.pg.digest(),
+        lab.db_digest,
+        "drill dop: database after the second restore"
+    );
+    check_components(&lab, "restore after the broken dump");
+
+    // 5. a truncated dump: refused before anything is stopped.
+    let truncated = lab.dir.path().join("truncated.dump.gz");
+    let data = std::fs::read(&dump).expect("read dump");
+    std::fs::write(&truncated, &data[..data.len() / 2]).expect("write truncated dump");
+    lab.cluster.reset(&[]);
+    let ran = lab.restore_postgres(&truncated);
+    failed_step(&ran, "dump-readable", "truncated dump");
+    assert!(
+        scaled_down(&lab).is_empty(),
+        "drill dop: a truncated dump still stopped components"
+    );
+    assert_eq!(lab.cluster.cronjobs().len(), 4);
+    check_components(&lab, "truncated dump");
+    check_db_untouched(&lab, "truncated dump", &lab.db_digest);
+    drills.push("dump-readable");
+
+    // 6. a dump too small to be one (valid gzip of almost nothing): refused by dump-size.
+    let tiny = lab.dir.path().join("tiny.dump.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(b"-- empty\n").expect("gzip");
+    std::fs::write(&tiny, enc.finish().expect("gzip")).expect("write tiny dump");
+    lab.cluster.reset(&[]);
+    let ran = lab.restore_postgres(&tiny);
+    let error = failed_step(&ran, "dump-size", "tiny dump");
+    assert!(
+        error.contains(&tiny.display().to_string()),
+        "drill dop: dump-size does not name the dump: {error}"
+    );
+    assert!(
+        lab.cluster.calls().is_empty(),
+        "drill dop: a tiny dump still reached the cluster"
+    );
+    check_components(&lab, "tiny dump");
+    drills.push("dump-size");
+
+    let line = format!(
+        "drill dop: ok (backup {files} files, {:.1} MiB checked; block report {}/{}/1 then {}/{}/0 complete/partial/corrupted, corrupted block named after one re-sync; restore equal: {}, postgres {rows} rows in {tables} tables; {} failure drills ok: {})",
+        bytes as f64 / (1024.0 * 1024.0),
+        seed.complete,
+        seed.partial,
+        seed.complete + 1,
+        seed.partial,
+        restored.join(", "),
+        drills.len(),
+        drills.join(", ")
+    );
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// The dump with a failing statement before the silences' data: valid gzip, plausible size,
+/// so only psql (ON_ERROR_STOP) can notice.
+fn write_broken_dump(good: &Path, out: &Path) {
+    let mut sql = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(good).expect("open dump"))
+        .read_to_string(&mut sql)
+        .expect("gunzip dump");
+    let at = sql
+        .find("COPY public.silences")
+        .expect("the dump loads the silences table");
+    sql.insert_str(at, "SELECT drill_injected_failure();\n");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(out).expect("create broken dump"),
+        flate2::Compression::default(),
+    );
+    enc.write_all(sql.as_bytes()).expect("write broken dump");
+    enc.finish().expect("finish broken dump");
+}
