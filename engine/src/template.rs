@@ -168,7 +168,10 @@ pub fn render_node(
             NodeValue::Map(
                 entries
                     .iter()
-                    .map(|(k, v)| Ok((k.clone(), render_node(v, ctx, sources)?)))
+                    // Keys too: a map keyed by a path (`min_size: {"{{ params.archive }}": 1024}`).
+                    .map(|(k, v)| {
+                        Ok((render_node(k, ctx, sources)?, render_node(v, ctx, sources)?))
+                    })
                     .collect::<Result<_, Diagnostic>>()?,
             ),
         ),
@@ -256,6 +259,24 @@ fn find_version(text: &str) -> Option<String> {
         i += 1;
     }
     None
+}
+
+#[cfg(test)]
+mod render_node_tests {
+    use super::render_node;
+    use crate::source::{FileId, Node};
+
+    #[test]
+    fn renders_templates_in_mapping_keys() {
+        let node =
+            Node::parse(FileId(0), "min_size: {\"{{ archive }}\": \"{{ bytes }}\"}").expect("yaml");
+        let ctx = minijinja::context! { archive => "/b/x.tar.gz", bytes => 1024 };
+        let out = render_node(&node, &ctx, None).expect("render");
+        assert_eq!(
+            out.to_json(),
+            serde_json::json!({"min_size": {"/b/x.tar.gz": 1024}})
+        );
+    }
 }
 
 #[cfg(test)]

@@ -84,7 +84,10 @@ impl Node {
         match &self.value {
             NodeValue::Str(s) => f(self, s),
             NodeValue::Seq(items) => items.iter().for_each(|n| n.walk_strings(f)),
-            NodeValue::Map(entries) => entries.iter().for_each(|(_, v)| v.walk_strings(f)),
+            NodeValue::Map(entries) => entries.iter().for_each(|(k, v)| {
+                k.walk_strings(f);
+                v.walk_strings(f);
+            }),
             _ => {}
         }
     }
