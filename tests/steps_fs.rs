@@ -533,6 +533,52 @@ fn sync_error_texts() {
     );
 }
 
+/// A destination inside the source is refused unless an exclude keeps the copy out of it
+/// (Hoss copies ~/.hoss into ~/.hoss/backup/.current with `backup/**` excluded).
+#[test]
+fn sync_destination_inside_source_needs_an_exclude() {
+    let tmp = TempDir::new().unwrap();
+    let src = tmp.path().join("home");
+    make_tree(&src);
+    let dst = src.join("backup/.current/config");
+    let ran = run(
+        "sync",
+        &[("source", p(&src)), ("destination", p(&dst))],
+        &[],
+    );
+    assert_eq!(ran.code, 1, "{}", ran.text);
+    assert_eq!(
+        ran.error("sync"),
+        format!(
+            "destination {} is inside the source folder {}; the copy would copy itself \
+             (exclude it, e.g. `exclude: [\"backup/.current/config/**\"]`, or choose another \
+             destination)",
+            dst.display(),
+            src.display()
+        )
+    );
+
+    let ran = run(
+        "sync",
+        &[
+            ("source", p(&src)),
+            ("destination", p(&dst)),
+            ("exclude", "[\"backup/**\"]"),
+        ],
+        &[],
+    );
+    ran.ok();
+    // The copy is the source without the excluded folder (and nothing of itself).
+    let copy = tmp.path().join("copy");
+    fs::rename(&dst, &copy).unwrap();
+    fs::remove_dir_all(src.join("backup")).unwrap();
+    // As with rsync's `--exclude 'backup/**'`, the folder itself is copied, empty.
+    fs::remove_dir(copy.join("backup")).unwrap();
+    set_dir(&copy, 0o755, 1_720_000_000);
+    set_dir(&src, 0o755, 1_720_000_000);
+    assert_same_tree(&src, &copy, true);
+}
+
 /// Permission denied, for real: as root the binary is started as `nobody` (uid 65534),
 /// which cannot write into a root-owned 0755 folder; otherwise the folder is made 0555.
 #[test]

@@ -273,6 +273,24 @@ fn find_version(text: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+mod render_node_tests {
+    use super::render_node;
+    use crate::source::{FileId, Node};
+
+    #[test]
+    fn renders_templates_in_mapping_keys() {
+        let node =
+            Node::parse(FileId(0), "min_size: {\"{{ archive }}\": \"{{ bytes }}\"}").expect("yaml");
+        let ctx = minijinja::context! { archive => "/b/x.tar.gz", bytes => 1024 };
+        let out = render_node(&node, &ctx, None).expect("render");
+        assert_eq!(
+            out.to_json(),
+            serde_json::json!({"min_size": {"/b/x.tar.gz": 1024}})
+        );
+    }
+}
+
+#[cfg(test)]
 mod version_filter_tests {
     use super::find_version;
 

@@ -161,17 +161,26 @@ fn sync(spec: &FsSyncSpec, token: &CancellationToken, log: &LogFn) -> Result<Sta
         Err(_) => fs::create_dir_all(&dest)
             .map_err(|e| io_error("create the destination folder", &dest, &e))?,
     }
+    let filter = Filter::new(&spec.include, &spec.exclude)?;
     if let (Ok(s), Ok(d)) = (source.canonicalize(), dest.canonicalize()) {
-        if d.starts_with(&s) {
+        // A destination inside the source is fine when an exclude keeps the walk out of it
+        // (Hoss: ~/.hoss is copied into ~/.hoss/backup/.current, with `backup/**` excluded).
+        let inside = d.strip_prefix(&s).ok().filter(|rel| {
+            !rel.ancestors()
+                .filter(|a| !a.as_os_str().is_empty())
+                .any(|a| filter.excluded(a))
+        });
+        if let Some(rel) = inside {
             return Err(StepError::fatal(format!(
-                "destination {} is inside the source folder {}; the copy would copy itself",
+                "destination {} is inside the source folder {}; the copy would copy itself \
+                 (exclude it, e.g. `exclude: [\"{}/**\"]`, or choose another destination)",
                 dest.display(),
-                source.display()
+                source.display(),
+                rel.display()
             )));
         }
     }
     let root = running_as_root();
-    let filter = Filter::new(&spec.include, &spec.exclude)?;
     let entries = walk(&source, &filter, token)?;
 
     let wanted = selected(&entries, &filter);
