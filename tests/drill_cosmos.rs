@@ -102,7 +102,7 @@ fn docker_ok(args: &[&str]) -> String {
 
 /// The lab needs the Docker engine and the tools build-images.sh uses; the images are built
 /// once per test process (build-images.sh is idempotent and cached).
-fn lab_images() {
+fn lab_images(system: &str) {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
         let info = Command::new("docker")
@@ -137,7 +137,7 @@ fn lab_images() {
         Ok(())
     });
     if let Err(e) = built {
-        panic!("{e}");
+        panic!("drill {system}: {e}");
     }
 }
 
@@ -153,7 +153,7 @@ struct Lab {
 
 impl Lab {
     fn new(system: &'static str) -> Lab {
-        lab_images();
+        lab_images(system);
         let prefix = format!("opsplan-drill-{}-{system}-", std::process::id());
         let tmp = tempfile::Builder::new()
             .prefix(&format!("opsplan-drill-{system}-"))
