@@ -307,6 +307,24 @@ mod version_filter_tests {
         );
         assert_eq!(find_version("no version here"), None);
     }
+
+    /// Plans write JSON for later steps (the cosmos7 partition-detach plan's schema file);
+    /// `tojson` needs minijinja's `json` feature, without which the filter is unknown at run
+    /// time while `validate` accepts the plan.
+    #[test]
+    fn tojson_writes_json() {
+        let ctx = minijinja::context! { cols => vec![vec![
+        minijinja::Value::from("TS"), minijinja::Value::from("TIMESTAMP"),
+        minijinja::Value::from(false), minijinja::Value::from(())]] };
+        let text = super::environment()
+            .render_str("{{ {'questdb': '9.1.0', 'columns': cols} | tojson }}", ctx)
+            .expect("tojson renders");
+        let json: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(
+            json,
+            serde_json::json!({"questdb": "9.1.0", "columns": [["TS", "TIMESTAMP", false, null]]})
+        );
+    }
 }
 
 /// JSON (params, outputs) as a template value.

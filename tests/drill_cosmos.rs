@@ -1,0 +1,1124 @@
+//! Restore drills for COSMOS 7 and COSMOS 6 (issue 6): the shipped plans (plans/cosmos7/*.yaml,
+//! plans/cosmos6/*.yaml) run end to end through the real `opsplan` binary against the lab in
+//! tests/lab/ (docs/design/0005-lab.md): the QuestDB stand-in, real rsync and busybox in
+//! locally built images, the `mc` stand-in, and the `openc3.sh` stand-ins, all on the
+//! machine's Docker engine under a unique LAB_PREFIX and a free loopback port.
+//!
+//! Each test seeds data, backs it up, verifies the backup, wipes the live data, restores,
+//! and compares the result with the seed (the QuestDB stand-in's digest: row counts and a
+//! hash of every committed row per partition; SHA-256 of every bucket file; ownership and
+//! modes). Then failure drills with real failures (a missing image, the stand-in's failure
+//! file, a volume too small for the data), each checking what was released or left.
+//!
+//! Each test prints ONE result line, `drill <system>: ok (...)`, written past the test
+//! harness's capture so it shows in `cargo test` output. A drill that finds a difference
+//! fails naming it; a drill that cannot run here (no Docker engine, a missing tool) fails
+//! saying so, never passes silently. A [`Lab`] guard removes every container, volume and
+//! file the test made, also when it fails.
+
+mod steps_common;
+use steps_common::opsplan_command;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const TSDB_USER: &str = "admin";
+const TSDB_PASSWORD: &str = "drill-pw-7c41e2";
+/// The table the COSMOS docs use, and a second one so restores cover more than one table.
+const TABLE: &str = "DEFAULT__TLM__INST__HEALTH_STATUS";
+const TABLE2: &str = "DEFAULT__TLM__INST__ADCS";
+const RSYNC: &str = "opsplan-lab/rsync";
+const ALPINE: &str = "opsplan-lab/alpine";
+const INIT: &str = "opsplan-lab/openc3-init";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .expect("repository root")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// The result line, written to the process's stdout directly: `println!` output is captured
+/// by the test harness and shown only for failing tests.
+fn result_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+fn run_cmd(cmd: &mut Command, what: &str) -> Out {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn docker(args: &[&str]) -> Out {
+    run_cmd(
+        Command::new("docker").args(args),
+        &format!("docker {args:?}"),
+    )
+}
+
+fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert_eq!(
+        out.code,
+        0,
+        "docker {args:?} failed (exit {}):\n{}",
+        out.code,
+        out.all()
+    );
+    out.stdout
+}
+
+/// The lab needs the Docker engine and the tools build-images.sh uses; the images are built
+/// once per test process (build-images.sh is idempotent and cached).
+fn lab_images(system: &str) {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let info = Command::new("docker")
+            .args(["info", "--format", "{{.ServerVersion}}"])
+            .output();
+        match info {
+            Err(e) => {
+                return Err(format!(
+                    "cannot run here: the `docker` CLI is missing ({e}); install docker.io"
+                ))
+            }
+            Ok(o) if !o.status.success() => {
+                return Err(format!(
+                    "cannot run here: the Docker engine does not answer (`docker info`: {})",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ))
+            }
+            Ok(_) => {}
+        }
+        let out = Command::new(repo_root().join("tests/lab/build-images.sh"))
+            .env("LAB_VENDOR_TAGS", "0")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run tests/lab/build-images.sh: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "cannot run here: tests/lab/build-images.sh failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(())
+    });
+    if let Err(e) = built {
+        panic!("drill {system}: {e}");
+    }
+}
+
+/// One system's lab: LAB_PREFIX, port, temp folder, run journals and locks. On drop:
+/// `openc3.sh cleanup` of both stacks, the temp folder emptied from a container (files
+/// written by containers belong to other uids), and a check that nothing is left.
+struct Lab {
+    system: &'static str,
+    prefix: String,
+    port: u16,
+    tmp: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new(system: &'static str) -> Lab {
+        lab_images(system);
+        let prefix = format!("opsplan-drill-{}-{system}-", std::process::id());
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("opsplan-drill-{system}-"))
+            .tempdir()
+            .expect("temp dir");
+        let lab = Lab {
+            system,
+            prefix,
+            port: free_port(),
+            tmp,
+        };
+        // A previous run of this pid (unlikely) or a crash: start from nothing.
+        lab.openc3_quiet("cleanup");
+        lab
+    }
+
+    fn name(&self, n: &str) -> String {
+        format!("{}{n}", self.prefix)
+    }
+
+    fn dir(&self, n: &str) -> PathBuf {
+        let p = self.tmp.path().join(n);
+        std::fs::create_dir_all(&p).expect("create a folder in the temp dir");
+        p
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn openc3_script(&self) -> PathBuf {
+        repo_root().join(format!("tests/lab/{}/openc3.sh", self.system))
+    }
+
+    fn env(&self, cmd: &mut Command) {
+        cmd.env("LAB_PREFIX", &self.prefix)
+            .env("LAB_TSDB_PORT", self.port.to_string())
+            .env("OPENC3_TSDB_USERNAME", TSDB_USER)
+            .env("OPENC3_TSDB_PASSWORD", TSDB_PASSWORD);
+    }
+
+    fn openc3_quiet(&self, verb: &str) -> Out {
+        let mut cmd = Command::new(self.openc3_script());
+        cmd.arg(verb);
+        self.env(&mut cmd);
+        run_cmd(&mut cmd, &format!("{}/openc3.sh {verb}", self.system))
+    }
+
+    fn openc3(&self, verb: &str) {
+        let out = self.openc3_quiet(verb);
+        assert_eq!(
+            out.code,
+            0,
+            "{}/openc3.sh {verb} failed:\n{}",
+            self.system,
+            out.all()
+        );
+    }
+
+    /// Pre-creates a volume of the lab's stack as a tmpfs of `size` (so `cleanup` removes
+    /// it): a disk that fills up, for the failure drills. Its contents live only while a
+    /// container has it mounted.
+    fn small_volume(&self, volume: &str, size: &str) {
+        docker_ok(&[
+            "volume",
+            "create",
+            "--driver",
+            "local",
+            "--opt",
+            "type=tmpfs",
+            "--opt",
+            "device=tmpfs",
+            "--opt",
+            &format!("o=size={size}"),
+            "--label",
+            &format!("org.opsplan.lab.stack={}{}", self.prefix, self.system),
+            &self.name(volume),
+        ]);
+    }
+
+    /// `opsplan run PLAN --set k=v … --force --yes`, with journals and locks in the temp dir.
+    fn opsplan(&self, plan: &str, sets: &[(&str, String)]) -> Out {
+        let mut cmd = opsplan_command();
+        cmd.arg("run").arg(plan);
+        for (k, v) in sets {
+            cmd.arg("--set").arg(format!("{k}={v}"));
+        }
+        cmd.args(["--force", "--yes"])
+            .current_dir(repo_root())
+            .env("NO_COLOR", "1")
+            .env_remove("OPSPLAN_LOG")
+            .env("OPSPLAN_JOURNAL_DIR", self.tmp.path().join("state/runs"))
+            .env("OPSPLAN_LOCK_DIR", self.tmp.path().join("state/locks"));
+        self.env(&mut cmd);
+        let started = Instant::now();
+        let out = run_cmd(&mut cmd, &format!("opsplan run {plan}"));
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "opsplan run {plan} took {:?}",
+            started.elapsed()
+        );
+        out
+    }
+
+    fn opsplan_ok(&self, plan: &str, sets: &[(&str, String)]) -> Out {
+        let out = self.opsplan(plan, sets);
+        assert_eq!(
+            out.code,
+            0,
+            "drill {}: {plan} failed (exit {}):\n{}",
+            self.system,
+            out.code,
+            out.all()
+        );
+        out
+    }
+
+    /// `sha256sum` of every file under `path` of a volume or host folder, relative names,
+    /// sorted; computed in a container so files of any owner are readable.
+    fn sums(&self, mount: &str) -> Vec<String> {
+        let out = docker_ok(&[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{mount}:/m:ro"),
+            ALPINE,
+            "sh",
+            "-c",
+            "cd /m && find . -type f -exec sha256sum {} + | sort -k2",
+        ]);
+        out.lines().map(str::to_string).collect()
+    }
+
+    fn running(&self, container: &str) -> bool {
+        docker(&[
+            "container",
+            "inspect",
+            "--format",
+            "{{.State.Running}}",
+            &self.name(container),
+        ])
+        .stdout
+        .trim()
+            == "true"
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for system in ["cosmos7", "cosmos6"] {
+            let mut cmd = Command::new(repo_root().join(format!("tests/lab/{system}/openc3.sh")));
+            cmd.arg("cleanup");
+            self.env(&mut cmd);
+            let _ = cmd.stdin(Stdio::null()).output();
+        }
+        let _ = docker(&[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{}:/t", self.tmp.path().display()),
+            ALPINE,
+            "find",
+            "/t",
+            "-mindepth",
+            "1",
+            "-delete",
+        ]);
+        let left = docker(&["ps", "-aq", "--filter", &format!("name={}", self.prefix)]).stdout
+            + &docker(&[
+                "volume",
+                "ls",
+                "-q",
+                "--filter",
+                &format!("name={}", self.prefix),
+            ])
+            .stdout;
+        if !left.trim().is_empty() && !std::thread::panicking() {
+            panic!("drill {}: the lab left behind: {left}", self.system);
+        }
+    }
+}
+
+// ------------------------------------------------------------------ QuestDB over HTTP
+
+fn percent(s: &str) -> String {
+    let mut o = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            o.push(b as char);
+        } else {
+            o.push_str(&format!("%{b:02X}"));
+        }
+    }
+    o
+}
+
+fn base64(s: &str) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut o = String::new();
+    for c in b.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                o.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                o.push('=');
+            }
+        }
+    }
+    o
+}
+
+/// `GET /exec?query=…` with basic auth: (HTTP status, body).
+fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Basic {}\r\nConnection: close\r\n\r\n",
+        base64(&format!("{TSDB_USER}:{TSDB_PASSWORD}"))
+    )?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_string();
+    Ok((code, body))
+}
+
+fn query(lab: &Lab, sql: &str) -> serde_json::Value {
+    let (code, body) = http_get(lab.port, &format!("/exec?query={}", percent(sql)))
+        .unwrap_or_else(|e| panic!("QuestDB stand-in at {}: {e}", lab.url()));
+    assert_eq!(code, 200, "{sql}: HTTP {code} {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{sql}: not JSON ({e}): {body}"))
+}
+
+fn wait_tsdb(lab: &Lab) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if matches!(http_get(lab.port, "/health"), Ok((200, _))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let logs = docker(&["logs", &lab.name("openc3-tsdb-1")]);
+    panic!(
+        "drill cosmos7: the QuestDB stand-in did not answer on {} within 30 s:\n{}",
+        lab.url(),
+        logs.all()
+    );
+}
+
+fn count(lab: &Lab, table: &str, day: Option<&str>) -> i64 {
+    let sql = match day {
+        Some(d) => format!("SELECT count() FROM '{table}' WHERE PACKET_TIMESECONDS IN '{d}'"),
+        None => format!("SELECT count() FROM '{table}'"),
+    };
+    query(lab, &sql)["dataset"][0][0]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{sql}: no number"))
+}
+
+fn checkpoint_in_progress(lab: &Lab) -> bool {
+    query(lab, "SELECT * FROM checkpoint_status()")["dataset"][0][0]
+        .as_bool()
+        .expect("checkpoint_status() in_progress")
+}
+
+fn tsdb_exec(lab: &Lab, argv: &[&str]) -> String {
+    let c = lab.name("openc3-tsdb-1");
+    let mut args = vec!["exec", c.as_str()];
+    args.extend_from_slice(argv);
+    docker_ok(&args)
+}
+
+/// The stand-in's digest: one line per partition (rows, FNV of the rows) and per table.
+fn digest(lab: &Lab) -> Vec<String> {
+    tsdb_exec(lab, &["questdb-standin", "digest"])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn checkpoint_log(lab: &Lab) -> Vec<String> {
+    let out = docker(&[
+        "exec",
+        &lab.name("openc3-tsdb-1"),
+        "cat",
+        "/var/lib/questdb/checkpoint.log",
+    ]);
+    out.stdout.lines().map(str::to_string).collect()
+}
+
+/// Lines only in `a`, lines only in `b`: the difference a failing drill names.
+fn diff(a: &[String], b: &[String]) -> String {
+    let only_a: Vec<_> = a.iter().filter(|l| !b.contains(l)).collect();
+    let only_b: Vec<_> = b.iter().filter(|l| !a.contains(l)).collect();
+    format!("expected but missing: {only_a:#?}\nfound but not expected: {only_b:#?}")
+}
+
+fn assert_same(what: &str, expected: &[String], found: &[String]) {
+    assert!(
+        expected == found,
+        "{what} differ ({} vs {} lines)\n{}",
+        expected.len(),
+        found.len(),
+        diff(expected, found)
+    );
+}
+
+/// (files, bytes) from a backup's opsplan-manifest.json.
+fn manifest_totals(dir: &Path) -> (u64, u64) {
+    let path = dir.join("opsplan-manifest.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("no manifest at {}: {e}", path.display()));
+    let m: serde_json::Value = serde_json::from_str(&text).expect("manifest JSON");
+    (
+        m["totals"]["files"].as_u64().expect("totals.files"),
+        m["totals"]["bytes"].as_u64().expect("totals.bytes"),
+    )
+}
+
+/// The status of `step` in the run's summary table (`ok`, `FAILED`, `skipped`, …); a step
+/// that ran in the cleanup or undo phase is listed as `cleanup <step>` / `undo <step>`.
+fn step_status(out: &Out, step: &str) -> String {
+    let all = out.all();
+    let table: Vec<&str> = all
+        .lines()
+        .rev()
+        .take_while(|l| !l.starts_with("step "))
+        .collect();
+    table
+        .iter()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            let first = w.next()?;
+            if first == step {
+                return w.next().map(str::to_string);
+            }
+            if matches!(first, "cleanup" | "undo") && w.next() == Some(step) {
+                return w.next().map(|s| format!("{first} {s}"));
+            }
+            None
+        })
+        .unwrap_or_else(|| "not run".into())
+}
+
+/// What the run reported for a failed step: its `FAILED <step>` line and the stderr lines
+/// quoted after it, joined with ` | `.
+fn failure_report(out: &Out, step: &str) -> String {
+    let all = out.all();
+    let mut lines = all
+        .lines()
+        .skip_while(|l| !l.starts_with(&format!("FAILED {step} ")));
+    let mut report: Vec<&str> = lines.next().into_iter().collect();
+    report.extend(
+        lines.take_while(|l| {
+            !l.is_empty() && !l.starts_with("rolling back") && !l.starts_with("> ")
+        }),
+    );
+    report.join(" | ")
+}
+
+fn summary_line(out: &Out) -> String {
+    out.all()
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("run "))
+        .unwrap_or("")
+        .to_string()
+}
+
+fn day_offset(days: i64) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+        + days * 86_400;
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = secs.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+// ------------------------------------------------------------------------- COSMOS 7
+
+#[test]
+fn cosmos7() {
+    let lab = Lab::new("cosmos7");
+    let tsdb = lab.name("openc3-tsdb-1");
+    let tsdb_v = lab.name("openc3-tsdb-v");
+    let object_v = lab.name("openc3-object-v");
+    let cosmos_dir = repo_root().join("tests/lab/cosmos7");
+
+    lab.openc3("run");
+    wait_tsdb(&lab);
+
+    // Seed: two tables of daily partitions in QuestDB, files in the bucket volume.
+    tsdb_exec(
+        &lab,
+        &[
+            "questdb-standin",
+            "seed",
+            "--table",
+            TABLE,
+            "--days",
+            "6",
+            "--rows-per-day",
+            "300",
+        ],
+    );
+    tsdb_exec(
+        &lab,
+        &[
+            "questdb-standin",
+            "seed",
+            "--table",
+            TABLE2,
+            "--days",
+            "3",
+            "--rows-per-day",
+            "120",
+        ],
+    );
+    let seeded = digest(&lab);
+    assert!(
+        seeded
+            .iter()
+            .any(|l| l.starts_with(&format!("table {TABLE} partitions=6 rows=1800"))),
+        "seed: {seeded:#?}"
+    );
+    docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{object_v}:/data"),
+        ALPINE,
+        "sh",
+        "-c",
+        "mkdir -p /data/config/DEFAULT/targets /data/logs/decom '/data/tools/a dir' && \
+         for i in 1 2 3 4 5; do echo \"{\\\"target\\\": $i}\" > /data/config/DEFAULT/targets/INST$i.json; done && \
+         head -c 400000 /dev/urandom > /data/logs/decom/20261101.bin.gz && \
+         head -c 123457 /dev/urandom > '/data/tools/a dir/file with spaces' && \
+         echo hidden > /data/.versitygw-meta",
+    ]);
+    let buckets_seeded = lab.sums(&object_v);
+
+    // ---- backup
+    let backup = lab.dir("backup");
+    let backup_sets = |dir: &Path| {
+        vec![
+            ("backup_dir", dir.display().to_string()),
+            ("object_volume", object_v.clone()),
+            ("tsdb_container", tsdb.clone()),
+            ("tsdb_url", lab.url()),
+            ("rsync_image", RSYNC.to_string()),
+        ]
+    };
+    let log_before = checkpoint_log(&lab).len();
+    lab.opsplan_ok("plans/cosmos7/backup.yaml", &backup_sets(&backup));
+    let (files, bytes) = manifest_totals(&backup);
+    let log = checkpoint_log(&lab);
+    let new_log = &log[log_before..];
+    assert!(
+        new_log.len() == 2
+            && new_log[0].contains("CHECKPOINT CREATE")
+            && new_log[1].contains("CHECKPOINT RELEASE"),
+        "the backup's checkpoint.log lines are not CREATE then RELEASE: {new_log:#?}"
+    );
+    assert!(
+        !checkpoint_in_progress(&lab),
+        "a checkpoint is still held after the backup"
+    );
+    // The copy was taken inside the checkpoint: it carries .checkpoint/db and a log ending in CREATE.
+    let copied_log = std::fs::read_to_string(backup.join("questdb/checkpoint.log"))
+        .expect("questdb/checkpoint.log in the backup");
+    assert!(
+        copied_log
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains("CHECKPOINT CREATE"))
+            && backup.join("questdb/.checkpoint/db").is_dir(),
+        "the backup's QuestDB copy was not taken inside a checkpoint"
+    );
+    let buckets_backup = lab.sums(&format!("{}", backup.join("buckets").display()));
+    assert_same(
+        "bucket files (volume vs backup/buckets)",
+        &buckets_seeded,
+        &buckets_backup,
+    );
+
+    // ---- failure drill 1: the copy fails right after checkpoint-create; the checkpoint
+    // must be released. The rsync image tag does not exist (a real docker error); the S3
+    // bucket backend leaves tsdb-copy the only step using it.
+    let fail_dir = lab.dir("backup-fail");
+    let mut sets = backup_sets(&fail_dir);
+    sets.retain(|(k, _)| *k != "rsync_image");
+    sets.push(("rsync_image", format!("{RSYNC}:no-such-tag")));
+    sets.push(("bucket_backend", "s3".into()));
+    let log_before = checkpoint_log(&lab).len();
+    let out = lab.opsplan("plans/cosmos7/backup.yaml", &sets);
+    assert_eq!(out.code, 1, "failure drill 1 should fail:\n{}", out.all());
+    for (step, want) in [
+        ("checkpoint-create", "ok"),
+        ("tsdb-copy", "FAILED"),
+        ("checkpoint-release", "cleanup ok"),
+        ("manifest", "not run"),
+    ] {
+        let got = step_status(&out, step);
+        assert!(
+            got == want,
+            "failure drill 1: {step} is {got}, expected {want}:\n{}",
+            out.all()
+        );
+    }
+    let log = checkpoint_log(&lab);
+    let new_log = &log[log_before..];
+    assert!(
+        new_log.len() == 2
+            && new_log[0].contains("CHECKPOINT CREATE")
+            && new_log[1].contains("CHECKPOINT RELEASE"),
+        "failure drill 1: checkpoint.log is not CREATE then RELEASE: {new_log:#?}"
+    );
+    assert!(
+        !checkpoint_in_progress(&lab),
+        "failure drill 1: checkpoint_status() still shows the checkpoint in progress"
+    );
+    assert!(
+        !fail_dir.join("opsplan-manifest.json").exists(),
+        "failure drill 1: the failed backup has a manifest"
+    );
+    let drill1 = format!(
+        "{} / {}",
+        failure_report(&out, "tsdb-copy"),
+        summary_line(&out)
+    );
+
+    // ---- damage: a write after the backup, then wipe the QuestDB volume.
+    query(
+        &lab,
+        &format!(
+            "INSERT INTO '{TABLE}' VALUES('{}T23:00:00.000000Z', '{}T23:00:00.001000Z', 1.5, 7)",
+            day_offset(-1),
+            day_offset(-1)
+        ),
+    );
+    lab.openc3("stop");
+    docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{tsdb_v}:/var/lib/questdb"),
+        ALPINE,
+        "find",
+        "/var/lib/questdb",
+        "-mindepth",
+        "1",
+        "-delete",
+    ]);
+    lab.openc3("run");
+    wait_tsdb(&lab);
+    let wiped = digest(&lab);
+    assert!(
+        wiped.is_empty(),
+        "the wiped QuestDB still has data: {wiped:#?}"
+    );
+
+    // ---- restore
+    let restore_sets = |dir: &Path| {
+        vec![
+            ("backup_dir", dir.display().to_string()),
+            ("tsdb_volume", tsdb_v.clone()),
+            ("tsdb_container", tsdb.clone()),
+            ("tsdb_url", lab.url()),
+            ("target_questdb_version", "9.1.0".to_string()),
+            ("cosmos_dir", cosmos_dir.display().to_string()),
+            ("helper_image", ALPINE.to_string()),
+        ]
+    };
+    lab.opsplan_ok("plans/cosmos7/restore.yaml", &restore_sets(&backup));
+    wait_tsdb(&lab);
+    let restored = digest(&lab);
+    assert_same("QuestDB digest (seed vs restored)", &seeded, &restored);
+    let total_rows: i64 = [TABLE, TABLE2].iter().map(|t| count(&lab, t, None)).sum();
+    assert_eq!(total_rows, 1800 + 360, "count() after the restore");
+    let logs = docker(&["logs", &tsdb]).all();
+    assert!(
+        logs.contains("RESTORE restored 2 tables from checkpoint"),
+        "the stand-in did not restore from the checkpoint:\n{logs}"
+    );
+    assert_same(
+        "bucket files (volume after the drill vs seed)",
+        &buckets_seeded,
+        &lab.sums(&object_v),
+    );
+
+    // ---- partitions: detach two days (archived, verified, deleted), attach them back.
+    let (d1, d2) = (day_offset(-6), day_offset(-5));
+    let per_day_before = (count(&lab, TABLE, Some(&d1)), count(&lab, TABLE, Some(&d2)));
+    assert_eq!(
+        per_day_before,
+        (300, 300),
+        "rows of {d1} and {d2} before detach"
+    );
+    let archive = lab.dir("archive");
+    let part_sets = |extra: &[(&'static str, String)]| {
+        let mut v = vec![
+            ("table", TABLE.to_string()),
+            ("partitions", format!("{d1},{d2}")),
+            ("archive_dir", archive.display().to_string()),
+            ("tsdb_container", tsdb.clone()),
+            ("tsdb_url", lab.url()),
+            ("rsync_image", RSYNC.to_string()),
+        ];
+        v.extend_from_slice(extra);
+        v
+    };
+    lab.opsplan_ok(
+        "plans/cosmos7/partition-detach.yaml",
+        &part_sets(&[("delete_detached", "true".into())]),
+    );
+    assert_eq!(
+        (count(&lab, TABLE, Some(&d1)), count(&lab, TABLE, Some(&d2))),
+        (0, 0),
+        "detached partitions still counted"
+    );
+    let table_dir = format!("/var/lib/questdb/db/{TABLE}");
+    let left = tsdb_exec(
+        &lab,
+        &[
+            "sh",
+            "-c",
+            &format!("cd {table_dir} && ls -d *.detached *.attachable 2>/dev/null; true"),
+        ],
+    );
+    assert!(
+        left.trim().is_empty(),
+        "detach left folders in the volume: {left}"
+    );
+    for d in [&d1, &d2] {
+        assert!(
+            archive
+                .join(TABLE)
+                .join(format!("{d}.detached/rows"))
+                .is_file(),
+            "the archive lacks {d}.detached"
+        );
+    }
+    let (archived_files, _) = manifest_totals(&archive.join(TABLE));
+
+    // Failure drill 2: ATTACH fails (the stand-in's failure file); the staged .attachable
+    // folders are removed by the stage step's undo, and nothing is attached.
+    tsdb_exec(
+        &lab,
+        &["sh", "-c", "echo 'ALTER TABLE' > /tmp/questdb-standin-fail"],
+    );
+    let out = lab.opsplan("plans/cosmos7/partition-attach.yaml", &part_sets(&[]));
+    tsdb_exec(&lab, &["rm", "-f", "/tmp/questdb-standin-fail"]);
+    assert_eq!(out.code, 1, "failure drill 2 should fail:\n{}", out.all());
+    assert_eq!(step_status(&out, "attach"), "FAILED", "{}", out.all());
+    let left = tsdb_exec(
+        &lab,
+        &[
+            "sh",
+            "-c",
+            &format!("cd {table_dir} && ls -d *.attachable 2>/dev/null; true"),
+        ],
+    );
+    assert!(
+        left.trim().is_empty(),
+        "failure drill 2: the failed attach left staged folders: {left}\n{}",
+        out.all()
+    );
+    assert_eq!(
+        count(&lab, TABLE, Some(&d1)),
+        0,
+        "failure drill 2: {d1} attached anyway"
+    );
+    let drill2 = summary_line(&out);
+
+    lab.opsplan_ok("plans/cosmos7/partition-attach.yaml", &part_sets(&[]));
+    let per_day_after = (count(&lab, TABLE, Some(&d1)), count(&lab, TABLE, Some(&d2)));
+    assert_eq!(
+        per_day_after, per_day_before,
+        "rows of {d1}, {d2} after attach"
+    );
+    assert_same(
+        "QuestDB digest (seed vs after detach + attach)",
+        &seeded,
+        &digest(&lab),
+    );
+
+    // ---- failure drill 3: the restore fails after clear-volume (a QuestDB volume too small
+    // for the backup: "No space left on device" in copy-backup). What does the run report,
+    // and what is left?
+    lab.openc3("cleanup");
+    lab.small_volume("openc3-tsdb-v", "4k");
+    lab.openc3("run");
+    wait_tsdb(&lab);
+    let out = lab.opsplan("plans/cosmos7/restore.yaml", &restore_sets(&backup));
+    assert_eq!(out.code, 1, "failure drill 3 should fail:\n{}", out.all());
+    for (step, want) in [
+        ("stop-cosmos", "ok"),
+        ("clear-volume", "ok"),
+        ("copy-backup", "FAILED"),
+    ] {
+        assert_eq!(
+            step_status(&out, step),
+            want,
+            "failure drill 3: {step}:\n{}",
+            out.all()
+        );
+    }
+    let failed_line = failure_report(&out, "copy-backup");
+    assert!(
+        failed_line.contains("No space left on device"),
+        "failure drill 3: the report does not name the cause: {failed_line}\n{}",
+        out.all()
+    );
+    assert!(
+        !lab.running("openc3-tsdb-1"),
+        "failure drill 3: QuestDB was started on a half-restored volume"
+    );
+    for step in ["create-trigger", "start-cosmos"] {
+        assert_ne!(step_status(&out, step), "ok", "failure drill 3: {step} ran");
+    }
+    let drill3 = format!("{failed_line} / {}", summary_line(&out));
+
+    let partitions: usize = seeded
+        .iter()
+        .filter(|l| l.starts_with("partition "))
+        .count();
+    result_line(&format!(
+        "drill cosmos7: ok (backup {files} files, {:.2} MiB checked; restore equal: 2 tables, \
+         {partitions} partitions, {total_rows} rows, same digest; buckets {} files equal; \
+         detach/attach 2 partitions, {} rows equal, archive {archived_files} files; \
+         3 failure drills ok)",
+        bytes as f64 / 1048576.0,
+        buckets_seeded.len(),
+        per_day_after.0 + per_day_after.1,
+    ));
+    eprintln!("  failure drill cosmos7/backup, tsdb-copy fails after checkpoint-create: checkpoint.log CREATE then RELEASE, checkpoint_status() false; run: {drill1}");
+    eprintln!("  failure drill cosmos7/partition-attach, ATTACH fails: staged .attachable folders removed by undo; run: {drill2}");
+    eprintln!("  failure drill cosmos7/restore, copy fails after clear-volume: COSMOS left stopped; run: {drill3}");
+}
+
+// ------------------------------------------------------------------------- COSMOS 6
+
+#[test]
+fn cosmos6() {
+    let lab = Lab::new("cosmos6");
+    let minio = lab.name("openc3-minio-1");
+    let bucket_v = lab.name("openc3-bucket-v");
+    let cosmos_dir = repo_root().join("tests/lab/cosmos6");
+
+    lab.openc3("run");
+    docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{bucket_v}:/data"),
+        ALPINE,
+        "sh",
+        "-c",
+        "mkdir -p /data/.minio.sys/config /data/config/DEFAULT/targets /data/logs/decom \
+           '/data/tools/a dir' && \
+         echo '{\"version\":\"33\"}' > /data/.minio.sys/config/config.json && \
+         for i in 1 2 3 4 5; do echo \"target $i\" > /data/config/DEFAULT/targets/INST$i.json; done && \
+         head -c 500000 /dev/urandom > /data/logs/decom/20261101.bin.gz && \
+         head -c 77777 /dev/urandom > '/data/tools/a dir/file with spaces' && \
+         chown -R 501:501 /data && chmod -R 755 /data",
+    ]);
+
+    // The backup dir must be writable by the image's user (uid 501; docs/plans/cosmos6.md).
+    let backup = lab.dir("backup");
+    docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{}:/b", backup.display()),
+        ALPINE,
+        "chown",
+        "501:501",
+        "/b",
+    ]);
+    let backup_sets = vec![
+        ("backup_dir", backup.display().to_string()),
+        ("minio_container", minio.clone()),
+        ("init_image", INIT.to_string()),
+    ];
+    lab.opsplan_ok("plans/cosmos6/backup.yaml", &backup_sets);
+
+    // A scheduled second run after MinIO changed a file and added one: the page says the
+    // mirror copies new or changed files (the plan needs --overwrite for that).
+    docker_ok(&[
+        "run",
+        "--rm",
+        "--user",
+        "501:501",
+        "-v",
+        &format!("{bucket_v}:/data"),
+        ALPINE,
+        "sh",
+        "-c",
+        "echo changed >> /data/config/DEFAULT/targets/INST1.json && \
+         echo new > /data/config/DEFAULT/targets/INST6.json",
+    ]);
+    let seeded = lab.sums(&bucket_v);
+    let out = lab.opsplan_ok("plans/cosmos6/backup.yaml", &backup_sets);
+    assert!(
+        out.all().contains("2 copied"),
+        "the second backup did not copy exactly the changed and the new file:\n{}",
+        out.all()
+    );
+    let (files, bytes) = manifest_totals(&backup);
+    assert_same(
+        "bucket files (volume vs backup/minio)",
+        &seeded,
+        &lab.sums(&backup.join("minio").display().to_string()),
+    );
+
+    // ---- wipe
+    lab.openc3("stop");
+    docker_ok(&[
+        "run",
+        "--rm",
+        "--user",
+        "root",
+        "-v",
+        &format!("{bucket_v}:/data"),
+        INIT,
+        "find",
+        "/data",
+        "-mindepth",
+        "1",
+        "-delete",
+    ]);
+    assert!(
+        lab.sums(&bucket_v).is_empty(),
+        "the wiped volume still has files"
+    );
+    lab.openc3("start");
+
+    // ---- restore
+    let restore_sets = vec![
+        ("backup_dir", backup.display().to_string()),
+        ("bucket_volume", bucket_v.clone()),
+        ("init_image", INIT.to_string()),
+        ("cosmos_dir", cosmos_dir.display().to_string()),
+    ];
+    lab.opsplan_ok("plans/cosmos6/restore.yaml", &restore_sets);
+    assert_same(
+        "bucket files (seed vs restored)",
+        &seeded,
+        &lab.sums(&bucket_v),
+    );
+    let wrong_owner = docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{bucket_v}:/data:ro"),
+        ALPINE,
+        "find",
+        "/data",
+        "(",
+        "!",
+        "-user",
+        "501",
+        "-o",
+        "!",
+        "-group",
+        "501",
+        "-o",
+        "!",
+        "-perm",
+        "777",
+        ")",
+    ]);
+    assert!(
+        wrong_owner.trim().is_empty(),
+        "restored entries not owned 501:501 with mode 777 (the page's chown/chmod):\n{wrong_owner}"
+    );
+    let entries = docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{bucket_v}:/data:ro"),
+        ALPINE,
+        "find",
+        "/data",
+    ])
+    .lines()
+    .count();
+    assert!(
+        lab.running("openc3-minio-1"),
+        "COSMOS 6 (MinIO) not started after the restore"
+    );
+
+    // ---- failure drill: the restore fails after clear-volume (a volume too small).
+    lab.openc3("cleanup");
+    lab.small_volume("openc3-bucket-v", "64k");
+    lab.openc3("run");
+    let out = lab.opsplan("plans/cosmos6/restore.yaml", &restore_sets);
+    assert_eq!(
+        out.code,
+        1,
+        "cosmos6 failure drill should fail:\n{}",
+        out.all()
+    );
+    for (step, want) in [
+        ("stop-cosmos", "ok"),
+        ("clear-volume", "ok"),
+        ("mirror", "FAILED"),
+    ] {
+        assert_eq!(
+            step_status(&out, step),
+            want,
+            "cosmos6 failure drill: {step}:\n{}",
+            out.all()
+        );
+    }
+    for step in ["fix-ownership", "start-cosmos"] {
+        assert_ne!(
+            step_status(&out, step),
+            "ok",
+            "cosmos6 failure drill: {step} ran"
+        );
+    }
+    assert!(
+        !lab.running("openc3-minio-1"),
+        "cosmos6 failure drill: MinIO was started on a half-restored volume"
+    );
+    let failed_line = failure_report(&out, "mirror");
+    assert!(
+        failed_line.contains("No space left on device"),
+        "cosmos6 failure drill: the report does not name the cause: {failed_line}\n{}",
+        out.all()
+    );
+
+    result_line(&format!(
+        "drill cosmos6: ok (backup {files} files, {:.2} MiB checked, second run copied the 2 changed/new files; \
+         restore equal: {} files same SHA-256, {entries} entries 501:501 mode 777; 1 failure drill ok)",
+        bytes as f64 / 1048576.0,
+        seeded.len(),
+    ));
+    eprintln!(
+        "  failure drill cosmos6/restore, mirror fails after clear-volume: MinIO left stopped; run: {failed_line} / {}",
+        summary_line(&out)
+    );
+}
