@@ -19,6 +19,15 @@
 //!
 //! Prints one line: `drill stackstate: ...`.
 
+/// A drill result line, written past the test harness's capture so CI shows it.
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
+    }};
+}
+
 #[path = "lab/common.rs"]
 mod common;
 #[path = "lab/stackstate/lab.rs"]
@@ -167,7 +176,7 @@ fn initial_state(vm_hook: Option<Vec<String>>) -> serde_json::Value {
 fn drill_stackstate() {
     let missing = lab::missing_base_tools();
     if !missing.is_empty() {
-        println!(
+        report!(
             "drill stackstate: cannot run here: missing {}",
             missing.join(", ")
         );
@@ -217,7 +226,7 @@ fn drill_stackstate() {
     let vm_hook;
     let mut vm_template = String::new();
     if let Some(why) = &vm_unavailable {
-        println!("drill stackstate: victoria-metrics part cannot run here: {why}");
+        report!("drill stackstate: victoria-metrics part cannot run here: {why}");
     } else {
         moto = lab::Moto::start(&d.dir("moto").join("moto.log"));
         moto.create_bucket(lab::BUCKET);
@@ -640,7 +649,7 @@ fn drill_stackstate() {
 
     // ------------------------------------------------------------ result
     if !d.problems.is_empty() {
-        println!(
+        report!(
             "drill stackstate: FAILED ({} differences)",
             d.problems.len()
         );
@@ -650,13 +659,13 @@ fn drill_stackstate() {
         );
     }
     if let Some(why) = vm_unavailable {
-        println!(
+        report!(
             "drill stackstate: INCOMPLETE (victoria-metrics not drilled: {why}; stackgraph, clickhouse, elasticsearch stand-in jobs ok; {} failure drills ok)",
             d.failure_drills
         );
         panic!("drill stackstate could not run its victoria-metrics part: {why}");
     }
-    println!(
+    report!(
         "drill stackstate: ok ({vm_summary}; stackgraph, clickhouse, elasticsearch: stand-in jobs asked as expected, {} workloads back at their counts after every run; {} failure drills ok)",
         want.len(),
         d.failure_drills

@@ -497,16 +497,29 @@ pub async fn wait_for_state(
 ) -> Result<Observed, StepError> {
     let started = Instant::now();
     let mut interval = Duration::from_millis(100);
+    // Without a healthcheck, "up" means running across polls for STABLE_FOR: a process that
+    // dies at once (bad config, missing volume) is then reported instead of passing.
+    let mut running_since: Option<Instant> = None;
     loop {
         let seen = observe(engine, container, ctx).await?;
+        if seen.running {
+            running_since.get_or_insert_with(Instant::now);
+        } else {
+            running_since = None;
+        }
+        let stable = running_since.is_some_and(|t| t.elapsed() >= STABLE_FOR);
         let done = if stopped {
             !seen.running
         } else {
             match want {
                 WaitFor::None => true,
-                WaitFor::Running => seen.running,
+                WaitFor::Running => seen.running && stable,
                 WaitFor::Healthy => {
-                    seen.running && seen.health.as_deref().is_none_or(|h| h == "healthy")
+                    seen.running
+                        && match seen.health.as_deref() {
+                            Some(health) => health == "healthy",
+                            None => stable,
+                        }
                 }
             }
         };
@@ -547,9 +560,12 @@ pub async fn wait_for_state(
             _ = tokio::time::sleep(interval.min(deadline.saturating_sub(started.elapsed()))) => {}
             _ = ctx.cancel.cancelled() => return Err(StepError::cancelled()),
         }
-        interval = (interval * 2).min(Duration::from_secs(1));
+        interval = (interval * 2).min(STABLE_FOR / 2);
     }
 }
+
+/// How long a container without a healthcheck must stay running to count as up.
+const STABLE_FOR: Duration = Duration::from_secs(1);
 
 /// The last lines a container printed (for "exited instead of coming up"); empty when
 /// they cannot be read.
