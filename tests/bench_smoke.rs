@@ -42,7 +42,10 @@ fn harness_runs_every_workload_at_tiny_size() {
         "| 5. object.sync download again, nothing changed: 2 × 1 MiB",
         "| 5. fs.sync copy: 40 files, 0.00 GiB | rsync -a |",
     ] {
-        assert!(stdout.contains(row), "no row `{row}` in the table:\n{stdout}\n{stderr}");
+        assert!(
+            stdout.contains(row),
+            "no row `{row}` in the table:\n{stdout}\n{stderr}"
+        );
     }
     assert!(stdout.contains("- machine: "), "no machine line:\n{stdout}");
 }
