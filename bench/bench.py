@@ -166,6 +166,8 @@ def write(path, text):
 # Results
 
 ROWS = []
+# Targets are judged only at the sizes the issue gives them for.
+JUDGE = os.environ.get("BENCH_SCALE", "full") == "full"
 
 
 def fmt_time(s):
@@ -176,6 +178,8 @@ def fmt_time(s):
 
 def add_row(workload, contender, times, unit="", ratio=None, target="", met=None, rss=None):
     med = statistics.median(times)
+    if not JUDGE:
+        met = None
     row = {
         "workload": workload,
         "contender": contender,
@@ -402,7 +406,7 @@ def journal(cfg):
         "workload": name, "contender": "journal cost (median of paired differences)",
         "median_s": diff * n, "runs": [round(d * n, 4) for d in diffs],
         "unit": f"{diff * 1000:.3f} ms/step", "ratio": None,
-        "target": "< 1 ms/step", "met": diff < 0.001, "rss_bytes": None,
+        "target": "< 1 ms/step", "met": (diff < 0.001) if JUDGE else None, "rss_bytes": None,
     })
     log(f"journal cost {diff * 1000:.3f} ms/step")
 
