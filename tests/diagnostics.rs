@@ -263,6 +263,34 @@ fn unreadable_plan_file() {
     );
 }
 
+/// A generated plan bigger than serde-saphyr's default budget (250,000 YAML nodes, about
+/// 20,000 steps) loads and validates: operators generate plans of 100,000 steps.
+#[test]
+fn a_plan_of_30000_steps_loads() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("big.yaml");
+    let mut text =
+        String::from("apiVersion: opsplan/v1\nkind: Plan\nmetadata: {name: big}\nsteps:\n");
+    for i in 0..30_000 {
+        text.push_str(&format!(
+            "  - id: s{i}\n    type: exec\n    with: {{argv: [cp, /data/p{i}, /backup/p{i}]}}\n"
+        ));
+        if i > 0 {
+            text.push_str(&format!("    needs: [s{}]\n", i - 1));
+        }
+    }
+    std::fs::write(&path, text).expect("write the plan");
+    let mut sources = Sources::default();
+    let (plan, diags, _) = opsplan::cli::check_file(&path, &mut sources);
+    let errors: Vec<_> = diags
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| &d.message)
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(plan.expect("the plan loads").steps.len(), 30_000);
+}
+
 /// The JSON form (`validate --format json`) with exact positions.
 fn json_of(name: &str) -> Vec<serde_json::Value> {
     let (diags, sources) = check(name);

@@ -137,3 +137,111 @@ fn fail_at_unknown_step_suggests_the_closest() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("did you mean `checksum`?"), "{stderr}");
 }
+
+mod rollback_map_property {
+    //! The preview's rollback map is computed in one pass over the stages
+    //! (`rollback::rollback_by_stage`); `--fail-at` simulates one failure directly, as the
+    //! executor decides. On random DAGs with undo, resources, `always` and skipped steps,
+    //! both must give the same undo and cleanup for every step.
+
+    use opsplan::source::Sources;
+    use proptest::prelude::*;
+    use std::fmt::Write;
+    use std::sync::Arc;
+
+    #[derive(Debug, Clone)]
+    struct StepSpec {
+        needs: u16,
+        undo: bool,
+        acquires: Option<u8>,
+        releases: Option<u8>,
+        always: bool,
+        skipped: bool,
+    }
+
+    fn step_spec() -> impl Strategy<Value = StepSpec> {
+        (
+            any::<u16>(),
+            any::<bool>(),
+            proptest::option::of(0u8..3),
+            proptest::option::of(0u8..3),
+            proptest::bool::weighted(0.2),
+            proptest::bool::weighted(0.2),
+        )
+            .prop_map(
+                |(needs, undo, acquires, releases, always, skipped)| StepSpec {
+                    needs,
+                    undo,
+                    acquires,
+                    releases,
+                    always,
+                    skipped,
+                },
+            )
+    }
+
+    fn plan_text(specs: &[StepSpec]) -> String {
+        let mut y =
+            String::from("apiVersion: opsplan/v1\nkind: Plan\nmetadata: {name: random}\nsteps:\n");
+        for (i, s) in specs.iter().enumerate() {
+            let _ = writeln!(
+                y,
+                "  - id: s{i}\n    type: exec\n    with: {{argv: [/bin/true]}}"
+            );
+            // Sparse needs on earlier steps, so that stages hold several steps.
+            let needs: Vec<String> = (0..i)
+                .filter(|j| s.needs & (1 << (j % 16)) != 0 && (i + j) % 3 == 0)
+                .map(|j| format!("s{j}"))
+                .collect();
+            if !needs.is_empty() {
+                let _ = writeln!(y, "    needs: [{}]", needs.join(", "));
+            }
+            if s.undo {
+                let _ = writeln!(y, "    undo: {{type: exec, with: {{argv: [/bin/true]}}}}");
+            }
+            if let Some(r) = s.acquires {
+                let _ = writeln!(y, "    acquires: r{r}");
+            }
+            if let Some(r) = s.releases {
+                let _ = writeln!(y, "    releases: r{r}");
+            }
+            if s.always {
+                let _ = writeln!(y, "    always: true");
+            }
+            if s.skipped {
+                let _ = writeln!(y, "    when: \"false\"");
+            }
+        }
+        y
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn rollback_map_equals_simulated_failures(specs in proptest::collection::vec(step_spec(), 1..14)) {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("plan.yaml");
+            std::fs::write(&path, plan_text(&specs)).expect("write the plan");
+            let mut sources = Sources::default();
+            // Validation findings (an unreleased resource, a conditional release) do not
+            // matter here: both computations must agree on whatever plan compiles.
+            let (loaded, _diags, _) = opsplan::cli::check_file(&path, &mut sources);
+            let loaded = loaded.expect("the generated plan loads");
+            let inputs = opsplan::params::ParamInputs::default();
+            let plan = opsplan::compile::compile(&loaded, Arc::new(sources), &inputs, &[])
+                .map_err(|d| format!("{d:?}"))
+                .expect("the generated plan compiles");
+            let map = opsplan::report::preview::build(&plan, None).rollback_map;
+            let skipped = specs.iter().filter(|s| s.skipped).count();
+            prop_assert_eq!(map.len(), specs.len() - skipped);
+            for entry in &map {
+                let i = plan.index_of(&entry.step).expect("a step of the plan");
+                let direct = opsplan::report::preview::build(&plan, Some(i))
+                    .fail_at
+                    .expect("a failure path");
+                prop_assert_eq!(&direct.undo, &entry.undo, "undo when {} fails", entry.step);
+                prop_assert_eq!(&direct.cleanup, &entry.cleanup, "cleanup when {} fails", entry.step);
+            }
+        }
+    }
+}

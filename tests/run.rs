@@ -352,6 +352,17 @@ fn max_parallel_two_never_runs_three() {
     assert_eq!(max, 2, "steps overlapped {max} at a time: {spans:?}");
 }
 
+// Every way a template names another step reaches its outputs (the context of a step holds
+// only the steps its templates name, or all of them for `steps[...]`).
+#[test]
+fn templates_reach_outputs_by_every_name() {
+    let dir = tempdir();
+    let r = run("outputs.yaml", dir.path(), &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let report = std::fs::read_to_string(dir.path().join("report")).expect("report written");
+    assert_eq!(report, "one-two one one\n");
+}
+
 // f. A plan with a destructive step and no terminal: refused before anything runs (exit 2,
 // the step named); with --force it runs.
 #[test]

@@ -92,6 +92,11 @@ pub struct CompiledStep {
     pub on_resume: ResumePolicy,
     /// What `on_resume: check` runs.
     pub probe: Option<CompiledAction>,
+    /// The steps whose outputs this step's templates may read (ascending), so its template
+    /// context holds only those instead of every step of the plan (which made each render
+    /// cost O(plan size), and a run or preview of N steps O(N²)). `None` when a template
+    /// reaches `steps` other than as `steps.<name>` (e.g. `steps[name]`): then it holds all.
+    pub reads: Option<Vec<usize>>,
 }
 
 impl CompiledStep {
@@ -179,10 +184,86 @@ impl CompiledPlan {
             real,
             placeholders,
             run,
+            s.reads.as_deref(),
         )
     }
 }
 
+/// The `steps.<name>` references in one template text, or `None` when the text uses
+/// `steps` in any other way (then the template may read any step). Conservative: an
+/// occurrence in a string literal or in plain text also counts.
+fn step_refs(text: &str, names: &mut Vec<String>) -> Option<()> {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    for (at, _) in text.match_indices("steps") {
+        let before = text[..at].chars().next_back();
+        if before.is_some_and(|c| ident(c) || c == '.') {
+            continue; // part of another name (`my_steps`) or an attribute (`x.steps`)
+        }
+        let rest = &text[at + "steps".len()..];
+        if rest.chars().next().is_some_and(ident) {
+            continue; // a longer name (`steps2`)
+        }
+        let rest = rest.trim_start().strip_prefix('.')?.trim_start();
+        let len = rest.find(|c: char| !ident(c)).unwrap_or(rest.len());
+        if len == 0 {
+            return None;
+        }
+        names.push(rest[..len].to_string());
+    }
+    Some(())
+}
+
+/// Fills `reads` of every step: the steps that may be reached under the names the step's
+/// templates use, in every way `context_for` names a step (its id, its id with `_` for `-`,
+/// and its id without the reading scope's prefix, also with `_`).
+fn resolve_reads(plan: &mut CompiledPlan) {
+    let norm = |s: &str| s.replace('-', "_");
+    let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, s) in plan.steps.iter().enumerate() {
+        by_name.entry(norm(&s.id)).or_default().push(i);
+    }
+    let mut all_reads = Vec::with_capacity(plan.steps.len());
+    for s in &plan.steps {
+        let mut texts: Vec<&str> = Vec::new();
+        let nodes =
+            std::iter::once(&s.with).chain(s.undo.iter().chain(s.probe.iter()).map(|a| &a.with));
+        for node in nodes {
+            node.walk_strings(&mut |_, text| {
+                if crate::source::de::is_template(text) {
+                    texts.push(text);
+                }
+            });
+        }
+        if let Some(w) = &s.when {
+            texts.push(&w.value);
+        }
+        let mut names = Vec::new();
+        let dynamic = texts.iter().any(|t| step_refs(t, &mut names).is_none());
+        all_reads.push(if dynamic {
+            None
+        } else {
+            let prefix = norm(&plan.scopes[s.scope].prefix);
+            let mut reads: Vec<usize> = names
+                .iter()
+                .flat_map(|n| {
+                    let n = norm(n);
+                    let local = format!("{prefix}{n}");
+                    let found = by_name.get(&n).into_iter().flatten();
+                    found.chain(by_name.get(&local).into_iter().flatten())
+                })
+                .copied()
+                .collect();
+            reads.sort_unstable();
+            reads.dedup();
+            Some(reads)
+        });
+    }
+    for (s, reads) in plan.steps.iter_mut().zip(all_reads) {
+        s.reads = reads;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn context_for(
     plan: &CompiledPlan,
     scope: usize,
@@ -191,10 +272,18 @@ fn context_for(
     real: bool,
     placeholders: bool,
     run: &serde_json::Value,
+    reads: Option<&[usize]>,
 ) -> Value {
     let scope_params = &plan.scopes[scope];
     let mut steps_map: std::collections::BTreeMap<String, Value> = Default::default();
-    for (i, s) in plan.steps.iter().enumerate() {
+    let candidates: Box<dyn Iterator<Item = usize>> = match reads {
+        // Without outputs or placeholders no step has an entry.
+        _ if outputs.is_empty() && !placeholders => Box::new(std::iter::empty()),
+        Some(reads) => Box::new(reads.iter().copied()),
+        None => Box::new(0..plan.steps.len()),
+    };
+    for i in candidates {
+        let s = &plan.steps[i];
         let v = match outputs.get(&i) {
             Some(out) => template::json_to_value(&serde_json::json!({ "outputs": out })),
             None if placeholders => {
@@ -348,6 +437,7 @@ pub fn compile(
                 real,
                 false,
                 &run_stub,
+                None,
             );
             template::render_node(args, &ctx, Some(&sources))
         };
@@ -423,6 +513,7 @@ pub fn compile(
             true,
             false,
             &run_stub,
+            None,
         );
         let items: Vec<Option<(serde_json::Value, usize)>> = match &step.decl.for_each {
             None => vec![None],
@@ -545,12 +636,22 @@ pub fn compile(
                     .as_ref()
                     .map_or_else(|| default_resume(kind, &with, &step.decl), |p| p.value),
                 probe: probe.clone(),
+                reads: None,
             });
         }
         expanded.insert(step.id.value.clone(), ids);
     }
     // Locks are rendered with the plan's params.
-    let ctx = context_for(&compiled, 0, None, &HashMap::new(), true, false, &run_stub);
+    let ctx = context_for(
+        &compiled,
+        0,
+        None,
+        &HashMap::new(),
+        true,
+        false,
+        &run_stub,
+        None,
+    );
     for lock in &doc.locks {
         match render_static(lock, &ctx, &sources) {
             Ok(l) => compiled.locks.push(l.value),
@@ -560,6 +661,7 @@ pub fn compile(
     if !diags.is_empty() {
         return Err(diags);
     }
+    resolve_reads(&mut compiled);
     build_graph(&mut compiled);
     Ok(compiled)
 }

@@ -19,7 +19,7 @@ pub fn check(plan: &LoadedPlan, sources: &Sources) -> Vec<Diagnostic> {
     check_params(plan, &mut diags);
     check_fragment_args(plan, &mut diags);
     if acyclic {
-        let ancestors = ancestors(plan, &index);
+        let ancestors = Ancestry::new(plan, &index);
         check_templates(plan, &index, &ancestors, sources, &mut diags);
         check_resources(plan, &index, &ancestors, &mut diags);
         check_destructive(plan, &ancestors, &mut diags);
@@ -255,14 +255,71 @@ fn check_cycles(
     index: &HashMap<String, usize>,
     diags: &mut Vec<Diagnostic>,
 ) -> bool {
-    let mut graph = petgraph::graph::DiGraph::<usize, ()>::new();
-    let nodes: Vec<_> = (0..plan.steps.len()).map(|i| graph.add_node(i)).collect();
-    for (i, s) in plan.steps.iter().enumerate() {
-        for n in &s.needs {
-            if let Some(&j) = index.get(&n.value) {
-                if i != j {
-                    graph.add_edge(nodes[j], nodes[i], ());
+    // Peel off, iteratively, every step whose needs are all peeled (Kahn): what is left are
+    // the cycles and what depends on them. petgraph's Tarjan recurses once per step of a
+    // path, which overflows the stack on a chain of 100,000 steps, so it only sees the rest.
+    let n = plan.steps.len();
+    let needs: Vec<Vec<usize>> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.needs
+                .iter()
+                .filter_map(|need| index.get(&need.value).copied())
+                .filter(|&j| j != i)
+                .collect()
+        })
+        .collect();
+    let mut waiting: Vec<usize> = needs.iter().map(Vec::len).collect();
+    let mut needed_by: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, ns) in needs.iter().enumerate() {
+        for &j in ns {
+            needed_by[j].push(i);
+        }
+    }
+    let mut ready: Vec<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
+    let mut peeled = vec![false; n];
+    while let Some(j) = ready.pop() {
+        peeled[j] = true;
+        for &i in &needed_by[j] {
+            waiting[i] -= 1;
+            if waiting[i] == 0 {
+                ready.push(i);
+            }
+        }
+    }
+    if peeled.iter().all(|&p| p) {
+        return true;
+    }
+    // Then, backwards, every step that only peeled steps need: left are the cycles and the
+    // paths between them.
+    let mut dependents: Vec<usize> = (0..n)
+        .map(|j| needed_by[j].iter().filter(|&&i| !peeled[i]).count())
+        .collect();
+    let mut ready: Vec<usize> = (0..n)
+        .filter(|&j| !peeled[j] && dependents[j] == 0)
+        .collect();
+    while let Some(i) = ready.pop() {
+        peeled[i] = true;
+        for &j in &needs[i] {
+            if !peeled[j] {
+                dependents[j] -= 1;
+                if dependents[j] == 0 {
+                    ready.push(j);
                 }
+            }
+        }
+    }
+    let mut graph = petgraph::graph::DiGraph::<usize, ()>::new();
+    let mut nodes = vec![None; n];
+    for i in (0..n).filter(|&i| !peeled[i]) {
+        nodes[i] = Some(graph.add_node(i));
+    }
+    for (i, ns) in needs.iter().enumerate() {
+        for &j in ns {
+            if let (Some(a), Some(b)) = (nodes[j], nodes[i]) {
+                graph.add_edge(a, b, ());
             }
         }
     }
@@ -521,32 +578,83 @@ fn mentions(s: &ScopedStep, name: &str) -> bool {
             .any(|w| node_mentions(w, name))
 }
 
-/// For each step, the set of steps it transitively needs.
-fn ancestors(plan: &LoadedPlan, index: &HashMap<String, usize>) -> Vec<HashSet<usize>> {
-    let n = plan.steps.len();
-    let mut memo: Vec<Option<HashSet<usize>>> = vec![None; n];
-    fn visit(
-        i: usize,
-        plan: &LoadedPlan,
-        index: &HashMap<String, usize>,
-        memo: &mut Vec<Option<HashSet<usize>>>,
-    ) -> HashSet<usize> {
-        if let Some(s) = &memo[i] {
-            return s.clone();
+/// Transitive `needs`, answered per question. A stored set of ancestors per step costs
+/// memory quadratic in the plan's depth (a chain of 100,000 steps would hold five billion
+/// entries), so instead each question walks `needs` backwards, pruned by depth: a step's
+/// ancestors all lie at a smaller depth (longest `needs` path from a root) than the step.
+struct Ancestry {
+    /// Resolved `needs` of each step (unknown ids and self-needs left out).
+    needs: Vec<Vec<usize>>,
+    depth: Vec<usize>,
+}
+
+impl Ancestry {
+    /// Only called on an acyclic plan.
+    fn new(plan: &LoadedPlan, index: &HashMap<String, usize>) -> Ancestry {
+        let n = plan.steps.len();
+        let needs: Vec<Vec<usize>> = plan
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.needs
+                    .iter()
+                    .filter_map(|need| index.get(&need.value).copied())
+                    .filter(|&j| j != i)
+                    .collect()
+            })
+            .collect();
+        // Kahn's order, iteratively: a recursive walk overflows the stack on long chains.
+        let mut waiting: Vec<usize> = needs.iter().map(Vec::len).collect();
+        let mut needed_by: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, ns) in needs.iter().enumerate() {
+            for &j in ns {
+                needed_by[j].push(i);
+            }
         }
-        let mut set = HashSet::new();
-        for need in &plan.steps[i].needs {
-            if let Some(&j) = index.get(&need.value) {
-                if j != i {
-                    set.insert(j);
-                    set.extend(visit(j, plan, index, memo));
+        let mut depth = vec![0usize; n];
+        let mut ready: Vec<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
+        while let Some(j) = ready.pop() {
+            for &i in &needed_by[j] {
+                depth[i] = depth[i].max(depth[j] + 1);
+                waiting[i] -= 1;
+                if waiting[i] == 0 {
+                    ready.push(i);
                 }
             }
         }
-        memo[i] = Some(set.clone());
-        set
+        Ancestry { needs, depth }
     }
-    (0..n).map(|i| visit(i, plan, index, &mut memo)).collect()
+
+    /// Whether `step` needs `target`, directly or transitively.
+    fn needs(&self, step: usize, target: usize) -> bool {
+        let floor = self.depth[target];
+        let mut seen = HashSet::new();
+        let mut stack = vec![step];
+        while let Some(i) = stack.pop() {
+            for &j in &self.needs[i] {
+                if j == target {
+                    return true;
+                }
+                if self.depth[j] > floor && seen.insert(j) {
+                    stack.push(j);
+                }
+            }
+        }
+        false
+    }
+
+    /// For each step, whether some step it needs (transitively) satisfies `pred`.
+    fn any_upstream(&self, pred: impl Fn(usize) -> bool) -> Vec<bool> {
+        let n = self.needs.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| self.depth[i]);
+        let mut found = vec![false; n];
+        for i in order {
+            found[i] = self.needs[i].iter().any(|&j| pred(j) || found[j]);
+        }
+        found
+    }
 }
 
 const ROOTS: &[&str] = &["params", "steps", "item", "item_index", "plan", "run"];
@@ -555,7 +663,7 @@ const ROOTS: &[&str] = &["params", "steps", "item", "item_index", "plan", "run"]
 fn check_templates(
     plan: &LoadedPlan,
     index: &HashMap<String, usize>,
-    ancestors: &[HashSet<usize>],
+    ancestors: &Ancestry,
     sources: &Sources,
     diags: &mut Vec<Diagnostic>,
 ) {
@@ -661,7 +769,7 @@ fn check_variable(
     step: usize,
     var: &str,
     index: &HashMap<String, usize>,
-    ancestors: &[HashSet<usize>],
+    ancestors: &Ancestry,
     node: &Node,
     text: &str,
     sources: &Sources,
@@ -725,7 +833,7 @@ fn check_variable(
                 });
             };
             let own = target == step;
-            if !own && !ancestors[step].contains(&target) {
+            if !own && !ancestors.needs(step, target) {
                 return Some(
                     Diagnostic::new(
                         Code::StepNotUpstream,
@@ -799,7 +907,7 @@ fn check_variable(
 fn check_resources(
     plan: &LoadedPlan,
     index: &HashMap<String, usize>,
-    ancestors: &[HashSet<usize>],
+    ancestors: &Ancestry,
     diags: &mut Vec<Diagnostic>,
 ) {
     let _ = index;
@@ -824,7 +932,7 @@ fn check_resources(
                 );
                 continue;
             }
-            if !releasers.iter().any(|&j| ancestors[j].contains(&i)) {
+            if !releasers.iter().any(|&j| ancestors.needs(j, i)) {
                 let j = releasers[0];
                 diags.push(
                     Diagnostic::new(
@@ -880,7 +988,17 @@ fn check_resources(
 }
 
 /// A destructive step needs an `assert` or `confirm` guard among the steps it needs.
-fn check_destructive(plan: &LoadedPlan, ancestors: &[HashSet<usize>], diags: &mut Vec<Diagnostic>) {
+fn check_destructive(plan: &LoadedPlan, ancestors: &Ancestry, diags: &mut Vec<Diagnostic>) {
+    let guarded = ancestors.any_upstream(|j| {
+        matches!(
+            plan.steps[j]
+                .decl
+                .step_type
+                .as_ref()
+                .map(|t| t.value.as_str()),
+            Some("assert" | "confirm")
+        )
+    });
     for (i, s) in plan.steps.iter().enumerate() {
         let Some(kind) = s.kind() else {
             continue;
@@ -894,17 +1012,7 @@ fn check_destructive(plan: &LoadedPlan, ancestors: &[HashSet<usize>], diags: &mu
         if !(s.decl.destructive || intrinsic) {
             continue;
         }
-        let guarded = ancestors[i].iter().any(|&j| {
-            matches!(
-                plan.steps[j]
-                    .decl
-                    .step_type
-                    .as_ref()
-                    .map(|t| t.value.as_str()),
-                Some("assert" | "confirm")
-            )
-        });
-        if !guarded {
+        if !guarded[i] {
             let why = if intrinsic && !s.decl.destructive {
                 format!("`{}` with these arguments destroys data", kind.name())
             } else {

@@ -76,6 +76,12 @@ impl EventSink for SinkSlot {
             }
         }
     }
+    fn emit_all(&self, events: &[RunEvent]) {
+        match self.0.get() {
+            Some(s) => s.emit_all(events),
+            None => events.iter().for_each(|e| self.emit(e)),
+        }
+    }
 }
 
 fn lock_failure(e: &LockError) -> (String, i32) {

@@ -116,6 +116,13 @@ pub fn now() -> String {
 /// is scheduled, so that return is the point where a step's effect counts as done.
 pub trait EventSink: Send + Sync {
     fn emit(&self, event: &RunEvent);
+    /// Several events in order; a journal makes them durable together (one sync), which is
+    /// what the executor wants for steps that finished at the same moment.
+    fn emit_all(&self, events: &[RunEvent]) {
+        for e in events {
+            self.emit(e);
+        }
+    }
 }
 
 /// Sends each event to several sinks (console and journal).
@@ -125,6 +132,11 @@ impl EventSink for Fanout {
     fn emit(&self, event: &RunEvent) {
         for s in &self.0 {
             s.emit(event);
+        }
+    }
+    fn emit_all(&self, events: &[RunEvent]) {
+        for s in &self.0 {
+            s.emit_all(events);
         }
     }
 }

@@ -251,43 +251,53 @@ impl Executor {
                 }
             };
             let Some(joined) = joined else { break };
-            let outcome = match joined {
-                Ok(o) => o,
-                Err(e) => {
-                    // A panicking step is a bug; treat it as a failure of an unknown step.
-                    failure.get_or_insert_with(|| format!("a step task ended abnormally: {e}"));
-                    forward_token.cancel();
-                    continue;
+            // Every step that has finished by now is recorded with one journal sync before
+            // anything that depends on them starts (parallel steps finish in bursts).
+            let mut batch = vec![joined];
+            while let Some(j) = running.try_join_next() {
+                batch.push(j);
+            }
+            let mut finished = Vec::with_capacity(batch.len());
+            for joined in batch {
+                let outcome = match joined {
+                    Ok(o) => o,
+                    Err(e) => {
+                        // A panicking step is a bug; treat it as a failure of an unknown step.
+                        failure.get_or_insert_with(|| format!("a step task ended abnormally: {e}"));
+                        forward_token.cancel();
+                        continue;
+                    }
+                };
+                let i = outcome.index;
+                in_flight[i] = false;
+                states[i] = State::Done(outcome.status);
+                if outcome.status == StepStatus::Succeeded {
+                    completion_order.push(i);
                 }
-            };
-            let i = outcome.index;
-            in_flight[i] = false;
-            states[i] = State::Done(outcome.status);
-            if outcome.status == StepStatus::Succeeded {
-                completion_order.push(i);
-            }
-            // A failed or cancelled step may leave outputs saying what it still holds.
-            if let Some(out) = &outcome.outputs {
-                outputs.insert(i, serde_json::Value::Object(out.clone()));
-            }
-            if outcome.status == StepStatus::Failed && failure.is_none() {
-                failure = Some(format!(
-                    "step `{}` failed: {}",
-                    plan.steps[i].id,
-                    outcome.error.clone().unwrap_or_default()
+                // A failed or cancelled step may leave outputs saying what it still holds.
+                if let Some(out) = &outcome.outputs {
+                    outputs.insert(i, serde_json::Value::Object(out.clone()));
+                }
+                if outcome.status == StepStatus::Failed && failure.is_none() {
+                    failure = Some(format!(
+                        "step `{}` failed: {}",
+                        plan.steps[i].id,
+                        outcome.error.clone().unwrap_or_default()
+                    ));
+                    forward_token.cancel();
+                }
+                finished.push(self.finish_record(
+                    i,
+                    Phase::Forward,
+                    outcome.status,
+                    outcome.attempts,
+                    outcome.duration,
+                    outcome.outputs,
+                    outcome.error,
+                    &mut records,
                 ));
-                forward_token.cancel();
             }
-            self.finish_event(
-                i,
-                Phase::Forward,
-                outcome.status,
-                outcome.attempts,
-                outcome.duration,
-                outcome.outputs,
-                outcome.error,
-                &mut records,
-            );
+            self.sink.emit_all(&finished);
         }
 
         let cancelled = self.interrupts.cancel.is_cancelled() || prior.cancelled;
@@ -490,6 +500,25 @@ impl Executor {
         error: Option<String>,
         records: &mut Vec<StepRecord>,
     ) {
+        let event = self.finish_record(
+            i, phase, status, attempts, duration, outputs, error, records,
+        );
+        self.sink.emit(&event);
+    }
+
+    /// The `StepFinished` event of a step (not yet emitted), with its record added.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_record(
+        &self,
+        i: usize,
+        phase: Phase,
+        status: StepStatus,
+        attempts: u32,
+        duration: Duration,
+        outputs: Option<Outputs>,
+        error: Option<String>,
+        records: &mut Vec<StepRecord>,
+    ) -> RunEvent {
         let redactor = &self.plan.redactor;
         let error = error.map(|e| redactor.redact(&e).into_owned());
         let outputs = outputs.map(|o| {
@@ -500,24 +529,24 @@ impl Executor {
                 _ => Outputs::new(),
             }
         });
-        self.sink.emit(&RunEvent::StepFinished {
-            step: self.plan.steps[i].id.clone(),
-            phase,
-            status,
-            attempts,
-            duration_ms: duration.as_millis() as u64,
-            outputs,
-            error: error.clone(),
-            at: now(),
-        });
         records.push(StepRecord {
             id: self.plan.steps[i].id.clone(),
             phase,
             status,
             attempts,
             duration,
-            error,
+            error: error.clone(),
         });
+        RunEvent::StepFinished {
+            step: self.plan.steps[i].id.clone(),
+            phase,
+            status,
+            attempts,
+            duration_ms: duration.as_millis() as u64,
+            outputs,
+            error,
+            at: now(),
+        }
     }
 
     fn render(

@@ -164,27 +164,33 @@ pub fn build(plan: &CompiledPlan, fail_at: Option<usize>) -> Preview {
             undo,
         }
     };
-    let stages = plan
-        .stages()
-        .into_iter()
-        .map(|stage| stage.into_iter().map(step_preview).collect())
-        .collect();
+    let stage_list = plan.stages();
     let ids = |v: &[usize]| {
         v.iter()
             .map(|&i| plan.steps[i].id.clone())
             .collect::<Vec<_>>()
     };
+    let by_stage = rollback::rollback_by_stage(plan, &stage_list, &skipped);
+    let mut stage_of = vec![0; plan.steps.len()];
+    for (k, stage) in stage_list.iter().enumerate() {
+        for &i in stage {
+            stage_of[i] = k;
+        }
+    }
     let rollback_map = (0..plan.steps.len())
         .filter(|&i| !skipped[i])
         .map(|i| {
-            let (order, states) = rollback::simulate_failure(plan, i, &skipped);
-            let RollbackPlan { undo, cleanup } = rollback::plan_rollback(plan, &order, &states);
+            let RollbackPlan { undo, cleanup } = &by_stage[stage_of[i]];
             RollbackEntry {
                 step: plan.steps[i].id.clone(),
-                undo: ids(&undo),
-                cleanup: ids(&cleanup),
+                undo: ids(undo),
+                cleanup: ids(cleanup),
             }
         })
+        .collect();
+    let stages = stage_list
+        .into_iter()
+        .map(|stage| stage.into_iter().map(step_preview).collect())
         .collect();
     let fail_at = fail_at.map(|f| {
         let (order, states) = rollback::simulate_failure(plan, f, &skipped);

@@ -159,8 +159,19 @@ impl Node {
 
     /// Parses YAML text into a node tree; the error carries the position serde-saphyr found.
     pub fn parse(file: FileId, text: &str) -> Result<Node, YamlError> {
+        // serde-saphyr's default budget (250,000 nodes, 1,000,000 events) stops a plan at
+        // about 20,000 steps; operators generate plans with 100,000 (one step per partition
+        // or prefix). Plans are the operator's own files, not untrusted input, so the size
+        // caps are raised to fit 1,000,000 steps; the guards against alias bombs and deep
+        // nesting keep their defaults.
         let options = serde_saphyr::options! {
             duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+            budget: serde_saphyr::budget! {
+                max_nodes: MAX_YAML_NODES,
+                max_events: 4 * MAX_YAML_NODES,
+                max_total_scalar_bytes: 1 << 30,
+                max_reader_input_bytes: Some(1 << 30),
+            },
         };
         let raw: Spanned<Raw> =
             serde_saphyr::from_str_with_options(text, options).map_err(|e| {
@@ -179,6 +190,10 @@ impl Node {
         Ok(raw.into_node(file, text))
     }
 }
+
+/// Most YAML nodes (mappings, sequences, scalars) a file may hold: about 15 per step for
+/// a plan of 1,000,000 steps.
+pub const MAX_YAML_NODES: usize = 16_000_000;
 
 /// The byte offset of a 1-based line and column (in characters).
 fn offset_of(text: &str, line: u64, column: u64) -> Option<usize> {
