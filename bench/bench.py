@@ -335,7 +335,8 @@ def ansible_env():
         "gathering = explicit\n"
         "retry_files_enabled = False\n"
         "host_key_checking = False\n"
-        f"local_tmp = {os.path.join(WORK, 'ansible', 'tmp')}\n",
+        f"local_tmp = {os.path.join(WORK, 'ansible', 'tmp')}\n"
+        f"remote_tmp = {os.path.join(WORK, 'ansible', 'remote-tmp')}\n",
     )
     env = dict(os.environ)
     env.update(
