@@ -589,10 +589,12 @@ pub fn compile(
             .unwrap_or_else(|| Node::new(step.id.span, NodeValue::Map(vec![])));
         // Decided from the arguments rendered with the params where they need nothing else
         // (`delete: "{{ params.prune }}"`); otherwise a templated flag counts as set.
-        let destructive = match template::render_node(&with, &ctx, None) {
-            Ok(rendered) => kind.destructive_rendered(&rendered),
-            Err(_) => kind.destructive(&with),
-        };
+        // Rendering is needed only when the worst case says the step may destroy data.
+        let destructive = kind.destructive(&with)
+            && match template::render_node(&with, &ctx, None) {
+                Ok(rendered) => kind.destructive_rendered(&rendered),
+                Err(_) => true,
+            };
         let count = items.len();
         let mut ids = Vec::new();
         for item in items {

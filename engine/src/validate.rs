@@ -259,35 +259,10 @@ fn check_cycles(
     // the cycles and what depends on them. petgraph's Tarjan recurses once per step of a
     // path, which overflows the stack on a chain of 100,000 steps, so it only sees the rest.
     let n = plan.steps.len();
-    let needs: Vec<Vec<usize>> = plan
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            s.needs
-                .iter()
-                .filter_map(|need| index.get(&need.value).copied())
-                .filter(|&j| j != i)
-                .collect()
-        })
-        .collect();
-    let mut waiting: Vec<usize> = needs.iter().map(Vec::len).collect();
-    let mut needed_by: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (i, ns) in needs.iter().enumerate() {
-        for &j in ns {
-            needed_by[j].push(i);
-        }
-    }
-    let mut ready: Vec<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
+    let (needs, needed_by) = need_edges(plan, index);
     let mut peeled = vec![false; n];
-    while let Some(j) = ready.pop() {
+    for j in kahn_order(&needs, &needed_by) {
         peeled[j] = true;
-        for &i in &needed_by[j] {
-            waiting[i] -= 1;
-            if waiting[i] == 0 {
-                ready.push(i);
-            }
-        }
     }
     if peeled.iter().all(|&p| p) {
         return true;
@@ -588,39 +563,59 @@ struct Ancestry {
     depth: Vec<usize>,
 }
 
+/// Each step's needs as step indices (unknown names and self-needs left out), and the
+/// reverse: for each step, the steps that need it.
+fn need_edges(
+    plan: &LoadedPlan,
+    index: &HashMap<String, usize>,
+) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
+    let needs: Vec<Vec<usize>> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.needs
+                .iter()
+                .filter_map(|need| index.get(&need.value).copied())
+                .filter(|&j| j != i)
+                .collect()
+        })
+        .collect();
+    let mut needed_by: Vec<Vec<usize>> = vec![Vec::new(); needs.len()];
+    for (i, ns) in needs.iter().enumerate() {
+        for &j in ns {
+            needed_by[j].push(i);
+        }
+    }
+    (needs, needed_by)
+}
+
+/// Kahn's order, iteratively (a recursive walk overflows the stack on long chains): every
+/// step comes after all it needs. Steps on or behind a cycle are left out.
+fn kahn_order(needs: &[Vec<usize>], needed_by: &[Vec<usize>]) -> Vec<usize> {
+    let mut waiting: Vec<usize> = needs.iter().map(Vec::len).collect();
+    let mut ready: Vec<usize> = (0..needs.len()).filter(|&i| waiting[i] == 0).collect();
+    let mut order = Vec::with_capacity(needs.len());
+    while let Some(j) = ready.pop() {
+        order.push(j);
+        for &i in &needed_by[j] {
+            waiting[i] -= 1;
+            if waiting[i] == 0 {
+                ready.push(i);
+            }
+        }
+    }
+    order
+}
+
 impl Ancestry {
     /// Only called on an acyclic plan.
     fn new(plan: &LoadedPlan, index: &HashMap<String, usize>) -> Ancestry {
-        let n = plan.steps.len();
-        let needs: Vec<Vec<usize>> = plan
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                s.needs
-                    .iter()
-                    .filter_map(|need| index.get(&need.value).copied())
-                    .filter(|&j| j != i)
-                    .collect()
-            })
-            .collect();
-        // Kahn's order, iteratively: a recursive walk overflows the stack on long chains.
-        let mut waiting: Vec<usize> = needs.iter().map(Vec::len).collect();
-        let mut needed_by: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for (i, ns) in needs.iter().enumerate() {
-            for &j in ns {
-                needed_by[j].push(i);
-            }
-        }
-        let mut depth = vec![0usize; n];
-        let mut ready: Vec<usize> = (0..n).filter(|&i| waiting[i] == 0).collect();
-        while let Some(j) = ready.pop() {
+        let (needs, needed_by) = need_edges(plan, index);
+        let mut depth = vec![0usize; needs.len()];
+        for j in kahn_order(&needs, &needed_by) {
             for &i in &needed_by[j] {
                 depth[i] = depth[i].max(depth[j] + 1);
-                waiting[i] -= 1;
-                if waiting[i] == 0 {
-                    ready.push(i);
-                }
             }
         }
         Ancestry { needs, depth }
