@@ -45,7 +45,8 @@ docker info >/dev/null 2>&1 || fail "the Docker engine does not answer (docker i
 target=$(rustc -vV | sed -n 's/^host: //p')
 echo "build-images.sh: building questdb-standin (static, $target)"
 RUSTFLAGS='-C target-feature=+crt-static' cargo build --quiet --release \
-    --manifest-path "$HERE/questdb-standin/Cargo.toml" --target "$target"
+    --manifest-path "$HERE/questdb-standin/Cargo.toml" --target "$target" \
+    --target-dir "$HERE/questdb-standin/target"
 standin="$HERE/questdb-standin/target/$target/release/questdb-standin"
 is_static "$standin" || fail "$standin is not statically linked"
 

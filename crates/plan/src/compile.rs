@@ -7,7 +7,7 @@ use crate::params::{self, ParamInputs, ResolvedParams};
 use crate::plan::{LoadedPlan, ResumePolicy, RetryDecl};
 use crate::source::de::Sp;
 use crate::source::{Node, NodeValue, Sources, Span};
-use crate::steps::{self, DynStepType};
+use crate::step::DynStepType;
 use crate::template::{self, Redactor};
 use minijinja::Value;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -65,7 +65,7 @@ impl RetryPolicy {
 /// An inline action (`undo:`) ready to render and run.
 #[derive(Clone)]
 pub struct CompiledAction {
-    pub kind: &'static dyn DynStepType,
+    pub kind: Arc<dyn DynStepType>,
     pub with: Node,
     pub timeout: Option<Duration>,
     pub retry: RetryPolicy,
@@ -76,7 +76,7 @@ pub struct CompiledStep {
     pub id: String,
     pub span: Span,
     pub description: Option<String>,
-    pub kind: &'static dyn DynStepType,
+    pub kind: Arc<dyn DynStepType>,
     pub with: Node,
     pub scope: usize,
     pub item: Option<(serde_json::Value, usize)>,
@@ -540,7 +540,7 @@ pub fn compile(
                 }
             },
         };
-        let Some(kind) = step.kind() else {
+        let Some(kind) = step.kind(&plan.registry).cloned() else {
             continue;
         };
         let needs: Vec<usize> = step
@@ -565,9 +565,9 @@ pub fn compile(
             RetryPolicy::default()
         });
         let action = |u: &crate::plan::ActionDecl| {
-            let kind = steps::lookup(&u.step_type.value)?;
+            let kind = plan.registry.lookup(&u.step_type.value)?.clone();
             Some(CompiledAction {
-                kind,
+                kind: kind.clone(),
                 with: u
                     .with
                     .clone()
@@ -607,7 +607,7 @@ pub fn compile(
                 id,
                 span: step.id.span,
                 description: step.decl.description.clone(),
-                kind,
+                kind: kind.clone(),
                 destructive: step.decl.destructive || destructive,
                 with: with.clone(),
                 scope: step.scope,
@@ -636,7 +636,7 @@ pub fn compile(
                     .decl
                     .on_resume
                     .as_ref()
-                    .map_or_else(|| default_resume(kind, &with, &step.decl), |p| p.value),
+                    .map_or_else(|| default_resume(&kind, &with, &step.decl), |p| p.value),
                 probe: probe.clone(),
                 reads: None,
             });
@@ -671,7 +671,7 @@ pub fn compile(
 /// The safe `on_resume` when the plan does not say: a release or `always` step reruns
 /// (cleanup must be idempotent anyway), so does an idempotent step type; anything else asks.
 fn default_resume(
-    kind: &'static dyn DynStepType,
+    kind: &Arc<dyn DynStepType>,
     with: &Node,
     decl: &crate::plan::StepDecl,
 ) -> ResumePolicy {

@@ -337,7 +337,7 @@ pub fn from_string(ty: ParamType, s: &str, name: &str) -> Result<Value, Diagnost
 
 fn check_scalar(ty: ParamType, s: &str, name: &str, shown: &str) -> Result<Value, Diagnostic> {
     match ty {
-        ParamType::Url if reqwest::Url::parse(s).is_err() => Err(type_error(ty, name, shown)),
+        ParamType::Url if url::Url::parse(s).is_err() => Err(type_error(ty, name, shown)),
         ParamType::Duration if humantime::parse_duration(s).is_err() => {
             Err(type_error(ty, name, shown))
         }

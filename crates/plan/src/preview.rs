@@ -3,8 +3,8 @@
 //! masked. Touches nothing.
 
 use crate::compile::CompiledPlan;
-use crate::exec::events::StepStatus;
-use crate::exec::rollback::{self, RollbackPlan, State};
+use crate::rollback::{self, RollbackPlan, State};
+use crate::step::StepStatus;
 use crate::template;
 use serde::Serialize;
 use std::collections::HashMap;

@@ -2,15 +2,15 @@
 //! it cannot drift; each step's `with:` is constrained by its type's spec.
 
 use crate::plan::PlanDoc;
-use crate::steps::REGISTRY;
+use crate::step::Registry;
 use serde_json::{json, Value};
 
-pub fn plan_schema() -> Value {
+pub fn plan_schema(registry: &Registry) -> Value {
     let mut generator = schemars::generate::SchemaSettings::draft07().into_generator();
     let mut root = generator.root_schema_for::<PlanDoc>().to_value();
     let mut branches = Vec::new();
     let mut names = Vec::new();
-    for t in REGISTRY {
+    for t in registry.iter() {
         let spec = t.schema(&mut generator).to_value();
         names.push(t.name());
         branches.push(json!({
@@ -59,8 +59,8 @@ pub fn plan_schema() -> Value {
     root
 }
 
-pub fn plan_schema_text() -> String {
-    let mut s = serde_json::to_string_pretty(&plan_schema()).unwrap_or_default();
+pub fn plan_schema_text(registry: &Registry) -> String {
+    let mut s = serde_json::to_string_pretty(&plan_schema(registry)).unwrap_or_default();
     s.push('\n');
     s
 }

@@ -1,22 +1,9 @@
-//! Step types. Each lives in its own file and implements [`StepType`]; [`REGISTRY`] lists
-//! them. Adding a type touches its file and one line here.
+//! The step seam. A step type implements [`StepType`] in its own file (the built-ins are in
+//! the `opsplan-steps` crate) and is added to a [`Registry`] with one line.
 //!
 //! A type sees only its typed, rendered arguments: templates, retries, timeouts and rollback
 //! are the engine's. `describe` feeds preview and the journal from the same spec `run` gets,
 //! so what is shown is what runs.
-
-pub mod assert;
-pub mod confirm;
-pub mod docker;
-pub mod exec;
-pub mod fs;
-pub mod http;
-pub mod k8s;
-pub mod object;
-pub mod pg;
-pub mod process;
-pub mod shell;
-pub mod wait;
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::plan::de_diagnostic;
@@ -99,6 +86,16 @@ impl std::fmt::Display for StepError {
     }
 }
 
+/// How one step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Succeeded,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
 /// Which stream a line of step output came from.
 #[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -135,10 +132,34 @@ pub struct StepContext {
     pub redact: Arc<crate::template::Redactor>,
     /// Secret values by env var name, set in child processes instead of their argv.
     pub secret_env: Vec<(String, String)>,
-    /// Serializes interactive prompts between parallel steps.
-    pub prompt_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Asks the operator (`confirm`, destructive steps): the terminal in the CLI, a script
+    /// in tests and embedders.
+    pub prompter: Arc<dyn Prompter>,
     /// The running plan's metadata, for steps that record provenance (`manifest`).
     pub plan: Arc<PlanInfo>,
+}
+
+/// Asks the operator yes/no questions. One prompter serves a whole run; it serializes
+/// questions from parallel steps itself.
+pub trait Prompter: Send + Sync + std::fmt::Debug {
+    /// Whether anyone can be asked (a terminal); when not, a question that needs an answer
+    /// is refused before it is asked.
+    fn can_ask(&self) -> bool;
+    /// Asks and waits for the answer; false on a no, an error or end of input.
+    fn ask(&self, question: &str) -> BoxFuture<bool>;
+}
+
+/// A prompter with no one to ask: every question is refused (CI, embedders, tests).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoPrompter;
+
+impl Prompter for NoPrompter {
+    fn can_ask(&self) -> bool {
+        false
+    }
+    fn ask(&self, _question: &str) -> BoxFuture<bool> {
+        Box::pin(async { false })
+    }
 }
 
 /// The plan's `metadata` as the template context shows it (`plan.name`, …).
@@ -185,7 +206,7 @@ pub trait StepType: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Outputs, StepError>> + Send;
 }
 
-/// The object-safe face of a [`StepType`] that the engine holds in [`REGISTRY`].
+/// The object-safe face of a [`StepType`] that a [`Registry`] holds.
 pub trait DynStepType: Send + Sync {
     fn name(&self) -> &'static str;
     fn summary(&self) -> &'static str;
@@ -204,6 +225,7 @@ pub trait DynStepType: Send + Sync {
 }
 
 struct Registered<T>(std::marker::PhantomData<fn() -> T>);
+
 
 fn decode<T: StepType>(with: &Node, pending: bool) -> Result<T::Spec, Diagnostic> {
     from_node::<T::Spec>(with, pending)
@@ -255,70 +277,12 @@ impl<T: StepType> DynStepType for Registered<T> {
     }
 }
 
-macro_rules! registry {
-    ($($ty:path),* $(,)?) => {
-        /// Every step type, in the order the reference lists them.
-        pub static REGISTRY: &[&dyn DynStepType] = &[
-            $(&Registered::<$ty>(std::marker::PhantomData)),*
-        ];
-    };
-}
-
-registry![
-    exec::Exec,
-    shell::Shell,
-    http::Http,
-    wait::Wait,
-    assert::Assert,
-    confirm::Confirm,
-    // Docker (steps/docker/).
-    docker::exec::DockerExec,
-    docker::run::DockerRun,
-    docker::stop::DockerStop,
-    docker::start::DockerStart,
-    docker::restart::DockerRestart,
-    docker::copy::DockerCopy,
-    docker::volume::DockerVolume,
-    // Kubernetes (steps/k8s/).
-    k8s::kubectl::Kubectl,
-    k8s::scale::Scale,
-    k8s::exec::K8sExec,
-    k8s::job::Job,
-    k8s::wait::K8sWait,
-    // Object storage (steps/object/).
-    object::sync::ObjectSync,
-    // Files and backups (steps/fs/).
-    fs::sync::FsSync,
-    fs::archive::Archive,
-    fs::manifest::Manifest,
-    fs::verify::Verify,
-    fs::remove::FsRemove,
-    // PostgreSQL (steps/pg/).
-    pg::sql::Sql,
-    pg::dump::PgDump,
-    pg::restore::PgRestore,
-];
-
 /// True when `with.<field>` is a template string that renders to the list or map the field
 /// wants (`args: "{{ ['get'] + params.names }}"`): emptiness is judged after rendering.
 pub fn templated(with: &Node, field: &str) -> bool {
     with.get(field)
         .and_then(Node::as_str)
         .is_some_and(crate::source::de::is_template)
-}
-
-pub fn lookup(name: &str) -> Option<&'static dyn DynStepType> {
-    REGISTRY.iter().copied().find(|t| t.name() == name)
-}
-
-/// Diagnostic for an unknown `type:` with the closest registered name.
-pub fn unknown_type(name: &str, span: crate::source::Span) -> Diagnostic {
-    let d = Diagnostic::new(Code::UnknownStepType, format!("unknown step type `{name}`"))
-        .label(span, "no step type has this name");
-    match crate::diagnostic::did_you_mean(name, REGISTRY.iter().map(|t| t.name())) {
-        Some(s) => d.help(format!("did you mean `{s}`?")),
-        None => d.help("`opsplan types` lists the step types"),
-    }
 }
 
 /// Shell-style quoting of an argv for previews (`$ tar czf '/my dir' …`).
@@ -336,4 +300,60 @@ pub fn shell_quote(argv: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The step types a plan may name: a value, built once and passed through load, validate
+/// and compile, so tests register mock types and embedders add their own.
+#[derive(Clone, Default)]
+pub struct Registry {
+    types: Vec<Arc<dyn DynStepType>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.types.iter().map(|t| t.name())).finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry; [`Registry::with`] adds types.
+    pub fn new() -> Self {
+        Registry::default()
+    }
+
+    /// Adds step type `T`; a later type of the same name replaces the earlier one, so an
+    /// embedder can swap a built-in (a mock `exec` in a plan test).
+    pub fn with<T: StepType>(mut self) -> Self {
+        self.register::<T>();
+        self
+    }
+
+    /// [`Registry::with`] on a registry being built in place.
+    pub fn register<T: StepType>(&mut self) -> &mut Self {
+        let t: Arc<dyn DynStepType> = Arc::new(Registered::<T>(std::marker::PhantomData));
+        match self.types.iter_mut().find(|e| e.name() == T::NAME) {
+            Some(slot) => *slot = t,
+            None => self.types.push(t),
+        }
+        self
+    }
+
+    /// Every type, in registration order (the order the reference lists them).
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn DynStepType>> {
+        self.types.iter()
+    }
+
+    pub fn lookup(&self, name: &str) -> Option<&Arc<dyn DynStepType>> {
+        self.types.iter().find(|t| t.name() == name)
+    }
+
+    /// Diagnostic for an unknown `type:` with the closest registered name.
+    pub fn unknown_type(&self, name: &str, span: crate::source::Span) -> Diagnostic {
+        let d = Diagnostic::new(Code::UnknownStepType, format!("unknown step type `{name}`"))
+            .label(span, "no step type has this name");
+        match crate::diagnostic::did_you_mean(name, self.types.iter().map(|t| t.name())) {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None => d.help("`opsplan types` lists the step types"),
+        }
+    }
 }

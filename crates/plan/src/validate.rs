@@ -2,10 +2,10 @@
 //! touching a system, all collected. Each check is a plain function over the plan.
 
 use crate::diagnostic::{did_you_mean, Code, Diagnostic};
+use crate::fields::bad_duration;
 use crate::plan::{LoadedPlan, ParamType, ScopedStep};
 use crate::source::de::is_template;
 use crate::source::{Node, NodeValue, Sources, Span};
-use crate::steps;
 use crate::template;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -152,8 +152,8 @@ fn check_types(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
             );
             continue;
         };
-        let Some(kind) = steps::lookup(&ty.value) else {
-            diags.push(steps::unknown_type(&ty.value, ty.span));
+        let Some(kind) = plan.registry.lookup(&ty.value) else {
+            diags.push(plan.registry.unknown_type(&ty.value, ty.span));
             continue;
         };
         let with = s
@@ -164,8 +164,8 @@ fn check_types(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
         diags.extend(kind.check(&with, true));
         check_resume_policy(s, diags);
         for undo in s.decl.undo.iter().chain(s.decl.probe.iter()) {
-            match steps::lookup(&undo.step_type.value) {
-                None => diags.push(steps::unknown_type(
+            match plan.registry.lookup(&undo.step_type.value) {
+                None => diags.push(plan.registry.unknown_type(
                     &undo.step_type.value,
                     undo.step_type.span,
                 )),
@@ -352,61 +352,6 @@ fn check_cycles(
         diags.push(d.help("remove one of these `needs` entries to break the cycle"));
     }
     acyclic
-}
-
-/// Checks a duration-valued field of a step's `with:` (used by step types).
-pub fn check_duration_field(with: &Node, field: &str) -> Option<Diagnostic> {
-    let node = with.get(field)?;
-    let text = node.as_str()?;
-    if is_template(text) || humantime::parse_duration(text.trim()).is_ok() {
-        return None;
-    }
-    Some(bad_duration(node.span, text, field))
-}
-
-fn bad_duration(span: Span, text: &str, what: &str) -> Diagnostic {
-    let d = Diagnostic::new(
-        Code::BadDuration,
-        format!("bad duration `{text}` in `{what}`"),
-    )
-    .label(span, "not a duration");
-    if text.trim().parse::<f64>().is_ok() {
-        d.help(format!(
-            "a duration needs a unit, e.g. `{0}ms`, `{0}s` or `{0}m`",
-            text.trim()
-        ))
-    } else {
-        d.help("write a duration such as 500ms, 30s, 5m, 2h or 1h 30m")
-    }
-}
-
-/// Checks a glob-valued field (a string or a list of strings) of a step's `with:`.
-pub fn check_glob_field(with: &Node, field: &str) -> Vec<Diagnostic> {
-    let Some(node) = with.get(field) else {
-        return Vec::new();
-    };
-    let items: Vec<&Node> = match &node.value {
-        NodeValue::Seq(items) => items.iter().collect(),
-        _ => vec![node],
-    };
-    items
-        .into_iter()
-        .filter_map(|n| {
-            let text = n.as_str()?;
-            if is_template(text) {
-                return None;
-            }
-            let e = globset::Glob::new(text).err()?;
-            Some(
-                Diagnostic::new(
-                    Code::BadGlob,
-                    format!("bad glob `{text}` in `{field}`: {}", e.kind()),
-                )
-                .label(n.span, "invalid pattern")
-                .help("globs use *, **, ?, [abc] and {a,b}; close every bracket and brace"),
-            )
-        })
-        .collect()
 }
 
 fn check_durations(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
@@ -859,7 +804,7 @@ fn check_variable(
                 .decl
                 .step_type
                 .as_ref()
-                .and_then(|t| steps::lookup(&t.value))?;
+                .and_then(|t| plan.registry.lookup(&t.value))?;
             if kind.open_outputs() || kind.outputs().iter().any(|o| o.name == output) {
                 return None;
             }
@@ -995,7 +940,7 @@ fn check_destructive(plan: &LoadedPlan, ancestors: &Ancestry, diags: &mut Vec<Di
         )
     });
     for (i, s) in plan.steps.iter().enumerate() {
-        let Some(kind) = s.kind() else {
+        let Some(kind) = s.kind(&plan.registry) else {
             continue;
         };
         let with = s

@@ -4,7 +4,6 @@
 use super::{Action, Outputs, StepContext, StepError, StepType};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use std::io::IsTerminal;
 
 pub struct Confirm;
 
@@ -34,18 +33,13 @@ impl StepType for Confirm {
             out.insert("answered_by".into(), "--yes".into());
             return Ok(out);
         }
-        if !std::io::stdin().is_terminal() {
+        if !ctx.prompter.can_ask() {
             return Err(StepError::fatal(format!(
                 "confirmation needed and no terminal to ask on: \"{}\"; run with --yes to answer it",
                 spec.message
             )));
         }
-        let _guard = ctx.prompt_lock.lock().await;
-        let message = spec.message.clone();
-        let answer = tokio::task::spawn_blocking(move || ask(&message))
-            .await
-            .map_err(|e| StepError::fatal(e.to_string()))?;
-        if answer {
+        if ctx.prompter.ask(&spec.message).await {
             out.insert("answered_by".into(), "operator".into());
             Ok(out)
         } else {
@@ -54,14 +48,3 @@ impl StepType for Confirm {
     }
 }
 
-/// Prompts on the terminal; true only for an explicit yes.
-pub fn ask(message: &str) -> bool {
-    use std::io::Write;
-    eprint!("\n? {message} [y/N] ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    if std::io::stdin().read_line(&mut line).is_err() {
-        return false;
-    }
-    matches!(line.trim().to_lowercase().as_str(), "y" | "yes")
-}

@@ -67,11 +67,11 @@ impl StepType for Exec {
     fn open_outputs() -> bool {
         false
     }
-    fn check(spec: &ExecSpec, with: &crate::source::Node) -> Vec<crate::diagnostic::Diagnostic> {
+    fn check(spec: &ExecSpec, with: &opsplan_plan::source::Node) -> Vec<opsplan_plan::diagnostic::Diagnostic> {
         if spec.argv.is_empty() && !super::templated(with, "argv") {
             let span = with.get("argv").map_or(with.span, |n| n.span);
-            return vec![crate::diagnostic::Diagnostic::new(
-                crate::diagnostic::Code::StepArgs,
+            return vec![opsplan_plan::diagnostic::Diagnostic::new(
+                opsplan_plan::diagnostic::Code::StepArgs,
                 "`argv` is empty",
             )
             .label(span, "no program to run")

@@ -72,8 +72,8 @@ impl StepType for Http {
             },
         ]
     }
-    fn check(spec: &HttpSpec, with: &crate::source::Node) -> Vec<crate::diagnostic::Diagnostic> {
-        use crate::diagnostic::{Code, Diagnostic};
+    fn check(spec: &HttpSpec, with: &opsplan_plan::source::Node) -> Vec<opsplan_plan::diagnostic::Diagnostic> {
+        use opsplan_plan::diagnostic::{Code, Diagnostic};
         let mut diags = Vec::new();
         if !METHODS.contains(&spec.method.to_uppercase().as_str()) {
             diags.push(
@@ -89,7 +89,7 @@ impl StepType for Http {
             );
         }
         let url_problem = match reqwest::Url::parse(&spec.url) {
-            _ if crate::source::de::is_template(&spec.url) => None,
+            _ if opsplan_plan::source::de::is_template(&spec.url) => None,
             Ok(u) if matches!(u.scheme(), "http" | "https") => None,
             Ok(u) => Some(format!("scheme `{}` is not http or https", u.scheme())),
             Err(e) => Some(e.to_string()),

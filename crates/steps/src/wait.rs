@@ -3,7 +3,7 @@
 
 use super::process::{self, ProcessSpec};
 use super::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
-use crate::diagnostic::{Code, Diagnostic};
+use opsplan_plan::diagnostic::{Code, Diagnostic};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::time::{Duration, Instant};
@@ -83,7 +83,7 @@ impl StepType for Wait {
             },
         ]
     }
-    fn check(spec: &WaitSpec, with: &crate::source::Node) -> Vec<Diagnostic> {
+    fn check(spec: &WaitSpec, with: &opsplan_plan::source::Node) -> Vec<Diagnostic> {
         let mut diags = Vec::new();
         if spec.probes() != 1 {
             diags.push(
@@ -93,7 +93,7 @@ impl StepType for Wait {
             );
         }
         for field in ["interval", "deadline"] {
-            if let Some(d) = crate::validate::check_duration_field(with, field) {
+            if let Some(d) = opsplan_plan::fields::check_duration_field(with, field) {
                 diags.push(d);
             }
         }

@@ -4,7 +4,9 @@ use crate::source::de::{from_node, quote_list, DeError, DeErrorKind, Sp};
 use crate::source::{FileId, Node, NodeValue, SourceFile, Sources, Span};
 use indexmap::IndexMap;
 use sha2::{Digest, Sha256};
+use crate::step::{DynStepType, Registry};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Where a step's templates take their `params` from: the plan, or a fragment instance.
 #[derive(Debug, Clone)]
@@ -28,16 +30,18 @@ pub struct ScopedStep {
 
 impl ScopedStep {
     /// The registered step type, when `type:` names one.
-    pub fn kind(&self) -> Option<&'static dyn crate::steps::DynStepType> {
+    pub fn kind<'r>(&self, registry: &'r Registry) -> Option<&'r Arc<dyn DynStepType>> {
         self.decl
             .step_type
             .as_ref()
-            .and_then(|t| crate::steps::lookup(&t.value))
+            .and_then(|t| registry.lookup(&t.value))
     }
 }
 
 #[derive(Debug)]
 pub struct LoadedPlan {
+    /// The step types the plan was read against; validate and compile use the same.
+    pub registry: Arc<Registry>,
     pub path: PathBuf,
     pub doc: PlanDoc,
     pub steps: Vec<ScopedStep>,
@@ -50,7 +54,11 @@ const TOP_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "params", "locks
 
 /// Reads a plan and its fragments. Returns the plan when it could be built (possibly with
 /// diagnostics still to report) and every problem found.
-pub fn load_plan(path: &Path, sources: &mut Sources) -> (Option<LoadedPlan>, Vec<Diagnostic>) {
+pub fn load_plan(
+    path: &Path,
+    sources: &mut Sources,
+    registry: &Arc<Registry>,
+) -> (Option<LoadedPlan>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let Some((file, doc)) = read_doc(path, sources, &mut diags, None) else {
         return (None, diags);
@@ -63,6 +71,7 @@ pub fn load_plan(path: &Path, sources: &mut Sources) -> (Option<LoadedPlan>, Vec
         );
     }
     let mut loaded = LoadedPlan {
+        registry: registry.clone(),
         path: path.to_path_buf(),
         steps: Vec::new(),
         scopes: vec![Scope {

@@ -193,7 +193,7 @@ impl Node {
 
 /// Most YAML nodes (mappings, sequences, scalars) a file may hold: about 15 per step for
 /// a plan of 1,000,000 steps.
-pub const MAX_YAML_NODES: usize = 16_000_000;
+pub(crate) const MAX_YAML_NODES: usize = 16_000_000;
 
 /// The byte offset of a 1-based line and column (in characters).
 fn offset_of(text: &str, line: u64, column: u64) -> Option<usize> {

@@ -1,7 +1,8 @@
 //! What the executor reports. The console, the JSON log and the run journal are all sinks
 //! of these events; the executor itself prints nothing.
 
-use crate::steps::{Outputs, Stream};
+pub use opsplan_plan::step::StepStatus;
+use opsplan_plan::step::{Outputs, Stream};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -15,15 +16,6 @@ pub enum Phase {
     Undo,
     /// A releasing or `always` step run after a failure or cancel.
     Cleanup,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StepStatus {
-    Succeeded,
-    Failed,
-    Skipped,
-    Cancelled,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

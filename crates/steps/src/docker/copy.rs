@@ -8,10 +8,10 @@
 //! half-written file under its final name.
 
 use super::Engine;
-use crate::diagnostic::Diagnostic;
-use crate::source::de::is_template;
-use crate::source::Node;
-use crate::steps::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
+use opsplan_plan::diagnostic::Diagnostic;
+use opsplan_plan::source::de::is_template;
+use opsplan_plan::source::Node;
+use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use bollard::errors::Error as DockerError;
 use bollard::query_parameters::{
     ContainerArchiveInfoOptionsBuilder, DownloadFromContainerOptionsBuilder,

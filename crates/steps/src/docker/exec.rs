@@ -4,9 +4,9 @@
 use super::{
     default_exit, env_list, finish_process, refuse_secret_argv, Capture, Engine, PROCESS_OUTPUTS,
 };
-use crate::diagnostic::Diagnostic;
-use crate::source::Node;
-use crate::steps::{shell_quote, Action, OutputDecl, Outputs, StepContext, StepError, StepType};
+use opsplan_plan::diagnostic::Diagnostic;
+use opsplan_plan::source::Node;
+use crate::{shell_quote, Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::ExecConfig;
 use futures::StreamExt;
@@ -59,7 +59,7 @@ impl StepType for DockerExec {
             &spec.container,
             "openc3-tsdb-1",
         ));
-        if spec.argv.is_empty() && !crate::steps::templated(with, "argv") {
+        if spec.argv.is_empty() && !crate::templated(with, "argv") {
             diags.push(super::field_error(
                 with,
                 "argv",

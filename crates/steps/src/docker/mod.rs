@@ -14,8 +14,8 @@ pub mod stop;
 pub mod volume;
 
 use super::{OutputDecl, StepContext, StepError, Stream};
-use crate::diagnostic::{Code, Diagnostic};
-use crate::source::Node;
+use opsplan_plan::diagnostic::{Code, Diagnostic};
+use opsplan_plan::source::Node;
 use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
 use bollard::Docker;
@@ -50,7 +50,7 @@ pub struct Engine {
     pub streaming: Docker,
     /// The address, as the error messages name it.
     pub address: String,
-    redact: Arc<crate::template::Redactor>,
+    redact: Arc<opsplan_plan::template::Redactor>,
 }
 
 /// The engine address and whether it came from `DOCKER_HOST`.

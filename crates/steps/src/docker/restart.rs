@@ -3,9 +3,9 @@
 
 use super::stop::{default_timeout, stop_seconds};
 use super::{check_name, state_outputs, wait_for_state, Engine, WaitFor, STATE_OUTPUTS};
-use crate::diagnostic::Diagnostic;
-use crate::source::Node;
-use crate::steps::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
+use opsplan_plan::diagnostic::Diagnostic;
+use opsplan_plan::source::Node;
+use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use bollard::query_parameters::RestartContainerOptionsBuilder;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -45,7 +45,7 @@ impl StepType for DockerRestart {
                 .into_iter()
                 .collect();
         for field in ["timeout", "deadline"] {
-            diags.extend(crate::validate::check_duration_field(with, field));
+            diags.extend(opsplan_plan::fields::check_duration_field(with, field));
         }
         diags
     }

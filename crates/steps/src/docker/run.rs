@@ -5,10 +5,10 @@
 //! Ctrl-C) and removed.
 
 use super::{default_exit, env_list, finish_process, refuse_secret_argv, Capture, Engine};
-use crate::diagnostic::Diagnostic;
-use crate::source::de::is_template;
-use crate::source::Node;
-use crate::steps::{shell_quote, Action, OutputDecl, Outputs, StepContext, StepError, StepType};
+use opsplan_plan::diagnostic::Diagnostic;
+use opsplan_plan::source::de::is_template;
+use opsplan_plan::source::Node;
+use crate::{shell_quote, Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use bollard::errors::Error as DockerError;
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
 use bollard::query_parameters::{
@@ -131,7 +131,7 @@ impl StepType for DockerRun {
             match (&mount.volume, &mount.host) {
                 (Some(_), Some(_)) | (None, None) => diags.push(
                     Diagnostic::new(
-                        crate::diagnostic::Code::StepArgs,
+                        opsplan_plan::diagnostic::Code::StepArgs,
                         format!("mount {} needs exactly one of `volume` and `host`", i + 1),
                     )
                     .label(at("target"), "what is mounted here?")
@@ -139,7 +139,7 @@ impl StepType for DockerRun {
                 ),
                 (None, Some(host)) if !host.starts_with('/') && !is_template(host) => diags.push(
                     Diagnostic::new(
-                        crate::diagnostic::Code::StepArgs,
+                        opsplan_plan::diagnostic::Code::StepArgs,
                         format!("host path `{host}` is not absolute"),
                     )
                     .label(at("host"), "relative path")
@@ -147,7 +147,7 @@ impl StepType for DockerRun {
                 ),
                 (None, Some(_)) if mount.create => diags.push(
                     Diagnostic::new(
-                        crate::diagnostic::Code::StepArgs,
+                        opsplan_plan::diagnostic::Code::StepArgs,
                         "`create` applies to volumes, not host paths",
                     )
                     .label(at("create"), "only for `volume` mounts")
@@ -158,7 +158,7 @@ impl StepType for DockerRun {
             if !mount.target.starts_with('/') && !is_template(&mount.target) {
                 diags.push(
                     Diagnostic::new(
-                        crate::diagnostic::Code::StepArgs,
+                        opsplan_plan::diagnostic::Code::StepArgs,
                         format!("mount target `{}` is not absolute", mount.target),
                     )
                     .label(at("target"), "relative path")
@@ -172,7 +172,7 @@ impl StepType for DockerRun {
                 if name.trim().is_empty() || !matches!(mode, "ro" | "rw") {
                     diags.push(
                         Diagnostic::new(
-                            crate::diagnostic::Code::StepArgs,
+                            opsplan_plan::diagnostic::Code::StepArgs,
                             format!(
                                 "`{entry}` is not a container name with an optional `:ro` or `:rw`"
                             ),

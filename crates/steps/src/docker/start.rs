@@ -2,9 +2,9 @@
 //! healthcheck): COSMOS restore starts the services again and waits for them.
 
 use super::{check_name, state_outputs, wait_for_state, Engine, WaitFor, STATE_OUTPUTS};
-use crate::diagnostic::Diagnostic;
-use crate::source::Node;
-use crate::steps::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
+use opsplan_plan::diagnostic::Diagnostic;
+use opsplan_plan::source::Node;
+use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::time::Instant;
@@ -43,7 +43,7 @@ impl StepType for DockerStart {
             check_name(with, "container", &spec.container, "openc3-tsdb-1")
                 .into_iter()
                 .collect();
-        diags.extend(crate::validate::check_duration_field(with, "deadline"));
+        diags.extend(opsplan_plan::fields::check_duration_field(with, "deadline"));
         diags
     }
     fn describe(spec: &DockerStartSpec) -> Action {

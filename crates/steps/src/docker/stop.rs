@@ -2,9 +2,9 @@
 //! services must be down before their volumes are replaced).
 
 use super::{check_name, wait_for_state, Engine, WaitFor};
-use crate::diagnostic::Diagnostic;
-use crate::source::Node;
-use crate::steps::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
+use opsplan_plan::diagnostic::Diagnostic;
+use opsplan_plan::source::Node;
+use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use bollard::query_parameters::StopContainerOptionsBuilder;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -62,7 +62,7 @@ impl StepType for DockerStop {
                 .into_iter()
                 .collect();
         for field in ["timeout", "deadline"] {
-            diags.extend(crate::validate::check_duration_field(with, field));
+            diags.extend(opsplan_plan::fields::check_duration_field(with, field));
         }
         diags
     }

@@ -52,9 +52,9 @@ use super::{
     blocking, check_cancel, io_error, rel_text, require_dir, rfc3339, sha256_file, walk, Filter,
     TempFile,
 };
-use crate::diagnostic::{Code, Diagnostic};
-use crate::source::Node;
-use crate::steps::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
+use opsplan_plan::diagnostic::{Code, Diagnostic};
+use opsplan_plan::source::Node;
+use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -210,7 +210,7 @@ impl StepType for Manifest {
             .into_iter()
             .collect();
         diags.extend(check_manifest_file(with, &spec.file));
-        diags.extend(crate::validate::check_glob_field(with, "exclude"));
+        diags.extend(opsplan_plan::fields::check_glob_field(with, "exclude"));
         diags
     }
     fn describe(spec: &ManifestSpec) -> Action {

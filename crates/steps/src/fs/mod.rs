@@ -12,9 +12,9 @@ pub mod sync;
 pub mod verify;
 
 use super::{StepContext, StepError};
-use crate::diagnostic::{Code, Diagnostic};
-use crate::source::de::is_template;
-use crate::source::Node;
+use opsplan_plan::diagnostic::{Code, Diagnostic};
+use opsplan_plan::source::de::is_template;
+use opsplan_plan::source::Node;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -432,8 +432,8 @@ pub(crate) fn check_nonempty_path(with: &Node, field: &str, value: &str) -> Opti
 
 /// Glob diagnostics (E071) for the usual `include` and `exclude` fields.
 pub(crate) fn check_globs(with: &Node) -> Vec<Diagnostic> {
-    let mut diags = crate::validate::check_glob_field(with, "include");
-    diags.extend(crate::validate::check_glob_field(with, "exclude"));
+    let mut diags = opsplan_plan::fields::check_glob_field(with, "include");
+    diags.extend(opsplan_plan::fields::check_glob_field(with, "exclude"));
     diags
 }
 

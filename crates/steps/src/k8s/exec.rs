@@ -3,10 +3,10 @@
 //! time rather than written into the plan).
 
 use super::{k8s_spec, Connection};
-use crate::diagnostic::{Code, Diagnostic};
-use crate::source::Node;
-use crate::steps::exec::{default_exit, PROCESS_OUTPUTS};
-use crate::steps::{shell_quote, Action, OutputDecl, Outputs, StepContext, StepError, StepType};
+use opsplan_plan::diagnostic::{Code, Diagnostic};
+use opsplan_plan::source::Node;
+use crate::exec::{default_exit, PROCESS_OUTPUTS};
+use crate::{shell_quote, Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -77,7 +77,7 @@ impl StepType for K8sExec {
                 .help("e.g. `pod: db-0` or `selector: spilo-role=master`"),
             );
         }
-        if spec.command.is_empty() && !crate::steps::templated(with, "command") {
+        if spec.command.is_empty() && !crate::templated(with, "command") {
             diags.push(super::arg_error(
                 with,
                 "command",
@@ -122,7 +122,7 @@ impl StepType for K8sExec {
         let args = exec_args(&spec, &pod);
         let result = match &spec.stdin_file {
             Some(path) => {
-                let file = crate::steps::process::StdinFile {
+                let file = crate::process::StdinFile {
                     path: path.into(),
                     gunzip: spec.gunzip,
                 };
@@ -155,7 +155,7 @@ impl StepType for K8sExec {
             return Err(StepError::new(message));
         }
         let mut out =
-            crate::steps::exec::finish(&spec.kubectl, result, &spec.expect_exit, spec.parse_json)?;
+            crate::exec::finish(&spec.kubectl, result, &spec.expect_exit, spec.parse_json)?;
         out.insert("pod".into(), pod.into());
         Ok(out)
     }

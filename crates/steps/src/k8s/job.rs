@@ -4,9 +4,9 @@
 //! output, and deletes it according to `delete`.
 
 use super::{k8s_spec, Connection};
-use crate::diagnostic::{Code, Diagnostic};
-use crate::source::{FileId, Node};
-use crate::steps::{Action, OutputDecl, Outputs, StepContext, StepError, StepType, Stream};
+use opsplan_plan::diagnostic::{Code, Diagnostic};
+use opsplan_plan::source::{FileId, Node};
+use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType, Stream};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::time::{Duration, Instant};
@@ -168,7 +168,7 @@ impl StepType for Job {
             }
         }
         for field in ["deadline", "interval"] {
-            if let Some(d) = crate::validate::check_duration_field(with, field) {
+            if let Some(d) = opsplan_plan::fields::check_duration_field(with, field) {
                 diags.push(d);
             }
         }

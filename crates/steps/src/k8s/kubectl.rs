@@ -2,10 +2,10 @@
 //! runbook's `delete cronjob`, a `get` whose JSON a later step reads).
 
 use super::k8s_spec;
-use crate::diagnostic::Diagnostic;
-use crate::source::Node;
-use crate::steps::exec::{default_exit, PROCESS_OUTPUTS};
-use crate::steps::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
+use opsplan_plan::diagnostic::Diagnostic;
+use opsplan_plan::source::Node;
+use crate::exec::{default_exit, PROCESS_OUTPUTS};
+use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -43,7 +43,7 @@ impl StepType for Kubectl {
     }
     fn check(spec: &KubectlSpec, with: &Node) -> Vec<Diagnostic> {
         let mut diags = Vec::new();
-        if spec.args.is_empty() && !crate::steps::templated(with, "args") {
+        if spec.args.is_empty() && !crate::templated(with, "args") {
             diags.push(super::arg_error(
                 with,
                 "args",
@@ -66,7 +66,7 @@ impl StepType for Kubectl {
                 let span = with
                     .get("args")
                     .and_then(|a| match &a.value {
-                        crate::source::NodeValue::Seq(items) => items.get(i).map(|n| n.span),
+                        opsplan_plan::source::NodeValue::Seq(items) => items.get(i).map(|n| n.span),
                         _ => None,
                     })
                     .unwrap_or(with.span);
@@ -95,6 +95,6 @@ impl StepType for Kubectl {
         if !spec.expect_exit.contains(&result.exit_code) {
             return Err(conn.failure(&ctx, &spec.args, &result));
         }
-        crate::steps::exec::finish(&spec.kubectl, result, &spec.expect_exit, spec.parse_json)
+        crate::exec::finish(&spec.kubectl, result, &spec.expect_exit, spec.parse_json)
     }
 }

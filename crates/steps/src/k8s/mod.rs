@@ -16,8 +16,8 @@ pub mod wait;
 
 use super::process::{self, ProcessResult, ProcessSpec};
 use super::{shell_quote, StepContext, StepError};
-use crate::diagnostic::{Code, Diagnostic};
-use crate::source::{Node, Span};
+use opsplan_plan::diagnostic::{Code, Diagnostic};
+use opsplan_plan::source::{Node, Span};
 use std::path::Path;
 use std::time::Duration;
 
@@ -35,7 +35,7 @@ macro_rules! k8s_spec {
             $( $(#[$fmeta])* pub $field: $ty, )*
             /// The kubectl binary: a name looked up on PATH, or a path. A param lets a plan
             /// pin the client version that matches the cluster.
-            #[serde(default = "crate::steps::k8s::default_kubectl")]
+            #[serde(default = "crate::k8s::default_kubectl")]
             pub kubectl: String,
             /// kubeconfig context (`--context`); without it, the kubeconfig's current context,
             /// which is whatever the operator last switched to: plans should pass it.
@@ -50,10 +50,10 @@ macro_rules! k8s_spec {
         }
 
         impl $name {
-            pub fn connection(&self) -> $crate::steps::k8s::Connection {
+            pub fn connection(&self) -> $crate::k8s::Connection {
                 // An empty value (a param left at its `""` default) means "not set".
                 let set = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
-                $crate::steps::k8s::Connection {
+                $crate::k8s::Connection {
                     kubectl: self.kubectl.clone(),
                     context: set(&self.context),
                     namespace: set(&self.namespace),
@@ -414,7 +414,7 @@ pub fn arg_error_at(span: Span, message: &str, label: &str, help: &str) -> Diagn
 
 /// Whether a string is still a template (validation) or a preview placeholder.
 pub fn pending(text: &str) -> bool {
-    crate::source::de::is_template(text) || text.contains(crate::template::PLACEHOLDER_OPEN)
+    opsplan_plan::source::de::is_template(text) || text.contains(opsplan_plan::template::PLACEHOLDER_OPEN)
 }
 
 /// Waits `interval`, or returns `cancelled` when the step is cancelled.

@@ -5,9 +5,9 @@
 //! step that releases the workloads restores exactly what was there, not a guess.
 
 use super::{k8s_spec, Connection};
-use crate::diagnostic::{Code, Diagnostic};
-use crate::source::{Node, NodeValue};
-use crate::steps::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
+use opsplan_plan::diagnostic::{Code, Diagnostic};
+use opsplan_plan::source::{Node, NodeValue};
+use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use schemars::JsonSchema;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
@@ -179,7 +179,7 @@ impl StepType for Scale {
             }
         } else if spec.replicas.is_some()
             && spec.resources.is_empty()
-            && !crate::steps::templated(with, "resources")
+            && !crate::templated(with, "resources")
             && spec.selector.is_none()
         {
             diags.push(
@@ -236,7 +236,7 @@ impl StepType for Scale {
             }
         }
         for field in ["deadline", "interval"] {
-            if let Some(d) = crate::validate::check_duration_field(with, field) {
+            if let Some(d) = opsplan_plan::fields::check_duration_field(with, field) {
                 diags.push(d);
             }
         }
@@ -376,7 +376,7 @@ fn scale_outputs(
     out
 }
 
-fn check_ref(text: &str, span: crate::source::Span) -> Option<Diagnostic> {
+fn check_ref(text: &str, span: opsplan_plan::source::Span) -> Option<Diagnostic> {
     if super::pending(text) {
         return None;
     }

@@ -3,9 +3,9 @@
 //! running" after a restore, as a check that fails rather than a line to eyeball.
 
 use super::k8s_spec;
-use crate::diagnostic::Diagnostic;
-use crate::source::Node;
-use crate::steps::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
+use opsplan_plan::diagnostic::Diagnostic;
+use opsplan_plan::source::Node;
+use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::time::Instant;
@@ -153,7 +153,7 @@ impl StepType for K8sWait {
                 ));
             }
         }
-        if let Some(d) = crate::validate::check_duration_field(with, "deadline") {
+        if let Some(d) = opsplan_plan::fields::check_duration_field(with, "deadline") {
             diags.push(d);
         }
         diags

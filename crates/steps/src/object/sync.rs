@@ -7,10 +7,10 @@ use super::{
     format_mtime, human_bytes, local_path, parse_size, stored_from, Connection, Entry, Location,
     Nanos, Side, META_MTIME, META_SHA256, TMP_SUFFIX,
 };
-use crate::diagnostic::{Code, Diagnostic};
-use crate::source::de::is_template;
-use crate::source::Node;
-use crate::steps::{Action, OutputDecl, Outputs, StepContext, StepError, StepType, Stream};
+use opsplan_plan::diagnostic::{Code, Diagnostic};
+use opsplan_plan::source::de::is_template;
+use opsplan_plan::source::Node;
+use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType, Stream};
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -269,7 +269,7 @@ impl StepType for ObjectSync {
             }
         }
         for field in ["include", "exclude", "last"] {
-            diags.extend(crate::validate::check_glob_field(with, field));
+            diags.extend(opsplan_plan::fields::check_glob_field(with, field));
         }
         if let Some(marker) = &spec.exclude_if_present {
             if marker.is_empty() || marker.contains('/') {
@@ -323,13 +323,13 @@ impl StepType for ObjectSync {
                 );
             }
         }
-        if let Some(d) = crate::validate::check_duration_field(with, "progress_interval") {
+        if let Some(d) = opsplan_plan::fields::check_duration_field(with, "progress_interval") {
             diags.push(d);
         }
         for side in ["source_options", "destination_options"] {
             if let Some(options) = with.get(side) {
                 for field in ["connect_timeout", "read_timeout"] {
-                    if let Some(d) = crate::validate::check_duration_field(options, field) {
+                    if let Some(d) = opsplan_plan::fields::check_duration_field(options, field) {
                         diags.push(d);
                     }
                 }
@@ -409,7 +409,7 @@ impl StepType for ObjectSync {
 fn check_options(loc: &Location, node: Option<&Node>, field: &str) -> Option<Diagnostic> {
     let node = node?;
     let set: Vec<&str> = match &node.value {
-        crate::source::NodeValue::Map(entries) => {
+        opsplan_plan::source::NodeValue::Map(entries) => {
             entries.iter().filter_map(|(k, _)| k.as_str()).collect()
         }
         _ => return None,

@@ -12,9 +12,9 @@ pub mod sql;
 
 use super::process::ProcessResult;
 use super::{StepContext, StepError};
-use crate::diagnostic::{Code, Diagnostic};
-use crate::source::de::is_template;
-use crate::source::Node;
+use opsplan_plan::diagnostic::{Code, Diagnostic};
+use opsplan_plan::source::de::is_template;
+use opsplan_plan::source::Node;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -191,7 +191,7 @@ impl Connection {
             return diags;
         };
         let at = |field: &str| node.get(field).map_or(node.span, |n| n.span);
-        if let Some(d) = crate::validate::check_duration_field(node, "connect_timeout") {
+        if let Some(d) = opsplan_plan::fields::check_duration_field(node, "connect_timeout") {
             diags.push(d);
         } else if let Some(t) = node.get("connect_timeout").filter(|n| n.as_str().is_none()) {
             // A bare number is read as a string by serde but is no duration.
@@ -250,7 +250,7 @@ impl Connection {
     }
 }
 
-fn no_user(span: crate::source::Span) -> Diagnostic {
+fn no_user(span: opsplan_plan::source::Span) -> Diagnostic {
     Diagnostic::new(Code::StepArgs, "the connection names no user")
         .label(span, "as whom to connect?")
         .help("set `user:` (or name it in the `dsn`)")

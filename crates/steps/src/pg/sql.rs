@@ -7,9 +7,9 @@
 //! each statement affected, and lets an error name the statement it happened in.
 
 use super::{Connection, Target};
-use crate::diagnostic::{Code, Diagnostic};
-use crate::source::Node;
-use crate::steps::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
+use opsplan_plan::diagnostic::{Code, Diagnostic};
+use opsplan_plan::source::Node;
+use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use futures::TryStreamExt;
 use schemars::JsonSchema;
 use serde::Deserialize;

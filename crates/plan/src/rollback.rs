@@ -3,7 +3,7 @@
 //! path is the path the engine takes.
 
 use crate::compile::CompiledPlan;
-use crate::exec::events::StepStatus;
+use crate::step::StepStatus;
 use std::collections::HashMap;
 
 /// State of a step when the forward phase stopped.

@@ -1,0 +1,1 @@
+//! opsplan-run: runs a compiled plan.
