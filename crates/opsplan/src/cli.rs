@@ -1,34 +1,26 @@
 //! The `opsplan` command line. Each subcommand is a thin driver over the library stages.
 
-use crate::compile::{self, CompiledPlan};
-use crate::diagnostic::{self, Code, Diagnostic, Severity};
-use crate::exec::events::{EventSink, RunEvent};
-use crate::exec::Interrupts;
-use crate::params::{self, ParamInputs};
-use crate::plan::{self, Kind};
-use crate::report::console::LogFormat;
-use crate::report::{graph, preview};
-use crate::source::Sources;
-use crate::steps::{Answers, REGISTRY};
+use crate::console::LogFormat;
+use opsplan_plan::compile::CompiledPlan;
+use opsplan_plan::diagnostic::{self, Code, Diagnostic, Severity};
+use opsplan_plan::params::ParamInputs;
+use opsplan_plan::pipeline::{self, LoadError};
+use opsplan_plan::source::Sources;
+use opsplan_plan::step::{Answers, Registry};
+use opsplan_plan::{graph, preview};
+use opsplan_run::drill;
+use opsplan_run::exec::events::EventSink;
+use opsplan_run::exit;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-mod drill;
+mod execute;
+mod resume;
 mod runs;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Exit codes; docs/reference/exit-codes.md explains each.
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const RUN_FAILED: i32 = 1;
-    pub const INVALID: i32 = 2;
-    pub const ROLLBACK_FAILED: i32 = 3;
-    /// A lock is held by another run, or stale; nothing was run.
-    pub const LOCKED: i32 = 4;
-    pub const INTERRUPTED: i32 = 130;
-}
 
 #[derive(Parser)]
 #[command(
@@ -116,7 +108,7 @@ enum Command {
         #[command(subcommand)]
         action: Option<RunsAction>,
         /// Folder of run journals.
-        #[arg(long, global = true, env = "OPSPLAN_JOURNAL_DIR", default_value = crate::journal::DEFAULT_DIR)]
+        #[arg(long, global = true, env = "OPSPLAN_JOURNAL_DIR", default_value = opsplan_run::journal::DEFAULT_DIR)]
         journal_dir: PathBuf,
         #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
@@ -182,7 +174,7 @@ struct DrillCli {
     #[arg(long, value_name = "DIR")]
     backup_folder: Option<PathBuf>,
     /// The manifest's file name in --backup-folder.
-    #[arg(long, value_name = "NAME", default_value = crate::steps::fs::manifest::DEFAULT_FILE)]
+    #[arg(long, value_name = "NAME", default_value = opsplan_steps::fs::manifest::DEFAULT_FILE)]
     manifest_file: String,
     /// Write the JSON report of the drill here (also when it fails).
     #[arg(long, value_name = "FILE")]
@@ -222,10 +214,10 @@ struct ExecArgs {
 #[derive(Args, Clone)]
 struct DurableArgs {
     /// Folder of run journals (one sub-folder per run).
-    #[arg(long, env = "OPSPLAN_JOURNAL_DIR", default_value = crate::journal::DEFAULT_DIR)]
+    #[arg(long, env = "OPSPLAN_JOURNAL_DIR", default_value = opsplan_run::journal::DEFAULT_DIR)]
     journal_dir: PathBuf,
     /// Folder of the local lock files.
-    #[arg(long, env = "OPSPLAN_LOCK_DIR", default_value = crate::journal::DEFAULT_LOCK_DIR)]
+    #[arg(long, env = "OPSPLAN_LOCK_DIR", default_value = opsplan_run::journal::DEFAULT_LOCK_DIR)]
     lock_dir: PathBuf,
     /// Take over a stale lock (its run's process is gone) after you checked that nothing
     /// that run held is left.
@@ -271,7 +263,8 @@ enum GraphFormat {
     Mermaid,
 }
 
-pub fn main() -> i32 {
+pub(crate) fn main() -> i32 {
+    let registry = Arc::new(opsplan_steps::builtin());
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -288,18 +281,18 @@ pub fn main() -> i32 {
             paths,
             deny_warnings,
             format,
-        } => cmd_validate(&paths, deny_warnings, format),
+        } => cmd_validate(&paths, deny_warnings, format, &registry),
         Command::Preview {
             plan,
             params,
             fail_at,
             format,
-        } => cmd_preview(&plan, &params, fail_at.as_deref(), format),
+        } => cmd_preview(&plan, &params, fail_at.as_deref(), format, &registry),
         Command::Graph {
             plan,
             params,
             format,
-        } => match load_compiled(&plan, &params, false) {
+        } => match load_compiled(&plan, &params, false, &registry) {
             Ok(p) => {
                 print!(
                     "{}",
@@ -318,7 +311,7 @@ pub fn main() -> i32 {
             exec,
             durable,
             no_journal,
-        } => cmd_run(&plan, &params, &exec, &durable, no_journal),
+        } => cmd_run(&plan, &params, &exec, &durable, no_journal, &registry),
         Command::Drill(d) => {
             let DrillCli {
                 backup_plan,
@@ -338,30 +331,35 @@ pub fn main() -> i32 {
                 exec,
                 durable,
             } = *d;
-            drill::cmd_drill(drill::DrillArgs {
-                backup_plan,
-                restore_plan,
-                backup_params: ParamArgs {
-                    set: set_backup,
-                    file: backup_params,
-                },
-                restore_params: ParamArgs {
-                    set: set_restore,
-                    file: restore_params,
-                },
-                check_plan: check,
-                check_params: ParamArgs {
-                    set: set_check,
-                    file: check_params,
-                },
-                target_params: target_param,
-                compare,
-                backup_folder,
-                manifest_file,
-                report,
-                exec: exec.into(),
+            let inputs = |set, file| ParamInputs {
+                set,
+                file,
+                read_secrets: true,
+            };
+            let exec: ExecOptions = exec.into();
+            init_tracing(exec.log_format);
+            let host = DrillHost {
+                exec: exec.clone(),
                 durable: durable.into(),
-            })
+                registry: registry.clone(),
+            };
+            drill::drill(
+                drill::DrillArgs {
+                    backup_plan,
+                    restore_plan,
+                    backup_params: inputs(set_backup, backup_params),
+                    restore_params: inputs(set_restore, restore_params),
+                    check_plan: check,
+                    check_params: inputs(set_check, check_params),
+                    target_params: target_param,
+                    compare,
+                    backup_folder,
+                    manifest_file,
+                    report,
+                    force: exec.answers.force,
+                },
+                &host,
+            )
         }
         Command::Resume {
             run,
@@ -371,15 +369,22 @@ pub fn main() -> i32 {
             set,
             exec,
             durable,
-        } => runs::cmd_resume(runs::ResumeArgs {
-            run,
-            rollback,
-            allow_changed_plan,
-            rerun,
-            set,
-            exec: exec.into(),
-            durable: durable.into(),
-        }),
+        } => {
+            let durable: execute::DurableOptions = durable.into();
+            resume::cmd_resume(
+                opsplan_run::resume::ResumeRequest {
+                    journal_root: durable.journal_dir.clone(),
+                    run,
+                    rollback,
+                    allow_changed_plan,
+                    rerun,
+                    set,
+                },
+                exec.into(),
+                durable,
+                &registry,
+            )
+        }
         Command::Runs {
             action,
             journal_dir,
@@ -390,10 +395,10 @@ pub fn main() -> i32 {
                 runs::cmd_runs_show(&journal_dir, &run, format == OutputFormat::Json)
             }
         },
-        Command::Schema { check } => cmd_schema(check.as_deref()),
-        Command::Reference { dir, check } => cmd_reference(&dir, check),
+        Command::Schema { check } => cmd_schema(check.as_deref(), &registry),
+        Command::Reference { dir, check } => cmd_reference(&dir, check, &registry),
         Command::Types => {
-            for t in REGISTRY {
+            for t in registry.iter() {
                 let outs: Vec<&str> = t.outputs().iter().map(|o| o.name).collect();
                 println!("{:14} {}", t.name(), t.summary());
                 if !outs.is_empty() {
@@ -453,30 +458,12 @@ fn plan_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
     Ok(out)
 }
 
-/// Loads and statically checks one plan; fragments alone are reported as such.
-pub fn check_file(
-    path: &Path,
-    sources: &mut Sources,
-) -> (Option<plan::LoadedPlan>, Vec<Diagnostic>, bool) {
-    let (loaded, mut diags) = plan::load_plan(path, sources);
-    let fragment = loaded
-        .as_ref()
-        .is_some_and(|l| l.doc.kind.value == Kind::Fragment);
-    if fragment {
-        // A fragment is checked where a plan uses it.
-        diags.retain(|d| d.code != Code::InvalidValue || !d.message.contains("fragment"));
-        return (None, diags, true);
-    }
-    if let Some(l) = &loaded {
-        if !diags.iter().any(Diagnostic::is_error) {
-            diags.extend(crate::validate::check(l, sources));
-        }
-    }
-    diagnostic::sort(&mut diags);
-    (loaded, diags, false)
-}
-
-fn cmd_validate(paths: &[PathBuf], deny_warnings: bool, format: OutputFormat) -> i32 {
+fn cmd_validate(
+    paths: &[PathBuf],
+    deny_warnings: bool,
+    format: OutputFormat,
+    registry: &Arc<Registry>,
+) -> i32 {
     let files = match plan_files(paths) {
         Ok(f) => f,
         Err(d) => {
@@ -488,7 +475,11 @@ fn cmd_validate(paths: &[PathBuf], deny_warnings: bool, format: OutputFormat) ->
     let mut json = Vec::new();
     for file in &files {
         let mut sources = Sources::default();
-        let (_, diags, fragment) = check_file(file, &mut sources);
+        let pipeline::Checked {
+            diagnostics: diags,
+            fragment,
+            ..
+        } = pipeline::check_file(file, &mut sources, registry);
         errors += diags
             .iter()
             .filter(|d| d.severity == Severity::Error)
@@ -536,57 +527,83 @@ fn cmd_validate(paths: &[PathBuf], deny_warnings: bool, format: OutputFormat) ->
 }
 
 /// Load, validate and compile; diagnostics are printed and mapped to exit code 2.
-fn load_compiled(path: &Path, args: &ParamArgs, read_secrets: bool) -> Result<CompiledPlan, i32> {
-    load_compiled_with(path, args, Vec::new(), read_secrets)
-}
-
-/// [`load_compiled`] with param values already in nodes (a resumed run's journal).
-fn load_compiled_with(
+fn load_compiled(
     path: &Path,
     args: &ParamArgs,
-    extra: Vec<(crate::source::Node, crate::source::Node)>,
     read_secrets: bool,
+    registry: &Arc<Registry>,
 ) -> Result<CompiledPlan, i32> {
-    let mut sources = Sources::default();
-    let (loaded, diags, fragment) = check_file(path, &mut sources);
-    let has_errors = diags.iter().any(Diagnostic::is_error);
-    print_diagnostics(&diags, &sources);
-    if fragment {
-        eprintln!(
-            "{}: a fragment cannot run alone; use it from a plan with `uses:`",
-            path.display()
-        );
-        return Err(exit::INVALID);
-    }
-    let Some(loaded) = loaded.filter(|_| !has_errors) else {
-        return Err(exit::INVALID);
-    };
-    let given = match &args.file {
-        Some(f) => match params::read_params_file(f, &mut sources) {
-            Ok(g) => g,
-            Err(d) => {
-                print_diagnostics(&[d], &sources);
-                return Err(exit::INVALID);
-            }
-        },
-        None => Vec::new(),
-    };
-    let given = [given, extra].concat();
     let inputs = ParamInputs {
         set: args.set.clone(),
         file: args.file.clone(),
         read_secrets,
     };
-    let sources = Arc::new(sources);
-    compile::compile(&loaded, sources.clone(), &inputs, &given).map_err(|mut diags| {
-        diagnostic::sort(&mut diags);
-        print_diagnostics(&diags, &sources);
-        exit::INVALID
-    })
+    load_inputs(path, &inputs, registry)
 }
 
-fn cmd_preview(path: &Path, args: &ParamArgs, fail_at: Option<&str>, format: PreviewFormat) -> i32 {
-    let plan = match load_compiled(path, args, false) {
+fn load_inputs(
+    path: &Path,
+    inputs: &ParamInputs,
+    registry: &Arc<Registry>,
+) -> Result<CompiledPlan, i32> {
+    match pipeline::load_compiled(path, inputs, Vec::new(), registry) {
+        Ok(c) => {
+            print_diagnostics(&c.warnings, &c.sources);
+            Ok(c.plan)
+        }
+        Err(LoadError::Invalid {
+            diagnostics,
+            sources,
+        }) => {
+            print_diagnostics(&diagnostics, &sources);
+            Err(exit::INVALID)
+        }
+        Err(LoadError::Fragment { path }) => {
+            eprintln!(
+                "{}: a fragment cannot run alone; use it from a plan with `uses:`",
+                path.display()
+            );
+            Err(exit::INVALID)
+        }
+    }
+}
+
+/// The drill's phases are loaded and run the way `opsplan load`/`run` do.
+struct DrillHost {
+    exec: ExecOptions,
+    durable: execute::DurableOptions,
+    registry: Arc<Registry>,
+}
+
+impl drill::DrillHost for DrillHost {
+    fn load(&self, path: &Path, params: &ParamInputs) -> Result<CompiledPlan, i32> {
+        load_inputs(path, params, &self.registry)
+    }
+    fn execute(
+        &self,
+        plan: Arc<CompiledPlan>,
+        run_id: String,
+        observer: Arc<dyn EventSink>,
+    ) -> i32 {
+        let builder = execute::configure(
+            opsplan_run::RunBuilder::new(plan),
+            &self.exec,
+            &self.durable,
+        )
+        .journal(opsplan_run::JournalTarget::New(self.durable.journal_dir.clone()));
+        let builder = builder.with_run_id(run_id);
+        execute::execute(builder, &self.exec, Some(observer))
+    }
+}
+
+fn cmd_preview(
+    path: &Path,
+    args: &ParamArgs,
+    fail_at: Option<&str>,
+    format: PreviewFormat,
+    registry: &Arc<Registry>,
+) -> i32 {
+    let plan = match load_compiled(path, args, false, registry) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -613,23 +630,6 @@ fn cmd_preview(path: &Path, args: &ParamArgs, fail_at: Option<&str>, format: Pre
     exit::OK
 }
 
-fn run_id() -> String {
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let stamp: String = now
-        .chars()
-        .filter(|c| c.is_ascii_digit())
-        .take(14)
-        .collect();
-    // 32 random bits: runs started in the same second (a scheduler, a test suite) must not
-    // collide; the journal refuses to reuse a run's folder.
-    format!(
-        "{}-{}-{:08x}",
-        &stamp[..8.min(stamp.len())],
-        &stamp[8.min(stamp.len())..],
-        rand::random::<u32>()
-    )
-}
-
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OPSPLAN_LOG")
         .unwrap_or_else(|_| "info".into());
@@ -642,9 +642,18 @@ fn init_tracing(format: LogFormat) {
     };
 }
 
-impl From<ExecArgs> for runs::ExecOptions {
+/// How steps run, from [`ExecArgs`].
+#[derive(Debug, Clone)]
+struct ExecOptions {
+    max_parallel: usize,
+    answers: Answers,
+    grace: Duration,
+    log_format: LogFormat,
+}
+
+impl From<ExecArgs> for ExecOptions {
     fn from(a: ExecArgs) -> Self {
-        runs::ExecOptions {
+        ExecOptions {
             max_parallel: a.max_parallel,
             answers: Answers {
                 yes: a.yes,
@@ -656,9 +665,9 @@ impl From<ExecArgs> for runs::ExecOptions {
     }
 }
 
-impl From<DurableArgs> for runs::DurableOptions {
+impl From<DurableArgs> for execute::DurableOptions {
     fn from(a: DurableArgs) -> Self {
-        runs::DurableOptions {
+        execute::DurableOptions {
             journal_dir: a.journal_dir,
             lock_dir: a.lock_dir,
             break_lock: a.break_lock,
@@ -673,9 +682,10 @@ fn cmd_run(
     exec: &ExecArgs,
     durable: &DurableArgs,
     no_journal: bool,
+    registry: &Arc<Registry>,
 ) -> i32 {
     init_tracing(exec.log_format);
-    let plan = match load_compiled(path, args, true) {
+    let plan = match load_compiled(path, args, true, registry) {
         Ok(p) => Arc::new(p),
         Err(code) => return code,
     };
@@ -692,68 +702,11 @@ fn cmd_run(
             on_command_line.join(", --set ")
         );
     }
-    runs::execute(runs::Execution {
-        plan,
-        run_id: run_id(),
-        started: crate::exec::events::now(),
-        journal: if no_journal {
-            runs::JournalTarget::None
-        } else {
-            runs::JournalTarget::New(durable.journal_dir.clone())
-        },
-        exec: exec.clone().into(),
-        durable: durable.clone().into(),
-        prior: Default::default(),
-        rollback_only: false,
-    })
+    execute::run_plan(plan, &exec.clone().into(), &durable.clone().into(), no_journal)
 }
 
-/// First SIGINT/SIGTERM: stop and roll back. Second: skip grace periods. Cleanup itself is
-/// never interrupted: a signal once undo and cleanup started, and any third one, is
-/// reported (and journaled) and ignored.
-fn spawn_signal_handler(interrupts: Interrupts, sink: Arc<dyn EventSink>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    tokio::spawn(async move {
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return;
-        };
-        let mut count = 0;
-        loop {
-            let name = tokio::select! {
-                _ = int.recv() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            };
-            count += 1;
-            let rolling_back = interrupts
-                .rolling_back
-                .load(std::sync::atomic::Ordering::SeqCst);
-            let action = match count {
-                _ if rolling_back => {
-                    "ignored: undo and cleanup are running and will not be interrupted"
-                }
-                1 => {
-                    interrupts.cancel.cancel();
-                    "stopping: no new steps; cancelling running steps, then undo and cleanup"
-                }
-                2 => {
-                    interrupts.hurry.cancel();
-                    "killing running steps now (no grace period); undo and cleanup still run"
-                }
-                _ => "ignored: undo and cleanup are running and will not be interrupted",
-            };
-            sink.emit(&RunEvent::Signal {
-                signal: name.into(),
-                action: action.into(),
-            });
-        }
-    });
-}
-
-fn cmd_schema(check: Option<&Path>) -> i32 {
-    let text = crate::schema::plan_schema_text();
+fn cmd_schema(check: Option<&Path>, registry: &Registry) -> i32 {
+    let text = opsplan_plan::schema::plan_schema_text(registry);
     match check {
         None => {
             print!("{text}");
@@ -777,9 +730,9 @@ fn cmd_schema(check: Option<&Path>) -> i32 {
     }
 }
 
-fn cmd_reference(dir: &Path, check: bool) -> i32 {
+fn cmd_reference(dir: &Path, check: bool, registry: &Registry) -> i32 {
     let mut stale = false;
-    for (name, text) in crate::reference::pages() {
+    for (name, text) in opsplan_plan::reference::pages(registry) {
         let path = dir.join(name);
         if check {
             if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {

@@ -1,8 +1,8 @@
 //! The console sink: plain lines (always), a live status line of running steps on a
 //! terminal, or JSON lines through tracing with `--log-format json`; then a summary table.
 
-use crate::exec::events::{EventSink, Phase, RunEvent, RunStatus, StepStatus};
-use crate::exec::{RunReport, StepRecord};
+use opsplan_run::exec::events::{EventSink, Phase, RunEvent, RunStatus, StepStatus};
+use opsplan_run::exec::{RunReport, StepRecord};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Mutex;
@@ -154,8 +154,8 @@ impl EventSink for Console {
             }
             RunEvent::StepLog { step, stream, line } => {
                 let tag = match stream {
-                    crate::steps::Stream::Stdout => "|",
-                    crate::steps::Stream::Stderr => "!",
+                    opsplan_plan::step::Stream::Stdout => "|",
+                    opsplan_plan::step::Stream::Stderr => "!",
                 };
                 self.line(state, &format!("  {step} {tag} {line}"));
             }

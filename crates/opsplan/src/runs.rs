@@ -2,36 +2,13 @@
 //! both rendered from the folded journal state.
 
 use super::console::fmt_duration;
-use crate::exec::events::{Phase, RunStatus, StepStatus};
-use crate::journal::format::Meta;
-use crate::journal::state::{PhaseState, RunState};
+use opsplan_run::exec::events::{Phase, StepStatus};
+use opsplan_run::journal::format::Meta;
+pub use opsplan_run::journal::store::Liveness;
+use opsplan_run::journal::state::{PhaseState, RunState};
 use serde::Serialize;
 use std::fmt::Write;
 use std::time::Duration;
-
-/// What a run is, as far as the journal and the owner lock can tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Liveness {
-    Finished(RunStatus),
-    /// A process holds the run's journal open.
-    Running,
-    /// No process works on it and it did not finish: it crashed (resume it).
-    Interrupted,
-}
-
-impl Liveness {
-    pub fn label(self) -> &'static str {
-        match self {
-            Liveness::Finished(RunStatus::Succeeded) => "succeeded",
-            Liveness::Finished(RunStatus::Failed) => "failed",
-            Liveness::Finished(RunStatus::Cancelled) => "cancelled",
-            Liveness::Finished(RunStatus::RollbackFailed) => "rollback-failed",
-            Liveness::Running => "running",
-            Liveness::Interrupted => "interrupted",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRow {

@@ -17,12 +17,12 @@
 //! the restore target differs from the backup source (`--target-param`), and the
 //! destructive gate of `run` passes for every plan.
 
-use super::runs::{self, DurableOptions, ExecOptions, Execution, JournalTarget};
-use super::{exit, load_compiled, ParamArgs};
-use crate::compile::CompiledPlan;
+use crate::exit;
+use opsplan_plan::compile::CompiledPlan;
+use opsplan_plan::params::ParamInputs;
 use crate::exec::events::{EventSink, Phase, RunEvent, StepStatus};
-use crate::steps::fs::{manifest, verify};
-use crate::steps::{Outputs, StepError, StepType};
+use opsplan_steps::fs::{manifest, verify};
+use opsplan_plan::step::{Outputs, StepError, StepType};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -38,10 +38,10 @@ pub const REPORT_VERSION: u32 = 1;
 pub struct DrillArgs {
     pub backup_plan: PathBuf,
     pub restore_plan: PathBuf,
-    pub backup_params: ParamArgs,
-    pub restore_params: ParamArgs,
+    pub backup_params: ParamInputs,
+    pub restore_params: ParamInputs,
     pub check_plan: Option<PathBuf>,
-    pub check_params: ParamArgs,
+    pub check_params: ParamInputs,
     /// `NAME` or `BACKUP_NAME=RESTORE_NAME`, as given.
     pub target_params: Vec<String>,
     /// `DIR` or `DIR=PATH`, as given.
@@ -49,8 +49,18 @@ pub struct DrillArgs {
     pub backup_folder: Option<PathBuf>,
     pub manifest_file: String,
     pub report: Option<PathBuf>,
-    pub exec: ExecOptions,
-    pub durable: DurableOptions,
+    /// `--force`: destructive steps of the drill's plans run without asking.
+    pub force: bool,
+}
+
+/// What the drill needs from its caller: loading a plan (showing its diagnostics) and
+/// running one the way `opsplan run` does (journal, locks, console), so a drill phase is a
+/// run like any other. Both return the exit code of [`crate::exit`] on failure.
+pub trait DrillHost {
+    fn load(&self, path: &Path, params: &ParamInputs) -> Result<CompiledPlan, i32>;
+    /// Runs `plan` as run `run_id`, telling `observer` every event; returns the exit code.
+    fn execute(&self, plan: Arc<CompiledPlan>, run_id: String, observer: Arc<dyn EventSink>)
+        -> i32;
 }
 
 /// The JSON report (`--report FILE`), format `opsplan-drill-report` version 1.
@@ -166,7 +176,8 @@ impl EventSink for Observed {
     }
 }
 
-struct Drill {
+struct Drill<'h> {
+    host: &'h dyn DrillHost,
     args: DrillArgs,
     started: String,
     clock: Instant,
@@ -177,9 +188,10 @@ struct Drill {
     bytes_checked: u64,
 }
 
-pub fn cmd_drill(args: DrillArgs) -> i32 {
-    super::init_tracing(args.exec.log_format);
+/// Runs the drill; returns the exit code (docs/reference/drill.md).
+pub fn drill(args: DrillArgs, host: &dyn DrillHost) -> i32 {
     let mut d = Drill {
+        host,
         args,
         started: crate::exec::events::now(),
         clock: Instant::now(),
@@ -193,7 +205,7 @@ pub fn cmd_drill(args: DrillArgs) -> i32 {
     d.finish(result)
 }
 
-impl Drill {
+impl Drill<'_> {
     fn drive(&mut self) -> Result<(), (&'static str, Failure)> {
         // Everything is checked before anything runs: a typo in the restore params must not
         // be found after a two-hour backup.
@@ -273,9 +285,10 @@ impl Drill {
         &self,
         role: &str,
         path: &Path,
-        params: &ParamArgs,
+        params: &ParamInputs,
     ) -> Result<Arc<CompiledPlan>, Failure> {
-        load_compiled(path, params, true)
+        self.host
+            .load(path, params)
             .map(Arc::new)
             .map_err(|code| {
                 let message = format!(
@@ -305,9 +318,9 @@ impl Drill {
             };
             let bv = param_value(backup, b, "backup", &self.args.backup_plan)?;
             let rv = param_value(restore, r, "restore", &self.args.restore_plan)?;
-            let mask = |p: &crate::params::ParamValue| {
+            let mask = |p: &opsplan_plan::params::ParamValue| {
                 if p.secret {
-                    Value::String(crate::template::MASK.into())
+                    Value::String(opsplan_plan::template::MASK.into())
                 } else {
                     p.value.clone()
                 }
@@ -354,7 +367,7 @@ impl Drill {
         restore: &CompiledPlan,
         check: Option<&Arc<CompiledPlan>>,
     ) -> Result<(), Failure> {
-        if self.args.exec.answers.force || std::io::stdin().is_terminal() {
+        if self.args.force || std::io::stdin().is_terminal() {
             return Ok(());
         }
         let mut named = Vec::new();
@@ -389,9 +402,9 @@ impl Drill {
         path: &Path,
         plan: Arc<CompiledPlan>,
     ) -> Result<Arc<Observed>, (&'static str, Failure)> {
-        let mut run_id = super::run_id();
+        let mut run_id = crate::run::new_run_id();
         while self.run_ids.contains(&run_id) {
-            run_id = super::run_id();
+            run_id = crate::run::new_run_id();
         }
         self.run_ids.push(run_id.clone());
         eprintln!("drill: {phase}: running {} (run {run_id})", path.display());
@@ -404,19 +417,7 @@ impl Drill {
             run_id: Some(run_id.clone()),
             ..PhaseReport::default()
         };
-        let code = runs::execute_observed(
-            Execution {
-                plan,
-                run_id: run_id.clone(),
-                started: crate::exec::events::now(),
-                journal: JournalTarget::New(self.args.durable.journal_dir.clone()),
-                exec: self.args.exec.clone(),
-                durable: self.args.durable.clone(),
-                prior: Default::default(),
-                rollback_only: false,
-            },
-            Some(observed.clone()),
-        );
+        let code = self.host.execute(plan, run_id.clone(), observed.clone());
         report.duration_ms = clock.elapsed().as_millis() as u64;
         report.exit_code = Some(code);
         if code == exit::OK {
@@ -517,9 +518,9 @@ impl Drill {
             let sub_owned = sub.map(str::to_string);
             let result = with_signals(move |token| {
                 if verifying {
-                    crate::steps::fs::require_dir(&dir, "backup folder")?;
+                    opsplan_steps::fs::require_dir(&dir, "backup folder")?;
                 } else {
-                    crate::steps::fs::require_dir(&dir, "restored folder")?;
+                    opsplan_steps::fs::require_dir(&dir, "restored folder")?;
                 }
                 let Some(doc) = verify::read_manifest(&mp)? else {
                     return Ok(None);
@@ -737,10 +738,10 @@ fn param_value<'a>(
     name: &str,
     role: &str,
     path: &Path,
-) -> Result<&'a crate::params::ParamValue, Failure> {
+) -> Result<&'a opsplan_plan::params::ParamValue, Failure> {
     plan.params.0.get(name).ok_or_else(|| {
         let names: Vec<&str> = plan.params.0.keys().map(String::as_str).collect();
-        let hint = crate::diagnostic::did_you_mean(name, names.iter().copied())
+        let hint = opsplan_plan::diagnostic::did_you_mean(name, names.iter().copied())
             .map(|c| format!("; did you mean `{c}`?"))
             .unwrap_or_default();
         refuse(format!(

@@ -1,209 +1,347 @@
-//! The durable side of the command line: `run` and `resume` share [`execute`] (locks, the
-//! journal, signals, the executor); `runs` lists and shows journals.
+//! The run builder: what `opsplan run` and `resume` do, for any caller. A run is the
+//! destructive gate, the locks, the journal, the executor and the release of the locks;
+//! [`RunBuilder::run`] returns a typed result and prints nothing (it reports through the
+//! event sinks and the notice callback it is given).
 
-use super::{exit, spawn_signal_handler, ParamArgs};
-use crate::compile::CompiledPlan;
-use crate::exec::events::{EventSink, Fanout, RunEvent, RunStatus};
-use crate::exec::{Executor, Interrupts, Prior, RunOptions};
+use crate::exec::events::{EventSink, Fanout, RunStatus};
+use crate::exec::{Executor, Interrupts, Prior, RunOptions, RunReport};
 use crate::journal::format::{self, Meta, MetaOptions, PlanRef};
-use crate::journal::recorder::{self, Recorder};
-use crate::journal::{resume, state, store};
+use crate::journal::recorder::Recorder;
 use crate::lock::file::FileLocks;
-use crate::lock::{self, AcquireOptions, Holder, LockError, Takeover};
-use crate::report::console::{self, Console, LogFormat};
-use crate::report::runs::{self as runs_report, Liveness};
-use crate::source::{Node, NodeValue, Span};
-use crate::steps::Answers;
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use crate::lock::{self, AcquireOptions, Holder, LockBackend, LockError, Takeover};
+use crate::signals::{self, SinkSlot};
+use opsplan_plan::compile::CompiledPlan;
+use opsplan_plan::step::{Answers, NoPrompter, Prompter};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
-pub struct ExecOptions {
-    pub max_parallel: usize,
-    pub answers: Answers,
-    pub grace: Duration,
-    pub log_format: LogFormat,
-}
-
-#[derive(Debug, Clone)]
-pub struct DurableOptions {
-    pub journal_dir: PathBuf,
-    pub lock_dir: PathBuf,
-    pub break_lock: bool,
-    pub wait_lock: Option<Duration>,
-}
-
+/// Where the run is recorded.
 pub enum JournalTarget {
-    /// `--no-journal`.
+    /// No journal: the run cannot be resumed after a crash.
     None,
     /// A new run under this folder.
     New(PathBuf),
-    /// A resumed run: its folder, its owner lock (already taken) and where its records end.
-    Resume {
-        dir: PathBuf,
-        owner: nix::fcntl::Flock<std::fs::File>,
-        last_seq: u64,
-        valid_len: u64,
-    },
+    /// A resumed run (see [`crate::resume::prepare`]).
+    Resume(crate::resume::ResumeJournal),
 }
 
-pub struct Execution {
-    pub plan: Arc<CompiledPlan>,
-    pub run_id: String,
-    pub started: String,
-    pub journal: JournalTarget,
-    pub exec: ExecOptions,
-    pub durable: DurableOptions,
-    pub prior: Prior,
-    pub rollback_only: bool,
+/// Whether the run installs the standard signal policy ([`crate::signals`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Signals {
+    /// SIGINT/SIGTERM: first stops and rolls back, second skips grace periods.
+    Standard,
+    /// The caller cancels through [`Interrupts`] itself (embedders, tests).
+    #[default]
+    None,
 }
 
-/// The signal handler exists before the journal does (a signal while waiting for a lock);
-/// it reports to whatever sink is installed by then.
-#[derive(Default)]
-struct SinkSlot(OnceLock<Arc<dyn EventSink>>);
+/// Something the run did that an operator should know, outside the event stream (it
+/// happens before the journal exists or after it is closed).
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// The run's journal folder.
+    Journal(PathBuf),
+    /// A lock this run held when it was interrupted was taken back.
+    LockTakenBack(String),
+    /// A stale lock of another run was broken (`break_stale`).
+    LockBroken { name: String, holder: Box<Holder> },
+    /// A lock could not be given back.
+    LockReleaseFailed { name: String, error: String },
+    /// A lease-backed lock could not be renewed: the run was cancelled.
+    LockLost { name: String, error: String },
+}
 
-impl EventSink for SinkSlot {
-    fn emit(&self, event: &RunEvent) {
-        match self.0.get() {
-            Some(s) => s.emit(event),
-            None => {
-                if let RunEvent::Signal { signal, .. } = event {
-                    eprintln!("{signal}: stopping before the run started");
-                }
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::Journal(dir) => write!(f, "journal: {}", dir.display()),
+            Notice::LockTakenBack(name) => write!(
+                f,
+                "lock `{name}`: taken back (this run held it when it was interrupted)"
+            ),
+            Notice::LockBroken { name, holder } => write!(
+                f,
+                "warning: lock `{name}`: broke the stale lock of {holder} (--break-lock)"
+            ),
+            Notice::LockReleaseFailed { name, error } => {
+                write!(f, "warning: releasing lock `{name}`: {error}")
             }
-        }
-    }
-    fn emit_all(&self, events: &[RunEvent]) {
-        match self.0.get() {
-            Some(s) => s.emit_all(events),
-            None => events.iter().for_each(|e| self.emit(e)),
+            Notice::LockLost { name, error } => write!(
+                f,
+                "error: lock `{name}` could not be renewed ({error}): stopping the run"
+            ),
         }
     }
 }
 
-fn lock_failure(e: &LockError) -> (String, i32) {
-    let help = match e {
-        LockError::Held { .. } => {
-            "nothing was run; wait for that run, or pass --wait-lock DURATION to wait for it"
-                .to_string()
-        }
-        LockError::Stale { holder, .. } => format!(
-            "nothing was run; what that run held may still be held: finish it with `opsplan resume {}` \
-             (or `--rollback`), or, once you checked nothing of it is left, take the lock with --break-lock",
-            holder.run_id
-        ),
-        LockError::Io { .. } => "nothing was run".into(),
-        LockError::Interrupted { .. } => return (e.to_string(), exit::INTERRUPTED),
-    };
-    (format!("{e}\n  help: {help}"), exit::LOCKED)
+/// Why a run did not run (nothing was started, or only rolled back what it took).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("this plan has destructive steps ({}) and there is no terminal to confirm them on; nothing was run", .steps.join(", "))]
+    NeedsForce { steps: Vec<String> },
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("cannot create the run journal in {}: {source}; nothing was run", .dir.display())]
+    JournalCreate {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot append to the run journal in {}: {source}", .dir.display())]
+    JournalReopen {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("stopped by a signal before the run started")]
+    Interrupted,
+    #[error("taking the locks failed: {0}")]
+    LockTask(String),
 }
 
-/// Runs (or resumes) a compiled plan: destructive gate, locks, journal, executor, release.
-pub fn execute(x: Execution) -> i32 {
-    execute_observed(x, None)
+/// What a run that ran came to.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub run_id: String,
+    pub report: RunReport,
+    /// The journal folder, when the run was journaled.
+    pub journal: Option<PathBuf>,
+    /// The run's rollback failed: its locks stay marked (stale) so that no other run starts
+    /// on top of what may still be held, until it is resumed or the lock broken.
+    pub locks_kept: bool,
 }
 
-/// [`execute`], also telling `observer` every event (after the journal and the console):
-/// `opsplan drill` reads the steps' outputs and errors from it.
-pub fn execute_observed(x: Execution, observer: Option<Arc<dyn EventSink>>) -> i32 {
-    let plan = x.plan.clone();
-    let destructive: Vec<&str> = plan
-        .steps
-        .iter()
-        .filter(|s| s.destructive)
-        .map(|s| s.id.as_str())
-        .collect();
-    if !x.rollback_only
-        && !destructive.is_empty()
-        && !x.exec.answers.force
-        && !std::io::stdin().is_terminal()
-    {
-        eprintln!(
-            "error: this plan has destructive steps ({}) and there is no terminal to confirm them on; \
-             nothing was run. Check `opsplan preview` and pass --force to allow them.",
-            destructive.join(", ")
-        );
-        return exit::INVALID;
+impl RunOutcome {
+    pub fn status(&self) -> RunStatus {
+        self.report.status
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return exit::RUN_FAILED;
+}
+
+type NoticeFn = Arc<dyn Fn(&Notice) + Send + Sync>;
+
+/// Runs a compiled plan: `RunBuilder::new(plan).journal(..).locks(..).sink(..).run().await`.
+pub struct RunBuilder {
+    plan: Arc<CompiledPlan>,
+    run_id: String,
+    started: String,
+    journal: JournalTarget,
+    locks: Arc<dyn LockBackend>,
+    lock_options: AcquireOptions,
+    answers: Answers,
+    prompter: Arc<dyn Prompter>,
+    sinks: Vec<Arc<dyn EventSink>>,
+    interrupts: Interrupts,
+    signals: Signals,
+    max_parallel: usize,
+    grace: Duration,
+    prior: Prior,
+    rollback_only: bool,
+    notice: NoticeFn,
+}
+
+impl RunBuilder {
+    /// A new run of `plan`, with no journal, local file locks under
+    /// [`crate::journal::DEFAULT_LOCK_DIR`], no prompter (destructive steps need
+    /// [`RunBuilder::force`]) and no signal handling.
+    pub fn new(plan: Arc<CompiledPlan>) -> Self {
+        RunBuilder {
+            plan,
+            run_id: new_run_id(),
+            started: crate::exec::events::now(),
+            journal: JournalTarget::None,
+            locks: Arc::new(FileLocks::new(crate::journal::absolute(
+                std::path::Path::new(crate::journal::DEFAULT_LOCK_DIR),
+            ))),
+            lock_options: AcquireOptions::default(),
+            answers: Answers::default(),
+            prompter: Arc::new(NoPrompter),
+            sinks: Vec::new(),
+            interrupts: Interrupts::default(),
+            signals: Signals::None,
+            max_parallel: 4,
+            grace: Duration::from_secs(10),
+            prior: Prior::default(),
+            rollback_only: false,
+            notice: Arc::new(|_| {}),
         }
-    };
-    runtime.block_on(async move {
-        let interrupts = Interrupts::default();
+    }
+
+    /// Continues a run a crash interrupted, as [`crate::resume::prepare`] decided.
+    pub fn resume(ticket: crate::resume::ResumeTicket) -> Self {
+        let mut b = RunBuilder::new(ticket.plan);
+        b.run_id = ticket.run_id;
+        b.started = ticket.started;
+        b.journal = JournalTarget::Resume(ticket.journal);
+        b.prior = ticket.prior;
+        b.rollback_only = ticket.rollback_only;
+        b
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+    /// Sets the run id (a new run gets a fresh one from [`new_run_id`]).
+    pub fn with_run_id(mut self, run_id: String) -> Self {
+        self.run_id = run_id;
+        self
+    }
+    pub fn journal(mut self, journal: JournalTarget) -> Self {
+        if !matches!(self.journal, JournalTarget::Resume(_)) {
+            self.journal = journal;
+        }
+        self
+    }
+    /// Where the locks live: [`FileLocks`] by default; any [`LockBackend`].
+    pub fn locks(mut self, backend: Arc<dyn LockBackend>) -> Self {
+        self.locks = backend;
+        self
+    }
+    pub fn lock_options(mut self, options: AcquireOptions) -> Self {
+        self.lock_options = options;
+        self
+    }
+    /// `yes` answers every `confirm`; `force` runs destructive steps without asking.
+    pub fn answers(mut self, answers: Answers) -> Self {
+        self.answers = answers;
+        self
+    }
+    pub fn prompter(mut self, prompter: Arc<dyn Prompter>) -> Self {
+        self.prompter = prompter;
+        self
+    }
+    /// Adds an event sink (after the journal, which always comes first).
+    pub fn sink(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+    /// The cancellation tokens the run obeys; cancel them to stop the run.
+    pub fn interrupts(mut self, interrupts: Interrupts) -> Self {
+        self.interrupts = interrupts;
+        self
+    }
+    pub fn signals(mut self, signals: Signals) -> Self {
+        self.signals = signals;
+        self
+    }
+    pub fn max_parallel(mut self, n: usize) -> Self {
+        self.max_parallel = n.max(1);
+        self
+    }
+    /// SIGTERM-to-SIGKILL grace for cancelled child processes.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+    pub fn on_notice(mut self, f: impl Fn(&Notice) + Send + Sync + 'static) -> Self {
+        self.notice = Arc::new(f);
+        self
+    }
+
+    /// The destructive steps that would need an answer nobody can give: checked before
+    /// anything is taken or run.
+    fn refuse_unanswerable(&self) -> Result<(), RunError> {
+        let steps: Vec<String> = self
+            .plan
+            .steps
+            .iter()
+            .filter(|s| s.destructive)
+            .map(|s| s.id.clone())
+            .collect();
+        if !self.rollback_only
+            && !steps.is_empty()
+            && !self.answers.force
+            && !self.prompter.can_ask()
+        {
+            return Err(RunError::NeedsForce { steps });
+        }
+        Ok(())
+    }
+
+    /// Runs (or resumes) the plan. Must be awaited on a multi-threaded tokio runtime.
+    pub async fn run(self) -> Result<RunOutcome, RunError> {
+        self.refuse_unanswerable()?;
+        let RunBuilder {
+            plan,
+            run_id,
+            started,
+            journal,
+            locks: backend,
+            lock_options,
+            answers,
+            prompter,
+            sinks: extra_sinks,
+            interrupts,
+            signals: signal_policy,
+            max_parallel,
+            grace,
+            prior,
+            rollback_only,
+            notice,
+        } = self;
         let slot = Arc::new(SinkSlot::default());
-        spawn_signal_handler(interrupts.clone(), slot.clone());
+        if signal_policy == Signals::Standard {
+            signals::spawn_handler(interrupts.clone(), slot.clone());
+        }
 
         // Locks, before anything is written or run.
         let me = Holder {
-            run_id: x.run_id.clone(),
+            run_id: run_id.clone(),
             plan: plan.name.clone(),
             host: format::hostname(),
             pid: std::process::id(),
-            started: x.started.clone(),
-        };
-        let backend = FileLocks::new(crate::journal::absolute(&x.durable.lock_dir));
-        let opts = AcquireOptions {
-            break_stale: x.durable.break_lock,
-            wait: x.durable.wait_lock,
+            started: started.clone(),
         };
         let names = plan.locks.clone();
         let cancel = interrupts.cancel.clone();
+        let lock_backend = backend.clone();
         let acquired = tokio::task::spawn_blocking(move || {
             let cancelled = || cancel.is_cancelled();
-            lock::acquire_all(&backend, &names, &me, &opts, &cancelled)
+            lock::acquire_all(
+                lock_backend.as_ref(),
+                &names,
+                &me,
+                &lock_options,
+                &cancelled,
+            )
         })
-        .await;
-        let locks = match acquired {
-            Ok(Ok(l)) => l,
-            Ok(Err(e)) => {
-                let (text, code) = lock_failure(&e);
-                eprintln!("error: {text}");
-                return code;
-            }
-            Err(e) => {
-                eprintln!("error: taking the locks failed: {e}");
-                return exit::RUN_FAILED;
-            }
-        };
-        for a in &locks {
+        .await
+        .map_err(|e| RunError::LockTask(e.to_string()))??;
+        for a in &acquired {
             match &a.takeover {
-                Some(Takeover::SameRun(_)) => eprintln!(
-                    "lock `{}`: taken back (this run held it when it was interrupted)",
-                    a.guard.name()
-                ),
-                Some(Takeover::Broken(h)) => eprintln!(
-                    "warning: lock `{}`: broke the stale lock of {h} (--break-lock)",
-                    a.guard.name()
-                ),
+                Some(Takeover::SameRun(_)) => {
+                    notice(&Notice::LockTakenBack(a.guard.name().to_string()));
+                }
+                Some(Takeover::Broken(h)) => notice(&Notice::LockBroken {
+                    name: a.guard.name().to_string(),
+                    holder: Box::new(h.clone()),
+                }),
                 None => {}
             }
         }
-        let release = |locks: Vec<lock::Acquired>, keep: bool| {
-            for a in locks {
-                let name = a.guard.name().to_string();
-                if let Err(e) = a.guard.release(keep) {
-                    eprintln!("warning: releasing lock `{name}`: {e}");
+        let held = Arc::new(std::sync::Mutex::new(acquired));
+        let release = {
+            let held = held.clone();
+            let notice = notice.clone();
+            move |keep: bool| {
+                let taken = std::mem::take(&mut *held.lock().unwrap_or_else(|p| p.into_inner()));
+                for a in taken {
+                    let name = a.guard.name().to_string();
+                    if let Err(e) = a.guard.release(keep) {
+                        notice(&Notice::LockReleaseFailed {
+                            name,
+                            error: e.to_string(),
+                        });
+                    }
                 }
             }
         };
 
         // The journal.
-        let recorder = match x.journal {
+        let recorder = match journal {
             JournalTarget::None => None,
             JournalTarget::New(root) => {
                 let meta = Meta {
                     format: format::FORMAT,
-                    run_id: x.run_id.clone(),
+                    run_id: run_id.clone(),
                     plan: PlanRef {
                         name: plan.name.clone(),
                         version: plan.version.clone(),
@@ -215,303 +353,141 @@ pub fn execute_observed(x: Execution, observer: Option<Arc<dyn EventSink>>) -> i
                     host: format::hostname(),
                     user: format::username(),
                     pid: std::process::id(),
-                    started: x.started.clone(),
+                    started: started.clone(),
                     opsplan: env!("CARGO_PKG_VERSION").into(),
                     options: MetaOptions {
-                        max_parallel: x.exec.max_parallel,
-                        grace_ms: x.exec.grace.as_millis() as u64,
+                        max_parallel,
+                        grace_ms: grace.as_millis() as u64,
                     },
                 };
                 let root = crate::journal::absolute(&root);
                 match Recorder::create(&root, &meta, interrupts.cancel.clone()) {
                     Ok(r) => Some(Arc::new(r)),
-                    Err(e) => {
-                        eprintln!(
-                            "error: cannot create the run journal in {}: {e}; nothing was run \
-                             (pass --no-journal to run without one)",
-                            root.display()
-                        );
-                        release(locks, false);
-                        return exit::RUN_FAILED;
+                    Err(source) => {
+                        release(false);
+                        return Err(RunError::JournalCreate { dir: root, source });
                     }
                 }
             }
-            JournalTarget::Resume {
-                dir,
-                owner,
-                last_seq,
-                valid_len,
-            } => match Recorder::reopen(&dir, owner, last_seq, valid_len, interrupts.cancel.clone())
-            {
-                Ok(r) => Some(Arc::new(r)),
-                Err(e) => {
-                    eprintln!("error: cannot append to the run journal in {}: {e}", dir.display());
-                    release(locks, true);
-                    return exit::RUN_FAILED;
+            JournalTarget::Resume(j) => {
+                let dir = j.dir.clone();
+                match Recorder::reopen(
+                    &j.dir,
+                    j.owner,
+                    j.last_seq,
+                    j.valid_len,
+                    interrupts.cancel.clone(),
+                ) {
+                    Ok(r) => Some(Arc::new(r)),
+                    Err(source) => {
+                        release(true);
+                        return Err(RunError::JournalReopen { dir, source });
+                    }
                 }
-            },
+            }
         };
-        if let Some(r) = &recorder {
-            eprintln!("journal: {}", r.dir().display());
+        let journal_dir = recorder.as_ref().map(|r| r.dir().to_path_buf());
+        if let Some(dir) = &journal_dir {
+            notice(&Notice::Journal(dir.clone()));
         }
 
-        let console = Arc::new(Console::new(
-            x.exec.log_format,
-            std::io::stderr().is_terminal(),
-        ));
         let mut sinks: Vec<Arc<dyn EventSink>> = Vec::new();
         // The journal first: an event is on disk before anyone is told about it.
         if let Some(r) = &recorder {
             sinks.push(r.clone());
         }
-        sinks.push(console.clone());
-        sinks.extend(observer);
+        sinks.extend(extra_sinks);
         let sink: Arc<dyn EventSink> = Arc::new(Fanout(sinks));
         let _ = slot.0.set(sink.clone());
         if interrupts.cancel.is_cancelled() {
-            release(locks, false);
-            return exit::INTERRUPTED;
+            release(false);
+            return Err(RunError::Interrupted);
         }
-        let ticker = {
-            let console = console.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    console.tick();
-                }
-            })
-        };
+        let renewal = spawn_renewal(held.clone(), interrupts.clone(), notice.clone());
         let opts = RunOptions {
-            run_id: x.run_id.clone(),
-            max_parallel: x.exec.max_parallel,
-            answers: x.exec.answers,
-            grace: x.exec.grace,
-            started: Some(x.started.clone()),
+            run_id: run_id.clone(),
+            max_parallel,
+            answers,
+            prompter,
+            grace,
+            started: Some(started),
         };
         let report = Executor::new(plan, opts, sink, interrupts)
-            .run_from(x.prior, x.rollback_only)
+            .run_from(prior, rollback_only)
             .await;
-        ticker.abort();
-        // A failed rollback may leave resources held: the locks stay marked (stale) so no
-        // other run starts on top of them before this one is resumed or the lock broken.
+        if let Some(r) = renewal {
+            r.abort();
+        }
         let keep = report.status == RunStatus::RollbackFailed;
-        release(locks, keep);
-        if x.exec.log_format == LogFormat::Text {
-            eprint!("{}", console::summary(&report));
-        }
-        if keep && recorder.is_some() {
-            eprintln!(
-                "retry the failed undo and cleanup with `opsplan resume {}` once the cause is fixed",
-                x.run_id
-            );
-        }
-        report.status.exit_code()
-    })
-}
-
-pub struct ResumeArgs {
-    pub run: String,
-    pub rollback: bool,
-    pub allow_changed_plan: bool,
-    pub rerun: Vec<String>,
-    pub set: Vec<(String, String)>,
-    pub exec: ExecOptions,
-    pub durable: DurableOptions,
-}
-
-pub fn cmd_resume(a: ResumeArgs) -> i32 {
-    super::init_tracing(a.exec.log_format);
-    let root = crate::journal::absolute(&a.durable.journal_dir);
-    let dir = match store::find(&root, &a.run) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: {e}; `opsplan runs` lists the runs");
-            return exit::INVALID;
-        }
-    };
-    let owner = match recorder::take_owner(&dir) {
-        Ok(o) => o,
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-            eprintln!(
-                "error: run {} is still running (another opsplan process holds its journal); nothing was done",
-                a.run
-            );
-            return exit::LOCKED;
-        }
-        Err(e) => {
-            eprintln!("error: cannot lock the journal in {}: {e}", dir.display());
-            return exit::RUN_FAILED;
-        }
-    };
-    let journal = match store::open(&dir) {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
-    };
-    let meta = &journal.meta;
-    if let Some(t) = &journal.torn {
-        eprintln!("journal: {t}");
-    }
-    let st = state::fold(&journal.records);
-    match st.status {
-        Some(RunStatus::RollbackFailed) | None => {}
-        Some(s) => {
-            eprintln!(
-                "run {} already finished ({}); nothing to resume",
-                meta.run_id,
-                Liveness::Finished(s).label()
-            );
-            release_leftover_locks(meta, &a.durable);
-            return exit::OK;
-        }
-    }
-
-    // The plan, with the run's params; secrets come from their sources again.
-    let mut missing = Vec::new();
-    for (name, p) in &meta.params {
-        if !p.secret || a.set.iter().any(|(k, _)| k == name) {
-            continue;
-        }
-        if let Some(var) = p.source.strip_prefix("env:") {
-            if std::env::var_os(var).is_none() {
-                missing.push(format!(
-                    "secret `{name}` came from the environment variable {var}, which is not set now"
-                ));
-            }
-        } else if p.source == "--set" || p.source.starts_with("--params") {
-            missing.push(format!(
-                "secret `{name}` was given with {} and secrets are not kept in the journal: give it again with `--set {name}=…` (or its env variable)",
-                p.source
-            ));
-        }
-    }
-    if !missing.is_empty() {
-        for m in &missing {
-            eprintln!("error: {m}");
-        }
-        eprintln!("nothing was run");
-        return exit::INVALID;
-    }
-    for (name, _) in &a.set {
-        if !meta.params.get(name).is_some_and(|p| p.secret) {
-            eprintln!(
-                "error: --set {name}: resume takes only secrets; the other params are the run's own (from its journal)"
-            );
-            return exit::INVALID;
-        }
-    }
-    let given: Vec<(Node, Node)> = meta
-        .params
-        .iter()
-        .filter(|(_, p)| !p.secret && p.source != "unset")
-        .map(|(k, p)| {
-            (
-                Node::new(Span::default(), NodeValue::Str(k.clone())),
-                Node::from_json(&p.value, Span::default()),
-            )
+        release(keep);
+        Ok(RunOutcome {
+            run_id,
+            report,
+            journal: journal_dir,
+            locks_kept: keep,
         })
-        .collect();
-    let args = ParamArgs {
-        set: a.set.clone(),
-        file: None,
-    };
-    let plan_path = PathBuf::from(&meta.plan.path);
-    let plan = match super::load_compiled_with(&plan_path, &args, given, true) {
-        Ok(p) => p,
-        Err(code) => {
-            eprintln!(
-                "error: the plan of run {} could not be loaded again; nothing was run",
-                meta.run_id
-            );
-            return code;
-        }
-    };
-    if plan.content_hash != meta.plan.content_hash {
-        if !a.allow_changed_plan {
-            eprintln!(
-                "error: {} changed since run {} started (content hash {} then, {} now); nothing was run\n  help: check what changed; resume anyway with --allow-changed-plan",
-                plan_path.display(),
-                meta.run_id,
-                short(&meta.plan.content_hash),
-                short(&plan.content_hash)
-            );
-            return exit::INVALID;
-        }
-        eprintln!(
-            "warning: {} changed since the run started; resuming anyway (--allow-changed-plan)",
-            plan_path.display()
-        );
     }
-    let mut rp = resume::plan_resume(&plan, &st, a.rollback, &a.rerun);
-    for r in &a.rerun {
-        if plan.index_of(r).is_none() {
-            eprintln!("error: --rerun {r}: the plan has no such step");
-            return exit::INVALID;
-        }
-    }
-    if !rp.ask.is_empty() && std::io::stdin().is_terminal() {
-        let mut still = Vec::new();
-        for id in std::mem::take(&mut rp.ask) {
-            let q = format!(
-                "Step `{id}` was running when run {} stopped; it may or may not have done its work. Run it again?",
-                meta.run_id
-            );
-            if crate::steps::confirm::ask(&q) {
-                if let Some(i) = plan.index_of(&id) {
-                    rp.prior.in_doubt.push((i, crate::exec::InDoubt::Rerun));
-                }
-            } else {
-                still.push(id);
+}
+
+/// Renews lease-backed locks while the run lasts; a lease that cannot be renewed cancels
+/// the run, which then rolls back (someone else may hold the lock now).
+fn spawn_renewal(
+    held: Arc<std::sync::Mutex<Vec<lock::Acquired>>>,
+    interrupts: Interrupts,
+    notice: NoticeFn,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let every = held
+        .lock()
+        .ok()?
+        .iter()
+        .filter_map(|a| a.guard.renew_every())
+        .min()?;
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let lost: Vec<(String, String)> = {
+                let mut guards = held.lock().unwrap_or_else(|p| p.into_inner());
+                guards
+                    .iter_mut()
+                    .filter(|a| a.guard.renew_every().is_some())
+                    .filter_map(|a| {
+                        let name = a.guard.name().to_string();
+                        a.guard.renew().err().map(|e| (name, e.to_string()))
+                    })
+                    .collect()
+            };
+            for (name, error) in lost {
+                notice(&Notice::LockLost { name, error });
+                interrupts.cancel.cancel();
             }
         }
-        rp.ask = still;
-    }
-    if !rp.ask.is_empty() {
-        eprintln!(
-            "error: run {} stopped while {} running; {} may or may not have done {} work, and on_resume is `ask`. Nothing was run.\n  help: check by hand, then `opsplan resume {} --rerun {}` to run it again, or `opsplan resume {} --rollback` to undo and clean up",
-            meta.run_id,
-            rp.ask.iter().map(|s| format!("`{s}` was")).collect::<Vec<_>>().join(" and "),
-            if rp.ask.len() == 1 { "it" } else { "they" },
-            if rp.ask.len() == 1 { "its" } else { "their" },
-            meta.run_id,
-            rp.ask.join(" --rerun "),
-            meta.run_id
-        );
-        return exit::INVALID;
-    }
-    for n in &rp.notes {
-        eprintln!("resume: {n}");
-    }
-    if rp.rollback_only {
-        eprintln!(
-            "resume: rolling back ({})",
-            rp.prior.rollback_reason.clone().unwrap_or_default()
-        );
-    }
-    let last_seq = journal.records.last().map_or(0, |r| r.seq);
-    execute(Execution {
-        plan: Arc::new(plan),
-        run_id: meta.run_id.clone(),
-        started: meta.started.clone(),
-        journal: JournalTarget::Resume {
-            dir: dir.clone(),
-            owner,
-            last_seq,
-            valid_len: journal.valid_len,
-        },
-        exec: a.exec,
-        durable: a.durable,
-        prior: rp.prior,
-        rollback_only: rp.rollback_only,
-    })
+    }))
+}
+
+/// A new run id: the time to the second and 32 random bits (runs started in the same
+/// second, by a scheduler or a test suite, must not collide; the journal refuses to reuse a
+/// run's folder).
+pub fn new_run_id() -> String {
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let stamp: String = now
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(14)
+        .collect();
+    format!(
+        "{}-{}-{:08x}",
+        &stamp[..8.min(stamp.len())],
+        &stamp[8.min(stamp.len())..],
+        rand::random::<u32>()
+    )
 }
 
 /// A crash between a run's last record and the release of its locks leaves them marked as
-/// held by it; the run is over, so they are given back.
-fn release_leftover_locks(meta: &Meta, durable: &DurableOptions) {
-    let backend = FileLocks::new(crate::journal::absolute(&durable.lock_dir));
+/// held by it; the run is over, so they are given back. Returns the names released.
+pub fn release_leftover_locks(
+    backend: &dyn LockBackend,
+    meta: &Meta,
+) -> Vec<String> {
     let me = Holder {
         run_id: meta.run_id.clone(),
         plan: meta.plan.name.clone(),
@@ -519,79 +495,16 @@ fn release_leftover_locks(meta: &Meta, durable: &DurableOptions) {
         pid: std::process::id(),
         started: meta.started.clone(),
     };
+    let mut released = Vec::new();
     for name in &meta.locks {
-        use crate::lock::LockBackend;
         // Only our own record is taken over (never another run's, never without a record).
         if let Ok(a) = backend.try_acquire(name, &me, false) {
             let ours = matches!(a.takeover, Some(Takeover::SameRun(_)));
             let _ = a.guard.release(false);
             if ours {
-                eprintln!("lock `{name}`: released (the run ended before it could give it back)");
+                released.push(name.clone());
             }
         }
     }
-}
-
-fn short(hash: &str) -> &str {
-    &hash[..hash.len().min(12)]
-}
-
-/// Finished, running (someone holds the journal) or interrupted.
-fn liveness(dir: &Path, st: &state::RunState) -> Liveness {
-    if let Some(s) = st.status {
-        return Liveness::Finished(s);
-    }
-    match recorder::take_owner(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Liveness::Running,
-        _ => Liveness::Interrupted,
-    }
-}
-
-pub fn cmd_runs_list(root: &Path, json: bool) -> i32 {
-    let mut rows = Vec::new();
-    for dir in store::list_dirs(root) {
-        match store::open(&dir) {
-            Ok(j) => {
-                let st = state::fold(&j.records);
-                rows.push(runs_report::row(&j.meta, &st, liveness(&dir, &st)));
-            }
-            Err(e) => eprintln!("warning: {e}"),
-        }
-    }
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_default()
-        );
-    } else if rows.is_empty() {
-        eprintln!("no runs in {}", root.display());
-    } else {
-        print!("{}", runs_report::list_text(&rows));
-    }
-    exit::OK
-}
-
-pub fn cmd_runs_show(root: &Path, run: &str, json: bool) -> i32 {
-    let journal = match store::find(root, run).and_then(|d| store::open(&d)) {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
-    };
-    let st = state::fold(&journal.records);
-    let live = liveness(&journal.dir, &st);
-    let notes: Vec<String> = journal.torn.iter().map(|t| t.to_string()).collect();
-    if json {
-        let v = serde_json::json!({
-            "meta": journal.meta, "status": live.label(), "state": st, "notes": notes,
-        });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-    } else {
-        print!(
-            "{}",
-            runs_report::timeline_text(&journal.meta, &st, live, &notes)
-        );
-    }
-    exit::OK
+    released
 }

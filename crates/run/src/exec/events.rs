@@ -33,12 +33,7 @@ pub enum RunStatus {
 impl RunStatus {
     /// The process exit code (docs/reference/exit-codes.md).
     pub fn exit_code(self) -> i32 {
-        match self {
-            RunStatus::Succeeded => 0,
-            RunStatus::Failed => 1,
-            RunStatus::RollbackFailed => 3,
-            RunStatus::Cancelled => 130,
-        }
+        crate::exit::for_status(self)
     }
 }
 

@@ -4,15 +4,14 @@
 //! It only emits [`events::RunEvent`]s; sinks print and record them.
 
 pub mod events;
-pub mod rollback;
+pub use opsplan_plan::rollback;
 
-use crate::compile::{CompiledPlan, RetryPolicy};
-use crate::source::Node;
-use crate::steps::{Answers, DynStepType, Outputs, StepContext, StepError};
+use opsplan_plan::compile::{CompiledPlan, RetryPolicy};
+use opsplan_plan::source::Node;
+use opsplan_plan::step::{Answers, DynStepType, Outputs, Prompter, StepContext, StepError};
 use events::{now, EventSink, Phase, RunEvent, RunStatus, StepStatus};
-use rollback::State;
+use opsplan_plan::rollback::State;
 use std::collections::{HashMap, HashSet};
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -23,6 +22,8 @@ pub struct RunOptions {
     pub run_id: String,
     pub max_parallel: usize,
     pub answers: Answers,
+    /// Who is asked about `confirm` and destructive steps.
+    pub prompter: Arc<dyn Prompter>,
     /// SIGTERM-to-SIGKILL grace for cancelled child processes.
     pub grace: Duration,
     /// `run.started` in templates; a resumed run keeps the time it first started.
@@ -100,7 +101,6 @@ pub struct Executor {
     opts: RunOptions,
     sink: Arc<dyn EventSink>,
     interrupts: Interrupts,
-    prompt_lock: Arc<tokio::sync::Mutex<()>>,
     run_ctx: serde_json::Value,
     /// Every secret param as `OPSPLAN_SECRET_<NAME>`, set in each child process, so a
     /// script can use a secret without it being rendered into its argv.
@@ -122,7 +122,6 @@ impl Executor {
             opts,
             sink,
             interrupts,
-            prompt_lock: Default::default(),
             run_ctx,
             secret_env,
         }
@@ -558,9 +557,9 @@ impl Executor {
         let plan = &self.plan;
         let real_ctx = plan.context(i, outputs, true, false, &self.run_ctx);
         let masked_ctx = plan.context(i, outputs, false, false, &self.run_ctx);
-        let real = crate::template::render_node(with, &real_ctx, None).map_err(|d| d.message)?;
+        let real = opsplan_plan::template::render_node(with, &real_ctx, None).map_err(|d| d.message)?;
         let masked =
-            crate::template::render_node(with, &masked_ctx, None).map_err(|d| d.message)?;
+            opsplan_plan::template::render_node(with, &masked_ctx, None).map_err(|d| d.message)?;
         Ok((real, masked))
     }
 
@@ -568,7 +567,7 @@ impl Executor {
         let step = &self.plan.steps[i];
         if let Some(when) = &step.when {
             let ctx = self.plan.context(i, outputs, true, false, &self.run_ctx);
-            match crate::template::eval_condition(when.span, &when.value, &ctx) {
+            match opsplan_plan::template::eval_condition(when.span, &when.value, &ctx) {
                 Ok(false) => return Prepared::Skip,
                 Ok(true) => {}
                 Err(d) => {
@@ -586,12 +585,12 @@ impl Executor {
     fn action_call(
         &self,
         i: usize,
-        action: &crate::compile::CompiledAction,
+        action: &opsplan_plan::compile::CompiledAction,
         outputs: &HashMap<usize, serde_json::Value>,
     ) -> Result<Call, String> {
         let (real, masked) = self.render(i, &action.with, outputs)?;
         Ok(Call {
-            kind: action.kind,
+            kind: action.kind.clone(),
             real,
             masked,
             retry: action.retry.clone(),
@@ -604,7 +603,7 @@ impl Executor {
         let step = &self.plan.steps[i];
         let (real, masked) = self.render(i, &step.with, outputs)?;
         Ok(Call {
-            kind: step.kind,
+            kind: step.kind.clone(),
             real,
             masked,
             retry: step.retry.clone(),
@@ -625,11 +624,10 @@ impl Executor {
         let sink = self.sink.clone();
         let opts = self.opts.clone();
         let hurry = self.interrupts.hurry.clone();
-        let prompt_lock = self.prompt_lock.clone();
         let secret_env = self.secret_env.clone();
         async move {
             let step_id = plan.steps[i].id.clone();
-            let plan_info = Arc::new(crate::steps::PlanInfo {
+            let plan_info = Arc::new(opsplan_plan::step::PlanInfo {
                 name: plan.name.clone(),
                 version: plan.version.clone(),
                 system: plan.system.clone(),
@@ -642,7 +640,7 @@ impl Executor {
             let action = plan.redactor.redact(&action).into_owned();
             if call.destructive && phase == Phase::Forward {
                 if let Err(e) =
-                    destructive_gate(&step_id, &action, opts.answers, &prompt_lock).await
+                    destructive_gate(&step_id, &action, opts.answers, opts.prompter.as_ref()).await
                 {
                     return Outcome {
                         index: i,
@@ -656,7 +654,7 @@ impl Executor {
             }
             let log_sink = sink.clone();
             let log_id = step_id.clone();
-            let log: crate::steps::LogFn = Arc::new(move |stream, line: &str| {
+            let log: opsplan_plan::step::LogFn = Arc::new(move |stream, line: &str| {
                 log_sink.emit(&RunEvent::StepLog {
                     step: log_id.clone(),
                     stream,
@@ -683,7 +681,7 @@ impl Executor {
                     log: log.clone(),
                     redact: plan.redactor.clone(),
                     secret_env: secret_env.as_ref().clone(),
-                    prompt_lock: prompt_lock.clone(),
+                    prompter: opts.prompter.clone(),
                     plan: plan_info.clone(),
                 };
                 let fut = call.kind.run(&call.real, ctx);
@@ -771,7 +769,7 @@ enum Prepared {
 }
 
 struct Call {
-    kind: &'static dyn DynStepType,
+    kind: Arc<dyn DynStepType>,
     real: Node,
     masked: Node,
     retry: RetryPolicy,
@@ -781,7 +779,7 @@ struct Call {
 
 /// Runs one attempt; past the timeout, cancels it and waits for its processes to be killed.
 async fn run_with_timeout(
-    fut: crate::steps::BoxFuture<Result<Outputs, StepError>>,
+    fut: opsplan_plan::step::BoxFuture<Result<Outputs, StepError>>,
     timeout: Option<Duration>,
     token: &CancellationToken,
 ) -> Result<Outputs, StepError> {
@@ -809,27 +807,23 @@ pub fn backoff(policy: &RetryPolicy, next: u32) -> Duration {
     base.mul_f64(factor)
 }
 
-/// A destructive step runs with `--force`, or after a yes on a terminal; never silently.
+/// A destructive step runs with `--force`, or after a yes from the prompter; never silently.
 async fn destructive_gate(
     step: &str,
     action: &str,
     answers: Answers,
-    lock: &tokio::sync::Mutex<()>,
+    prompter: &dyn Prompter,
 ) -> Result<(), String> {
     if answers.force {
         return Ok(());
     }
-    if !std::io::stdin().is_terminal() {
+    if !prompter.can_ask() {
         return Err(format!(
             "step `{step}` is destructive and needs --force (no terminal to confirm on)"
         ));
     }
-    let _guard = lock.lock().await;
     let question = format!("Step `{step}` is destructive: {action}\n  Run it?");
-    let yes = tokio::task::spawn_blocking(move || crate::steps::confirm::ask(&question))
-        .await
-        .unwrap_or(false);
-    if yes {
+    if prompter.ask(&question).await {
         Ok(())
     } else {
         Err(format!("destructive step `{step}` was not confirmed"))

@@ -76,13 +76,13 @@ pub struct Record {
 
 impl Meta {
     /// The params as the journal keeps them: every secret masked.
-    pub fn params_from(resolved: &crate::params::ResolvedParams) -> IndexMap<String, MetaParam> {
+    pub fn params_from(resolved: &opsplan_plan::params::ResolvedParams) -> IndexMap<String, MetaParam> {
         resolved
             .0
             .iter()
             .map(|(name, p)| {
                 let value = if p.secret {
-                    serde_json::Value::String(crate::template::MASK.into())
+                    serde_json::Value::String(opsplan_plan::template::MASK.into())
                 } else {
                     p.value.clone()
                 };

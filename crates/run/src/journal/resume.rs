@@ -12,11 +12,11 @@
 //! - `--rollback` only rolls back, whatever the state.
 
 use super::state::RunState;
-use crate::compile::CompiledPlan;
+use opsplan_plan::compile::CompiledPlan;
 use crate::exec::events::{Phase, RunStatus, StepStatus};
-use crate::exec::rollback::State;
+use opsplan_plan::rollback::State;
 use crate::exec::{InDoubt, Prior};
-use crate::plan::ResumePolicy;
+use opsplan_plan::plan::ResumePolicy;
 
 #[derive(Debug, Default)]
 pub struct ResumePlan {

@@ -3,7 +3,7 @@
 
 use super::format::Record;
 use crate::exec::events::{Phase, RunEvent, RunStatus, StepStatus};
-use crate::steps::Outputs;
+use opsplan_plan::step::Outputs;
 use indexmap::IndexMap;
 use serde::Serialize;
 

@@ -2,6 +2,8 @@
 
 use super::format::{Meta, Record, EVENTS_FILE, FORMAT, META_FILE};
 use std::path::{Path, PathBuf};
+use crate::exec::events::RunStatus;
+use serde::Serialize;
 
 /// A run journal as read from disk.
 #[derive(Debug)]
@@ -187,5 +189,40 @@ mod tests {
         let (records, torn, valid) = parse_events(text.as_bytes(), Path::new("e")).unwrap();
         assert_eq!((records.len(), torn.is_none()), (2, true));
         assert_eq!(valid as usize, text.len());
+    }
+}
+
+/// What a run is, as far as the journal and the owner lock can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Liveness {
+    Finished(RunStatus),
+    /// A process holds the run's journal open.
+    Running,
+    /// No process works on it and it did not finish: it crashed (resume it).
+    Interrupted,
+}
+
+impl Liveness {
+    pub fn label(self) -> &'static str {
+        match self {
+            Liveness::Finished(RunStatus::Succeeded) => "succeeded",
+            Liveness::Finished(RunStatus::Failed) => "failed",
+            Liveness::Finished(RunStatus::Cancelled) => "cancelled",
+            Liveness::Finished(RunStatus::RollbackFailed) => "rollback-failed",
+            Liveness::Running => "running",
+            Liveness::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// Finished, running (someone holds the journal) or interrupted.
+pub fn liveness(dir: &Path, st: &super::state::RunState) -> Liveness {
+    if let Some(s) = st.status {
+        return Liveness::Finished(s);
+    }
+    match super::recorder::take_owner(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Liveness::Running,
+        _ => Liveness::Interrupted,
     }
 }

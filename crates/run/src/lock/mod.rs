@@ -82,6 +82,16 @@ pub trait LockGuard: Send {
     /// Gives the lock back. With `keep_record` the holder record stays, so the lock reads
     /// as stale: the run ended with resources possibly still held (its rollback failed).
     fn release(self: Box<Self>, keep_record: bool) -> Result<(), LockError>;
+    /// For a lease that expires unless renewed (a lock in S3 or a Kubernetes Lease): how
+    /// often the run renews it. Local locks never expire (the default, `None`).
+    fn renew_every(&self) -> Option<Duration> {
+        None
+    }
+    /// Renews the lease. An error means the lock may be lost: the run is cancelled and
+    /// rolls back, since another run may now hold it.
+    fn renew(&mut self) -> Result<(), LockError> {
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Default)]

@@ -164,7 +164,7 @@ pub fn is_manifest_name(rel: &Path, file: &str) -> bool {
 
 /// The manifest's name must be a plain name: it lives at the top of the backup folder,
 /// where `verify` looks for it and where both leave it out of the content.
-pub(crate) fn check_manifest_file(with: &Node, file: &str) -> Vec<Diagnostic> {
+pub fn check_manifest_file(with: &Node, file: &str) -> Vec<Diagnostic> {
     if !(file.trim().is_empty() || file.contains('/') || file == "." || file == "..") {
         return Vec::new();
     }

@@ -242,7 +242,7 @@ pub(crate) fn selected(entries: &[Walked], filter: &Filter) -> HashSet<PathBuf> 
 }
 
 /// Fails clearly unless `path` is an existing folder (`what` names its role).
-pub(crate) fn require_dir(path: &Path, what: &str) -> Result<(), StepError> {
+pub fn require_dir(path: &Path, what: &str) -> Result<(), StepError> {
     match fs::metadata(path) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(StepError::fatal(format!(

@@ -49,7 +49,7 @@ fn yes() -> bool {
 
 /// The outcome of comparing a folder with a manifest (also used by `opsplan drill`).
 #[derive(Debug, Default)]
-pub(crate) struct Report {
+pub struct Report {
     pub status: &'static str,
     pub missing: Vec<String>,
     pub extra: Vec<String>,
@@ -180,7 +180,7 @@ fn check(spec: &VerifySpec, token: &CancellationToken) -> Result<Report, StepErr
 }
 
 /// Reads and checks a manifest file; `None` when there is none (an incomplete backup).
-pub(crate) fn read_manifest(path: &Path) -> Result<Option<Document>, StepError> {
+pub fn read_manifest(path: &Path) -> Result<Option<Document>, StepError> {
     let text = match fs::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
@@ -215,7 +215,7 @@ pub(crate) fn read_manifest(path: &Path) -> Result<Option<Document>, StepError> 
 /// that manifest path are compared, and `folder` stands for it: a restore copies one part
 /// of a backup (`data/`) into a folder of its own. `manifest_file` at the top of `folder`
 /// is not content (a restore may copy the manifest along).
-pub(crate) fn compare(
+pub fn compare(
     folder: &Path,
     doc: Document,
     manifest_file: &str,
@@ -312,7 +312,7 @@ fn failure_text(folder: &str, file: &str, r: &Report) -> String {
 }
 
 /// "1 changed (a: sha256 differs); 2 missing (b, c)": the differences, a few named per kind.
-pub(crate) fn differences(r: &Report) -> String {
+pub fn differences(r: &Report) -> String {
     fn first(items: Vec<String>) -> String {
         let more = items.len().saturating_sub(FIRST);
         let mut s = items.into_iter().take(FIRST).collect::<Vec<_>>().join(", ");

@@ -1,0 +1,152 @@
+//! `run`, `resume` and the drill's phases: a runtime, the console, the run builder, and the
+//! mapping of its typed results to messages and exit codes.
+
+use super::ExecOptions;
+use crate::console::{self, Console, LogFormat};
+use opsplan_plan::compile::CompiledPlan;
+use opsplan_run::exit;
+use opsplan_run::lock::file::FileLocks;
+use opsplan_run::lock::{AcquireOptions, LockError};
+use opsplan_run::prompt::TerminalPrompter;
+use opsplan_run::{EventSink, JournalTarget, RunBuilder, RunError, Signals};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub(super) struct DurableOptions {
+    pub(super) journal_dir: PathBuf,
+    pub(super) lock_dir: PathBuf,
+    pub(super) break_lock: bool,
+    pub(super) wait_lock: Option<Duration>,
+}
+
+fn lock_failure(e: &LockError) -> String {
+    let help = match e {
+        LockError::Held { .. } => {
+            "nothing was run; wait for that run, or pass --wait-lock DURATION to wait for it"
+                .to_string()
+        }
+        LockError::Stale { holder, .. } => format!(
+            "nothing was run; what that run held may still be held: finish it with `opsplan resume {}` \
+             (or `--rollback`), or, once you checked nothing of it is left, take the lock with --break-lock",
+            holder.run_id
+        ),
+        LockError::Io { .. } => "nothing was run".into(),
+        LockError::Interrupted { .. } => return e.to_string(),
+    };
+    format!("{e}\n  help: {help}")
+}
+
+fn run_error_text(e: &RunError) -> String {
+    match e {
+        RunError::NeedsForce { .. } => {
+            format!("{e}. Check `opsplan preview` and pass --force to allow them.")
+        }
+        RunError::Lock(l) => lock_failure(l),
+        RunError::JournalCreate { .. } => {
+            format!("{e} (pass --no-journal to run without one)")
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// Configures `builder` as the CLI runs plans: the terminal's prompter, file locks, the
+/// standard signal policy and notices on stderr.
+pub(super) fn configure(
+    builder: RunBuilder,
+    exec: &ExecOptions,
+    durable: &DurableOptions,
+) -> RunBuilder {
+    builder
+        .answers(exec.answers)
+        .prompter(Arc::new(TerminalPrompter::default()))
+        .locks(Arc::new(FileLocks::new(opsplan_run::journal::absolute(
+            &durable.lock_dir,
+        ))))
+        .lock_options(AcquireOptions {
+            break_stale: durable.break_lock,
+            wait: durable.wait_lock,
+        })
+        .signals(Signals::Standard)
+        .max_parallel(exec.max_parallel)
+        .grace(exec.grace)
+        .on_notice(|n| eprintln!("{n}"))
+}
+
+/// Runs `builder` on a new runtime with the console (and `observer`) as sinks; prints the
+/// summary; returns the exit code.
+pub(super) fn execute(
+    builder: RunBuilder,
+    exec: &ExecOptions,
+    observer: Option<Arc<dyn EventSink>>,
+) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return exit::RUN_FAILED;
+        }
+    };
+    let console = Arc::new(Console::new(
+        exec.log_format,
+        std::io::stderr().is_terminal(),
+    ));
+    let mut builder = builder.sink(console.clone());
+    if let Some(o) = observer {
+        builder = builder.sink(o);
+    }
+    let log_format = exec.log_format;
+    runtime.block_on(async move {
+        let ticker = {
+            let console = console.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    console.tick();
+                }
+            })
+        };
+        let result = builder.run().await;
+        ticker.abort();
+        match result {
+            Ok(outcome) => {
+                if log_format == LogFormat::Text {
+                    eprint!("{}", console::summary(&outcome.report));
+                }
+                if outcome.locks_kept && outcome.journal.is_some() {
+                    eprintln!(
+                        "retry the failed undo and cleanup with `opsplan resume {}` once the cause is fixed",
+                        outcome.run_id
+                    );
+                }
+                exit::for_status(outcome.report.status)
+            }
+            Err(RunError::Interrupted) => exit::INTERRUPTED,
+            Err(e) => {
+                eprintln!("error: {}", run_error_text(&e));
+                exit::for_run_error(&e)
+            }
+        }
+    })
+}
+
+/// `opsplan run`.
+pub(super) fn run_plan(
+    plan: Arc<CompiledPlan>,
+    exec: &ExecOptions,
+    durable: &DurableOptions,
+    no_journal: bool,
+) -> i32 {
+    let journal = if no_journal {
+        JournalTarget::None
+    } else {
+        JournalTarget::New(durable.journal_dir.clone())
+    };
+    let builder = configure(RunBuilder::new(plan), exec, durable).journal(journal);
+    execute(builder, exec, None)
+}

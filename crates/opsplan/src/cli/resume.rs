@@ -1,0 +1,76 @@
+//! `opsplan resume`: [`opsplan_run::resume::prepare`] decides, this prints and runs.
+
+use super::execute::{self, DurableOptions};
+use super::{print_diagnostics, ExecOptions};
+use opsplan_plan::pipeline::LoadError;
+use opsplan_plan::step::Registry;
+use opsplan_run::exit;
+use opsplan_run::lock::file::FileLocks;
+use opsplan_run::prompt::TerminalPrompter;
+use opsplan_run::resume::{self, ResumeRefusal, ResumeRequest};
+use opsplan_run::RunBuilder;
+use std::sync::Arc;
+
+pub(super) fn cmd_resume(
+    req: ResumeRequest,
+    exec: ExecOptions,
+    durable: DurableOptions,
+    registry: &Arc<Registry>,
+) -> i32 {
+    super::init_tracing(exec.log_format);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return exit::RUN_FAILED;
+        }
+    };
+    let locks = FileLocks::new(opsplan_run::journal::absolute(&durable.lock_dir));
+    let prompter = TerminalPrompter::default();
+    let prepared = runtime.block_on(resume::prepare(&req, registry, &prompter, &locks));
+    drop(runtime);
+    let ticket = match prepared {
+        Ok(t) => t,
+        Err(refusal) => {
+            report_refusal(&refusal);
+            return exit::for_resume_refusal(&refusal);
+        }
+    };
+    print_diagnostics(&ticket.warnings, &ticket.sources);
+    for n in &ticket.notes {
+        eprintln!("{n}");
+    }
+    let builder = execute::configure(RunBuilder::resume(ticket), &exec, &durable);
+    execute::execute(builder, &exec, None)
+}
+
+fn report_refusal(refusal: &ResumeRefusal) {
+    match refusal {
+        ResumeRefusal::Finished {
+            released_locks, ..
+        } => {
+            eprintln!("{refusal}");
+            for name in released_locks {
+                eprintln!("lock `{name}`: released (the run ended before it could give it back)");
+            }
+        }
+        ResumeRefusal::SecretsMissing(_) => eprintln!("{refusal}"),
+        ResumeRefusal::PlanInvalid { error, .. } => {
+            match error {
+                LoadError::Invalid {
+                    diagnostics,
+                    sources,
+                } => print_diagnostics(diagnostics, sources),
+                LoadError::Fragment { path } => eprintln!(
+                    "{}: a fragment cannot run alone; use it from a plan with `uses:`",
+                    path.display()
+                ),
+            }
+            eprintln!("error: {refusal}");
+        }
+        _ => eprintln!("error: {refusal}"),
+    }
+}

@@ -1,0 +1,75 @@
+//! The standard signal policy, an optional helper of the run builder (embedders with their
+//! own handling pass [`crate::Signals::None`] and cancel through [`crate::Interrupts`]).
+//!
+//! First SIGINT/SIGTERM: stop and roll back. Second: skip grace periods. Cleanup itself is
+//! never interrupted: a signal once undo and cleanup started, and any third one, is
+//! reported (and journaled) and ignored.
+
+use crate::exec::events::{EventSink, RunEvent};
+use crate::exec::Interrupts;
+use std::sync::{Arc, OnceLock};
+
+/// The signal handler exists before the journal does (a signal while waiting for a lock);
+/// it reports to whatever sink is installed by then.
+#[derive(Default)]
+pub(crate) struct SinkSlot(pub(crate) OnceLock<Arc<dyn EventSink>>);
+
+impl EventSink for SinkSlot {
+    fn emit(&self, event: &RunEvent) {
+        match self.0.get() {
+            Some(s) => s.emit(event),
+            None => {
+                if let RunEvent::Signal { signal, .. } = event {
+                    eprintln!("{signal}: stopping before the run started");
+                }
+            }
+        }
+    }
+    fn emit_all(&self, events: &[RunEvent]) {
+        match self.0.get() {
+            Some(s) => s.emit_all(events),
+            None => events.iter().for_each(|e| self.emit(e)),
+        }
+    }
+}
+
+pub(crate) fn spawn_handler(interrupts: Interrupts, sink: Arc<dyn EventSink>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    tokio::spawn(async move {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        let mut count = 0;
+        loop {
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+            count += 1;
+            let rolling_back = interrupts
+                .rolling_back
+                .load(std::sync::atomic::Ordering::SeqCst);
+            let action = match count {
+                _ if rolling_back => {
+                    "ignored: undo and cleanup are running and will not be interrupted"
+                }
+                1 => {
+                    interrupts.cancel.cancel();
+                    "stopping: no new steps; cancelling running steps, then undo and cleanup"
+                }
+                2 => {
+                    interrupts.hurry.cancel();
+                    "killing running steps now (no grace period); undo and cleanup still run"
+                }
+                _ => "ignored: undo and cleanup are running and will not be interrupted",
+            };
+            sink.emit(&RunEvent::Signal {
+                signal: name.into(),
+                action: action.into(),
+            });
+        }
+    });
+}
