@@ -11,7 +11,7 @@ use std::process::Command;
 
 #[test]
 fn harness_runs_every_workload_at_tiny_size() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = tempfile::tempdir().expect("temp dir");
     let out = Command::new("bash")
         .arg(root.join("bench/run.sh"))

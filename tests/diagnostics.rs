@@ -4,8 +4,8 @@
 //! text shows up in review. Each fixture also lists the codes it must produce, so a
 //! snapshot cannot silently accept "no diagnostics".
 
-use opsplan::diagnostic::{self, Diagnostic, Severity};
-use opsplan::source::Sources;
+use opsplan_plan::diagnostic::{self, Diagnostic, Severity};
+use opsplan_plan::source::Sources;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -13,7 +13,7 @@ use std::sync::Once;
 /// The repository root; fixtures are loaded by paths relative to it so the file names in
 /// the rendered output are the same on every machine.
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// Every test in this binary runs from the repository root (set once, same for all).
@@ -36,7 +36,7 @@ fn check(name: &str) -> (Vec<Diagnostic>, Sources) {
     let path = fixture_path(name);
     assert!(path.is_file(), "fixture {} does not exist", path.display());
     let mut sources = Sources::default();
-    let (_, diags, fragment) = opsplan::cli::check_file(&path, &mut sources);
+    let (_, diags, fragment) = opsplan_testkit::check_file(&path, &mut sources);
     assert!(
         !fragment,
         "fixture {name} is a fragment; fragments belong in {FIXTURES}/fragments"
@@ -247,7 +247,7 @@ fn codes_without_fixture_are_known() {
 fn unreadable_plan_file() {
     enter_repo_root();
     let mut sources = Sources::default();
-    let (plan, diags, _) = opsplan::cli::check_file(
+    let (plan, diags, _) = opsplan_testkit::check_file(
         Path::new("tests/fixtures/invalid/no-such-plan.yaml"),
         &mut sources,
     );
@@ -281,7 +281,7 @@ fn a_plan_of_30000_steps_loads() {
     }
     std::fs::write(&path, text).expect("write the plan");
     let mut sources = Sources::default();
-    let (plan, diags, _) = opsplan::cli::check_file(&path, &mut sources);
+    let (plan, diags, _) = opsplan_testkit::check_file(&path, &mut sources);
     let errors: Vec<_> = diags
         .iter()
         .filter(|d| d.is_error())

@@ -12,7 +12,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_opsplan");
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/drill")
+        .join("../../tests/fixtures/drill")
         .join(name)
 }
 

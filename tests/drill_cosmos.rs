@@ -37,7 +37,7 @@ const INIT: &str = "opsplan-lab/openc3-init";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
+        .join("../..")
         .canonicalize()
         .expect("repository root")
 }

@@ -3,8 +3,8 @@
 //! close to valid plans, so they reach deep into validation (and, when still valid, into
 //! compile and preview).
 
-use opsplan::cli::check_file;
-use opsplan::source::Sources;
+use opsplan_testkit::check_file;
+use opsplan_plan::source::Sources;
 use proptest::prelude::*;
 use std::path::Path;
 use std::sync::Arc;
@@ -24,22 +24,22 @@ fn check_path(path: &Path) {
     let (loaded, diags, _fragment) = check_file(path, &mut sources);
     for d in &diags {
         // Rendering a diagnostic (spans into the text) must not panic either.
-        let _ = opsplan::diagnostic::render(d, &sources, false);
+        let _ = opsplan_plan::diagnostic::render(d, &sources, false);
     }
     let Some(loaded) = loaded else { return };
-    if diags.iter().any(opsplan::diagnostic::Diagnostic::is_error) {
+    if diags.iter().any(opsplan_plan::diagnostic::Diagnostic::is_error) {
         return;
     }
-    let inputs = opsplan::params::ParamInputs::default();
-    if let Ok(plan) = opsplan::compile::compile(&loaded, Arc::new(sources), &inputs, &[]) {
-        let p = opsplan::report::preview::build(&plan, None);
-        let _ = opsplan::report::preview::text(&p);
-        let _ = opsplan::report::preview::markdown(&p);
-        let _ = opsplan::report::graph::dot(&plan);
-        let _ = opsplan::report::graph::mermaid(&plan);
+    let inputs = opsplan_plan::params::ParamInputs::default();
+    if let Ok(plan) = opsplan_plan::compile::compile(&loaded, Arc::new(sources), &inputs, &[]) {
+        let p = opsplan_plan::preview::build(&plan, None);
+        let _ = opsplan_plan::preview::text(&p);
+        let _ = opsplan_plan::preview::markdown(&p);
+        let _ = opsplan_plan::graph::dot(&plan);
+        let _ = opsplan_plan::graph::mermaid(&plan);
         if !plan.steps.is_empty() {
-            let p = opsplan::report::preview::build(&plan, Some(plan.steps.len() - 1));
-            let _ = opsplan::report::preview::text(&p);
+            let p = opsplan_plan::preview::build(&plan, Some(plan.steps.len() - 1));
+            let _ = opsplan_plan::preview::text(&p);
         }
     }
 }
@@ -224,7 +224,7 @@ proptest! {
 #[test]
 fn example_is_valid() {
     let mut sources = Sources::default();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plans/examples/archive-folder.yaml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plans/examples/archive-folder.yaml");
     let (loaded, diags, _) = check_file(&path, &mut sources);
     assert!(loaded.is_some());
     assert!(diags.is_empty(), "{diags:?}");

@@ -8,7 +8,7 @@ const PLAN: &str = "plans/examples/archive-folder.yaml";
 
 /// Runs the binary from the repository root; returns stdout, asserting exit 0.
 fn opsplan(args: &[&str]) -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = Command::new(env!("CARGO_BIN_EXE_opsplan"))
         .args(args)
         .current_dir(&root)
@@ -127,7 +127,7 @@ fn fail_at_agrees_with_the_rollback_map() {
 
 #[test]
 fn fail_at_unknown_step_suggests_the_closest() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = Command::new(env!("CARGO_BIN_EXE_opsplan"))
         .args(["preview", PLAN, "--fail-at", "checksun"])
         .current_dir(&root)
@@ -144,7 +144,7 @@ mod rollback_map_property {
     //! executor decides. On random DAGs with undo, resources, `always` and skipped steps,
     //! both must give the same undo and cleanup for every step.
 
-    use opsplan::source::Sources;
+    use opsplan_plan::source::Sources;
     use proptest::prelude::*;
     use std::fmt::Write;
     use std::sync::Arc;
@@ -225,18 +225,18 @@ mod rollback_map_property {
             let mut sources = Sources::default();
             // Validation findings (an unreleased resource, a conditional release) do not
             // matter here: both computations must agree on whatever plan compiles.
-            let (loaded, _diags, _) = opsplan::cli::check_file(&path, &mut sources);
+            let (loaded, _diags, _) = opsplan_testkit::check_file(&path, &mut sources);
             let loaded = loaded.expect("the generated plan loads");
-            let inputs = opsplan::params::ParamInputs::default();
-            let plan = opsplan::compile::compile(&loaded, Arc::new(sources), &inputs, &[])
+            let inputs = opsplan_plan::params::ParamInputs::default();
+            let plan = opsplan_plan::compile::compile(&loaded, Arc::new(sources), &inputs, &[])
                 .map_err(|d| format!("{d:?}"))
                 .expect("the generated plan compiles");
-            let map = opsplan::report::preview::build(&plan, None).rollback_map;
+            let map = opsplan_plan::preview::build(&plan, None).rollback_map;
             let skipped = specs.iter().filter(|s| s.skipped).count();
             prop_assert_eq!(map.len(), specs.len() - skipped);
             for entry in &map {
                 let i = plan.index_of(&entry.step).expect("a step of the plan");
-                let direct = opsplan::report::preview::build(&plan, Some(i))
+                let direct = opsplan_plan::preview::build(&plan, Some(i))
                     .fail_at
                     .expect("a failure path");
                 prop_assert_eq!(&direct.undo, &entry.undo, "undo when {} fails", entry.step);

@@ -14,7 +14,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_opsplan");
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/run")
+        .join("../../tests/fixtures/run")
         .join(name)
 }
 

@@ -30,7 +30,7 @@ const BUSYBOX: &str = "/bin/busybox";
 const FIXTURES: &str = "tests/fixtures/steps/docker";
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn fixture(name: &str) -> String {

@@ -22,7 +22,7 @@ use tempfile::TempDir;
 const BIN: &str = env!("CARGO_BIN_EXE_opsplan");
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn fixture(name: &str) -> String {

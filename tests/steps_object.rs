@@ -28,7 +28,7 @@ const SECRET: &str = "opsplan-Test-Secret-Key-7f3a9c";
 const KEY_ID: &str = "testing";
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn fixture(name: &str) -> String {

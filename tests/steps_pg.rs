@@ -18,7 +18,7 @@ const PASSWORD: &str = "test-pw-0f3a9c";
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/steps/pg")
+        .join("../../tests/fixtures/steps/pg")
         .join(name)
 }
 
@@ -554,7 +554,7 @@ fn connection_error_texts() {
 
 /// `opsplan` from the repository root, so paths in its output are stable.
 fn opsplan_at_root(args: &[&str]) -> (i32, String) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = opsplan_command()
         .args(args)
         .current_dir(root)

@@ -9,8 +9,9 @@ use std::process::{Command, Output};
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the engine crate sits in the repository")
+        .join("../..")
+        .canonicalize()
+        .expect("the opsplan crate sits in crates/ of the repository")
         .to_path_buf()
 }
 

@@ -9,12 +9,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Text,
     Json,
 }
 
-pub struct Console {
+pub(crate) struct Console {
     format: LogFormat,
     live: bool,
     state: Mutex<LiveState>,
@@ -29,7 +29,7 @@ struct LiveState {
 }
 
 impl Console {
-    pub fn new(format: LogFormat, live: bool) -> Self {
+    pub(crate) fn new(format: LogFormat, live: bool) -> Self {
         Console {
             format,
             live: live && format == LogFormat::Text,
@@ -47,7 +47,7 @@ impl Console {
     }
 
     /// Redraws the status line (called by a ticker on terminals).
-    pub fn tick(&self) {
+    pub(crate) fn tick(&self) {
         if !self.live {
             return;
         }
@@ -227,7 +227,7 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or_default()
 }
 
-pub fn fmt_duration(d: Duration) -> String {
+pub(crate) fn fmt_duration(d: Duration) -> String {
     if d.as_secs() >= 60 {
         humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
     } else {
@@ -236,7 +236,7 @@ pub fn fmt_duration(d: Duration) -> String {
 }
 
 /// The table printed after a run: every step, what failed, what was rolled back.
-pub fn summary(report: &RunReport) -> String {
+pub(crate) fn summary(report: &RunReport) -> String {
     let mut o = String::new();
     let w = report
         .records

@@ -4,14 +4,14 @@
 use super::console::fmt_duration;
 use opsplan_run::exec::events::{Phase, StepStatus};
 use opsplan_run::journal::format::Meta;
-pub use opsplan_run::journal::store::Liveness;
+pub(crate) use opsplan_run::journal::store::Liveness;
 use opsplan_run::journal::state::{PhaseState, RunState};
 use serde::Serialize;
 use std::fmt::Write;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct RunRow {
+pub(crate) struct RunRow {
     pub run_id: String,
     pub status: String,
     pub plan: String,
@@ -19,7 +19,7 @@ pub struct RunRow {
     pub duration_ms: u64,
 }
 
-pub fn row(meta: &Meta, state: &RunState, live: Liveness) -> RunRow {
+pub(crate) fn row(meta: &Meta, state: &RunState, live: Liveness) -> RunRow {
     RunRow {
         run_id: meta.run_id.clone(),
         status: live.label().into(),
@@ -29,7 +29,7 @@ pub fn row(meta: &Meta, state: &RunState, live: Liveness) -> RunRow {
     }
 }
 
-pub fn list_text(rows: &[RunRow]) -> String {
+pub(crate) fn list_text(rows: &[RunRow]) -> String {
     let mut o = String::new();
     let w = rows
         .iter()
@@ -108,7 +108,7 @@ fn phase_lines(o: &mut String, label: &str, p: &PhaseState) {
 }
 
 /// The timeline of one run: its steps in plan order with every phase they went through.
-pub fn timeline_text(meta: &Meta, state: &RunState, live: Liveness, notes: &[String]) -> String {
+pub(crate) fn timeline_text(meta: &Meta, state: &RunState, live: Liveness, notes: &[String]) -> String {
     let mut o = String::new();
     let version = meta
         .plan

@@ -1,1 +1,33 @@
-//! The shared test kit.
+//! The one test kit the test binaries share: where the repository is, the built-in
+//! registry, and the plan pipeline as the tests call it. Service harnesses (PostgreSQL,
+//! moto, the kubectl stand-in, Docker) and the binary runner move here from the test
+//! folders' `*_common` modules.
+
+use opsplan_plan::diagnostic::Diagnostic;
+use opsplan_plan::plan::LoadedPlan;
+use opsplan_plan::source::Sources;
+use opsplan_plan::step::Registry;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+}
+
+/// The built-in step types, built once.
+pub fn registry() -> Arc<Registry> {
+    static REGISTRY: OnceLock<Arc<Registry>> = OnceLock::new();
+    REGISTRY
+        .get_or_init(|| Arc::new(opsplan_steps::builtin()))
+        .clone()
+}
+
+/// Loads and validates a plan against the built-in types: (plan, diagnostics, fragment).
+pub fn check_file(path: &Path, sources: &mut Sources) -> (Option<LoadedPlan>, Vec<Diagnostic>, bool) {
+    let c = opsplan_plan::pipeline::check_file(path, sources, &registry());
+    (c.plan, c.diagnostics, c.fragment)
+}

@@ -6,7 +6,7 @@
 
 #![allow(dead_code)]
 
-use crate::common::{free_port, is_root, output_of, repo_root};
+use super::common::{free_port, is_root, output_of, repo_root};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -31,11 +31,11 @@ pub fn missing_tools() -> Vec<String> {
         ("make", "make"),
         ("python3", "python3"),
     ] {
-        if !crate::common::have(tool) {
+        if !super::common::have(tool) {
             missing.push(format!("{tool} (Debian package {pkg})"));
         }
     }
-    if is_root() && !crate::common::have("runuser") {
+    if is_root() && !super::common::have("runuser") {
         missing.push("runuser (Debian package util-linux)".into());
     }
     missing

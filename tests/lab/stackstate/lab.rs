@@ -8,7 +8,7 @@
 
 #![allow(dead_code)]
 
-use crate::common::{free_port, output_of, repo_root};
+use super::common::{free_port, output_of, repo_root};
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -32,7 +32,7 @@ pub fn missing_base_tools() -> Vec<String> {
         ("pgrep", "procps"),
     ]
     .iter()
-    .filter(|(t, _)| !crate::common::have(t))
+    .filter(|(t, _)| !super::common::have(t))
     .map(|(t, p)| format!("{t} (Debian package {p})"))
     .collect()
 }
@@ -41,10 +41,10 @@ pub fn missing_base_tools() -> Vec<String> {
 pub fn vm_unavailable() -> Option<String> {
     let mut missing: Vec<String> = ["victoria-metrics", "vmbackup", "vmrestore"]
         .iter()
-        .filter(|t| !crate::common::have(t))
+        .filter(|t| !super::common::have(t))
         .map(|t| format!("{t} (Debian package victoria-metrics)"))
         .collect();
-    if !crate::common::have("moto_server") {
+    if !super::common::have("moto_server") {
         missing.push("moto_server (PyPI package moto[server])".into());
     }
     (!missing.is_empty()).then(|| format!("missing {}", missing.join(", ")))

@@ -117,7 +117,7 @@ pub(crate) struct Filter {
 }
 
 impl Filter {
-    pub fn new(include: &[String], exclude: &[String]) -> Result<Filter, StepError> {
+    pub(crate) fn new(include: &[String], exclude: &[String]) -> Result<Filter, StepError> {
         let include = if include.is_empty() {
             None
         } else {
@@ -134,18 +134,18 @@ impl Filter {
     }
 
     /// Excluded entries are skipped; an excluded folder with everything below it.
-    pub fn excluded(&self, rel: &Path) -> bool {
+    pub(crate) fn excluded(&self, rel: &Path) -> bool {
         Self::hit(&self.exclude, rel)
     }
 
     /// Whether a file (not a folder) is selected by the include patterns.
-    pub fn included(&self, rel: &Path) -> bool {
+    pub(crate) fn included(&self, rel: &Path) -> bool {
         self.include
             .as_ref()
             .is_none_or(|sets| Self::hit(sets, rel))
     }
 
-    pub fn has_includes(&self) -> bool {
+    pub(crate) fn has_includes(&self) -> bool {
         self.include.is_some()
     }
 }
@@ -312,7 +312,7 @@ pub(crate) struct CancelReader<'a, R> {
 }
 
 impl<'a, R> CancelReader<'a, R> {
-    pub fn new(inner: R, token: &'a CancellationToken) -> Self {
+    pub(crate) fn new(inner: R, token: &'a CancellationToken) -> Self {
         CancelReader {
             inner,
             token,
@@ -343,7 +343,7 @@ pub(crate) struct TempFile {
 impl TempFile {
     /// Creates `.<name>.opsplan-<random>` in the final file's folder with `mode` from the
     /// start (umask may only narrow it), so a secret file is never readable by others.
-    pub fn create(final_path: &Path, mode: u32) -> Result<TempFile, StepError> {
+    pub(crate) fn create(final_path: &Path, mode: u32) -> Result<TempFile, StepError> {
         let dir = parent_of(final_path);
         let name = final_path
             .file_name()
@@ -376,7 +376,7 @@ impl TempFile {
 
     /// Renames the file over `final_path`. `durable`: fsync the file before and the folder
     /// after, so the file is on disk under its final name even if the machine loses power.
-    pub fn commit(mut self, final_path: &Path, durable: bool) -> Result<(), StepError> {
+    pub(crate) fn commit(mut self, final_path: &Path, durable: bool) -> Result<(), StepError> {
         if let Some(file) = self.file.take() {
             if durable {
                 file.sync_all()

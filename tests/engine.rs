@@ -1,0 +1,30 @@
+//! The engine, driven through the real binary: runs, the journal and resume after kills,
+//! secrets, every step type against real services, the drill command, the bench harness.
+
+// Test helpers are `pub` inside their modules; the binary exports nothing.
+#![allow(unreachable_pub)]
+
+#[path = "bench_smoke.rs"]
+mod bench_smoke;
+#[path = "crash_matrix.rs"]
+mod crash_matrix;
+#[path = "drill_cmd.rs"]
+mod drill_cmd;
+#[path = "durable.rs"]
+mod durable;
+#[path = "inproc.rs"]
+mod inproc;
+#[path = "run.rs"]
+mod run;
+#[path = "secrets.rs"]
+mod secrets;
+#[path = "steps_docker.rs"]
+mod steps_docker;
+#[path = "steps_fs.rs"]
+mod steps_fs;
+#[path = "steps_k8s.rs"]
+mod steps_k8s;
+#[path = "steps_object.rs"]
+mod steps_object;
+#[path = "steps_pg.rs"]
+mod steps_pg;

@@ -1,0 +1,309 @@
+//! The engine in process, with a mock step type registered through the value registry: the
+//! scheduler's order and rollback, the journal's state fold, resume planning, and locks
+//! (including a lease that is lost mid-run). No child process, no service.
+
+#![allow(clippy::unwrap_used)]
+
+use opsplan_plan::params::ParamInputs;
+use opsplan_plan::pipeline;
+use opsplan_plan::step::{Action, Outputs, Registry, StepContext, StepError, StepType};
+use opsplan_run::exec::events::{EventSink, Phase, RunEvent, StepStatus};
+use opsplan_run::journal::{resume as decide, state, store};
+use opsplan_run::lock::file::FileLocks;
+use opsplan_run::lock::{Acquired, Holder, LockBackend, LockError, LockGuard};
+use opsplan_run::{JournalTarget, RunBuilder, RunStatus};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// `mock`: records its name in a shared log, then succeeds or fails as told.
+struct Mock;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct MockSpec {
+    log: String,
+    name: String,
+    #[serde(default)]
+    fail: bool,
+    #[serde(default)]
+    sleep_ms: u64,
+}
+
+impl StepType for Mock {
+    const NAME: &'static str = "mock";
+    const SUMMARY: &'static str = "Test double: logs its name, then succeeds or fails.";
+    type Spec = MockSpec;
+
+    fn describe(spec: &MockSpec) -> Action {
+        Action::new(format!("mock {}", spec.name))
+    }
+    async fn run(spec: MockSpec, ctx: StepContext) -> Result<Outputs, StepError> {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(spec.sleep_ms)) => {}
+            () = ctx.cancel.cancelled() => return Err(StepError::cancelled()),
+        }
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&spec.log)
+            .map_err(|e| StepError::fatal(e.to_string()))?;
+        std::io::Write::write_all(&mut log, format!("{}\n", spec.name).as_bytes())
+            .map_err(|e| StepError::fatal(e.to_string()))?;
+        if spec.fail {
+            return Err(StepError::fatal(format!("{} failed as told", spec.name)));
+        }
+        let mut out = Outputs::new();
+        out.insert("name".into(), spec.name.into());
+        Ok(out)
+    }
+}
+
+fn registry() -> Arc<Registry> {
+    Arc::new(Registry::new().with::<Mock>())
+}
+
+/// Writes `body` (the steps) as a plan in `dir` and compiles it with the mock registry.
+fn compile(dir: &Path, locks: &str, body: &str) -> Arc<opsplan_plan::compile::CompiledPlan> {
+    let path = dir.join("plan.yaml");
+    let text = format!(
+        "apiVersion: opsplan/v1\nkind: Plan\nmetadata:\n  name: inproc\nlocks: {locks}\nsteps:\n{body}"
+    );
+    std::fs::write(&path, text).unwrap();
+    let inputs = ParamInputs::default();
+    match pipeline::load_compiled(&path, &inputs, Vec::new(), &registry()) {
+        Ok(c) => Arc::new(c.plan),
+        Err(e) => panic!("the test plan does not compile: {e:?}"),
+    }
+}
+
+fn mock(id: &str, log: &Path, extra: &str) -> String {
+    format!(
+        "  - id: {id}\n    type: mock\n    with: {{ log: \"{}\", name: {id}{extra} }}\n",
+        log.display()
+    )
+}
+
+fn log_lines(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[derive(Default)]
+struct Collect(Mutex<Vec<RunEvent>>);
+
+impl EventSink for Collect {
+    fn emit(&self, event: &RunEvent) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mock_registry_rejects_the_builtin_types_and_runs_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: opsplan/v1\nkind: Plan\nmetadata:\n  name: x\nsteps:\n  - id: a\n    type: exec\n    with: { argv: [true] }\n",
+    )
+    .unwrap();
+    let mut sources = opsplan_plan::source::Sources::default();
+    let checked = pipeline::check_file(&path, &mut sources, &registry());
+    let codes: Vec<_> = checked.diagnostics.iter().map(|d| d.message.clone()).collect();
+    assert_eq!(codes, ["unknown step type `exec`"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_scheduler_follows_needs_and_the_journal_folds_to_the_same_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let body = [
+        mock("first", &log, ", sleep_ms: 30"),
+        mock("second", &log, "").replace("    type", "    needs: [first]\n    type"),
+        mock("third", &log, "").replace("    type", "    needs: [second]\n    type"),
+    ]
+    .concat();
+    let plan = compile(dir.path(), "[]", &body);
+    let outcome = RunBuilder::new(plan)
+        .journal(JournalTarget::New(dir.path().join("runs")))
+        .locks(Arc::new(FileLocks::new(dir.path().join("locks"))))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(outcome.status(), RunStatus::Succeeded);
+    assert_eq!(log_lines(&log), ["first", "second", "third"]);
+    let journal = store::open(outcome.journal.as_deref().unwrap()).unwrap();
+    let st = state::fold(&journal.records);
+    assert_eq!(st.status, Some(RunStatus::Succeeded));
+    for id in ["first", "second", "third"] {
+        let f = st.steps[id].forward.as_ref().unwrap();
+        assert_eq!(f.status, Some(StepStatus::Succeeded), "{id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failure_releases_what_was_acquired_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let body = [
+        mock("take", &log, "").replace("    type", "    acquires: held\n    type"),
+        mock("work", &log, ", fail: true").replace("    type", "    needs: [take]\n    type"),
+        mock("give-back", &log, "")
+            .replace("    type", "    needs: [work]\n    releases: held\n    type"),
+        mock("never", &log, "").replace("    type", "    needs: [give-back]\n    type"),
+    ]
+    .concat();
+    let plan = compile(dir.path(), "[]", &body);
+    let events = Arc::new(Collect::default());
+    let outcome = RunBuilder::new(plan)
+        .locks(Arc::new(FileLocks::new(dir.path().join("locks"))))
+        .sink(events.clone())
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(outcome.status(), RunStatus::Failed);
+    assert_eq!(log_lines(&log), ["take", "work", "give-back"]);
+    let cleanups: Vec<String> = events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::StepFinished {
+                step,
+                phase: Phase::Cleanup,
+                status: StepStatus::Succeeded,
+                ..
+            } => Some(step.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cleanups, ["give-back"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_planning_reruns_a_step_left_in_doubt_and_keeps_finished_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let body = [
+        mock("done", &log, ""),
+        mock("in-doubt", &log, "")
+            .replace("    type", "    needs: [done]\n    on_resume: rerun\n    type"),
+    ]
+    .concat();
+    let plan = compile(dir.path(), "[]", &body);
+    let outcome = RunBuilder::new(plan.clone())
+        .journal(JournalTarget::New(dir.path().join("runs")))
+        .locks(Arc::new(FileLocks::new(dir.path().join("locks"))))
+        .run()
+        .await
+        .unwrap();
+    let journal = store::open(outcome.journal.as_deref().unwrap()).unwrap();
+    // Cut the journal where `in-doubt` had started but not finished: a crash there.
+    let cut = journal
+        .records
+        .iter()
+        .position(|r| {
+            matches!(&r.event, RunEvent::StepFinished { step, .. } if step == "in-doubt")
+        })
+        .unwrap();
+    let st = state::fold(&journal.records[..cut]);
+    assert_eq!(st.status, None);
+    let rp = decide::plan_resume(&plan, &st, false, &[]);
+    assert!(!rp.rollback_only);
+    assert!(rp.ask.is_empty());
+    let done = plan.index_of("done").unwrap();
+    let doubt = plan.index_of("in-doubt").unwrap();
+    assert!(rp.prior.outputs.contains_key(&done));
+    assert_eq!(
+        rp.prior.in_doubt,
+        vec![(doubt, opsplan_run::exec::InDoubt::Rerun)]
+    );
+}
+
+#[test]
+fn a_file_lock_is_exclusive_until_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let locks = FileLocks::new(dir.path());
+    let me = |run: &str| Holder {
+        run_id: run.into(),
+        plan: "inproc".into(),
+        host: "here".into(),
+        pid: std::process::id(),
+        started: "now".into(),
+    };
+    let first = locks.try_acquire("db", &me("one"), false).unwrap();
+    assert!(matches!(
+        locks.try_acquire("db", &me("two"), false),
+        Err(LockError::Held { .. })
+    ));
+    first.guard.release(false).unwrap();
+    let again = locks.try_acquire("db", &me("two"), false).unwrap();
+    again.guard.release(false).unwrap();
+}
+
+/// A lease backend whose lease is lost at the first renewal.
+struct Leases;
+
+struct Lease(String);
+
+impl LockGuard for Lease {
+    fn name(&self) -> &str {
+        &self.0
+    }
+    fn release(self: Box<Self>, _keep_record: bool) -> Result<(), LockError> {
+        Ok(())
+    }
+    fn renew_every(&self) -> Option<Duration> {
+        Some(Duration::from_millis(50))
+    }
+    fn renew(&mut self) -> Result<(), LockError> {
+        Err(LockError::Io {
+            name: self.0.clone(),
+            detail: "the lease expired".into(),
+        })
+    }
+}
+
+impl LockBackend for Leases {
+    fn try_acquire(&self, name: &str, _me: &Holder, _b: bool) -> Result<Acquired, LockError> {
+        Ok(Acquired {
+            guard: Box::new(Lease(name.into())),
+            takeover: None,
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_lease_cancels_the_run_and_it_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let body = [
+        mock("take", &log, "").replace("    type", "    acquires: held\n    type"),
+        mock("slow", &log, ", sleep_ms: 5000").replace("    type", "    needs: [take]\n    type"),
+        mock("give-back", &log, "")
+            .replace("    type", "    needs: [slow]\n    releases: held\n    type"),
+    ]
+    .concat();
+    let plan = compile(dir.path(), "[shared]", &body);
+    let notices = Arc::new(Mutex::new(Vec::new()));
+    let seen = notices.clone();
+    let outcome = RunBuilder::new(plan)
+        .locks(Arc::new(Leases))
+        .on_notice(move |n| seen.lock().unwrap().push(n.to_string()))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(outcome.status(), RunStatus::Cancelled);
+    assert_eq!(log_lines(&log), ["take", "give-back"]);
+    assert!(notices
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|n| n.contains("lock `shared` could not be renewed")));
+}

@@ -1,0 +1,15 @@
+//! The restore drills: each shipped plan against its system's lab (real services where
+//! they can run here, contract stand-ins where they cannot). Run with --test-threads=1:
+//! the drills share Docker images and ports.
+
+// Test helpers are `pub` inside their modules; the binary exports nothing.
+#![allow(unreachable_pub)]
+
+#[path = "drill_cosmos.rs"]
+mod drill_cosmos;
+#[path = "drill_dop.rs"]
+mod drill_dop;
+#[path = "drill_hoss.rs"]
+mod drill_hoss;
+#[path = "drill_stackstate.rs"]
+mod drill_stackstate;

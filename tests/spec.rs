@@ -1,0 +1,15 @@
+//! The plan specification: fixtures in, diagnostics, previews, graphs and schema out.
+
+// Test helpers are `pub` inside their modules; the binary exports nothing.
+#![allow(unreachable_pub)]
+
+#[path = "diagnostics.rs"]
+mod diagnostics;
+#[path = "fuzz_loader.rs"]
+mod fuzz_loader;
+#[path = "plans.rs"]
+mod plans;
+#[path = "preview.rs"]
+mod preview;
+#[path = "schema.rs"]
+mod schema;
