@@ -60,7 +60,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         outcome.run_id,
         outcome.status(),
         counter.0.load(Ordering::SeqCst),
-        outcome.journal.as_deref().map_or("none".into(), |p| p.display().to_string())
+        outcome
+            .journal
+            .as_deref()
+            .map_or("none".into(), |p| p.display().to_string())
     );
     if outcome.status() != RunStatus::Succeeded {
         return Err("the run did not succeed".into());

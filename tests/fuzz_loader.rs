@@ -3,8 +3,8 @@
 //! close to valid plans, so they reach deep into validation (and, when still valid, into
 //! compile and preview).
 
-use opsplan_testkit::check_file;
 use opsplan_plan::source::Sources;
+use opsplan_testkit::check_file;
 use proptest::prelude::*;
 use std::path::Path;
 use std::sync::Arc;
@@ -27,7 +27,10 @@ fn check_path(path: &Path) {
         let _ = opsplan_plan::diagnostic::render(d, &sources, false);
     }
     let Some(loaded) = loaded else { return };
-    if diags.iter().any(opsplan_plan::diagnostic::Diagnostic::is_error) {
+    if diags
+        .iter()
+        .any(opsplan_plan::diagnostic::Diagnostic::is_error)
+    {
         return;
     }
     let inputs = opsplan_plan::params::ParamInputs::default();
@@ -224,7 +227,8 @@ proptest! {
 #[test]
 fn example_is_valid() {
     let mut sources = Sources::default();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plans/examples/archive-folder.yaml");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plans/examples/archive-folder.yaml");
     let (loaded, diags, _) = check_file(&path, &mut sources);
     assert!(loaded.is_some());
     assert!(diags.is_empty(), "{diags:?}");

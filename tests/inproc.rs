@@ -114,7 +114,11 @@ async fn a_mock_registry_rejects_the_builtin_types_and_runs_its_own() {
     .unwrap();
     let mut sources = opsplan_plan::source::Sources::default();
     let checked = pipeline::check_file(&path, &mut sources, &registry());
-    let codes: Vec<_> = checked.diagnostics.iter().map(|d| d.message.clone()).collect();
+    let codes: Vec<_> = checked
+        .diagnostics
+        .iter()
+        .map(|d| d.message.clone())
+        .collect();
     assert_eq!(codes, ["unknown step type `exec`"]);
 }
 
@@ -153,8 +157,10 @@ async fn a_failure_releases_what_was_acquired_and_nothing_else() {
     let body = [
         mock("take", &log, "").replace("    type", "    acquires: held\n    type"),
         mock("work", &log, ", fail: true").replace("    type", "    needs: [take]\n    type"),
-        mock("give-back", &log, "")
-            .replace("    type", "    needs: [work]\n    releases: held\n    type"),
+        mock("give-back", &log, "").replace(
+            "    type",
+            "    needs: [work]\n    releases: held\n    type",
+        ),
         mock("never", &log, "").replace("    type", "    needs: [give-back]\n    type"),
     ]
     .concat();
@@ -192,8 +198,10 @@ async fn resume_planning_reruns_a_step_left_in_doubt_and_keeps_finished_ones() {
     let log = dir.path().join("log");
     let body = [
         mock("done", &log, ""),
-        mock("in-doubt", &log, "")
-            .replace("    type", "    needs: [done]\n    on_resume: rerun\n    type"),
+        mock("in-doubt", &log, "").replace(
+            "    type",
+            "    needs: [done]\n    on_resume: rerun\n    type",
+        ),
     ]
     .concat();
     let plan = compile(dir.path(), "[]", &body);
@@ -208,9 +216,7 @@ async fn resume_planning_reruns_a_step_left_in_doubt_and_keeps_finished_ones() {
     let cut = journal
         .records
         .iter()
-        .position(|r| {
-            matches!(&r.event, RunEvent::StepFinished { step, .. } if step == "in-doubt")
-        })
+        .position(|r| matches!(&r.event, RunEvent::StepFinished { step, .. } if step == "in-doubt"))
         .unwrap();
     let st = state::fold(&journal.records[..cut]);
     assert_eq!(st.status, None);
@@ -286,8 +292,10 @@ async fn a_lost_lease_cancels_the_run_and_it_rolls_back() {
     let body = [
         mock("take", &log, "").replace("    type", "    acquires: held\n    type"),
         mock("slow", &log, ", sleep_ms: 5000").replace("    type", "    needs: [take]\n    type"),
-        mock("give-back", &log, "")
-            .replace("    type", "    needs: [slow]\n    releases: held\n    type"),
+        mock("give-back", &log, "").replace(
+            "    type",
+            "    needs: [slow]\n    releases: held\n    type",
+        ),
     ]
     .concat();
     let plan = compile(dir.path(), "[shared]", &body);

@@ -1,6 +1,7 @@
 //! The `opsplan` command line. Each subcommand is a thin driver over the library stages.
 
 use crate::console::LogFormat;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use opsplan_plan::compile::CompiledPlan;
 use opsplan_plan::diagnostic::{self, Code, Diagnostic, Severity};
 use opsplan_plan::params::ParamInputs;
@@ -11,7 +12,6 @@ use opsplan_plan::{graph, preview};
 use opsplan_run::drill;
 use opsplan_run::exec::events::EventSink;
 use opsplan_run::exit;
-use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod execute;
 mod resume;
@@ -20,7 +20,6 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-
 
 #[derive(Parser)]
 #[command(
@@ -590,7 +589,9 @@ impl drill::DrillHost for DrillHost {
             &self.exec,
             &self.durable,
         )
-        .journal(opsplan_run::JournalTarget::New(self.durable.journal_dir.clone()));
+        .journal(opsplan_run::JournalTarget::New(
+            self.durable.journal_dir.clone(),
+        ));
         let builder = builder.with_run_id(run_id);
         execute::execute(builder, &self.exec, Some(observer))
     }
@@ -702,7 +703,12 @@ fn cmd_run(
             on_command_line.join(", --set ")
         );
     }
-    execute::run_plan(plan, &exec.clone().into(), &durable.clone().into(), no_journal)
+    execute::run_plan(
+        plan,
+        &exec.clone().into(),
+        &durable.clone().into(),
+        no_journal,
+    )
 }
 
 fn cmd_schema(check: Option<&Path>, registry: &Registry) -> i32 {

@@ -4,8 +4,8 @@
 use super::console::fmt_duration;
 use opsplan_run::exec::events::{Phase, StepStatus};
 use opsplan_run::journal::format::Meta;
-pub(crate) use opsplan_run::journal::store::Liveness;
 use opsplan_run::journal::state::{PhaseState, RunState};
+pub(crate) use opsplan_run::journal::store::Liveness;
 use serde::Serialize;
 use std::fmt::Write;
 use std::time::Duration;
@@ -108,7 +108,12 @@ fn phase_lines(o: &mut String, label: &str, p: &PhaseState) {
 }
 
 /// The timeline of one run: its steps in plan order with every phase they went through.
-pub(crate) fn timeline_text(meta: &Meta, state: &RunState, live: Liveness, notes: &[String]) -> String {
+pub(crate) fn timeline_text(
+    meta: &Meta,
+    state: &RunState,
+    live: Liveness,
+    notes: &[String],
+) -> String {
     let mut o = String::new();
     let version = meta
         .plan

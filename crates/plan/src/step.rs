@@ -226,7 +226,6 @@ pub trait DynStepType: Send + Sync {
 
 struct Registered<T>(std::marker::PhantomData<fn() -> T>);
 
-
 fn decode<T: StepType>(with: &Node, pending: bool) -> Result<T::Spec, Diagnostic> {
     from_node::<T::Spec>(with, pending)
         .map_err(|e| de_diagnostic(&e, &format!("arguments of `{}`", T::NAME), with.span))
@@ -311,7 +310,9 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.types.iter().map(|t| t.name())).finish()
+        f.debug_list()
+            .entries(self.types.iter().map(|t| t.name()))
+            .finish()
     }
 }
 

@@ -165,10 +165,10 @@ fn check_types(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
         check_resume_policy(s, diags);
         for undo in s.decl.undo.iter().chain(s.decl.probe.iter()) {
             match plan.registry.lookup(&undo.step_type.value) {
-                None => diags.push(plan.registry.unknown_type(
-                    &undo.step_type.value,
-                    undo.step_type.span,
-                )),
+                None => diags.push(
+                    plan.registry
+                        .unknown_type(&undo.step_type.value, undo.step_type.span),
+                ),
                 Some(k) => {
                     let with = undo
                         .with

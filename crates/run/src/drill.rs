@@ -17,12 +17,12 @@
 //! the restore target differs from the backup source (`--target-param`), and the
 //! destructive gate of `run` passes for every plan.
 
+use crate::exec::events::{EventSink, Phase, RunEvent, StepStatus};
 use crate::exit;
 use opsplan_plan::compile::CompiledPlan;
 use opsplan_plan::params::ParamInputs;
-use crate::exec::events::{EventSink, Phase, RunEvent, StepStatus};
-use opsplan_steps::fs::{manifest, verify};
 use opsplan_plan::step::{Outputs, StepError, StepType};
+use opsplan_steps::fs::{manifest, verify};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -287,18 +287,15 @@ impl Drill<'_> {
         path: &Path,
         params: &ParamInputs,
     ) -> Result<Arc<CompiledPlan>, Failure> {
-        self.host
-            .load(path, params)
-            .map(Arc::new)
-            .map_err(|code| {
-                let message = format!(
-                    "the {role} plan {} could not be loaded with its params (see the diagnostics \
+        self.host.load(path, params).map(Arc::new).map_err(|code| {
+            let message = format!(
+                "the {role} plan {} could not be loaded with its params (see the diagnostics \
                  above); nothing was run",
-                    path.display()
-                );
-                eprintln!("error: {message}");
-                Failure { code, message }
-            })
+                path.display()
+            );
+            eprintln!("error: {message}");
+            Failure { code, message }
+        })
     }
 
     /// Refuses a restore whose target is the backup's source: the values of the

@@ -62,7 +62,9 @@ pub struct ResumeTicket {
 pub enum ResumeRefusal {
     #[error("{0}; `opsplan runs` lists the runs")]
     NotFound(String),
-    #[error("run {0} is still running (another opsplan process holds its journal); nothing was done")]
+    #[error(
+        "run {0} is still running (another opsplan process holds its journal); nothing was done"
+    )]
     StillRunning(String),
     #[error("cannot lock the journal in {}: {source}", .dir.display())]
     OwnerLock {
@@ -155,12 +157,13 @@ pub async fn prepare(
         read_secrets: true,
     };
     let plan_path = PathBuf::from(&meta.plan.path);
-    let compiled = pipeline::load_compiled(&plan_path, &inputs, given, registry).map_err(|error| {
-        ResumeRefusal::PlanInvalid {
-            run_id: meta.run_id.clone(),
-            error,
-        }
-    })?;
+    let compiled =
+        pipeline::load_compiled(&plan_path, &inputs, given, registry).map_err(|error| {
+            ResumeRefusal::PlanInvalid {
+                run_id: meta.run_id.clone(),
+                error,
+            }
+        })?;
     let plan = compiled.plan;
     if plan.content_hash != meta.plan.content_hash {
         if !req.allow_changed_plan {

@@ -469,11 +469,7 @@ fn spawn_renewal(
 /// run's folder).
 pub fn new_run_id() -> String {
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let stamp: String = now
-        .chars()
-        .filter(char::is_ascii_digit)
-        .take(14)
-        .collect();
+    let stamp: String = now.chars().filter(char::is_ascii_digit).take(14).collect();
     format!(
         "{}-{}-{:08x}",
         &stamp[..8.min(stamp.len())],
@@ -484,10 +480,7 @@ pub fn new_run_id() -> String {
 
 /// A crash between a run's last record and the release of its locks leaves them marked as
 /// held by it; the run is over, so they are given back. Returns the names released.
-pub fn release_leftover_locks(
-    backend: &dyn LockBackend,
-    meta: &Meta,
-) -> Vec<String> {
+pub fn release_leftover_locks(backend: &dyn LockBackend, meta: &Meta) -> Vec<String> {
     let me = Holder {
         run_id: meta.run_id.clone(),
         plan: meta.plan.name.clone(),

@@ -47,4 +47,3 @@ impl StepType for Confirm {
         }
     }
 }
-

@@ -67,7 +67,10 @@ impl StepType for Exec {
     fn open_outputs() -> bool {
         false
     }
-    fn check(spec: &ExecSpec, with: &opsplan_plan::source::Node) -> Vec<opsplan_plan::diagnostic::Diagnostic> {
+    fn check(
+        spec: &ExecSpec,
+        with: &opsplan_plan::source::Node,
+    ) -> Vec<opsplan_plan::diagnostic::Diagnostic> {
         if spec.argv.is_empty() && !super::templated(with, "argv") {
             let span = with.get("argv").map_or(with.span, |n| n.span);
             return vec![opsplan_plan::diagnostic::Diagnostic::new(

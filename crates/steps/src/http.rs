@@ -72,7 +72,10 @@ impl StepType for Http {
             },
         ]
     }
-    fn check(spec: &HttpSpec, with: &opsplan_plan::source::Node) -> Vec<opsplan_plan::diagnostic::Diagnostic> {
+    fn check(
+        spec: &HttpSpec,
+        with: &opsplan_plan::source::Node,
+    ) -> Vec<opsplan_plan::diagnostic::Diagnostic> {
         use opsplan_plan::diagnostic::{Code, Diagnostic};
         let mut diags = Vec::new();
         if !METHODS.contains(&spec.method.to_uppercase().as_str()) {

@@ -27,7 +27,10 @@ pub fn registry() -> Arc<Registry> {
 }
 
 /// Loads and validates a plan against the built-in types: (plan, diagnostics, fragment).
-pub fn check_file(path: &Path, sources: &mut Sources) -> (Option<LoadedPlan>, Vec<Diagnostic>, bool) {
+pub fn check_file(
+    path: &Path,
+    sources: &mut Sources,
+) -> (Option<LoadedPlan>, Vec<Diagnostic>, bool) {
     let c = opsplan_plan::pipeline::check_file(path, sources, &registry());
     (c.plan, c.diagnostics, c.fragment)
 }

@@ -49,9 +49,7 @@ pub(super) fn cmd_resume(
 
 fn report_refusal(refusal: &ResumeRefusal) {
     match refusal {
-        ResumeRefusal::Finished {
-            released_locks, ..
-        } => {
+        ResumeRefusal::Finished { released_locks, .. } => {
             eprintln!("{refusal}");
             for name in released_locks {
                 eprintln!("lock `{name}`: released (the run ended before it could give it back)");

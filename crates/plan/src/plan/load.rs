@@ -2,9 +2,9 @@ use super::model::*;
 use crate::diagnostic::{did_you_mean, Code, Diagnostic};
 use crate::source::de::{from_node, quote_list, DeError, DeErrorKind, Sp};
 use crate::source::{FileId, Node, NodeValue, SourceFile, Sources, Span};
+use crate::step::{DynStepType, Registry};
 use indexmap::IndexMap;
 use sha2::{Digest, Sha256};
-use crate::step::{DynStepType, Registry};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -6,11 +6,11 @@
 pub mod events;
 pub use opsplan_plan::rollback;
 
+use events::{now, EventSink, Phase, RunEvent, RunStatus, StepStatus};
 use opsplan_plan::compile::{CompiledPlan, RetryPolicy};
+use opsplan_plan::rollback::State;
 use opsplan_plan::source::Node;
 use opsplan_plan::step::{Answers, DynStepType, Outputs, Prompter, StepContext, StepError};
-use events::{now, EventSink, Phase, RunEvent, RunStatus, StepStatus};
-use opsplan_plan::rollback::State;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -557,7 +557,8 @@ impl Executor {
         let plan = &self.plan;
         let real_ctx = plan.context(i, outputs, true, false, &self.run_ctx);
         let masked_ctx = plan.context(i, outputs, false, false, &self.run_ctx);
-        let real = opsplan_plan::template::render_node(with, &real_ctx, None).map_err(|d| d.message)?;
+        let real =
+            opsplan_plan::template::render_node(with, &real_ctx, None).map_err(|d| d.message)?;
         let masked =
             opsplan_plan::template::render_node(with, &masked_ctx, None).map_err(|d| d.message)?;
         Ok((real, masked))

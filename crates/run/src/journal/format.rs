@@ -76,7 +76,9 @@ pub struct Record {
 
 impl Meta {
     /// The params as the journal keeps them: every secret masked.
-    pub fn params_from(resolved: &opsplan_plan::params::ResolvedParams) -> IndexMap<String, MetaParam> {
+    pub fn params_from(
+        resolved: &opsplan_plan::params::ResolvedParams,
+    ) -> IndexMap<String, MetaParam> {
         resolved
             .0
             .iter()

@@ -12,11 +12,11 @@
 //! - `--rollback` only rolls back, whatever the state.
 
 use super::state::RunState;
-use opsplan_plan::compile::CompiledPlan;
 use crate::exec::events::{Phase, RunStatus, StepStatus};
-use opsplan_plan::rollback::State;
 use crate::exec::{InDoubt, Prior};
+use opsplan_plan::compile::CompiledPlan;
 use opsplan_plan::plan::ResumePolicy;
+use opsplan_plan::rollback::State;
 
 #[derive(Debug, Default)]
 pub struct ResumePlan {

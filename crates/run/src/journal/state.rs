@@ -3,8 +3,8 @@
 
 use super::format::Record;
 use crate::exec::events::{Phase, RunEvent, RunStatus, StepStatus};
-use opsplan_plan::step::Outputs;
 use indexmap::IndexMap;
+use opsplan_plan::step::Outputs;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Default, Serialize)]

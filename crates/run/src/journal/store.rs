@@ -1,9 +1,9 @@
 //! Reading run journals back: one run's metadata and records, and the list of runs.
 
 use super::format::{Meta, Record, EVENTS_FILE, FORMAT, META_FILE};
-use std::path::{Path, PathBuf};
 use crate::exec::events::RunStatus;
 use serde::Serialize;
+use std::path::{Path, PathBuf};
 
 /// A run journal as read from disk.
 #[derive(Debug)]

@@ -8,9 +8,6 @@
 //! half-written file under its final name.
 
 use super::Engine;
-use opsplan_plan::diagnostic::Diagnostic;
-use opsplan_plan::source::de::is_template;
-use opsplan_plan::source::Node;
 use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use bollard::errors::Error as DockerError;
 use bollard::query_parameters::{
@@ -19,6 +16,9 @@ use bollard::query_parameters::{
 };
 use bytes::Bytes;
 use futures::StreamExt;
+use opsplan_plan::diagnostic::Diagnostic;
+use opsplan_plan::source::de::is_template;
+use opsplan_plan::source::Node;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::io::{Read, Write};

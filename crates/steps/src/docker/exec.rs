@@ -4,12 +4,12 @@
 use super::{
     default_exit, env_list, finish_process, refuse_secret_argv, Capture, Engine, PROCESS_OUTPUTS,
 };
-use opsplan_plan::diagnostic::Diagnostic;
-use opsplan_plan::source::Node;
 use crate::{shell_quote, Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::ExecConfig;
 use futures::StreamExt;
+use opsplan_plan::diagnostic::Diagnostic;
+use opsplan_plan::source::Node;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;

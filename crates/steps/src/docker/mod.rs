@@ -14,12 +14,12 @@ pub mod stop;
 pub mod volume;
 
 use super::{OutputDecl, StepContext, StepError, Stream};
-use opsplan_plan::diagnostic::{Code, Diagnostic};
-use opsplan_plan::source::Node;
 use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
 use bollard::Docker;
 use futures::StreamExt;
+use opsplan_plan::diagnostic::{Code, Diagnostic};
+use opsplan_plan::source::Node;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::{BTreeMap, VecDeque};

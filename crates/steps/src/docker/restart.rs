@@ -3,10 +3,10 @@
 
 use super::stop::{default_timeout, stop_seconds};
 use super::{check_name, state_outputs, wait_for_state, Engine, WaitFor, STATE_OUTPUTS};
-use opsplan_plan::diagnostic::Diagnostic;
-use opsplan_plan::source::Node;
 use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use bollard::query_parameters::RestartContainerOptionsBuilder;
+use opsplan_plan::diagnostic::Diagnostic;
+use opsplan_plan::source::Node;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::time::Instant;

@@ -5,9 +5,6 @@
 //! Ctrl-C) and removed.
 
 use super::{default_exit, env_list, finish_process, refuse_secret_argv, Capture, Engine};
-use opsplan_plan::diagnostic::Diagnostic;
-use opsplan_plan::source::de::is_template;
-use opsplan_plan::source::Node;
 use crate::{shell_quote, Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use bollard::errors::Error as DockerError;
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
@@ -16,6 +13,9 @@ use bollard::query_parameters::{
     RemoveContainerOptionsBuilder, StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use futures::StreamExt;
+use opsplan_plan::diagnostic::Diagnostic;
+use opsplan_plan::source::de::is_template;
+use opsplan_plan::source::Node;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};

@@ -2,9 +2,9 @@
 //! healthcheck): COSMOS restore starts the services again and waits for them.
 
 use super::{check_name, state_outputs, wait_for_state, Engine, WaitFor, STATE_OUTPUTS};
+use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use opsplan_plan::diagnostic::Diagnostic;
 use opsplan_plan::source::Node;
-use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::time::Instant;

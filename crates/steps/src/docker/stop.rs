@@ -2,10 +2,10 @@
 //! services must be down before their volumes are replaced).
 
 use super::{check_name, wait_for_state, Engine, WaitFor};
-use opsplan_plan::diagnostic::Diagnostic;
-use opsplan_plan::source::Node;
 use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use bollard::query_parameters::StopContainerOptionsBuilder;
+use opsplan_plan::diagnostic::Diagnostic;
+use opsplan_plan::source::Node;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::time::{Duration, Instant};

@@ -2,12 +2,12 @@
 //! `openc3-tsdb-v` and `openc3-object-v`). `remove` destroys the data and needs a guard.
 
 use super::{check_name, Engine};
-use opsplan_plan::diagnostic::Diagnostic;
-use opsplan_plan::source::Node;
 use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use bollard::errors::Error as DockerError;
 use bollard::models::{Volume, VolumeCreateRequest};
 use bollard::query_parameters::RemoveVolumeOptionsBuilder;
+use opsplan_plan::diagnostic::Diagnostic;
+use opsplan_plan::source::Node;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -16,9 +16,9 @@ use super::{
     blocking, check_cancel, describe_filters, io_error, running_as_root, selected, walk,
     CancelReader, Filter, TempFile,
 };
+use crate::{Action, LogFn, OutputDecl, Outputs, StepContext, StepError, StepType, Stream};
 use opsplan_plan::diagnostic::{Code, Diagnostic};
 use opsplan_plan::source::Node;
-use crate::{Action, LogFn, OutputDecl, Outputs, StepContext, StepError, StepType, Stream};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};

@@ -52,9 +52,9 @@ use super::{
     blocking, check_cancel, io_error, rel_text, require_dir, rfc3339, sha256_file, walk, Filter,
     TempFile,
 };
+use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use opsplan_plan::diagnostic::{Code, Diagnostic};
 use opsplan_plan::source::Node;
-use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

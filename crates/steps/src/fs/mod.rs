@@ -12,10 +12,10 @@ pub mod sync;
 pub mod verify;
 
 use super::{StepContext, StepError};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use opsplan_plan::diagnostic::{Code, Diagnostic};
 use opsplan_plan::source::de::is_template;
 use opsplan_plan::source::Node;
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};

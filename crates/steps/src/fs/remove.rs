@@ -6,10 +6,10 @@
 //! so an empty or mistyped param cannot wipe the machine.
 
 use super::{blocking, check_cancel, io_error};
+use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use opsplan_plan::diagnostic::{Code, Diagnostic};
 use opsplan_plan::source::de::is_template;
 use opsplan_plan::source::Node;
-use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::fs;

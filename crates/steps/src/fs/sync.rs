@@ -13,9 +13,9 @@ use super::{
     blocking, check_cancel, copy_cancellable, io_error, parent_of, require_dir, running_as_root,
     selected, sha256_file, walk, Filter, TempFile,
 };
+use crate::{Action, LogFn, OutputDecl, Outputs, StepContext, StepError, StepType, Stream};
 use opsplan_plan::diagnostic::{Code, Diagnostic};
 use opsplan_plan::source::Node;
-use crate::{Action, LogFn, OutputDecl, Outputs, StepContext, StepError, StepType, Stream};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::HashSet;

@@ -9,9 +9,9 @@
 
 use super::manifest::{self, Document, EntryType, FORMAT, FORMAT_VERSION};
 use super::{blocking, check_cancel, io_error, require_dir, sha256_file, walk, Filter};
+use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use opsplan_plan::diagnostic::Diagnostic;
 use opsplan_plan::source::Node;
-use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;

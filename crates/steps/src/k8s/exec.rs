@@ -3,10 +3,10 @@
 //! time rather than written into the plan).
 
 use super::{k8s_spec, Connection};
-use opsplan_plan::diagnostic::{Code, Diagnostic};
-use opsplan_plan::source::Node;
 use crate::exec::{default_exit, PROCESS_OUTPUTS};
 use crate::{shell_quote, Action, OutputDecl, Outputs, StepContext, StepError, StepType};
+use opsplan_plan::diagnostic::{Code, Diagnostic};
+use opsplan_plan::source::Node;
 use schemars::JsonSchema;
 use serde::Deserialize;
 

@@ -4,9 +4,9 @@
 //! output, and deletes it according to `delete`.
 
 use super::{k8s_spec, Connection};
+use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType, Stream};
 use opsplan_plan::diagnostic::{Code, Diagnostic};
 use opsplan_plan::source::{FileId, Node};
-use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType, Stream};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::time::{Duration, Instant};

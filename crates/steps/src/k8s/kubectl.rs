@@ -2,10 +2,10 @@
 //! runbook's `delete cronjob`, a `get` whose JSON a later step reads).
 
 use super::k8s_spec;
-use opsplan_plan::diagnostic::Diagnostic;
-use opsplan_plan::source::Node;
 use crate::exec::{default_exit, PROCESS_OUTPUTS};
 use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
+use opsplan_plan::diagnostic::Diagnostic;
+use opsplan_plan::source::Node;
 use schemars::JsonSchema;
 use serde::Deserialize;
 

@@ -414,7 +414,8 @@ pub fn arg_error_at(span: Span, message: &str, label: &str, help: &str) -> Diagn
 
 /// Whether a string is still a template (validation) or a preview placeholder.
 pub fn pending(text: &str) -> bool {
-    opsplan_plan::source::de::is_template(text) || text.contains(opsplan_plan::template::PLACEHOLDER_OPEN)
+    opsplan_plan::source::de::is_template(text)
+        || text.contains(opsplan_plan::template::PLACEHOLDER_OPEN)
 }
 
 /// Waits `interval`, or returns `cancelled` when the step is cancelled.

@@ -5,9 +5,9 @@
 //! step that releases the workloads restores exactly what was there, not a guess.
 
 use super::{k8s_spec, Connection};
+use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use opsplan_plan::diagnostic::{Code, Diagnostic};
 use opsplan_plan::source::{Node, NodeValue};
-use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use schemars::JsonSchema;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;

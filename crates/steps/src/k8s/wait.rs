@@ -3,9 +3,9 @@
 //! running" after a restore, as a check that fails rather than a line to eyeball.
 
 use super::k8s_spec;
+use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use opsplan_plan::diagnostic::Diagnostic;
 use opsplan_plan::source::Node;
-use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::time::Instant;

@@ -7,9 +7,6 @@ use super::{
     format_mtime, human_bytes, local_path, parse_size, stored_from, Connection, Entry, Location,
     Nanos, Side, META_MTIME, META_SHA256, TMP_SUFFIX,
 };
-use opsplan_plan::diagnostic::{Code, Diagnostic};
-use opsplan_plan::source::de::is_template;
-use opsplan_plan::source::Node;
 use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType, Stream};
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -19,6 +16,9 @@ use object_store::{
     Attribute, AttributeValue, Attributes, ObjectStoreExt, PutMultipartOptions, PutOptions,
     PutPayload, WriteMultipart,
 };
+use opsplan_plan::diagnostic::{Code, Diagnostic};
+use opsplan_plan::source::de::is_template;
+use opsplan_plan::source::Node;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};

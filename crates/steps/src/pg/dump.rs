@@ -6,10 +6,10 @@
 //! backup.
 
 use super::{check_extra_args, check_jobs, program, remove_any, size_of, temp_sibling, Connection};
-use opsplan_plan::diagnostic::{Code, Diagnostic};
-use opsplan_plan::source::Node;
 use crate::process::{self, ProcessSpec};
 use crate::{shell_quote, Action, OutputDecl, Outputs, StepContext, StepError, StepType};
+use opsplan_plan::diagnostic::{Code, Diagnostic};
+use opsplan_plan::source::Node;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};

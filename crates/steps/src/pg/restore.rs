@@ -7,10 +7,10 @@
 //! (`dop-….dump.gz`) is decompressed to a temporary file first, as the procedure's `zcat`.
 
 use super::{check_extra_args, check_jobs, program, size_of, Connection, Target};
-use opsplan_plan::diagnostic::{Code, Diagnostic};
-use opsplan_plan::source::Node;
 use crate::process::{self, ProcessSpec};
 use crate::{shell_quote, Action, OutputDecl, Outputs, StepContext, StepError, StepType};
+use opsplan_plan::diagnostic::{Code, Diagnostic};
+use opsplan_plan::source::Node;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::io::Read;

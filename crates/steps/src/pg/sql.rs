@@ -7,10 +7,10 @@
 //! each statement affected, and lets an error name the statement it happened in.
 
 use super::{Connection, Target};
-use opsplan_plan::diagnostic::{Code, Diagnostic};
-use opsplan_plan::source::Node;
 use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use futures::TryStreamExt;
+use opsplan_plan::diagnostic::{Code, Diagnostic};
+use opsplan_plan::source::Node;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
