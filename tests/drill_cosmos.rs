@@ -458,6 +458,68 @@ fn checkpoint_log(lab: &Lab) -> Vec<String> {
     out.stdout.lines().map(str::to_string).collect()
 }
 
+/// A writer like COSMOS's ingest: one INSERT after another into TABLE while a plan runs, in
+/// three kinds of place: the active partition (yesterday: files grow), an older partition
+/// (3 days ago: QuestDB's copy-on-write makes a new partition version) and a day with no
+/// partition yet (today: a new partition folder appears). Each row's COLLECTS is 1000000 +
+/// its sequence number; `stop` returns the day of every acknowledged row, in order.
+struct Ingest {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<Result<Vec<String>, String>>,
+}
+
+impl Ingest {
+    fn start(port: u16) -> Ingest {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let days = [day_offset(-1), day_offset(-3), day_offset(0)];
+        let handle = std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            let mut i: u64 = 0;
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                let day = match i % 10 {
+                    3 => &days[1],
+                    7 => &days[2],
+                    _ => &days[0],
+                };
+                let ts = format!(
+                    "{day}T12:{:02}:{:02}.{:06}Z",
+                    (i / 60_000_000) % 60,
+                    (i / 1_000_000) % 60,
+                    i % 1_000_000
+                );
+                let sql = format!(
+                    "INSERT INTO '{TABLE}' VALUES('{ts}', '{ts}', 2.5, {})",
+                    1_000_000 + i
+                );
+                match http_get(port, &format!("/exec?query={}", percent(&sql))) {
+                    Ok((200, _)) => acked.push(day.clone()),
+                    Ok((code, body)) => return Err(format!("ingest row {i}: HTTP {code} {body}")),
+                    Err(e) => return Err(format!("ingest row {i}: {e}")),
+                }
+                i += 1;
+            }
+            Ok(acked)
+        });
+        Ingest { stop, handle }
+    }
+
+    fn stop(self) -> Vec<String> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        match self.handle.join() {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => panic!("drill cosmos7: the ingest loop failed: {e}"),
+            Err(_) => panic!("drill cosmos7: the ingest loop panicked"),
+        }
+    }
+}
+
+/// `key=value` of a checkpoint.log line.
+fn log_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+}
+
 /// Lines only in `a`, lines only in `b`: the difference a failing drill names.
 fn diff(a: &[String], b: &[String]) -> String {
     let only_a: Vec<_> = a.iter().filter(|l| !b.contains(l)).collect();
@@ -630,8 +692,18 @@ fn cosmos7() {
             ("rsync_image", RSYNC.to_string()),
         ]
     };
+    // The backup runs under live writes, as COSMOS keeps ingesting during a checkpoint.
     let log_before = checkpoint_log(&lab).len();
-    lab.opsplan_ok("plans/cosmos7/backup.yaml", &backup_sets(&backup));
+    let ingest = Ingest::start(lab.port);
+    std::thread::sleep(Duration::from_millis(300));
+    let backup_run = lab.opsplan("plans/cosmos7/backup.yaml", &backup_sets(&backup));
+    let ingested = ingest.stop();
+    assert_eq!(
+        backup_run.code,
+        0,
+        "drill cosmos7: the backup under live writes failed:\n{}",
+        backup_run.all()
+    );
     let (files, bytes) = manifest_totals(&backup);
     let log = checkpoint_log(&lab);
     let new_log = &log[log_before..];
@@ -640,6 +712,29 @@ fn cosmos7() {
             && new_log[0].contains("CHECKPOINT CREATE")
             && new_log[1].contains("CHECKPOINT RELEASE"),
         "the backup's checkpoint.log lines are not CREATE then RELEASE: {new_log:#?}"
+    );
+    // What the checkpoint holds: TABLE's committed rows at CREATE = the seed + the first
+    // `at_checkpoint` ingested rows (one writer, one row per INSERT, applied in order).
+    let committed: i64 = log_field(&new_log[0], "committed")
+        .and_then(|c| {
+            c.split(',')
+                .find_map(|t| t.strip_prefix(&format!("{TABLE}:")))
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no committed count of {TABLE} in {}", new_log[0]));
+    let during: usize = log_field(&new_log[1], "rows_written_during_checkpoint")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no rows_written_during_checkpoint in {}", new_log[1]));
+    let at_checkpoint = (committed - 1800) as usize;
+    assert!(
+        at_checkpoint + during <= ingested.len() && during >= 10,
+        "drill cosmos7: the copy was not exercised under writes: {} rows ingested, {at_checkpoint} before the checkpoint, {during} while it was held",
+        ingested.len()
+    );
+    assert_eq!(
+        count(&lab, TABLE, None),
+        1800 + ingested.len() as i64,
+        "drill cosmos7: QuestDB lost writes made during the checkpoint"
     );
     assert!(
         !checkpoint_in_progress(&lab),
@@ -754,9 +849,36 @@ fn cosmos7() {
     lab.opsplan_ok("plans/cosmos7/restore.yaml", &restore_sets(&backup));
     wait_tsdb(&lab);
     let restored = digest(&lab);
-    assert_same("QuestDB digest (seed vs restored)", &seeded, &restored);
+    // Consistent with the checkpoint: the partitions the ingest never wrote are the seed's,
+    // byte for byte; the written ones hold the seed's rows plus exactly the rows ingested
+    // before CHECKPOINT CREATE, none of those written while the copy ran.
+    let touched = [day_offset(-1), day_offset(-3), day_offset(0)];
+    let untouched: Vec<String> = seeded
+        .iter()
+        .filter(|l| {
+            l.starts_with(&format!("partition {TABLE2} "))
+                || l.starts_with(&format!("table {TABLE2} "))
+                || (l.starts_with(&format!("partition {TABLE} "))
+                    && !touched.iter().any(|d| l.contains(&format!(" {d} "))))
+        })
+        .cloned()
+        .collect();
+    let missing: Vec<&String> = untouched.iter().filter(|l| !restored.contains(l)).collect();
+    assert!(
+        missing.is_empty(),
+        "drill cosmos7: partitions the ingest never touched differ after the restore: {missing:#?}\nrestored: {restored:#?}"
+    );
+    for (d, seeded_rows) in [(&touched[0], 300), (&touched[1], 300), (&touched[2], 0)] {
+        let want =
+            seeded_rows + ingested[..at_checkpoint].iter().filter(|x| *x == d).count() as i64;
+        assert_eq!(
+            count(&lab, TABLE, Some(d)),
+            want,
+            "drill cosmos7: rows of {d} after the restore are not the checkpoint's ({seeded_rows} seeded + those ingested before CHECKPOINT CREATE)"
+        );
+    }
     let total_rows: i64 = [TABLE, TABLE2].iter().map(|t| count(&lab, t, None)).sum();
-    assert_eq!(total_rows, 1800 + 360, "count() after the restore");
+    assert_eq!(total_rows, committed + 360, "count() after the restore");
     let logs = docker(&["logs", &tsdb]).all();
     assert!(
         logs.contains("RESTORE restored 2 tables from checkpoint"),
@@ -859,8 +981,8 @@ fn cosmos7() {
         "rows of {d1}, {d2} after attach"
     );
     assert_same(
-        "QuestDB digest (seed vs after detach + attach)",
-        &seeded,
+        "QuestDB digest (restored vs after detach + attach)",
+        &restored,
         &digest(&lab),
     );
 
@@ -905,10 +1027,13 @@ fn cosmos7() {
         .filter(|l| l.starts_with("partition "))
         .count();
     result_line(&format!(
-        "drill cosmos7: ok (backup {files} files, {:.2} MiB checked; restore equal: 2 tables, \
-         {partitions} partitions, {total_rows} rows, same digest; buckets {} files equal; \
+        "drill cosmos7: ok (backup under live writes: {} rows ingested, {during} while the \
+         checkpoint was held; {files} files, {:.2} MiB checked; restore consistent with the \
+         checkpoint: 2 tables, {partitions} seeded partitions, {total_rows} rows; buckets {} files equal; \
          detach/attach 2 partitions, {} rows equal, archive {archived_files} files; \
-         3 failure drills ok)",
+         3 failure drills ok) [real: Docker, rsync, busybox/GNU find, opsplan; stand-ins: \
+         QuestDB (tests/lab/questdb-standin), openc3.sh, versitygw volume holder]",
+        ingested.len(),
         bytes as f64 / 1048576.0,
         buckets_seeded.len(),
         per_day_after.0 + per_day_after.1,
@@ -1113,7 +1238,9 @@ fn cosmos6() {
 
     result_line(&format!(
         "drill cosmos6: ok (backup {files} files, {:.2} MiB checked, second run copied the 2 changed/new files; \
-         restore equal: {} files same SHA-256, {entries} entries 501:501 mode 777; 1 failure drill ok)",
+         restore equal: {} files same SHA-256, {entries} entries 501:501 mode 777; 1 failure drill ok) \
+         [real: Docker, busybox/GNU find, opsplan; stand-ins: mc (tests/lab/images/openc3-init/mc), \
+         MinIO (a volume holder), openc3.sh]",
         bytes as f64 / 1048576.0,
         seeded.len(),
     ));
