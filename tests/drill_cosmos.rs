@@ -472,14 +472,24 @@ impl Ingest {
     fn start(port: u16) -> Ingest {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
-        let days = [day_offset(-1), day_offset(-3), day_offset(0)];
+        let days = [day_offset(-1), day_offset(-3), day_offset(0), day_offset(1)];
         let handle = std::thread::spawn(move || {
             let mut acked = Vec::new();
             let mut i: u64 = 0;
+            // Tomorrow's partition is first written once a checkpoint is seen held, so a
+            // partition folder is created under the checkpoint (and must not be restored).
+            let mut held_seen = false;
             while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                if !held_seen {
+                    let q = percent("SELECT * FROM checkpoint_status()");
+                    if let Ok((200, body)) = http_get(port, &format!("/exec?query={q}")) {
+                        held_seen = body.contains("[[true");
+                    }
+                }
                 let day = match i % 10 {
                     3 => &days[1],
                     7 => &days[2],
+                    9 if held_seen => &days[3],
                     _ => &days[0],
                 };
                 let ts = format!(
@@ -736,6 +746,12 @@ fn cosmos7() {
         1800 + ingested.len() as i64,
         "drill cosmos7: QuestDB lost writes made during the checkpoint"
     );
+    let tomorrow = day_offset(1);
+    let new_partition_rows = count(&lab, TABLE, Some(&tomorrow));
+    assert!(
+        new_partition_rows > 0,
+        "drill cosmos7: no partition was created while the checkpoint was held"
+    );
     assert!(
         !checkpoint_in_progress(&lab),
         "a checkpoint is still held after the backup"
@@ -852,7 +868,7 @@ fn cosmos7() {
     // Consistent with the checkpoint: the partitions the ingest never wrote are the seed's,
     // byte for byte; the written ones hold the seed's rows plus exactly the rows ingested
     // before CHECKPOINT CREATE, none of those written while the copy ran.
-    let touched = [day_offset(-1), day_offset(-3), day_offset(0)];
+    let touched = [day_offset(-1), day_offset(-3), day_offset(0), day_offset(1)];
     let untouched: Vec<String> = seeded
         .iter()
         .filter(|l| {
@@ -868,7 +884,12 @@ fn cosmos7() {
         missing.is_empty(),
         "drill cosmos7: partitions the ingest never touched differ after the restore: {missing:#?}\nrestored: {restored:#?}"
     );
-    for (d, seeded_rows) in [(&touched[0], 300), (&touched[1], 300), (&touched[2], 0)] {
+    for (d, seeded_rows) in [
+        (&touched[0], 300),
+        (&touched[1], 300),
+        (&touched[2], 0),
+        (&touched[3], 0),
+    ] {
         let want =
             seeded_rows + ingested[..at_checkpoint].iter().filter(|x| *x == d).count() as i64;
         assert_eq!(
@@ -1028,7 +1049,8 @@ fn cosmos7() {
         .count();
     result_line(&format!(
         "drill cosmos7: ok (backup under live writes: {} rows ingested, {during} while the \
-         checkpoint was held; {files} files, {:.2} MiB checked; restore consistent with the \
+         checkpoint was held, a new partition of {new_partition_rows} rows created under it and \
+         gone after the restore; {files} files, {:.2} MiB checked; restore consistent with the \
          checkpoint: 2 tables, {partitions} seeded partitions, {total_rows} rows; buckets {} files equal; \
          detach/attach 2 partitions, {} rows equal, archive {archived_files} files; \
          3 failure drills ok) [real: Docker, rsync, busybox/GNU find, opsplan; stand-ins: \
