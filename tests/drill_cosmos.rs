@@ -937,10 +937,92 @@ fn cosmos7() {
         v.extend_from_slice(extra);
         v
     };
-    lab.opsplan_ok(
+    // Refusals before anything is detached: a checkpoint held by someone (a backup from the
+    // Admin Console), and the active partition, which QuestDB cannot detach.
+    query(&lab, "CHECKPOINT CREATE");
+    let out = lab.opsplan("plans/cosmos7/partition-detach.yaml", &part_sets(&[]));
+    query(&lab, "CHECKPOINT RELEASE");
+    assert_eq!(
+        step_status(&out, "no-checkpoint-held"),
+        "FAILED",
+        "detach under a held checkpoint:\n{}",
+        out.all()
+    );
+    assert_eq!(
+        count(&lab, TABLE, Some(&d1)),
+        300,
+        "detached under a checkpoint"
+    );
+    let parts = query(
+        &lab,
+        &format!("SELECT name FROM table_partitions('{TABLE}')"),
+    );
+    let active = parts["dataset"]
+        .as_array()
+        .and_then(|rows| rows.last())
+        .and_then(|r| r[0].as_str())
+        .expect("the active partition's name")
+        .to_string();
+    let mut sets = part_sets(&[]);
+    sets.retain(|(k, _)| *k != "partitions");
+    sets.push(("partitions", format!("{d1},{active}")));
+    let out = lab.opsplan("plans/cosmos7/partition-detach.yaml", &sets);
+    assert_eq!(
+        step_status(&out, "partitions-known"),
+        "FAILED",
+        "detach of the active partition {active}:\n{}",
+        out.all()
+    );
+    assert_eq!(
+        count(&lab, TABLE, Some(&d1)),
+        300,
+        "detached with the active partition"
+    );
+
+    // Failure drill: the archive copy fails after DETACH: archive_dir/<table> is a symlink
+    // to a host folder the rsync container cannot see (its mkdir fails), while the host-side
+    // schema file is written through it. The partitions stay detached in the volume. The
+    // documented recovery: fix the archive folder and run the same plan again, which skips
+    // the DETACH and archives.
+    let elsewhere = lab.dir("archive-elsewhere");
+    std::os::unix::fs::symlink(&elsewhere, archive.join(TABLE)).expect("archive symlink");
+    let out = lab.opsplan(
         "plans/cosmos7/partition-detach.yaml",
         &part_sets(&[("delete_detached", "true".into())]),
     );
+    assert_eq!(
+        step_status(&out, "archive-detached"),
+        "FAILED",
+        "archive into a folder the container cannot see:\n{}",
+        out.all()
+    );
+    assert_eq!(step_status(&out, "detach-list"), "ok", "{}", out.all());
+    assert_ne!(
+        step_status(&out, "delete-detached"),
+        "ok",
+        "deleted without an archive"
+    );
+    assert_eq!(
+        (count(&lab, TABLE, Some(&d1)), count(&lab, TABLE, Some(&d2))),
+        (0, 0),
+        "the failed run did not detach"
+    );
+    std::fs::remove_file(archive.join(TABLE)).expect("remove the symlink");
+    std::fs::create_dir(archive.join(TABLE)).expect("archive table folder");
+    let schema = format!("{TABLE}.schema.json");
+    std::fs::copy(elsewhere.join(&schema), archive.join(TABLE).join(&schema))
+        .expect("the schema written through the symlink");
+    let out = lab.opsplan_ok(
+        "plans/cosmos7/partition-detach.yaml",
+        &part_sets(&[("delete_detached", "true".into())]),
+    );
+    assert_eq!(
+        step_status(&out, "detach-list"),
+        "skipped",
+        "the re-run detached again:\n{}",
+        out.all()
+    );
+    let drill_detach = summary_line(&out);
     assert_eq!(
         (count(&lab, TABLE, Some(&d1)), count(&lab, TABLE, Some(&d2))),
         (0, 0),
@@ -1058,7 +1140,7 @@ fn cosmos7() {
          gone after the restore; {files} files, {:.2} MiB checked; restore consistent with the \
          checkpoint: 2 tables, {partitions} seeded partitions, {total_rows} rows; buckets {} files equal; \
          detach/attach 2 partitions, {} rows equal, archive {archived_files} files; \
-         3 failure drills ok) [real: Docker, rsync, busybox/GNU find, opsplan; stand-ins: \
+         5 failure drills ok) [real: Docker, rsync, busybox/GNU find, opsplan; stand-ins: \
          QuestDB (tests/lab/questdb-standin), openc3.sh, versitygw volume holder]",
         ingested.len(),
         bytes as f64 / 1048576.0,
@@ -1066,6 +1148,7 @@ fn cosmos7() {
         per_day_after.0 + per_day_after.1,
     ));
     eprintln!("  failure drill cosmos7/backup, tsdb-copy fails after checkpoint-create: checkpoint.log CREATE then RELEASE, checkpoint_status() false; run: {drill1}");
+    eprintln!("  failure drill cosmos7/partition-detach, refused under a held checkpoint and for the active partition; archive fails after DETACH, re-run skips DETACH and completes: {drill_detach}");
     eprintln!("  failure drill cosmos7/partition-attach, ATTACH fails: staged .attachable folders removed by undo; run: {drill2}");
     eprintln!("  failure drill cosmos7/restore, copy fails after clear-volume: COSMOS left stopped; run: {drill3}");
 }
