@@ -1009,9 +1009,12 @@ fn cosmos7() {
     );
     std::fs::remove_file(archive.join(TABLE)).expect("remove the symlink");
     std::fs::create_dir(archive.join(TABLE)).expect("archive table folder");
-    let schema = format!("{TABLE}.schema.json");
-    std::fs::copy(elsewhere.join(&schema), archive.join(TABLE).join(&schema))
-        .expect("the schema written through the symlink");
+    // The operator moves what the run wrote through the symlink (schema, row counts).
+    for entry in std::fs::read_dir(&elsewhere).expect("list the symlink's target") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), archive.join(TABLE).join(entry.file_name()))
+            .expect("copy what was written through the symlink");
+    }
     let out = lab.opsplan_ok(
         "plans/cosmos7/partition-detach.yaml",
         &part_sets(&[("delete_detached", "true".into())]),
@@ -1082,7 +1085,15 @@ fn cosmos7() {
     );
     let drill2 = summary_line(&out);
 
-    lab.opsplan_ok("plans/cosmos7/partition-attach.yaml", &part_sets(&[]));
+    let out = lab.opsplan_ok("plans/cosmos7/partition-attach.yaml", &part_sets(&[]));
+    for d in [&d1, &d2] {
+        assert!(
+            std::fs::read_to_string(archive.join(TABLE).join(format!("{d}.rows")))
+                .is_ok_and(|t| t.trim() == "300"),
+            "the detach did not archive {d}'s row count (300)"
+        );
+        assert_eq!(step_status(&out, &format!("rows-present[{d}]")), "ok");
+    }
     let per_day_after = (count(&lab, TABLE, Some(&d1)), count(&lab, TABLE, Some(&d2)));
     assert_eq!(
         per_day_after, per_day_before,
