@@ -1232,6 +1232,48 @@ fn cosmos6() {
         "the second backup did not copy exactly the changed and the new file:\n{}",
         out.all()
     );
+    // Failure drill: a file mc cannot read. Real mc skips it and the mirror "succeeds"
+    // (the mc stand-in models that); the plan's mirror-complete must catch it.
+    docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{bucket_v}:/data"),
+        ALPINE,
+        "sh",
+        "-c",
+        "echo locked > /data/config/locked.json && chown 0:0 /data/config/locked.json && chmod 000 /data/config/locked.json",
+    ]);
+    let out = lab.opsplan("plans/cosmos6/backup.yaml", &backup_sets);
+    assert_eq!(out.code, 1, "an incomplete mirror passed:\n{}", out.all());
+    assert_eq!(step_status(&out, "mirror"), "ok", "{}", out.all());
+    assert_eq!(
+        step_status(&out, "mirror-complete"),
+        "FAILED",
+        "{}",
+        out.all()
+    );
+    let unreadable_report = failure_report(&out, "mirror-complete");
+    assert!(
+        out.all().contains("locked.json"),
+        "mirror-complete does not name the skipped file:\n{}",
+        out.all()
+    );
+    assert!(
+        !backup.join("opsplan-manifest.json").exists(),
+        "an incomplete backup got a manifest"
+    );
+    docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{bucket_v}:/data"),
+        ALPINE,
+        "rm",
+        "-f",
+        "/data/config/locked.json",
+    ]);
+    lab.opsplan_ok("plans/cosmos6/backup.yaml", &backup_sets);
     let (files, bytes) = manifest_totals(&backup);
     assert_same(
         "bucket files (volume vs backup/minio)",
@@ -1359,12 +1401,13 @@ fn cosmos6() {
 
     result_line(&format!(
         "drill cosmos6: ok (backup {files} files, {:.2} MiB checked, second run copied the 2 changed/new files; \
-         restore equal: {} files same SHA-256, {entries} entries 501:501 mode 777; 1 failure drill ok) \
+         restore equal: {} files same SHA-256, {entries} entries 501:501 mode 777; 2 failure drills ok) \
          [real: Docker, busybox/GNU find, opsplan; stand-ins: mc (tests/lab/images/openc3-init/mc), \
          MinIO (a volume holder), openc3.sh]",
         bytes as f64 / 1048576.0,
         seeded.len(),
     ));
+    eprintln!("  failure drill cosmos6/backup, mc skips an unreadable file: {unreadable_report}");
     eprintln!(
         "  failure drill cosmos6/restore, mirror fails after clear-volume: MinIO left stopped; run: {failed_line} / {}",
         summary_line(&out)
