@@ -820,6 +820,56 @@ fn cosmos7() {
         summary_line(&out)
     );
 
+    // ---- failure drill 1b: another client (the Admin Console) creates a checkpoint between
+    // the plan's checkpoint_status() check and its CHECKPOINT CREATE (the stand-in's race
+    // injection). QuestDB refuses the plan's CREATE (400); the run must fail without
+    // releasing the other client's checkpoint.
+    tsdb_exec(
+        &lab,
+        &[
+            "sh",
+            "-c",
+            "echo 'CHECKPOINT CREATE' > /tmp/questdb-standin-fail.race",
+        ],
+    );
+    let race_dir = lab.dir("backup-race");
+    let mut sets = backup_sets(&race_dir);
+    sets.push(("bucket_backend", "s3".into()));
+    let log_before = checkpoint_log(&lab).len();
+    let out = lab.opsplan("plans/cosmos7/backup.yaml", &sets);
+    // Written by root into the sticky /tmp: the stand-in (uid 10001) cannot remove it.
+    tsdb_exec(&lab, &["rm", "-f", "/tmp/questdb-standin-fail.race"]);
+    assert_eq!(out.code, 1, "failure drill 1b should fail:\n{}", out.all());
+    for (step, want) in [
+        ("checkpoint-create", "ok"),
+        ("checkpoint-ours", "FAILED"),
+        ("checkpoint-release", "cleanup ok"),
+        ("tsdb-copy", "not run"),
+    ] {
+        let got = step_status(&out, step);
+        assert!(
+            got == want,
+            "failure drill 1b: {step} is {got}, expected {want}:\n{}",
+            out.all()
+        );
+    }
+    let log = checkpoint_log(&lab);
+    let new_log = &log[log_before..];
+    assert!(
+        new_log.len() == 1 && new_log[0].contains("CHECKPOINT CREATE"),
+        "failure drill 1b: the other client's checkpoint was released or another taken: {new_log:#?}"
+    );
+    assert!(
+        checkpoint_in_progress(&lab),
+        "failure drill 1b: the other client's checkpoint is gone"
+    );
+    let drill1b = format!(
+        "{} / {}",
+        failure_report(&out, "checkpoint-ours"),
+        summary_line(&out)
+    );
+    query(&lab, "CHECKPOINT RELEASE");
+
     // ---- damage: a write after the backup, then wipe the QuestDB volume.
     query(
         &lab,
@@ -1151,7 +1201,7 @@ fn cosmos7() {
          gone after the restore; {files} files, {:.2} MiB checked; restore consistent with the \
          checkpoint: 2 tables, {partitions} seeded partitions, {total_rows} rows; buckets {} files equal; \
          detach/attach 2 partitions, {} rows equal, archive {archived_files} files; \
-         5 failure drills ok) [real: Docker, rsync, busybox/GNU find, opsplan; stand-ins: \
+         6 failure drills ok) [real: Docker, rsync, busybox/GNU find, opsplan; stand-ins: \
          QuestDB (tests/lab/questdb-standin), openc3.sh, versitygw volume holder]",
         ingested.len(),
         bytes as f64 / 1048576.0,
@@ -1159,6 +1209,7 @@ fn cosmos7() {
         per_day_after.0 + per_day_after.1,
     ));
     eprintln!("  failure drill cosmos7/backup, tsdb-copy fails after checkpoint-create: checkpoint.log CREATE then RELEASE, checkpoint_status() false; run: {drill1}");
+    eprintln!("  failure drill cosmos7/backup, another client's checkpoint appears before CREATE: refused (400), not released; run: {drill1b}");
     eprintln!("  failure drill cosmos7/partition-detach, refused under a held checkpoint and for the active partition; archive fails after DETACH, re-run skips DETACH and completes: {drill_detach}");
     eprintln!("  failure drill cosmos7/partition-attach, ATTACH fails: staged .attachable folders removed by undo; run: {drill2}");
     eprintln!("  failure drill cosmos7/restore, copy fails after clear-volume: COSMOS left stopped; run: {drill3}");

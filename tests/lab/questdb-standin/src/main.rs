@@ -66,7 +66,9 @@
 //! daily partitions), `digest` (row counts and a hash of the committed rows per partition, to
 //! compare a restore with the seed), `check` (validate db/). Failure injection for drills:
 //! every line of the file QDB_FAIL_FILE (default /tmp/questdb-standin-fail) is a statement
-//! prefix answered with HTTP 500. When started as root with QDB_RUN_AS=uid:gid, it chowns the
+//! prefix answered with HTTP 500; a line of `<QDB_FAIL_FILE>.race` (one-shot) makes
+//! "another client" run CHECKPOINT CREATE just before the first statement with that prefix
+//! (the race between a plan's checkpoint_status() check and its own CREATE). When started as root with QDB_RUN_AS=uid:gid, it chowns the
 //! data folder and drops to that user, as QuestDB's image entrypoint does.
 
 mod db;
@@ -560,6 +562,24 @@ fn handle(mut stream: TcpStream, state: &Mutex<Db>, cfg: &Config) -> std::io::Re
                 "",
                 "shutting down\n",
             );
+        }
+        // A race for drills: another client (the Admin Console's TSDB tab) creates a
+        // checkpoint just before a statement with the given prefix is executed; one-shot.
+        let race = cfg.fail_file.with_extension("race");
+        if injected_failure(&race, &query).is_some() {
+            if let Err(e) = std::fs::remove_file(&race) {
+                println!(
+                    "questdb-standin: cannot remove {} ({e}): the race fires again until it is removed",
+                    race.display()
+                );
+            }
+            println!("questdb-standin: injected race: another client runs CHECKPOINT CREATE first");
+            if let Err(e) = db.checkpoint_create() {
+                println!(
+                    "questdb-standin: injected CHECKPOINT CREATE failed: {}",
+                    e.msg
+                );
+            }
         }
         sql::execute(
             &mut db,
