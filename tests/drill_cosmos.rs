@@ -458,6 +458,78 @@ fn checkpoint_log(lab: &Lab) -> Vec<String> {
     out.stdout.lines().map(str::to_string).collect()
 }
 
+/// A writer like COSMOS's ingest: one INSERT after another into TABLE while a plan runs, in
+/// three kinds of place: the active partition (yesterday: files grow), an older partition
+/// (3 days ago: QuestDB's copy-on-write makes a new partition version) and a day with no
+/// partition yet (today: a new partition folder appears). Each row's COLLECTS is 1000000 +
+/// its sequence number; `stop` returns the day of every acknowledged row, in order.
+struct Ingest {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<Result<Vec<String>, String>>,
+}
+
+impl Ingest {
+    fn start(port: u16) -> Ingest {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let days = [day_offset(-1), day_offset(-3), day_offset(0), day_offset(1)];
+        let handle = std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            let mut i: u64 = 0;
+            // Tomorrow's partition is first written once a checkpoint is seen held, so a
+            // partition folder is created under the checkpoint (and must not be restored).
+            let mut held_seen = false;
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                if !held_seen {
+                    let q = percent("SELECT * FROM checkpoint_status()");
+                    if let Ok((200, body)) = http_get(port, &format!("/exec?query={q}")) {
+                        held_seen = body.contains("[[true");
+                    }
+                }
+                let day = match i % 10 {
+                    3 => &days[1],
+                    7 => &days[2],
+                    9 if held_seen => &days[3],
+                    _ => &days[0],
+                };
+                let ts = format!(
+                    "{day}T12:{:02}:{:02}.{:06}Z",
+                    (i / 60_000_000) % 60,
+                    (i / 1_000_000) % 60,
+                    i % 1_000_000
+                );
+                let sql = format!(
+                    "INSERT INTO '{TABLE}' VALUES('{ts}', '{ts}', 2.5, {})",
+                    1_000_000 + i
+                );
+                match http_get(port, &format!("/exec?query={}", percent(&sql))) {
+                    Ok((200, _)) => acked.push(day.clone()),
+                    Ok((code, body)) => return Err(format!("ingest row {i}: HTTP {code} {body}")),
+                    Err(e) => return Err(format!("ingest row {i}: {e}")),
+                }
+                i += 1;
+            }
+            Ok(acked)
+        });
+        Ingest { stop, handle }
+    }
+
+    fn stop(self) -> Vec<String> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        match self.handle.join() {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => panic!("drill cosmos7: the ingest loop failed: {e}"),
+            Err(_) => panic!("drill cosmos7: the ingest loop panicked"),
+        }
+    }
+}
+
+/// `key=value` of a checkpoint.log line.
+fn log_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+}
+
 /// Lines only in `a`, lines only in `b`: the difference a failing drill names.
 fn diff(a: &[String], b: &[String]) -> String {
     let only_a: Vec<_> = a.iter().filter(|l| !b.contains(l)).collect();
@@ -630,8 +702,18 @@ fn cosmos7() {
             ("rsync_image", RSYNC.to_string()),
         ]
     };
+    // The backup runs under live writes, as COSMOS keeps ingesting during a checkpoint.
     let log_before = checkpoint_log(&lab).len();
-    lab.opsplan_ok("plans/cosmos7/backup.yaml", &backup_sets(&backup));
+    let ingest = Ingest::start(lab.port);
+    std::thread::sleep(Duration::from_millis(300));
+    let backup_run = lab.opsplan("plans/cosmos7/backup.yaml", &backup_sets(&backup));
+    let ingested = ingest.stop();
+    assert_eq!(
+        backup_run.code,
+        0,
+        "drill cosmos7: the backup under live writes failed:\n{}",
+        backup_run.all()
+    );
     let (files, bytes) = manifest_totals(&backup);
     let log = checkpoint_log(&lab);
     let new_log = &log[log_before..];
@@ -640,6 +722,35 @@ fn cosmos7() {
             && new_log[0].contains("CHECKPOINT CREATE")
             && new_log[1].contains("CHECKPOINT RELEASE"),
         "the backup's checkpoint.log lines are not CREATE then RELEASE: {new_log:#?}"
+    );
+    // What the checkpoint holds: TABLE's committed rows at CREATE = the seed + the first
+    // `at_checkpoint` ingested rows (one writer, one row per INSERT, applied in order).
+    let committed: i64 = log_field(&new_log[0], "committed")
+        .and_then(|c| {
+            c.split(',')
+                .find_map(|t| t.strip_prefix(&format!("{TABLE}:")))
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no committed count of {TABLE} in {}", new_log[0]));
+    let during: usize = log_field(&new_log[1], "rows_written_during_checkpoint")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no rows_written_during_checkpoint in {}", new_log[1]));
+    let at_checkpoint = (committed - 1800) as usize;
+    assert!(
+        at_checkpoint + during <= ingested.len() && during >= 10,
+        "drill cosmos7: the copy was not exercised under writes: {} rows ingested, {at_checkpoint} before the checkpoint, {during} while it was held",
+        ingested.len()
+    );
+    assert_eq!(
+        count(&lab, TABLE, None),
+        1800 + ingested.len() as i64,
+        "drill cosmos7: QuestDB lost writes made during the checkpoint"
+    );
+    let tomorrow = day_offset(1);
+    let new_partition_rows = count(&lab, TABLE, Some(&tomorrow));
+    assert!(
+        new_partition_rows > 0,
+        "drill cosmos7: no partition was created while the checkpoint was held"
     );
     assert!(
         !checkpoint_in_progress(&lab),
@@ -709,6 +820,56 @@ fn cosmos7() {
         summary_line(&out)
     );
 
+    // ---- failure drill 1b: another client (the Admin Console) creates a checkpoint between
+    // the plan's checkpoint_status() check and its CHECKPOINT CREATE (the stand-in's race
+    // injection). QuestDB refuses the plan's CREATE (400); the run must fail without
+    // releasing the other client's checkpoint.
+    tsdb_exec(
+        &lab,
+        &[
+            "sh",
+            "-c",
+            "echo 'CHECKPOINT CREATE' > /tmp/questdb-standin-fail.race",
+        ],
+    );
+    let race_dir = lab.dir("backup-race");
+    let mut sets = backup_sets(&race_dir);
+    sets.push(("bucket_backend", "s3".into()));
+    let log_before = checkpoint_log(&lab).len();
+    let out = lab.opsplan("plans/cosmos7/backup.yaml", &sets);
+    // Written by root into the sticky /tmp: the stand-in (uid 10001) cannot remove it.
+    tsdb_exec(&lab, &["rm", "-f", "/tmp/questdb-standin-fail.race"]);
+    assert_eq!(out.code, 1, "failure drill 1b should fail:\n{}", out.all());
+    for (step, want) in [
+        ("checkpoint-create", "ok"),
+        ("checkpoint-ours", "FAILED"),
+        ("checkpoint-release", "cleanup ok"),
+        ("tsdb-copy", "not run"),
+    ] {
+        let got = step_status(&out, step);
+        assert!(
+            got == want,
+            "failure drill 1b: {step} is {got}, expected {want}:\n{}",
+            out.all()
+        );
+    }
+    let log = checkpoint_log(&lab);
+    let new_log = &log[log_before..];
+    assert!(
+        new_log.len() == 1 && new_log[0].contains("CHECKPOINT CREATE"),
+        "failure drill 1b: the other client's checkpoint was released or another taken: {new_log:#?}"
+    );
+    assert!(
+        checkpoint_in_progress(&lab),
+        "failure drill 1b: the other client's checkpoint is gone"
+    );
+    let drill1b = format!(
+        "{} / {}",
+        failure_report(&out, "checkpoint-ours"),
+        summary_line(&out)
+    );
+    query(&lab, "CHECKPOINT RELEASE");
+
     // ---- damage: a write after the backup, then wipe the QuestDB volume.
     query(
         &lab,
@@ -751,12 +912,49 @@ fn cosmos7() {
             ("helper_image", ALPINE.to_string()),
         ]
     };
-    lab.opsplan_ok("plans/cosmos7/restore.yaml", &restore_sets(&backup));
+    // The target's QuestDB version is asked from the running stand-in (no
+    // target_questdb_version), as an operator would leave it.
+    let mut sets = restore_sets(&backup);
+    sets.retain(|(k, _)| *k != "target_questdb_version");
+    let out = lab.opsplan_ok("plans/cosmos7/restore.yaml", &sets);
+    assert_eq!(step_status(&out, "target-version"), "ok", "{}", out.all());
     wait_tsdb(&lab);
     let restored = digest(&lab);
-    assert_same("QuestDB digest (seed vs restored)", &seeded, &restored);
+    // Consistent with the checkpoint: the partitions the ingest never wrote are the seed's,
+    // byte for byte; the written ones hold the seed's rows plus exactly the rows ingested
+    // before CHECKPOINT CREATE, none of those written while the copy ran.
+    let touched = [day_offset(-1), day_offset(-3), day_offset(0), day_offset(1)];
+    let untouched: Vec<String> = seeded
+        .iter()
+        .filter(|l| {
+            l.starts_with(&format!("partition {TABLE2} "))
+                || l.starts_with(&format!("table {TABLE2} "))
+                || (l.starts_with(&format!("partition {TABLE} "))
+                    && !touched.iter().any(|d| l.contains(&format!(" {d} "))))
+        })
+        .cloned()
+        .collect();
+    let missing: Vec<&String> = untouched.iter().filter(|l| !restored.contains(l)).collect();
+    assert!(
+        missing.is_empty(),
+        "drill cosmos7: partitions the ingest never touched differ after the restore: {missing:#?}\nrestored: {restored:#?}"
+    );
+    for (d, seeded_rows) in [
+        (&touched[0], 300),
+        (&touched[1], 300),
+        (&touched[2], 0),
+        (&touched[3], 0),
+    ] {
+        let want =
+            seeded_rows + ingested[..at_checkpoint].iter().filter(|x| *x == d).count() as i64;
+        assert_eq!(
+            count(&lab, TABLE, Some(d)),
+            want,
+            "drill cosmos7: rows of {d} after the restore are not the checkpoint's ({seeded_rows} seeded + those ingested before CHECKPOINT CREATE)"
+        );
+    }
     let total_rows: i64 = [TABLE, TABLE2].iter().map(|t| count(&lab, t, None)).sum();
-    assert_eq!(total_rows, 1800 + 360, "count() after the restore");
+    assert_eq!(total_rows, committed + 360, "count() after the restore");
     let logs = docker(&["logs", &tsdb]).all();
     assert!(
         logs.contains("RESTORE restored 2 tables from checkpoint"),
@@ -789,10 +987,95 @@ fn cosmos7() {
         v.extend_from_slice(extra);
         v
     };
-    lab.opsplan_ok(
+    // Refusals before anything is detached: a checkpoint held by someone (a backup from the
+    // Admin Console), and the active partition, which QuestDB cannot detach.
+    query(&lab, "CHECKPOINT CREATE");
+    let out = lab.opsplan("plans/cosmos7/partition-detach.yaml", &part_sets(&[]));
+    query(&lab, "CHECKPOINT RELEASE");
+    assert_eq!(
+        step_status(&out, "no-checkpoint-held"),
+        "FAILED",
+        "detach under a held checkpoint:\n{}",
+        out.all()
+    );
+    assert_eq!(
+        count(&lab, TABLE, Some(&d1)),
+        300,
+        "detached under a checkpoint"
+    );
+    let parts = query(
+        &lab,
+        &format!("SELECT name FROM table_partitions('{TABLE}')"),
+    );
+    let active = parts["dataset"]
+        .as_array()
+        .and_then(|rows| rows.last())
+        .and_then(|r| r[0].as_str())
+        .expect("the active partition's name")
+        .to_string();
+    let mut sets = part_sets(&[]);
+    sets.retain(|(k, _)| *k != "partitions");
+    sets.push(("partitions", format!("{d1},{active}")));
+    let out = lab.opsplan("plans/cosmos7/partition-detach.yaml", &sets);
+    assert_eq!(
+        step_status(&out, "partitions-known"),
+        "FAILED",
+        "detach of the active partition {active}:\n{}",
+        out.all()
+    );
+    assert_eq!(
+        count(&lab, TABLE, Some(&d1)),
+        300,
+        "detached with the active partition"
+    );
+
+    // Failure drill: the archive copy fails after DETACH: archive_dir/<table> is a symlink
+    // to a host folder the rsync container cannot see (its mkdir fails), while the host-side
+    // schema file is written through it. The partitions stay detached in the volume. The
+    // documented recovery: fix the archive folder and run the same plan again, which skips
+    // the DETACH and archives.
+    let elsewhere = lab.dir("archive-elsewhere");
+    std::os::unix::fs::symlink(&elsewhere, archive.join(TABLE)).expect("archive symlink");
+    let out = lab.opsplan(
         "plans/cosmos7/partition-detach.yaml",
         &part_sets(&[("delete_detached", "true".into())]),
     );
+    assert_eq!(
+        step_status(&out, "archive-detached"),
+        "FAILED",
+        "archive into a folder the container cannot see:\n{}",
+        out.all()
+    );
+    assert_eq!(step_status(&out, "detach-list"), "ok", "{}", out.all());
+    assert_ne!(
+        step_status(&out, "delete-detached"),
+        "ok",
+        "deleted without an archive"
+    );
+    assert_eq!(
+        (count(&lab, TABLE, Some(&d1)), count(&lab, TABLE, Some(&d2))),
+        (0, 0),
+        "the failed run did not detach"
+    );
+    std::fs::remove_file(archive.join(TABLE)).expect("remove the symlink");
+    std::fs::create_dir(archive.join(TABLE)).expect("archive table folder");
+    // The operator moves what the run wrote through the symlink (schema, row counts).
+    for entry in std::fs::read_dir(&elsewhere).expect("list the symlink's target") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), archive.join(TABLE).join(entry.file_name()))
+            .expect("copy what was written through the symlink");
+    }
+    let out = lab.opsplan_ok(
+        "plans/cosmos7/partition-detach.yaml",
+        &part_sets(&[("delete_detached", "true".into())]),
+    );
+    assert_eq!(
+        step_status(&out, "detach-list"),
+        "skipped",
+        "the re-run detached again:\n{}",
+        out.all()
+    );
+    let drill_detach = summary_line(&out);
     assert_eq!(
         (count(&lab, TABLE, Some(&d1)), count(&lab, TABLE, Some(&d2))),
         (0, 0),
@@ -852,15 +1135,23 @@ fn cosmos7() {
     );
     let drill2 = summary_line(&out);
 
-    lab.opsplan_ok("plans/cosmos7/partition-attach.yaml", &part_sets(&[]));
+    let out = lab.opsplan_ok("plans/cosmos7/partition-attach.yaml", &part_sets(&[]));
+    for d in [&d1, &d2] {
+        assert!(
+            std::fs::read_to_string(archive.join(TABLE).join(format!("{d}.rows")))
+                .is_ok_and(|t| t.trim() == "300"),
+            "the detach did not archive {d}'s row count (300)"
+        );
+        assert_eq!(step_status(&out, &format!("rows-present[{d}]")), "ok");
+    }
     let per_day_after = (count(&lab, TABLE, Some(&d1)), count(&lab, TABLE, Some(&d2)));
     assert_eq!(
         per_day_after, per_day_before,
         "rows of {d1}, {d2} after attach"
     );
     assert_same(
-        "QuestDB digest (seed vs after detach + attach)",
-        &seeded,
+        "QuestDB digest (restored vs after detach + attach)",
+        &restored,
         &digest(&lab),
     );
 
@@ -905,15 +1196,21 @@ fn cosmos7() {
         .filter(|l| l.starts_with("partition "))
         .count();
     result_line(&format!(
-        "drill cosmos7: ok (backup {files} files, {:.2} MiB checked; restore equal: 2 tables, \
-         {partitions} partitions, {total_rows} rows, same digest; buckets {} files equal; \
+        "drill cosmos7: ok (backup under live writes: {} rows ingested, {during} while the \
+         checkpoint was held, a new partition of {new_partition_rows} rows created under it and \
+         gone after the restore; {files} files, {:.2} MiB checked; restore consistent with the \
+         checkpoint: 2 tables, {partitions} seeded partitions, {total_rows} rows; buckets {} files equal; \
          detach/attach 2 partitions, {} rows equal, archive {archived_files} files; \
-         3 failure drills ok)",
+         6 failure drills ok) [real: Docker, rsync, busybox/GNU find, opsplan; stand-ins: \
+         QuestDB (tests/lab/questdb-standin), openc3.sh, versitygw volume holder]",
+        ingested.len(),
         bytes as f64 / 1048576.0,
         buckets_seeded.len(),
         per_day_after.0 + per_day_after.1,
     ));
     eprintln!("  failure drill cosmos7/backup, tsdb-copy fails after checkpoint-create: checkpoint.log CREATE then RELEASE, checkpoint_status() false; run: {drill1}");
+    eprintln!("  failure drill cosmos7/backup, another client's checkpoint appears before CREATE: refused (400), not released; run: {drill1b}");
+    eprintln!("  failure drill cosmos7/partition-detach, refused under a held checkpoint and for the active partition; archive fails after DETACH, re-run skips DETACH and completes: {drill_detach}");
     eprintln!("  failure drill cosmos7/partition-attach, ATTACH fails: staged .attachable folders removed by undo; run: {drill2}");
     eprintln!("  failure drill cosmos7/restore, copy fails after clear-volume: COSMOS left stopped; run: {drill3}");
 }
@@ -986,6 +1283,48 @@ fn cosmos6() {
         "the second backup did not copy exactly the changed and the new file:\n{}",
         out.all()
     );
+    // Failure drill: a file mc cannot read. Real mc skips it and the mirror "succeeds"
+    // (the mc stand-in models that); the plan's mirror-complete must catch it.
+    docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{bucket_v}:/data"),
+        ALPINE,
+        "sh",
+        "-c",
+        "echo locked > /data/config/locked.json && chown 0:0 /data/config/locked.json && chmod 000 /data/config/locked.json",
+    ]);
+    let out = lab.opsplan("plans/cosmos6/backup.yaml", &backup_sets);
+    assert_eq!(out.code, 1, "an incomplete mirror passed:\n{}", out.all());
+    assert_eq!(step_status(&out, "mirror"), "ok", "{}", out.all());
+    assert_eq!(
+        step_status(&out, "mirror-complete"),
+        "FAILED",
+        "{}",
+        out.all()
+    );
+    let unreadable_report = failure_report(&out, "mirror-complete");
+    assert!(
+        out.all().contains("locked.json"),
+        "mirror-complete does not name the skipped file:\n{}",
+        out.all()
+    );
+    assert!(
+        !backup.join("opsplan-manifest.json").exists(),
+        "an incomplete backup got a manifest"
+    );
+    docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{bucket_v}:/data"),
+        ALPINE,
+        "rm",
+        "-f",
+        "/data/config/locked.json",
+    ]);
+    lab.opsplan_ok("plans/cosmos6/backup.yaml", &backup_sets);
     let (files, bytes) = manifest_totals(&backup);
     assert_same(
         "bucket files (volume vs backup/minio)",
@@ -1113,10 +1452,13 @@ fn cosmos6() {
 
     result_line(&format!(
         "drill cosmos6: ok (backup {files} files, {:.2} MiB checked, second run copied the 2 changed/new files; \
-         restore equal: {} files same SHA-256, {entries} entries 501:501 mode 777; 1 failure drill ok)",
+         restore equal: {} files same SHA-256, {entries} entries 501:501 mode 777; 2 failure drills ok) \
+         [real: Docker, busybox/GNU find, opsplan; stand-ins: mc (tests/lab/images/openc3-init/mc), \
+         MinIO (a volume holder), openc3.sh]",
         bytes as f64 / 1048576.0,
         seeded.len(),
     ));
+    eprintln!("  failure drill cosmos6/backup, mc skips an unreadable file: {unreadable_report}");
     eprintln!(
         "  failure drill cosmos6/restore, mirror fails after clear-volume: MinIO left stopped; run: {failed_line} / {}",
         summary_line(&out)

@@ -174,16 +174,111 @@ impl Lab {
         self.run(plan, &sets)
     }
 
-    fn restore_postgres(&self, dump: &Path) -> Ran {
-        self.run(
-            "restore-postgres",
-            &[
-                ("dump_file", dump.display().to_string()),
-                ("namespace", NAMESPACE.to_string()),
-                ("context", CONTEXT.to_string()),
-            ],
-        )
+    /// restore-postgres of `dump` from the backup folder `backup` with the module's
+    /// reconciliation modelled (the deleted cronjobs come back once the components run).
+    fn restore_postgres(&self, backup: &Path, dump: &Path) -> Ran {
+        let module = Reconciler::start(&self.cluster);
+        let ran = self.restore_postgres_with(backup, dump, &[]);
+        module.stop();
+        ran
     }
+
+    /// restore-postgres without anything recreating the cronjobs.
+    fn restore_postgres_with(&self, backup: &Path, dump: &Path, extra: &[(&str, String)]) -> Ran {
+        let mut sets = vec![
+            ("backup_dir", backup.display().to_string()),
+            ("dump_file", dump.display().to_string()),
+            ("namespace", NAMESPACE.to_string()),
+            ("context", CONTEXT.to_string()),
+        ];
+        sets.extend(extra.iter().cloned());
+        self.run("restore-postgres", &sets)
+    }
+}
+
+/// Models the module's reconciliation of its cronjobs, which the page's procedure relies on
+/// (it deletes them and never recreates them): once the components were stopped and run
+/// again, the deleted cronjobs reappear, as a lab-side actor writing the stand-in's state
+/// under the stand-in's own lock. Not a vendor fact: the plan waits for it and fails
+/// without it (failure drill "cronjobs not back").
+struct Reconciler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<bool>,
+}
+
+impl Reconciler {
+    fn start(cluster: &Cluster) -> Reconciler {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let state = cluster.state_path();
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut seen_stopped = false;
+            while !flag.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(200));
+                let Ok(text) = std::fs::read_to_string(&state) else {
+                    continue;
+                };
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+                    continue;
+                };
+                let ns = &v["namespaces"][NAMESPACE];
+                let backend = ns["deployments"]["backend"]["replicas"]
+                    .as_u64()
+                    .unwrap_or(0);
+                if backend == 0 {
+                    seen_stopped = true;
+                    continue;
+                }
+                let missing = CRONJOBS.iter().any(|c| ns["cronjobs"].get(c).is_none());
+                if seen_stopped && missing {
+                    let script = format!(
+                        "import json,sys\np=sys.argv[1]\ns=json.load(open(p))\nc=s['namespaces']['{NAMESPACE}'].setdefault('cronjobs',{{}})\nfor n in {CRONJOBS:?}:\n    c.setdefault(n,{{'schedule':'*/30 * * * *'}})\njson.dump(s,open(p,'w'))\n"
+                    );
+                    let lock = format!("{}.lock", state.display());
+                    let ok = std::process::Command::new("flock")
+                        .args([lock.as_str(), "python3", "-c", &script])
+                        .arg(&state)
+                        .status()
+                        .is_ok_and(|s| s.success());
+                    return ok;
+                }
+            }
+            false
+        });
+        Reconciler { stop, handle }
+    }
+
+    /// Stops watching; true when it recreated the cronjobs.
+    fn stop(self) -> bool {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.handle.join().unwrap_or(false)
+    }
+}
+
+/// A backup folder with `dump` under the backup bucket's folder and a manifest (in
+/// opsplan's documented manifest format) that lists it: a dump the backup really holds but
+/// that fails in psql, e.g. one made by a newer server.
+fn backup_with_dump(dir: &Path, dump: &Path) -> PathBuf {
+    let rel = format!("{BACKUP}/{DUMP}");
+    let path = dir.join(&rel);
+    std::fs::create_dir_all(path.parent().expect("dump folder")).expect("create backup folder");
+    std::fs::copy(dump, &path).expect("copy dump");
+    let data = std::fs::read(&path).expect("read dump");
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&data))
+    };
+    let manifest = serde_json::json!({
+        "format": "opsplan-backup-manifest", "format_version": 1,
+        "created": "2026-12-01T00:00:00Z", "plan": {"name": "dop-backup"},
+        "system_version": null, "exclude": [],
+        "totals": {"files": 1, "bytes": data.len()},
+        "files": [{"path": rel, "type": "file", "size": data.len(), "sha256": sha,
+                   "mode": "0644", "uid": 0, "gid": 0, "mtime": "2026-12-01T00:00:00Z"}]
+    });
+    std::fs::write(dir.join(MANIFEST), manifest.to_string()).expect("write manifest");
+    path
 }
 
 fn block_report(ran: &Ran, id: &str) -> serde_json::Value {
@@ -487,7 +582,8 @@ fn drill_dop() {
         "drill dop: the damage changed nothing"
     );
     let dump = lab.backup_dir().join(BACKUP).join(DUMP);
-    let ran = lab.restore_postgres(&dump);
+    let backup = lab.backup_dir();
+    let ran = lab.restore_postgres(&backup, &dump);
     assert_eq!(
         ran.code, 0,
         "drill dop: restore-postgres failed:\n{}",
@@ -512,12 +608,25 @@ fn drill_dop() {
         );
     }
     check_components(&lab, "restore-postgres");
-    let left = lab.cluster.cronjobs();
+    assert_eq!(ran.status("cronjobs-back"), "succeeded", "{}", ran.out);
+    let mut left = lab.cluster.cronjobs();
+    left.sort();
+    let mut want_cj: Vec<String> = CRONJOBS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(["unrelated-report".to_string()])
+        .collect();
+    want_cj.sort();
     assert_eq!(
-        left,
-        vec!["unrelated-report".to_string()],
-        "drill dop: cronjobs after the restore"
+        left, want_cj,
+        "drill dop: cronjobs after the restore (deleted, then recreated by the module)"
     );
+    let deleted = lab
+        .cluster
+        .calls()
+        .iter()
+        .any(|c| c.contains("delete cronjob") && c.contains("postgres-backup"));
+    assert!(deleted, "drill dop: the cronjobs were never deleted");
     let saved = ran.finished("save-cronjobs")[0]["outputs"]["stdout"]
         .as_str()
         .unwrap_or("")
@@ -554,7 +663,7 @@ fn drill_dop() {
 
     // 1. scale-down itself fails halfway (one component may not be scaled).
     lab.cluster.reset(&["scale deployment/alertgate-sender"]);
-    let ran = lab.restore_postgres(&dump);
+    let ran = lab.restore_postgres(&backup, &dump);
     failed_step(&ran, "scale-down", "scale-down refused");
     assert!(
         !scaled_down(&lab).is_empty(),
@@ -569,9 +678,10 @@ fn drill_dop() {
     check_db_untouched(&lab, "scale-down refused", &before);
     drills.push("scale-down");
 
-    // 2. the step right after scale-down (the cronjobs' deletion) is refused.
+    // 2. the step right after scale-down (the cronjobs' deletion) is refused: the database
+    // is intact, so the cleanup scales the components back up.
     lab.cluster.reset(&["delete cronjob/host-load"]);
-    let ran = lab.restore_postgres(&dump);
+    let ran = lab.restore_postgres(&backup, &dump);
     failed_step(&ran, "delete-cronjobs", "cronjob deletion refused");
     assert_eq!(
         scaled_down(&lab).len(),
@@ -582,30 +692,61 @@ fn drill_dop() {
     check_db_untouched(&lab, "cronjob deletion refused", &before);
     drills.push("delete-cronjobs");
 
-    // 3. exec into the master pod is refused: the database is never dropped.
+    // 3. exec into the master pod is refused: the failure comes after the point of no
+    // return, so the components stay stopped (the plan cannot know the drop did not run);
+    // the database is unchanged.
     lab.cluster.reset(&[&format!("exec pod/{MASTER}")]);
-    let ran = lab.restore_postgres(&dump);
+    let ran = lab.restore_postgres(&backup, &dump);
     failed_step(&ran, "drop-database", "exec refused");
-    check_components(&lab, "exec refused");
+    check_stopped(&lab, "exec refused");
     check_db_untouched(&lab, "exec refused", &before);
-    drills.push("drop-database");
+    drills.push("drop-database (stay stopped)");
 
-    // 4. a dump that is valid gzip but fails in psql partway: loaded after the drop.
+    // 4. a dump the backup does not hold (a valid gzip of a real dump with one statement
+    // more, outside the backup folder): refused by dump-in-manifest before anything stops.
     let broken = lab.dir.path().join("broken.dump.gz");
     write_broken_dump(&dump, &broken);
     lab.cluster.reset(&[]);
-    let ran = lab.restore_postgres(&broken);
+    let ran = lab.restore_postgres(&backup, &broken);
+    failed_step(&ran, "dump-in-manifest", "dump not in the manifest");
+    assert!(
+        scaled_down(&lab).is_empty(),
+        "drill dop: a dump outside the backup still stopped components"
+    );
+    check_db_untouched(&lab, "dump not in the manifest", &before);
+    // The same bytes substituted inside the backup folder: the SHA-256 differs.
+    let swapped_dir = lab.dir.path().join("swapped");
+    let swapped = backup_with_dump(&swapped_dir, &dump);
+    std::fs::copy(&broken, &swapped).expect("swap the dump");
+    let ran = lab.restore_postgres(&swapped_dir, &swapped);
+    failed_step(&ran, "dump-in-manifest", "dump changed after the backup");
+    assert!(scaled_down(&lab).is_empty());
+    check_db_untouched(&lab, "dump changed after the backup", &before);
+    drills.push("dump-in-manifest");
+
+    // 5. a dump the backup's manifest lists but that fails in psql partway: loaded after
+    // the drop. The components stay stopped on the half-loaded database.
+    let listed_dir = lab.dir.path().join("listed-broken");
+    let listed = backup_with_dump(&listed_dir, &broken);
+    lab.cluster.reset(&[]);
+    let ran = lab.restore_postgres(&listed_dir, &listed);
     let error = failed_step(&ran, "load-dump", "broken dump");
     assert!(
         error.contains("exited with code") && error.contains("drill_injected_failure"),
         "drill dop: load-dump error does not name psql's failure: {error}"
     );
-    check_components(&lab, "broken dump");
     assert_eq!(ran.status("drop-database"), "succeeded");
-    drills.push("load-dump");
-    // The same plan with the good dump brings the database back.
+    check_stopped(&lab, "broken dump");
+    assert_ne!(
+        lab.pg.digest(),
+        lab.db_digest,
+        "drill dop: the broken dump loaded completely"
+    );
+    drills.push("load-dump (stay stopped)");
+    // The operator's next step (docs/plans/dop.md): fix the cause, scale the components back
+    // to the counts in the failed run's scale-down outputs, re-run with the good dump.
     lab.cluster.reset(&[]);
-    let ran = lab.restore_postgres(&dump);
+    let ran = lab.restore_postgres(&backup, &dump);
     assert_eq!(
         ran.code, 0,
         "drill dop: restore after the broken dump failed:\n{}",
@@ -618,12 +759,12 @@ fn drill_dop() {
     );
     check_components(&lab, "restore after the broken dump");
 
-    // 5. a truncated dump: refused before anything is stopped.
+    // 6. a truncated dump: refused before anything is stopped.
     let truncated = lab.dir.path().join("truncated.dump.gz");
     let data = std::fs::read(&dump).expect("read dump");
     std::fs::write(&truncated, &data[..data.len() / 2]).expect("write truncated dump");
     lab.cluster.reset(&[]);
-    let ran = lab.restore_postgres(&truncated);
+    let ran = lab.restore_postgres(&backup, &truncated);
     failed_step(&ran, "dump-readable", "truncated dump");
     assert!(
         scaled_down(&lab).is_empty(),
@@ -634,13 +775,13 @@ fn drill_dop() {
     check_db_untouched(&lab, "truncated dump", &lab.db_digest);
     drills.push("dump-readable");
 
-    // 6. a dump too small to be one (valid gzip of almost nothing): refused by dump-size.
+    // 7. a dump too small to be one (valid gzip of almost nothing): refused by dump-size.
     let tiny = lab.dir.path().join("tiny.dump.gz");
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(b"-- empty\n").expect("gzip");
     std::fs::write(&tiny, enc.finish().expect("gzip")).expect("write tiny dump");
     lab.cluster.reset(&[]);
-    let ran = lab.restore_postgres(&tiny);
+    let ran = lab.restore_postgres(&backup, &tiny);
     let error = failed_step(&ran, "dump-size", "tiny dump");
     assert!(
         error.contains(&tiny.display().to_string()),
@@ -653,8 +794,23 @@ fn drill_dop() {
     check_components(&lab, "tiny dump");
     drills.push("dump-size");
 
+    // 8. nothing recreates the cronjobs: the restore succeeds but the run fails at
+    // cronjobs-back, naming the wait (scheduled dumps would otherwise stop silently).
+    lab.cluster.reset(&[]);
+    let ran = lab.restore_postgres_with(&backup, &dump, &[("cronjobs_deadline", "3s".into())]);
+    let error = failed_step(&ran, "cronjobs-back", "cronjobs not back");
+    check_components(&lab, "cronjobs not back");
+    assert_eq!(lab.pg.digest(), lab.db_digest);
+    assert_eq!(
+        lab.cluster.cronjobs(),
+        vec!["unrelated-report".to_string()],
+        "drill dop: cronjobs not back"
+    );
+    drills.push("cronjobs-back");
+    let cronjob_error = error;
+
     let line = format!(
-        "drill dop: ok (backup {files} files, {:.1} MiB checked; block report {}/{}/1 then {}/{}/0 complete/partial/corrupted, corrupted block named after one re-sync; restore equal: {}, postgres {rows} rows in {tables} tables; {} failure drills ok: {})",
+        "drill dop: ok (backup {files} files, {:.1} MiB checked; block report {}/{}/1 then {}/{}/0 complete/partial/corrupted, corrupted block named after one re-sync; restore equal: {}, postgres {rows} rows in {tables} tables, cronjobs back; {} failure drills ok: {}) [real: moto_server S3, PostgreSQL 15, psql, gzip; stand-ins: kubectl and the cluster (tests/standins/kubectl), the module's cronjob reconciliation (the drill), Ceph RGW (moto)]",
         bytes as f64 / (1024.0 * 1024.0),
         seed.complete,
         seed.partial,
@@ -665,6 +821,23 @@ fn drill_dop() {
         drills.join(", ")
     );
     let _ = writeln!(std::io::stderr().lock(), "{line}");
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "  failure drill dop/restore-postgres, cronjobs not back: {cronjob_error}"
+    );
+}
+
+/// The four components are at 0 (left stopped by a failed restore), `ui` untouched.
+fn check_stopped(lab: &Lab, drill: &str) {
+    let mut want = Cluster::original();
+    for (c, _) in COMPONENTS {
+        want.insert(c.to_string(), 0);
+    }
+    assert_eq!(
+        lab.cluster.replicas(),
+        want,
+        "drill dop: {drill}: the components must stay stopped after a failure from the drop on"
+    );
 }
 
 /// The dump with a failing statement before the silences' data: valid gzip, plausible size,

@@ -43,6 +43,8 @@ pub struct Db {
     pub root: PathBuf,
     /// QuestDB keeps the checkpoint in memory (startedAt); a restart forgets it.
     pub checkpoint: Option<i64>,
+    /// Rows written while the current checkpoint is held (logged at RELEASE, for drills).
+    pub written_in_checkpoint: usize,
 }
 
 fn checkpoint_db(root: &Path) -> PathBuf {
@@ -131,9 +133,22 @@ impl Db {
         };
         make().map_err(SqlErr::io)?;
         self.checkpoint = Some(started);
+        self.written_in_checkpoint = 0;
+        // The committed rows per table at the checkpoint: what a restore of a copy taken
+        // under this checkpoint must give back (the drills' oracle).
+        let mut committed = Vec::new();
+        for t in list_tables(&self.root).map_err(SqlErr::io)? {
+            let txn = read_txn(&table_dir(&self.root, &t)).map_err(SqlErr::io)?;
+            let rows: u64 = txn.parts.iter().map(|p| p.rows).sum();
+            committed.push(format!("{t}:{rows}"));
+        }
         log_event(
             &self.root,
-            &format!("CHECKPOINT CREATE started_at={}", fmt_ts(started)),
+            &format!(
+                "CHECKPOINT CREATE started_at={} committed={}",
+                fmt_ts(started),
+                committed.join(",")
+            ),
         );
         Ok(())
     }
@@ -146,12 +161,15 @@ impl Db {
         }
         match self.checkpoint.take() {
             Some(started) => {
-                let applied = self.apply_pending().map_err(SqlErr::io)?;
+                // Housekeeping resumes: partition versions superseded by copy-on-write while
+                // the checkpoint was held are purged now.
+                let purged = purge_stale_versions(&self.root).map_err(SqlErr::io)?;
                 log_event(
                     &self.root,
                     &format!(
-                        "CHECKPOINT RELEASE started_at={} pending_rows_applied={applied}",
-                        fmt_ts(started)
+                        "CHECKPOINT RELEASE started_at={} rows_written_during_checkpoint={} stale_versions_purged={purged}",
+                        fmt_ts(started),
+                        self.written_in_checkpoint
                     ),
                 );
             }
@@ -160,35 +178,18 @@ impl Db {
         Ok(())
     }
 
-    /// Rows written during the checkpoint, not yet in db/.
-    pub fn pending_rows(&self, table: &str) -> Vec<String> {
-        let Ok(text) = fs::read_to_string(self.root.join(PENDING)) else {
-            return Vec::new();
-        };
-        text.lines()
-            .filter_map(|l| l.split_once('\t'))
-            .filter(|(t, _)| *t == table)
-            .map(|(_, r)| r.to_string())
-            .collect()
-    }
-
-    /// INSERT: straight into db/ normally; during a checkpoint into the pending log so the
-    /// files under db/ do not change until CHECKPOINT RELEASE.
+    /// INSERT, as QuestDB takes writes during a checkpoint too: rows go into db/ at once.
+    /// While a checkpoint is held, files are changed in place (rows appended to the active
+    /// partition, `_txn` rewritten, new partition folders created, an older partition
+    /// copied-on-write into a new version folder) and superseded versions are kept until
+    /// RELEASE, so a copy made meanwhile sees files grow and folders appear but none vanish.
     pub fn insert(&mut self, table: &str, rows: Vec<String>) -> Result<(), SqlErr> {
-        if self.checkpoint.is_some() {
-            let path = self.root.join(PENDING);
-            for r in &rows {
-                append_line(&path, &format!("{table}\t{r}"))
-                    .map_err(|e| SqlErr::io(format!("cannot append to {}: {e}", path.display())))?;
-            }
-            return Ok(());
+        let held = self.checkpoint.is_some();
+        apply_rows_mode(&self.root, table, &rows, held).map_err(SqlErr::io)?;
+        if held {
+            self.written_in_checkpoint += rows.len();
         }
-        apply_rows(&self.root, table, &rows).map_err(SqlErr::io)
-    }
-
-    /// Apply and remove the pending log; returns the number of rows applied.
-    pub fn apply_pending(&mut self) -> Result<usize, String> {
-        apply_pending(&self.root)
+        Ok(())
     }
 
     pub fn detach(&mut self, table: &str, days: &[(i64, usize)], pos: usize) -> Result<(), SqlErr> {
@@ -332,7 +333,6 @@ impl Db {
     }
 
     pub fn create_table(&mut self, table: &str, meta: &Meta, pos: usize) -> Result<(), SqlErr> {
-        self.no_checkpoint("CREATE TABLE", pos)?;
         if !valid_table_name(table) {
             return Err(SqlErr::at(
                 pos,
@@ -350,7 +350,6 @@ impl Db {
     }
 
     pub fn add_column(&mut self, table: &str, col: Column, pos: usize) -> Result<(), SqlErr> {
-        self.no_checkpoint("ALTER TABLE ADD COLUMN", pos)?;
         let (tdir, mut meta, _) = self.table(table, pos)?;
         if meta.column(&col.name).is_some() {
             return Err(SqlErr::at(
@@ -362,13 +361,14 @@ impl Db {
         write_atomic(&tdir.join(META), &render_meta(&meta)).map_err(|e| SqlErr::io(e.to_string()))
     }
 
-    /// The stand-in keeps db/ byte-for-byte unchanged while a checkpoint is held; schema and
-    /// partition changes are refused then instead of being queued.
+    /// QuestDB's docs do not say what DETACH / ATTACH PARTITION do while a checkpoint is
+    /// held; the stand-in refuses them, so a plan that detaches under someone's checkpoint is
+    /// caught in the lab instead of relying on unspecified behaviour.
     fn no_checkpoint(&self, what: &str, pos: usize) -> Result<(), SqlErr> {
         if self.checkpoint.is_some() {
             return Err(SqlErr::at(
                 pos,
-                format!("{what} is refused while a checkpoint is in progress (stand-in: db/ does not change during a checkpoint)"),
+                format!("{what} is refused while a checkpoint is in progress (stand-in: QuestDB's behaviour is not documented)"),
             ));
         }
         Ok(())
@@ -390,8 +390,31 @@ pub fn create_table(root: &Path, table: &str, meta: &Meta) -> Result<(), String>
     write_atomic(&tdir.join(TXN), &render_txn(&Txn::default())).map_err(|e| e.to_string())
 }
 
-/// Append rows to their day partitions and commit them in _txn (written last).
+/// Append rows to their day partitions and commit them in _txn (written last), outside a
+/// checkpoint (seed, tests).
 pub fn apply_rows(root: &Path, table: &str, rows: &[String]) -> Result<(), String> {
+    apply_rows_mode(root, table, rows, false)
+}
+
+/// Write a file in place (truncate, write): what a concurrent copy sees may be torn. Used
+/// while a checkpoint is held, where the stand-in must not make files vanish (no temp file).
+fn write_in_place(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut f = fs::File::create(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
+/// Append rows to their day partitions and commit them in `_txn` (written last). The active
+/// (last) partition and new partitions grow by appending; a write into an older partition is
+/// copy-on-write into a new version folder `<day>.<txn>` (as QuestDB does for out-of-order
+/// data). With `held` (a checkpoint in progress) the superseded version stays on disk for the
+/// checkpoint and nothing is replaced by rename; otherwise it is removed at once.
+pub fn apply_rows_mode(
+    root: &Path,
+    table: &str,
+    rows: &[String],
+    held: bool,
+) -> Result<(), String> {
     let tdir = table_dir(root, table);
     let meta = read_meta(&tdir)?;
     let mut txn = read_txn(&tdir)?;
@@ -403,6 +426,8 @@ pub fn apply_rows(root: &Path, table: &str, rows: &[String]) -> Result<(), Strin
             .push(r.clone());
     }
     txn.txn += 1;
+    let last_day = txn.parts.last().map(|p| p.day);
+    let mut superseded = Vec::new();
     for (day, new) in by_day {
         let i = match txn.find(day) {
             Some(i) => i,
@@ -418,21 +443,104 @@ pub fn apply_rows(root: &Path, table: &str, rows: &[String]) -> Result<(), Strin
                 txn.find(day).ok_or("partition vanished")?
             }
         };
+        let older = last_day.is_some_and(|l| day < l) && txn.parts[i].rows > 0;
         let p = &mut txn.parts[i];
-        let pdir = part_dir(&tdir, p);
-        let mut all = if p.rows == 0 {
+        let old_dir = part_dir(&tdir, p);
+        let committed = if p.rows == 0 {
             Vec::new()
         } else {
-            read_rows(&pdir, Some(p.rows))?
+            read_rows(&old_dir, Some(p.rows))?
         };
-        all.extend(new);
-        write_atomic(&pdir.join(ROWS), &join_rows(&all))
-            .map_err(|e| format!("cannot write {}: {e}", pdir.display()))?;
-        p.rows = all.len() as u64;
+        if older {
+            // Copy-on-write: a new version folder with the committed rows plus the new ones.
+            p.n = txn.txn;
+            let new_dir = part_dir(&tdir, p);
+            fs::create_dir_all(&new_dir)
+                .map_err(|e| format!("cannot create {}: {e}", new_dir.display()))?;
+            let mut all = committed;
+            all.extend(new);
+            write_in_place(&new_dir.join(ROWS), &join_rows(&all))
+                .map_err(|e| format!("cannot write {}: {e}", new_dir.display()))?;
+            p.rows = all.len() as u64;
+            superseded.push(old_dir);
+        } else {
+            let path = old_dir.join(ROWS);
+            let on_disk = fs::read_to_string(&path).unwrap_or_default();
+            let clean = on_disk == join_rows(&committed);
+            if clean {
+                // Append in place: the committed prefix never changes.
+                let mut f = fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+                f.write_all(join_rows(&new).as_bytes())
+                    .map_err(|e| format!("cannot append to {}: {e}", path.display()))?;
+            } else {
+                // Uncommitted lines beyond the committed rows (a torn write): rewrite.
+                let mut all = committed.clone();
+                all.extend(new.iter().cloned());
+                let text = join_rows(&all);
+                let r = if held {
+                    write_in_place(&path, &text)
+                } else {
+                    write_atomic(&path, &text)
+                };
+                r.map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            }
+            p.rows = committed.len() as u64 + new.len() as u64;
+        }
     }
-    write_atomic(&tdir.join(TXN), &render_txn(&txn)).map_err(|e| e.to_string())
+    let r = if held {
+        write_in_place(&tdir.join(TXN), &render_txn(&txn))
+    } else {
+        write_atomic(&tdir.join(TXN), &render_txn(&txn))
+    };
+    r.map_err(|e| e.to_string())?;
+    if !held {
+        for d in superseded {
+            fs::remove_dir_all(&d).map_err(|e| format!("cannot remove {}: {e}", d.display()))?;
+        }
+    }
+    Ok(())
 }
 
+/// Partition version folders (`<day>.<n>`) of a table that its `_txn` does not reference.
+fn unreferenced_versions(tdir: &Path, txn: &Txn) -> Result<Vec<PathBuf>, String> {
+    let keep: Vec<PathBuf> = txn.parts.iter().map(|p| part_dir(tdir, p)).collect();
+    let mut out = Vec::new();
+    let rd = fs::read_dir(tdir).map_err(|e| format!("cannot list {}: {e}", tdir.display()))?;
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((day, n)) = name.split_once('.') else {
+            continue;
+        };
+        let is_version = crate::time::parse_day(day).is_some()
+            && !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit());
+        if is_version && e.path().is_dir() && !keep.contains(&e.path()) {
+            out.push(e.path());
+        }
+    }
+    Ok(out)
+}
+
+/// Housekeeping after RELEASE: remove superseded partition versions of every table.
+pub fn purge_stale_versions(root: &Path) -> Result<usize, String> {
+    let mut n = 0;
+    for t in list_tables(root)? {
+        let tdir = table_dir(root, &t);
+        let txn = read_txn(&tdir)?;
+        for d in unreferenced_versions(&tdir, &txn)? {
+            fs::remove_dir_all(&d).map_err(|e| format!("cannot remove {}: {e}", d.display()))?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Before this version, writes made during a checkpoint were queued in `wal-pending.log`;
+/// a volume from an older lab run may still hold one. Apply it and remove it.
 pub fn apply_pending(root: &Path) -> Result<usize, String> {
     let path = root.join(PENDING);
     let Ok(text) = fs::read_to_string(&path) else {
@@ -512,9 +620,25 @@ pub fn restore(root: &Path) -> Result<String, String> {
             fs::copy(cdb.join(t).join(f), tdir.join(f))
                 .map_err(|e| format!("Checkpoint recovery failed: cannot restore {t}/{f}: {e}"))?;
         }
-        // Drop rows written after the checkpoint (beyond the committed count).
+        // Drop rows written after the checkpoint (beyond the committed count), and partition
+        // folders created after it (new partitions, copy-on-write versions): "use
+        // .checkpoint to adjust the database files and remove extra data copies".
         let (_, txn) =
             check_table(root, t).map_err(|e| format!("Checkpoint recovery failed: {e}"))?;
+        for d in unreferenced_versions(&tdir, &txn)
+            .map_err(|e| format!("Checkpoint recovery failed: {e}"))?
+        {
+            println!(
+                "questdb-standin: restore: removing {}, written after the checkpoint",
+                d.display()
+            );
+            fs::remove_dir_all(&d).map_err(|e| {
+                format!(
+                    "Checkpoint recovery failed: cannot remove {}: {e}",
+                    d.display()
+                )
+            })?;
+        }
         for p in &txn.parts {
             let pdir = part_dir(&tdir, p);
             let rows = read_rows(&pdir, Some(p.rows))?;

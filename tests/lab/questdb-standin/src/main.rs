@@ -3,42 +3,72 @@
 //! port 9000 (`GET /exec?query=...`, basic auth from QDB_USER / QDB_PASSWORD, default
 //! admin / quest, 401 otherwise), the subset of QuestDB the COSMOS 7 plans and procedures use,
 //! with QuestDB's JSON shapes (`{"query","columns":[{"name","type"}],"timestamp","dataset",
-//! "count"}`, `{"ddl":"OK"}`, `{"dml":"OK"}`, errors `400 {"query","error","position"}`):
+//! "count"}`, `{"ddl":"OK"}`, `{"dml":"OK"}`, errors `400 {"query","error","position"}`).
 //!
+//! CONTRACT MODELLED, with its source (questdb/documentation at commit
+//! 044a7aa6fe339b0189c9d8bd20ccf0231a64cdd8: documentation/reference/sql/checkpoint.md and
+//! documentation/operations/backup.md; commit 8055970a82b46f09ebf1c9170b061d05f2b92320:
+//! documentation/reference/sql/alter-table-{detach,attach}-partition.md; and the OpenC3
+//! "Backups" page, seed 000_fe3d2ec89c86c91f.txt lines 29-155):
+//!
+//! - `CHECKPOINT CREATE` "takes a snapshot of table transactions across the whole database"
+//!   and stores it under `/var/lib/questdb/.checkpoint` (here `.checkpoint/db/<table>/{_meta,
+//!   _txn}`, each table's committed state). "QuestDB can only enter checkpoint mode once": a
+//!   second CREATE fails ("Waiting for CHECKPOINT RELEASE to be called"). `CHECKPOINT
+//!   RELEASE` leaves checkpoint mode and "reinstates the usual housekeeping" (here: purges
+//!   superseded partition versions); a RELEASE without a checkpoint is a no-op.
+//!   `SELECT * FROM checkpoint_status()`: in_progress, started_at. Each create / release is
+//!   appended to `<root>/checkpoint.log` with the committed row count of every table at
+//!   CREATE and the rows written while it was held (the drills' oracle; not a QuestDB file).
+//! - "Once a checkpoint is created, QuestDB continues taking in writes" and "will consume more
+//!   disk space": INSERTs during a checkpoint go straight into db/. The active partition's
+//!   rows file grows in place, `_txn` is rewritten in place (a copy may catch it torn), a row
+//!   for a new day creates a new partition folder, and a row for an older partition is
+//!   copy-on-write into a new version folder `<day>.<txn>` while the superseded version is
+//!   kept until RELEASE ("housekeeping" paused). Nothing vanishes while the checkpoint is held,
+//!   so rsync of the volume sees files grow and folders appear. Outside a checkpoint the
+//!   superseded version is removed at once (a copy taken then can miss it).
+//! - Start-up with `<root>/_restore`: the restore "will use .checkpoint to adjust the database
+//!   files and remove extra data copies": every table back to its checkpointed `_meta`/`_txn`,
+//!   rows beyond the committed count cut, partition folders the checkpoint does not reference
+//!   removed, tables created after it removed, then `.checkpoint/db` and `_restore` deleted.
+//!   Without checkpoint data it refuses to start with QuestDB's "checkpoint trigger file
+//!   found, but the checkpoint directory does not exist" and exits (3), leaving `_restore`
+//!   in place ("Should recovery fail, QuestDB will exit with an error, and the trigger file
+//!   will remain in place"). Then db/ is validated; a corrupt db/ exits 2.
 //! - `SELECT build()`: "Build Information: QuestDB <QDB_VERSION, default 9.1.0>, JDK ...".
-//! - `CHECKPOINT CREATE`: refused while one is held with QuestDB's text "Waiting for
-//!   CHECKPOINT RELEASE to be called"; writes `.checkpoint/db/<table>/{_meta,_txn}` (the
-//!   committed state) like QuestDB's checkpoint root. `CHECKPOINT RELEASE`: removes it (no-op
-//!   when none is held, as in QuestDB). `SELECT * FROM checkpoint_status()`: in_progress,
-//!   started_at. Every create/release is appended with a timestamp to `<root>/checkpoint.log`.
-//! - While a checkpoint is held the files under db/ do not change: INSERTs go to
-//!   `<root>/wal-pending.log` (counted by queries, applied on release or at the next start),
-//!   and partition/schema changes are refused. So a copy of the volume made inside
-//!   CHECKPOINT CREATE/RELEASE is consistent and carries the checkpoint; one made outside it
-//!   has no `.checkpoint/db` and its restore fails, as QuestDB's does.
 //! - `SELECT <cols|*> FROM table_partitions('T')` (attached partitions), `SHOW COLUMNS FROM
 //!   'T'`, `SELECT <cols|*> FROM tables()`, `SELECT count() FROM 'T' [WHERE <designated ts>
 //!   IN 'YYYY-MM-DD']`.
 //! - `ALTER TABLE 'T' DETACH PARTITION LIST 'day', ...` and `... DETACH PARTITION WHERE
-//!   <ts> < dateadd('d', -N, now())` (partition timestamp below the cut-off): renames
-//!   `<day>.<n>` to `<day>.detached` (with a copy of `_meta`); the active (last) partition
-//!   cannot be detached. `ALTER TABLE 'T' ATTACH PARTITION LIST ...`: only `<day>.attachable`
-//!   folders, writable by the server's user (chown), with compatible `_meta`; renamed to
-//!   `<day>.<n>`. Errors use QuestDB's "could not attach|detach partition [table=..,
-//!   detachStatus=ATTACH_ERR_MISSING_PARTITION|..., partitionTimestamp=.., partitionBy=DAY]".
+//!   <ts> < dateadd('d', -N, now())`: renames `<day>.<n>` to `<day>.detached` (with a copy of
+//!   `_meta`); "does not support detaching an active (the last) partition". `ALTER TABLE 'T'
+//!   ATTACH PARTITION LIST ...`: only `<day>.attachable` folders ("QuestDB only attaches
+//!   partition directories that end in .attachable"), writable by the server's user (the
+//!   page's chown to 10001), with compatible `_meta`; "fails if a partition already exists".
+//!   Errors use QuestDB's "could not attach|detach partition [table=.., detachStatus=..,
+//!   partitionTimestamp=.., partitionBy=DAY]".
 //! - `CREATE TABLE 'T' (c TYPE, ...) TIMESTAMP(c) PARTITION BY DAY`, `ALTER TABLE 'T' ADD
-//!   COLUMN c TYPE`, `INSERT INTO 'T' VALUES (..), (..)`: for the lab to write and reshape data.
-//! - Start-up: with `<root>/_restore` present, the restore QuestDB performs: requires the
-//!   checkpoint data (else refuses to start with QuestDB's "checkpoint trigger file found, but
-//!   the checkpoint directory does not exist"), rolls every table back to it, removes tables
-//!   created after it, drops pending writes, deletes `.checkpoint/db` and `_restore`. Then db/
-//!   is validated and the server refuses to start (exit 2) if it is corrupt.
+//!   COLUMN c TYPE`, `INSERT INTO 'T' VALUES (..), (..)`: for the lab to write and reshape data
+//!   (accepted during a checkpoint too).
+//!
+//! WHAT IT CANNOT MODEL: QuestDB's real file formats (column files, symbol maps, `_cv`, WAL
+//! segments and the sequencer; here text files), WAL apply lag and `pendingRowCount`, the
+//! extra disk space a long checkpoint costs (the docs' "at least 50% free" advice: the lab's
+//! volumes are tiny), the Java process's logs and exit codes beyond the two above, whether a
+//! restart during a checkpoint keeps it (the stand-in forgets it, state is in memory), and
+//! DETACH / ATTACH PARTITION during a checkpoint: the docs do not say, so the stand-in refuses
+//! them (the COSMOS 7 partition plans check `checkpoint_status()` first). Schema
+//! compatibility of an attach is checked by equal `_meta`, not QuestDB's column-by-column
+//! rules, and symbolic-link (read-only) attaches are not modelled.
 //!
 //! Data layout: see store.rs. Sub-commands: `serve` (default), `seed` (generate a table of N
 //! daily partitions), `digest` (row counts and a hash of the committed rows per partition, to
 //! compare a restore with the seed), `check` (validate db/). Failure injection for drills:
 //! every line of the file QDB_FAIL_FILE (default /tmp/questdb-standin-fail) is a statement
-//! prefix answered with HTTP 500. When started as root with QDB_RUN_AS=uid:gid, it chowns the
+//! prefix answered with HTTP 500; a line of `<QDB_FAIL_FILE>.race` (one-shot) makes
+//! "another client" run CHECKPOINT CREATE just before the first statement with that prefix
+//! (the race between a plan's checkpoint_status() check and its own CREATE). When started as root with QDB_RUN_AS=uid:gid, it chowns the
 //! data folder and drops to that user, as QuestDB's image entrypoint does.
 
 mod db;
@@ -282,7 +312,7 @@ fn serve(cfg: Config) -> Result<(), (u8, String)> {
         db::log_event(&root, &format!("RESTORE {done}"));
     } else {
         std::fs::create_dir_all(store::db_dir(&root)).map_err(|e| (1, e.to_string()))?;
-        // Writes made during a checkpoint that ended with a restart (QuestDB applies its WAL).
+        // A queue of writes left by an older stand-in version (see db::apply_pending).
         let n = db::apply_pending(&root)
             .map_err(|e| (2, format!("cannot apply pending writes: {e}")))?;
         if n > 0 {
@@ -309,6 +339,7 @@ fn serve(cfg: Config) -> Result<(), (u8, String)> {
     let state = Arc::new(Mutex::new(Db {
         root,
         checkpoint: None,
+        written_in_checkpoint: 0,
     }));
     let cfg = Arc::new(cfg);
     while !STOP.load(Ordering::SeqCst) {
@@ -531,6 +562,24 @@ fn handle(mut stream: TcpStream, state: &Mutex<Db>, cfg: &Config) -> std::io::Re
                 "",
                 "shutting down\n",
             );
+        }
+        // A race for drills: another client (the Admin Console's TSDB tab) creates a
+        // checkpoint just before a statement with the given prefix is executed; one-shot.
+        let race = cfg.fail_file.with_extension("race");
+        if injected_failure(&race, &query).is_some() {
+            if let Err(e) = std::fs::remove_file(&race) {
+                println!(
+                    "questdb-standin: cannot remove {} ({e}): the race fires again until it is removed",
+                    race.display()
+                );
+            }
+            println!("questdb-standin: injected race: another client runs CHECKPOINT CREATE first");
+            if let Err(e) = db.checkpoint_create() {
+                println!(
+                    "questdb-standin: injected CHECKPOINT CREATE failed: {}",
+                    e.msg
+                );
+            }
         }
         sql::execute(
             &mut db,

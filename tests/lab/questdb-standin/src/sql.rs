@@ -4,7 +4,7 @@
 
 use crate::db::{Db, SqlErr};
 use crate::store::*;
-use crate::time::{day_of, fmt_day, fmt_ts, now_micros, parse_day, parse_ts, MICROS_PER_DAY};
+use crate::time::{fmt_day, fmt_ts, now_micros, parse_day, parse_ts, MICROS_PER_DAY};
 
 #[derive(Clone, Debug, PartialEq)]
 enum Tok {
@@ -346,20 +346,12 @@ fn select(db: &mut Db, env: &Env, p: &mut P) -> Result<Out, SqlErr> {
             );
         }
         p.end()?;
-        let mut n: i64 = txn
+        let n: i64 = txn
             .parts
             .iter()
             .filter(|x| day.is_none_or(|d| d == x.day))
             .map(|x| x.rows as i64)
             .sum();
-        // Writes held back during a checkpoint are visible to queries, as in QuestDB.
-        for r in db.pending_rows(&table) {
-            if let Ok(ts) = row_ts(&meta, &r) {
-                if day.is_none_or(|d| d == day_of(ts)) {
-                    n += 1;
-                }
-            }
-        }
         return Ok(Out::Rows(Rows {
             columns: cols(&[("count", "LONG")]),
             rows: vec![vec![Val::Long(n)]],
