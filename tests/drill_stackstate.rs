@@ -281,7 +281,7 @@ fn drill_stackstate() {
         moto = lab::Moto::start(&d.dir("moto").join("moto.log"));
         moto.create_bucket(lab::BUCKET);
         env.push(("MINIO_ENDPOINT", format!("127.0.0.1:{}", moto.port)));
-        vm = lab::Vm::new(vm_root.join("server-volume-stackstate-victoria-metrics-0"));
+        vm = lab::Vm::new(vm_root.join("server-volume-stackstate-victoria-metrics-0-0"));
         vm.scale(1);
         // Seed: 8 series, one sample a minute for 2 hours, ending an hour ago.
         let start_ms = (std::time::SystemTime::now()
@@ -722,10 +722,10 @@ fn drill_stackstate() {
     );
     ch.set("fail-restore", None);
     let mut p = Vec::new();
-    if ran.code != 1 || !ran.out.contains("FAILED restored") || !ran.out.contains("already exists")
+    if ran.code != 1 || !ran.out.contains("FAILED restore ") || !ran.out.contains("already exists")
     {
         p.push(format!(
-            "expected exit 1 at restored quoting the error, got {}",
+            "expected exit 1 at restore quoting the error, got {}",
             ran.code
         ));
     }
