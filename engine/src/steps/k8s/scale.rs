@@ -3,6 +3,9 @@
 //! again with the counts they had; StackState: stop the `*2es` deployments around an
 //! Elasticsearch restore). The counts found before scaling are the `previous` output, so the
 //! step that releases the workloads restores exactly what was there, not a guess.
+//! A scale-down with `wait` counts as done only when the workloads' pods are gone too
+//! (`wait_for_pods`): Deployment and StatefulSet status stop counting a pod as soon as it is
+//! Terminating, while it may still hold connections and volumes.
 
 use super::{k8s_spec, Connection};
 use crate::diagnostic::{Code, Diagnostic};
