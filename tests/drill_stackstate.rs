@@ -225,6 +225,11 @@ fn drill_stackstate() {
         bin.join("clickhouse-backup"),
     )
     .expect("clickhouse-backup link");
+    std::os::unix::fs::symlink(
+        lab::lab_file("clickhouse-client"),
+        bin.join("clickhouse-client"),
+    )
+    .expect("clickhouse-client link");
     let mut d = Drill {
         cluster: lab::Cluster {
             state: root.path().join("cluster.json"),
@@ -710,6 +715,25 @@ fn drill_stackstate() {
         p.push(format!("mark cache drops: {marks:?}"));
     }
     d.check("clickhouse restore", &ran, p);
+
+    // Failure drill: tables were dropped less than 8 minutes ago (UNDROP); the restore
+    // would fail with "Directory for table data … already exists": refused before the stop.
+    ch.set("dropped-tables", Some("2"));
+    d.cluster.clear_calls();
+    let ran = d.run(
+        "restore-clickhouse.yaml",
+        &[("backup", restore_name.clone()), api.clone(), post_restore.clone()],
+    );
+    ch.set("dropped-tables", None);
+    let mut p = Vec::new();
+    if ran.code != 1 || !ran.out.contains("FAILED no-recent-drops") {
+        p.push(format!("expected exit 1 at no-recent-drops, got {}", ran.code));
+    }
+    if d.call_index("scale ").is_some() || d.call_index("/backup/download/").is_some() {
+        p.push("the producers were stopped or a restore started despite recent drops".into());
+    }
+    d.check("clickhouse undrop-delay drill", &ran, p);
+    d.failure_drills += 1;
 
     ch.set("fail-restore", Some("can't create table: code: 57, message: Directory for table data store/abc/ already exists"));
     let ran = d.run(
