@@ -1,23 +1,32 @@
-//! Restore drills for StackState (issue 6): the shipped plans/stackstate/*.yaml run through
-//! the real binary against the kubectl stand-in (tests/standins/kubectl: there is no
-//! Kubernetes here), whose cluster holds the chart's job templates in a configmap labelled
-//! stackstate.com/backup-scripts=true.
+//! Restore drills for StackState (issues 6 and 11): the shipped plans/stackstate/*.yaml run
+//! through the real binary against a lab written from the vendor contract
+//! (docs/plans/stackstate.md), not from the plans:
 //!
+//! - the kubectl stand-in (tests/standins/kubectl: there is no Kubernetes here) holds the
+//!   chart's job templates in the configmap labelled stackstate.com/backup-scripts=true, built
+//!   from the recorded contract (tests/lab/stackstate/chart-contract.json: the chart's keys,
+//!   names, backoffLimit 1, and its real placeholders such as
+//!   REPLACE_ME_SNAPSHOT_NAME_REPLACE_ME and REPLACE_ME_VICTORIA_METRICS_S3_PREFIX). It
+//!   refuses any object still holding a REPLACE_ME placeholder, keeps pods Terminating for
+//!   3 s after a scale-down (status no longer counts them, as on Kubernetes), takes 1 s to
+//!   roll out, and retries failed Jobs per backoffLimit;
 //! - Victoria Metrics, real: Debian's victoria-metrics runs as the "pod" of statefulset
-//!   stackstate-victoria-metrics-0 (the stand-in's scale hook stops and starts it), data are
-//!   written to it, vmbackup copies it to moto_server (S3), the data are damaged, and
-//!   restore-victoria-metrics.yaml scales it down, runs the restore job (the stand-in runs
-//!   its container command, the real vmrestore, on the stopped instance's data folder) and
-//!   scales it up; every series value is compared with the seed.
-//! - StackGraph, ClickHouse, Elasticsearch: stand-ins record what they were asked
-//!   (restore-job-standin, clickhouse-backup, elasticsearch-standin.py); the drills check
-//!   the scale-down/scale-up around them and what was asked.
-//! - Failure drills, one per restore plan, each a real failure after the scale-down (a
-//!   missing backup version for vmrestore, a non-empty StackGraph without -force, the
-//!   clickhouse-backup and Elasticsearch job stand-ins' failure files): the replicas must
-//!   be back to their counts, the job deleted, the lock free.
+//!   stackstate-victoria-metrics-0, vmbackup copies it to moto_server (S3) under a backup
+//!   version (the S3 prefix), the chart's list job (its container script stood in for)
+//!   lists the versions from S3, and the restore job runs the real vmrestore;
+//! - StackGraph and Elasticsearch restore jobs: their container scripts are stood in for
+//!   (restore-job-standin) and receive what the chart's scripts receive; the Elasticsearch
+//!   job restores through the Elasticsearch stand-in's snapshot API;
+//! - ClickHouse: clickhouse-backup in server mode (a stand-in of its REST API), driven by
+//!   the plans as the chart drives it, with a scheduled backup started through the API
+//!   before and while the plan runs.
+//! - Failure drills: the chart's refusals and failures (a version not in S3, an instance
+//!   whose restore is disabled, a non-empty StackGraph without -force, a snapshot that does
+//!   not hold an index, failing jobs, a busy clickhouse-backup server): nothing destructive
+//!   may run before the data is proven present, the replicas must be back, the jobs deleted,
+//!   the locks free.
 //!
-//! Prints one line: `drill stackstate: ...`.
+//! Prints one line: `drill stackstate: ...`, naming what was real and what stood in.
 
 /// A drill result line, written past the test harness's capture so CI shows it.
 macro_rules! report {
@@ -38,9 +47,14 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 const NS: &str = "drill-stackstate";
 const VM_VERSION: &str = "victoria-metrics-0-20250101000000";
+const SNAPSHOT: &str = "sts-backup-20250101-0300-ppss8nx40yk";
+const EVENTS: &str = "sts_internal_events-2025.01.01";
+const TOPOLOGY: &str = "sts_topology_events-2025.01.01";
+const KEPT: &str = "sts_kept-2025.01.01";
 
 struct Drill {
     root: tempfile::TempDir,
@@ -82,6 +96,7 @@ impl Drill {
             .env("PATH", path)
             .env("KUBECTL_STANDIN_STATE", &self.cluster.state)
             .env("CLICKHOUSE_BACKUP_STANDIN_DIR", self.dir("clickhouse"))
+            .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("RESTORE_STANDIN_DIR", self.dir("jobs"));
         let ran = Ran::from(cmd.output().expect("run opsplan"));
         if std::env::var_os("DRILL_SHOW_RUNS").is_some() {
@@ -118,40 +133,51 @@ impl Drill {
         }
     }
 
-    /// Index of the first call containing `needle` (after `from`).
+    /// Index of the first call containing `needle`.
     fn call_index(&self, needle: &str) -> Option<usize> {
         self.cluster.calls().iter().position(|c| c.contains(needle))
     }
-}
 
-fn job_yaml(name: &str, container: &str, command: &[String], env: &[(&str, String)]) -> String {
-    let mut env_yaml = String::new();
-    for (k, v) in env {
-        env_yaml.push_str(&format!("            - {{name: {k}, value: \"{v}\"}}\n"));
+    /// Indices of every call containing `needle`.
+    fn call_indices(&self, needle: &str) -> Vec<usize> {
+        self.cluster
+            .calls()
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.contains(needle))
+            .map(|(i, _)| i)
+            .collect()
     }
-    let cmd = serde_json::to_string(command).expect("json");
-    format!(
-        "apiVersion: batch/v1\n\
-         kind: Job\n\
-         metadata:\n  name: {name}\n  labels: {{app.kubernetes.io/component: backup-restore}}\n\
-         \x20 annotations:\n    standin.opsplan/run: local\n\
-         spec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n\
-         \x20     containers:\n        - name: {container}\n          image: lab/{container}\n\
-         \x20         command: {cmd}\n          env:\n{env_yaml}"
-    )
+
+    /// Problems if `workload` was not scaled to 0, and its pods then waited for (a
+    /// `get pods -l <its selector>`), before the first call containing `then`.
+    fn stopped_before(&self, workload: &str, then: &str) -> Vec<String> {
+        let (kind, name) = workload.split_once('/').unwrap_or(("", workload));
+        let down = self.call_index(&format!("scale {workload} --replicas=0"));
+        let pods = self.call_index(&format!("get pods -l standin.opsplan/pod-of={kind}.{name}"));
+        let next = self.call_index(then);
+        match (down, pods, next) {
+            (Some(a), Some(b), Some(c)) if a < b && b < c => Vec::new(),
+            _ => vec![format!(
+                "{workload} was not scaled down and its pods waited for before `{then}` (calls {down:?}, {pods:?}, {next:?})"
+            )],
+        }
+    }
 }
 
 fn initial_state(vm_hook: Option<Vec<String>>) -> serde_json::Value {
     let connects = json!({"stackstate.com/connects-to-stackgraph": "true"});
+    let clickhouse = json!({"app.kubernetes.io/component": "clickhouse"});
     json!({
         "server": "127.0.0.1:6443",
         "default_namespace": "default",
+        "terminate_seconds": 3,
+        "rollout_seconds": 1,
         "namespaces": {NS: {
             "statefulsets": {
                 "stackstate-victoria-metrics-0": {"replicas": 1, "on_scale": vm_hook},
                 "stackstate-victoria-metrics-1": {"replicas": 1},
-                "stackstate-otel-collector": {"replicas": 2},
-                "stackstate-clickhouse-shard0": {"replicas": 1}
+                "stackstate-otel-collector": {"replicas": 2}
             },
             "deployments": {
                 "stackstate-server": {"replicas": 1, "labels": connects},
@@ -163,7 +189,8 @@ fn initial_state(vm_hook: Option<Vec<String>>) -> serde_json::Value {
                 "stackstate-receiver": {"replicas": 3}
             },
             "pods": {
-                "stackstate-clickhouse-shard0-0": {"containers": ["clickhouse", "backup"]}
+                "stackstate-clickhouse-shard0-0": {"containers": ["clickhouse", "backup"], "labels": clickhouse},
+                "stackstate-clickhouse-shard1-0": {"containers": ["clickhouse", "backup"], "labels": clickhouse}
             },
             "configmaps": {},
             "jobs": {}
@@ -198,6 +225,11 @@ fn drill_stackstate() {
         bin.join("clickhouse-backup"),
     )
     .expect("clickhouse-backup link");
+    std::os::unix::fs::symlink(
+        lab::lab_file("clickhouse-client"),
+        bin.join("clickhouse-client"),
+    )
+    .expect("clickhouse-client link");
     let mut d = Drill {
         cluster: lab::Cluster {
             state: root.path().join("cluster.json"),
@@ -208,52 +240,54 @@ fn drill_stackstate() {
         problems: Vec::new(),
         failure_drills: 0,
     };
-    let standin = lab::lab_file("restore-job-standin").display().to_string();
+    let jobs = d.dir("jobs");
     let es = lab::Es::start(
         &d.dir("es"),
-        &[
-            "sts_internal_events-2025.01.01",
-            "sts_topology_events-2025.01.01",
-            "sts_kept-2025.01.01",
-        ],
+        &[EVENTS, TOPOLOGY, KEPT],
+        &[("sts-backup", SNAPSHOT, &[EVENTS, TOPOLOGY, KEPT])],
     );
+    let ch = lab::ClickHouseBackup::start(&d.dir("clickhouse"));
+    let vm_root = d.dir("vm");
+
+    // The chart's backup env vars, as the lab's services answer them.
+    let mut env: Vec<(&str, String)> = vec![
+        ("RESTORE_STANDIN_DIR", jobs.display().to_string()),
+        ("ELASTICSEARCH_ENDPOINT", format!("127.0.0.1:{}", es.port)),
+        (
+            "BACKUP_ELASTICSEARCH_SCHEDULED_SNAPSHOT_REPOSITORY_NAME",
+            "sts-backup".into(),
+        ),
+        (
+            "BACKUP_ELASTICSEARCH_BUCKET_NAME",
+            "sts-elasticsearch-backup".into(),
+        ),
+        ("BACKUP_ELASTICSEARCH_SCHEDULED_INDICES", "sts*".into()),
+        ("BACKUP_VICTORIA_METRICS_0_BUCKET_NAME", lab::BUCKET.into()),
+        ("BACKUP_VICTORIA_METRICS_1_BUCKET_NAME", lab::BUCKET.into()),
+        ("AWS_ACCESS_KEY_ID", lab::S3_KEY.into()),
+        ("AWS_SECRET_ACCESS_KEY", lab::S3_SECRET.into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("VM_DATA_ROOT", vm_root.display().to_string()),
+        (
+            "VMRESTORE_HTTP",
+            format!("127.0.0.1:{}", common::free_port()),
+        ),
+    ];
 
     // ------------------------------------------------------------ Victoria Metrics (real)
     let vm_unavailable = lab::vm_unavailable();
     let mut vm_summary = String::new();
     let moto;
     let vm;
-    let vm_hook;
-    let mut vm_template = String::new();
     if let Some(why) = &vm_unavailable {
         report!("drill stackstate: victoria-metrics part cannot run here: {why}");
+        write_cluster(&d, None, &env);
     } else {
         moto = lab::Moto::start(&d.dir("moto").join("moto.log"));
         moto.create_bucket(lab::BUCKET);
-        vm = lab::Vm::new(d.dir("vm").join("victoria-metrics-0/storage"));
+        env.push(("MINIO_ENDPOINT", format!("127.0.0.1:{}", moto.port)));
+        vm = lab::Vm::new(vm_root.join("server-volume-stackstate-victoria-metrics-0-0"));
         vm.scale(1);
-        vm_hook = Some(vm.hook());
-        let storage_template = d
-            .dir("vm")
-            .join("REPLACE_ME_VICTORIA_METRICS_INSTANCE_NAME/storage")
-            .display()
-            .to_string();
-        vm_template = job_yaml(
-            "victoria-metrics-restore-backup",
-            "vmrestore",
-            &[
-                "/usr/bin/vmrestore".into(),
-                format!("-src=s3://{}/REPLACE_ME_VICTORIA_METRICS_INSTANCE_NAME/REPLACE_ME_VICTORIA_METRICS_BACKUP_VERSION", lab::BUCKET),
-                format!("-storageDataPath={storage_template}"),
-                format!("-customS3Endpoint={}", moto.endpoint()),
-                format!("-httpListenAddr=127.0.0.1:{}", common::free_port()),
-            ],
-            &[
-                ("AWS_ACCESS_KEY_ID", lab::S3_KEY.into()),
-                ("AWS_SECRET_ACCESS_KEY", lab::S3_SECRET.into()),
-                ("AWS_REGION", "us-east-1".into()),
-            ],
-        );
         // Seed: 8 series, one sample a minute for 2 hours, ending an hour ago.
         let start_ms = (std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -287,14 +321,12 @@ fn drill_stackstate() {
         let samples: usize = seed.values().map(Vec::len).sum();
         assert_eq!((seed.len(), samples), (8, 960), "seeded series and samples");
 
-        // The chart's scheduled backup: vmbackup from a snapshot to S3.
+        // The chart's scheduled backup: vmbackup from a snapshot to S3, under the backup
+        // version as its S3 prefix (the restore script's -src=s3://<bucket>/<S3_PREFIX>).
         let backup = Command::new("vmbackup")
             .arg(format!("-storageDataPath={}", vm.data.display()))
             .arg(format!("-snapshot.createURL={}/snapshot/create", vm.url()))
-            .arg(format!(
-                "-dst=s3://{}/victoria-metrics-0/{VM_VERSION}",
-                lab::BUCKET
-            ))
+            .arg(format!("-dst=s3://{}/{VM_VERSION}", lab::BUCKET))
             .arg(format!("-customS3Endpoint={}", moto.endpoint()))
             .arg(format!("-httpListenAddr=127.0.0.1:{}", common::free_port()))
             .env("AWS_ACCESS_KEY_ID", lab::S3_KEY)
@@ -307,7 +339,6 @@ fn drill_stackstate() {
             backup.status.success(),
             "vmbackup to moto S3 failed:\n{log}"
         );
-        // "... is complete; backed up 907 bytes in 0.052 seconds; ..."
         let backed_up: u64 = log
             .split("backed up ")
             .nth(1)
@@ -324,7 +355,7 @@ fn drill_stackstate() {
         let damaged = vm.series();
         assert_ne!(damaged, seed, "the damage changed the data");
 
-        write_cluster(&d, vm_hook.clone(), &vm_template, &standin, &es);
+        write_cluster(&d, Some(vm.hook()), &env);
         let want = d.cluster.replicas();
         let ran = d.run(
             "restore-victoria-metrics.yaml",
@@ -343,106 +374,133 @@ fn drill_stackstate() {
         } else {
             p.extend(common::diff_maps("series", &seed, &vm.series()));
         }
+        // The list job first, then the scale-down and the pods gone, then the restore job.
+        let creates = d.call_indices("create -f -");
         let down = d.call_index("scale statefulset/stackstate-victoria-metrics-0 --replicas=0");
-        let create = d.call_index("create -f -");
-        if !matches!((down, create), (Some(a), Some(b)) if a < b) {
+        if !(creates.len() == 2 && down.is_some_and(|i| creates[0] < i && i < creates[1])) {
             p.push(format!(
-                "the instance was not scaled down before the restore job was created (calls {down:?}, {create:?})"
+                "expected the list job, then the scale-down, then the restore job (creates {creates:?}, scale-down {down:?})"
             ));
+        }
+        let restore_create = creates.get(1).copied().unwrap_or(usize::MAX);
+        let pods = d.call_indices(
+            "get pods -l standin.opsplan/pod-of=statefulset.stackstate-victoria-metrics-0",
+        );
+        if !pods
+            .iter()
+            .any(|i| down.is_some_and(|dn| *i > dn) && *i < restore_create)
+        {
+            p.push(
+                "the restore job was created without waiting for the instance's pods to be gone"
+                    .into(),
+            );
         }
         if !ran.out.contains("restored") {
             p.push("the run log does not show vmrestore's 'restored … bytes from backup'".into());
         }
         d.check("victoria-metrics restore", &ran, p);
 
-        // Failure drill: a backup version that is not in S3; vmrestore fails after the
-        // scale-down. The scale-up puts replicas back to 1, but vmrestore left its
-        // restore-in-progress lock in the data folder and VictoriaMetrics refuses to start
-        // on it (as a real pod would crash-loop), so the run must end "rollback failed"
-        // (exit 3) instead of claiming the instance is back.
+        // Failure drill: a backup version that is not in S3. The plan must refuse before
+        // stopping the instance (a failed vmrestore leaves it unable to start).
         d.cluster.clear_calls();
         let ran = d.run(
             "restore-victoria-metrics.yaml",
             &[
                 ("instance", "victoria-metrics-0".into()),
                 ("backup_version", "victoria-metrics-0-19990101000000".into()),
-                ("scale_deadline", "15s".into()),
             ],
         );
         let mut p = Vec::new();
-        if ran.code != 3 {
+        if ran.code != 1 || !ran.out.contains("FAILED version-listed") {
             p.push(format!(
-                "expected exit 3 (rollback failed: the instance cannot start), got {}",
+                "expected exit 1 at version-listed, got {}",
                 ran.code
             ));
         }
-        if !ran.out.contains("FAILED restore-job") || !ran.out.contains("FAILED cleanup scale-up") {
-            p.push("expected restore-job and then the scale-up to fail".into());
+        if d.call_index("scale ").is_some() {
+            p.push("the instance was scaled although the version is not in S3".into());
         }
-        let replicas = d.cluster.replicas();
-        if replicas != want {
-            p.extend(common::diff_maps(
-                "workload replicas (spec)",
-                &want,
-                &replicas,
-            ));
+        if !vm.running() {
+            p.push("VictoriaMetrics stopped".into());
         }
-        if !d.cluster.jobs().is_empty() {
-            p.push(format!("jobs left: {:?}", d.cluster.jobs()));
-        }
-        let hook_error = d.cluster.read()["namespaces"][NS]["statefulsets"]
-            ["stackstate-victoria-metrics-0"]["on_scale_error"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        if vm.running() || !hook_error.contains("restore lock file exists") {
-            p.push(format!(
-                "expected VictoriaMetrics to refuse to start on vmrestore's lock file; running: {}, start error: {hook_error:?}",
-                vm.running()
-            ));
-        }
-        d.check("victoria-metrics failure drill", &ran, p);
+        p.extend(d.settled(&want));
+        d.check("victoria-metrics missing-version drill", &ran, p);
+        d.failure_drills += 1;
 
-        // Recovery, as an operator would: the same plan with a good version (the failed
-        // run's lock is stale: --break-lock after checking what it held, the instance).
-        let ran = d.run_with(
+        // Failure drill: restores are disabled for victoria-metrics-1 in the chart's values.
+        d.cluster.clear_calls();
+        let ran = d.run(
+            "restore-victoria-metrics.yaml",
+            &[
+                ("instance", "victoria-metrics-1".into()),
+                ("backup_version", VM_VERSION.into()),
+            ],
+        );
+        let mut p = Vec::new();
+        if ran.code != 1 || !ran.out.contains("FAILED instance-restore-enabled") {
+            p.push(format!(
+                "expected exit 1 at instance-restore-enabled, got {}",
+                ran.code
+            ));
+        }
+        if d.call_index("scale ").is_some() || d.call_index("create").is_some() {
+            p.push("something was scaled or created for a disabled instance".into());
+        }
+        d.check("victoria-metrics restore-disabled drill", &ran, p);
+        d.failure_drills += 1;
+
+        // Failure drill: the restore job fails after the scale-down (both attempts:
+        // backoffLimit 1); the instance must come back on its untouched data.
+        std::fs::write(
+            jobs.join("fail-restore-victoria-metrics-backup.sh"),
+            "lab failure injection",
+        )
+        .expect("fail file");
+        d.cluster.clear_calls();
+        let before = vm.series();
+        let ran = d.run(
             "restore-victoria-metrics.yaml",
             &[
                 ("instance", "victoria-metrics-0".into()),
                 ("backup_version", VM_VERSION.into()),
-                ("scale_deadline", "30s".into()),
             ],
-            &["--break-lock"],
         );
+        std::fs::remove_file(jobs.join("fail-restore-victoria-metrics-backup.sh"))
+            .expect("fail file");
         let mut p = Vec::new();
-        if ran.code != 0 {
-            p.push(format!("the recovery run exited {}", ran.code));
+        if ran.code != 1 || !ran.out.contains("FAILED restore-job") {
+            p.push(format!("expected exit 1 at restore-job, got {}", ran.code));
         }
         p.extend(d.settled(&want));
+        let attempts = std::fs::read_to_string(jobs.join("restore-victoria-metrics-backup.sh.log"))
+            .unwrap_or_default()
+            .lines()
+            .count();
+        if attempts != 3 {
+            p.push(format!(
+                "expected 3 runs of the restore container (1 good run + 2 attempts: backoffLimit 1), saw {attempts}"
+            ));
+        }
         if !vm.running() {
-            p.push("VictoriaMetrics is not running after the recovery run".into());
+            p.push("VictoriaMetrics is not running after the failed restore".into());
         } else {
             p.extend(common::diff_maps(
-                "series after the recovery run",
-                &seed,
+                "series after the failed restore",
+                &before,
                 &vm.series(),
             ));
         }
-        d.check("victoria-metrics recovery after the failure drill", &ran, p);
+        d.check("victoria-metrics failing-job drill", &ran, p);
         d.failure_drills += 1;
         vm_summary = format!(
-            "victoria-metrics: backup {} in S3 (moto); {} series, {samples} samples equal after the plan's vmrestore job; failed vmrestore leaves the instance unable to start (rollback-failed, exit 3), a re-run with a good version recovers it",
+            "victoria-metrics REAL (victoria-metrics, vmbackup, vmrestore; S3 = moto): backup {} under its version prefix; {} series, {samples} samples equal after the plan's restore job; a version not in S3 and a disabled instance refused before any scale-down; a failing job retried per backoffLimit and the instance back on untouched data",
             common::size_text(backed_up),
             seed.len()
         );
     }
-    if vm_unavailable.is_some() {
-        write_cluster(&d, None, &vm_template, &standin, &es);
-    }
 
     // ------------------------------------------------------------ StackGraph (stand-in job)
     let want = d.cluster.replicas();
-    let jobs = d.dir("jobs");
     d.cluster.clear_calls();
     let ran = d.run(
         "restore-stackgraph.yaml",
@@ -458,23 +516,19 @@ fn drill_stackstate() {
         p.push(format!("the restore job restored {graph:?}"));
     }
     for dep in ["stackstate-server", "stackstate-api", "stackstate-sync"] {
-        let down = d.call_index(&format!("deployment/{dep} --replicas=0"));
-        let create = d.call_index("create -f -");
-        if !matches!((down, create), (Some(a), Some(b)) if a < b) {
-            p.push(format!("{dep} was not scaled down before the job"));
-        }
+        p.extend(d.stopped_before(&format!("deployment/{dep}"), "create -f -"));
     }
-    if d.call_index("stackstate-ui").is_some_and(|_| {
-        d.cluster
-            .calls()
-            .iter()
-            .any(|c| c.starts_with("scale") && c.contains("stackstate-ui"))
-    }) {
+    if d.cluster
+        .calls()
+        .iter()
+        .any(|c| c.starts_with("scale") && c.contains("stackstate-ui"))
+    {
         p.push("stackstate-ui (not connected to StackGraph) was scaled".into());
     }
     d.check("stackgraph restore", &ran, p);
 
-    // Failure drill: StackGraph is not empty now; without -force the job fails.
+    // Failure drill: StackGraph is not empty now; without -force the job fails (twice:
+    // backoffLimit 1) and quotes the refusal.
     d.cluster.clear_calls();
     let ran = d.run(
         "restore-stackgraph.yaml",
@@ -488,6 +542,12 @@ fn drill_stackstate() {
         p.push("the error does not quote the job's refusal".into());
     }
     p.extend(d.settled(&want));
+    if !d.cluster.read()["namespaces"][NS]["persistentvolumeclaims"]
+        .as_object()
+        .is_none_or(|m| m.is_empty())
+    {
+        p.push("the restore volume claim was left".into());
+    }
     d.check("stackgraph failure drill", &ran, p);
     d.failure_drills += 1;
     let ran = d.run(
@@ -501,124 +561,266 @@ fn drill_stackstate() {
     if ran.code != 0 {
         p.push(format!("exited {}", ran.code));
     }
-    let asked = std::fs::read_to_string(jobs.join("stackgraph.log")).unwrap_or_default();
-    if asked.lines().last() != Some("sts-backup-20250102-0300.graph -force") {
-        p.push(format!("the forced job was asked {asked:?}"));
+    let asked =
+        std::fs::read_to_string(jobs.join("restore-stackgraph-backup.sh.log")).unwrap_or_default();
+    let last: serde_json::Value = asked
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_default();
+    if last["env"]
+        != json!({"BACKUP_FILE": "sts-backup-20250102-0300.graph", "FORCE_DELETE": "-force"})
+    {
+        p.push(format!("the forced job was given {last}"));
     }
     d.check("stackgraph forced restore", &ran, p);
 
-    // ------------------------------------------------------------ ClickHouse (stand-in)
-    let ch = d.dir("clickhouse");
+    // ------------------------------------------------------------ ClickHouse (server stand-in)
+    let api = ("backup_api", ch.api());
     for kind in ["full", "incremental"] {
-        let ran = d.run("backup-clickhouse.yaml", &[("kind", kind.into())]);
+        let ran = d.run(
+            "backup-clickhouse.yaml",
+            &[("kind", kind.into()), api.clone()],
+        );
         let p = if ran.code == 0 {
             Vec::new()
         } else {
             vec![format!("exited {}", ran.code)]
         };
         d.check(&format!("clickhouse {kind} backup"), &ran, p);
-        std::thread::sleep(std::time::Duration::from_millis(1100));
+        std::thread::sleep(Duration::from_millis(1100));
     }
-    let remote = std::fs::read_to_string(ch.join("remote.txt")).unwrap_or_default();
-    let names: Vec<&str> = remote.lines().filter_map(|l| l.split(' ').next()).collect();
+    let remote = ch.remote();
     let mut p = Vec::new();
-    if names.len() != 2 || !names[0].starts_with("full_") || !names[1].starts_with("incremental_") {
-        p.push(format!(
-            "remote backups after full + incremental: {names:?}"
-        ));
-    } else if !remote
-        .lines()
-        .nth(1)
-        .unwrap_or_default()
-        .ends_with(&format!("+{}", names[0]))
+    if remote.len() != 2
+        || !remote[0].0.starts_with("full_")
+        || !remote[1].0.starts_with("incremental_")
+        || remote[1].1 != remote[0].0
     {
         p.push(format!(
-            "the incremental backup is not based on {}: {remote:?}",
-            names[0]
+            "remote backups after full + incremental: {remote:?}"
         ));
     }
-    let restore_name = names.last().copied().unwrap_or("none").to_string();
+    let actions = ch.get("/backup/actions");
+    if !actions.contains("--tables=otel.*") {
+        p.push(format!(
+            "the backups were not limited to the chart's tables: {actions}"
+        ));
+    }
+    d.check("clickhouse backups through the API", &ran_none(), p);
+
+    // A scheduled backup is running when the plan starts: the plan must refuse.
+    ch.set("seconds-create", Some("4"));
+    let (code, body) = ch.post(&format!("/backup/create?name=full_scheduled-1&table=otel.*&callback={}/backup/upload/full_scheduled-1", ch.api()));
+    assert_eq!(
+        code, 201,
+        "the lab's scheduled backup was not accepted: {body}"
+    );
+    let before = ch.remote().len();
+    let ran = d.run(
+        "backup-clickhouse.yaml",
+        &[("kind", "full".into()), api.clone()],
+    );
+    let mut p = Vec::new();
+    if ran.code != 1
+        || !ran.out.contains("FAILED none-running")
+        || !ran.out.contains("full_scheduled-1")
+    {
+        p.push(format!(
+            "expected exit 1 at none-running naming the scheduled backup, got {}",
+            ran.code
+        ));
+    }
+    ch.idle();
+    ch.set("seconds-create", None);
+    if ch
+        .get("/backup/actions")
+        .matches("\"command\":\"create")
+        .count()
+        != 3
+    {
+        p.push("the plan started a backup while the scheduled one ran".into());
+    }
+    let _ = before;
+    d.check("clickhouse busy-server drill", &ran, p);
+    d.failure_drills += 1;
+
+    // A scheduled backup fires while the plan's backup runs: the server refuses it (423),
+    // the plan's backup completes.
+    ch.set("seconds-create", Some("3"));
+    let (ran, sched) = std::thread::scope(|s| {
+        let plan = s.spawn(|| {
+            d.run(
+                "backup-clickhouse.yaml",
+                &[("kind", "full".into()), api.clone()],
+            )
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !ch.get("/backup/status").contains("\"in progress\"")
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let sched = ch.post("/backup/create?name=full_scheduled-2&table=otel.*");
+        (plan.join().expect("plan thread"), sched)
+    });
+    ch.set("seconds-create", None);
+    let mut p = Vec::new();
+    if ran.code != 0 {
+        p.push(format!("the plan's backup exited {}", ran.code));
+    }
+    if sched.0 != 423 || !sched.1.contains("another operation is currently running") {
+        p.push(format!(
+            "the scheduled backup during the plan's was not refused: {sched:?}"
+        ));
+    }
+    let remote = ch.remote();
+    if remote.iter().any(|(n, _)| n.contains("scheduled-2")) || remote.len() != 4 {
+        p.push(format!("remote backups after the race: {remote:?}"));
+    }
+    d.check("clickhouse scheduled-backup-during-the-plan drill", &ran, p);
+    d.failure_drills += 1;
+
+    let restore_name = ch.remote().last().map(|r| r.0.clone()).unwrap_or_default();
+    let post_restore = (
+        "post_restore_script",
+        lab::lab_file("post-restore-standin").display().to_string(),
+    );
     d.cluster.clear_calls();
     let ran = d.run(
         "restore-clickhouse.yaml",
-        &[("backup", restore_name.clone())],
+        &[
+            ("backup", restore_name.clone()),
+            api.clone(),
+            post_restore.clone(),
+        ],
     );
+    let mut p = Vec::new();
     if ran.code != 0 {
         p.push(format!("restore exited {}", ran.code));
     }
     p.extend(d.settled(&want));
-    let restored = std::fs::read_to_string(ch.join("restored.txt")).unwrap_or_default();
+    let restored = std::fs::read_to_string(ch.dir.join("restored.txt")).unwrap_or_default();
     if restored.lines().last() != Some(restore_name.as_str()) {
         p.push(format!("clickhouse-backup restored {restored:?}"));
     }
-    let down = d.call_index("statefulset/stackstate-otel-collector --replicas=0");
-    let exec = d.call_index("restore_remote");
-    if !matches!((down, exec), (Some(a), Some(b)) if a < b) {
-        p.push("the producers were not stopped before restore_remote".into());
+    p.extend(d.stopped_before("statefulset/stackstate-otel-collector", "/backup/download/"));
+    let marks = std::fs::read_to_string(ch.dir.join("mark-cache.log")).unwrap_or_default();
+    if marks.lines().collect::<Vec<_>>()
+        != [
+            "SYSTEM DROP MARK CACHE stackstate-clickhouse-shard0-0",
+            "SYSTEM DROP MARK CACHE stackstate-clickhouse-shard1-0",
+        ]
+    {
+        p.push(format!("mark cache drops: {marks:?}"));
     }
     d.check("clickhouse restore", &ran, p);
 
-    std::fs::write(
-        ch.join("fail-restore_remote"),
-        "can't restore: lab failure injection",
-    )
-    .expect("fail file");
+    // Failure drill: tables were dropped less than 8 minutes ago (UNDROP); the restore
+    // would fail with "Directory for table data … already exists": refused before the stop.
+    ch.set("dropped-tables", Some("2"));
+    d.cluster.clear_calls();
     let ran = d.run(
         "restore-clickhouse.yaml",
-        &[("backup", restore_name.clone())],
+        &[("backup", restore_name.clone()), api.clone(), post_restore.clone()],
     );
-    std::fs::remove_file(ch.join("fail-restore_remote")).expect("fail file");
+    ch.set("dropped-tables", None);
     let mut p = Vec::new();
-    if ran.code != 1 {
-        p.push(format!("expected exit 1, got {}", ran.code));
+    if ran.code != 1 || !ran.out.contains("FAILED no-recent-drops") {
+        p.push(format!("expected exit 1 at no-recent-drops, got {}", ran.code));
+    }
+    if d.call_index("scale ").is_some() || d.call_index("/backup/download/").is_some() {
+        p.push("the producers were stopped or a restore started despite recent drops".into());
+    }
+    d.check("clickhouse undrop-delay drill", &ran, p);
+    d.failure_drills += 1;
+
+    ch.set("fail-restore", Some("can't create table: code: 57, message: Directory for table data store/abc/ already exists"));
+    let ran = d.run(
+        "restore-clickhouse.yaml",
+        &[
+            ("backup", restore_name.clone()),
+            api.clone(),
+            post_restore.clone(),
+        ],
+    );
+    ch.set("fail-restore", None);
+    let mut p = Vec::new();
+    if ran.code != 1 || !ran.out.contains("FAILED restore ") || !ran.out.contains("already exists")
+    {
+        p.push(format!(
+            "expected exit 1 at restore quoting the error, got {}",
+            ran.code
+        ));
     }
     p.extend(d.settled(&want));
     d.check("clickhouse failure drill", &ran, p);
     d.failure_drills += 1;
 
     // ------------------------------------------------------------ Elasticsearch (stand-ins)
-    let indices = "[\"sts_internal_events-2025.01.01\", \"sts_topology_events-2025.01.01\"]";
-    let snapshot = "sts-backup-20250101-0300-ppss8nx40yk";
+    // Failure drill first: an index the snapshot does not hold. Nothing may be deleted.
+    d.cluster.clear_calls();
+    let es_sets = |indices: &str| {
+        vec![
+            ("snapshot", SNAPSHOT.to_string()),
+            ("indices", indices.to_string()),
+            ("elasticsearch_url", es.url()),
+        ]
+    };
     let ran = d.run(
         "restore-elasticsearch.yaml",
-        &[
-            ("snapshot", snapshot.into()),
-            ("indices", indices.into()),
-            ("elasticsearch_url", es.url()),
-        ],
+        &es_sets(&format!(
+            "[\"{EVENTS}\", \"sts_not_in_snapshot-2025.01.01\"]"
+        )),
     );
+    let mut p = Vec::new();
+    if ran.code != 1 || !ran.out.contains("FAILED snapshot-holds-indices") {
+        p.push(format!(
+            "expected exit 1 at snapshot-holds-indices, got {}",
+            ran.code
+        ));
+    }
+    if es.requests().iter().any(|r| r.starts_with("DELETE")) {
+        p.push(format!("an index was deleted: {:?}", es.requests()));
+    }
+    if d.call_index("scale ").is_some() {
+        p.push("indexing was stopped although the snapshot cannot restore".into());
+    }
+    d.check("elasticsearch snapshot-lacks-an-index drill", &ran, p);
+    d.failure_drills += 1;
+
+    let indices = format!("[\"{EVENTS}\", \"{TOPOLOGY}\"]");
+    d.cluster.clear_calls();
+    let ran = d.run("restore-elasticsearch.yaml", &es_sets(&indices));
     let mut p = Vec::new();
     if ran.code != 0 {
         p.push(format!("exited {}", ran.code));
     }
     p.extend(d.settled(&want));
     let now = es.indices();
-    for i in [
-        "sts_internal_events-2025.01.01",
-        "sts_topology_events-2025.01.01",
-    ] {
-        if now.get(i).and_then(|v| v["restored_from"].as_str()) != Some(snapshot) {
+    let reqs = es.requests();
+    let snap_get = reqs
+        .iter()
+        .position(|r| r == &format!("GET /_snapshot/sts-backup/{SNAPSHOT}"));
+    for i in [EVENTS, TOPOLOGY] {
+        if now.get(i).and_then(|v| v["restored_from"].as_str()) != Some(SNAPSHOT) {
             p.push(format!(
-                "index {i} was not restored from {snapshot}: {:?}",
+                "index {i} was not restored from {SNAPSHOT}: {:?}",
                 now.get(i)
             ));
         }
-        let reqs = es.requests();
         let del = reqs.iter().position(|r| r == &format!("DELETE /{i}"));
-        let put = reqs.iter().position(|r| r == &format!("PUT /{i}"));
-        if !matches!((del, put), (Some(a), Some(b)) if a < b) {
+        if !matches!((snap_get, del), (Some(a), Some(b)) if a < b) {
             p.push(format!(
-                "index {i} was not deleted before the restore ({reqs:?})"
+                "index {i} was deleted before the snapshot was checked ({reqs:?})"
             ));
         }
     }
-    if now
-        .get("sts_kept-2025.01.01")
-        .and_then(|v| v.get("restored_from"))
-        .is_some()
-        || !now.contains_key("sts_kept-2025.01.01")
-    {
+    if now.get(KEPT).and_then(|v| v.get("restored_from")).is_some() || !now.contains_key(KEPT) {
         p.push("an index not named in the restore was touched".into());
+    }
+    for dep in ["stackstate-e2es", "stackstate-trace2es"] {
+        p.extend(d.stopped_before(&format!("deployment/{dep}"), "create -f -"));
     }
     if d.cluster
         .calls()
@@ -629,22 +831,19 @@ fn drill_stackstate() {
     }
     d.check("elasticsearch restore", &ran, p);
 
-    std::fs::write(jobs.join("fail-elasticsearch"), "lab failure injection").expect("fail file");
-    let ran = d.run(
-        "restore-elasticsearch.yaml",
-        &[
-            ("snapshot", snapshot.into()),
-            ("indices", indices.into()),
-            ("elasticsearch_url", es.url()),
-        ],
-    );
-    std::fs::remove_file(jobs.join("fail-elasticsearch")).expect("fail file");
+    std::fs::write(
+        jobs.join("fail-restore-elasticsearch-snapshot.sh"),
+        "lab failure injection",
+    )
+    .expect("fail file");
+    let ran = d.run("restore-elasticsearch.yaml", &es_sets(&indices));
+    std::fs::remove_file(jobs.join("fail-restore-elasticsearch-snapshot.sh")).expect("fail file");
     let mut p = Vec::new();
     if ran.code != 1 {
         p.push(format!("expected exit 1, got {}", ran.code));
     }
     p.extend(d.settled(&want));
-    d.check("elasticsearch failure drill", &ran, p);
+    d.check("elasticsearch failing-job drill", &ran, p);
     d.failure_drills += 1;
 
     // ------------------------------------------------------------ result
@@ -658,71 +857,32 @@ fn drill_stackstate() {
             d.problems.join("\n\n")
         );
     }
+    let stand_ins = "STAND-INS: kubectl (tests/standins/kubectl: chart job templates from the recorded contract, placeholders refused, pods Terminating 3 s, rollouts 1 s, Job retries), the chart's job container scripts, Elasticsearch's API, clickhouse-backup server and its REST API, StackGraph";
     if let Some(why) = vm_unavailable {
         report!(
-            "drill stackstate: INCOMPLETE (victoria-metrics not drilled: {why}; stackgraph, clickhouse, elasticsearch stand-in jobs ok; {} failure drills ok)",
+            "drill stackstate: INCOMPLETE (victoria-metrics not drilled: {why}; stackgraph, clickhouse, elasticsearch ok against stand-ins; {} failure drills ok; {stand_ins})",
             d.failure_drills
         );
         panic!("drill stackstate could not run its victoria-metrics part: {why}");
     }
     report!(
-        "drill stackstate: ok ({vm_summary}; stackgraph, clickhouse, elasticsearch: stand-in jobs asked as expected, {} workloads back at their counts after every run; {} failure drills ok)",
+        "drill stackstate: ok ({vm_summary}; stackgraph, clickhouse (2 API backups, a scheduled backup refused before and during the plan's, restore + mark cache on 2 pods), elasticsearch (snapshot checked before deleting): {} workloads back at their counts after every run; {} failure drills ok; {stand_ins})",
         want.len(),
         d.failure_drills
     );
 }
 
-/// The cluster: workloads, the clickhouse pod and the chart's job templates.
-fn write_cluster(
-    d: &Drill,
-    vm_hook: Option<Vec<String>>,
-    vm_template: &str,
-    standin: &str,
-    es: &lab::Es,
-) {
-    let mut state = initial_state(vm_hook);
-    let sg_job = job_yaml(
-        "stackgraph-restore-backup",
-        "restore",
-        &[
-            standin.into(),
-            "stackgraph".into(),
-            "REPLACE_ME_BACKUP_FILE_REPLACE_ME".into(),
-            "REPLACE_ME_FORCE_DELETE_REPLACE_ME".into(),
-        ],
-        &[("RESTORE_STANDIN_DIR", d.dir("jobs").display().to_string())],
-    );
-    let sg_pvc = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: stackgraph-restore-backup\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n";
-    let es_job = job_yaml(
-        "elasticsearch-restore-snapshot",
-        "restore",
-        &[
-            standin.into(),
-            "elasticsearch".into(),
-            "REPLACE_ME_SNAPSHOT_NAME".into(),
-            "REPLACE_ME_INDICES".into(),
-            es.url(),
-        ],
-        &[("RESTORE_STANDIN_DIR", d.dir("jobs").display().to_string())],
-    );
-    let mut data = serde_json::Map::new();
-    data.insert("job-stackgraph-restore-backup.yaml".into(), sg_job.into());
-    data.insert("pvc-stackgraph-restore-backup.yaml".into(), sg_pvc.into());
-    data.insert(
-        "job-elasticsearch-restore-snapshot.yaml".into(),
-        es_job.into(),
-    );
-    if !vm_template.is_empty() {
-        data.insert(
-            "job-victoria-metrics-restore-backup.yaml".into(),
-            vm_template.into(),
-        );
+fn ran_none() -> Ran {
+    Ran {
+        code: 0,
+        out: String::new(),
     }
-    state["namespaces"][NS]["configmaps"] = json!({
-        "stackstate-backup-restore-scripts": {
-            "labels": {"stackstate.com/backup-scripts": "true"},
-            "data": data
-        }
-    });
+}
+
+/// The cluster: workloads, the ClickHouse pods and the chart's configmap of job templates.
+fn write_cluster(d: &Drill, vm_hook: Option<Vec<String>>, env: &[(&str, String)]) {
+    let mut state = initial_state(vm_hook);
+    let (name, cm) = lab::chart_configmap(env);
+    state["namespaces"][NS]["configmaps"] = json!({ name: cm });
     d.cluster.write(&state);
 }

@@ -1,10 +1,13 @@
 //! The StackState lab: moto_server (a real S3 API) on loopback, a real VictoriaMetrics
 //! (Debian's victoria-metrics: victoria-metrics, vmbackup, vmrestore) whose "pod" is
 //! started and stopped by the kubectl stand-in's scale hook (tests/lab/stackstate/
-//! vm-instance.sh), the kubectl stand-in's cluster (tests/standins/kubectl) with the chart's
-//! job templates in a configmap, and stand-ins for what cannot run here: StackGraph and
-//! Elasticsearch restore job containers (restore-job-standin), Elasticsearch's HTTP API
-//! (elasticsearch-standin.py) and clickhouse-backup. Every process stops in a Drop guard.
+//! vm-instance.sh), the kubectl stand-in's cluster (tests/standins/kubectl) holding the
+//! chart's job templates in its configmap, built from the recorded contract
+//! (tests/lab/stackstate/chart-contract.json: the chart's names, keys, placeholders, env and
+//! args), and stand-ins for what cannot run here: the chart's job container scripts
+//! (restore-job-standin), Elasticsearch's HTTP API (elasticsearch-standin.py) and
+//! clickhouse-backup in server mode with its REST API (clickhouse-backup). Every process
+//! stops in a Drop guard.
 
 #![allow(dead_code)]
 
@@ -29,7 +32,8 @@ pub fn missing_base_tools() -> Vec<String> {
         ("python3", "python3"),
         ("curl", "curl"),
         ("sh", "dash"),
-        ("pgrep", "procps"),
+        ("jq", "jq"),
+        ("bash", "bash"),
     ]
     .iter()
     .filter(|(t, _)| !super::common::have(t))
@@ -246,14 +250,24 @@ pub struct Es {
 }
 
 impl Es {
-    pub fn start(dir: &Path, indices: &[&str]) -> Es {
-        let state = dir.join("es-indices.json");
+    /// Elasticsearch with these indices, and snapshots by repository: repo -> snapshot ->
+    /// the indices it holds.
+    pub fn start(dir: &Path, indices: &[&str], snapshots: &[(&str, &str, &[&str])]) -> Es {
+        let state = dir.join("es-cluster.json");
         let log = dir.join("es-requests.log");
         let initial: BTreeMap<&str, serde_json::Value> = indices
             .iter()
             .map(|i| (*i, serde_json::json!({"docs.count": "100"})))
             .collect();
-        std::fs::write(&state, serde_json::to_string(&initial).expect("json")).expect("es state");
+        let mut snaps = serde_json::Map::new();
+        for (repo, snap, held) in snapshots {
+            let entry = snaps
+                .entry(repo.to_string())
+                .or_insert_with(|| serde_json::json!({}));
+            entry[*snap] = serde_json::json!({"indices": held, "state": "SUCCESS"});
+        }
+        let cluster = serde_json::json!({"indices": initial, "snapshots": snaps});
+        std::fs::write(&state, serde_json::to_string(&cluster).expect("json")).expect("es state");
         std::fs::write(&log, "").expect("es log");
         let port = free_port();
         let child = Command::new("python3")
@@ -283,7 +297,10 @@ impl Es {
     }
 
     pub fn indices(&self) -> BTreeMap<String, serde_json::Value> {
-        serde_json::from_slice(&std::fs::read(&self.state).expect("es state")).expect("es json")
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&self.state).expect("es state"))
+                .expect("es json");
+        serde_json::from_value(v["indices"].clone()).unwrap_or_default()
     }
 
     pub fn requests(&self) -> Vec<String> {
@@ -375,5 +392,184 @@ impl Cluster {
         let mut s = self.read();
         s["calls"] = serde_json::json!([]);
         self.write(&s);
+    }
+}
+
+/// The chart's configmap of job templates, from the recorded contract: each Job as the chart
+/// renders it (names, labels, backoffLimit, container name, env and args with the chart's
+/// placeholders, claim names), with only the container's image and command replaced by the
+/// lab's stand-in of the chart's script (`restore-job-standin <script>`), and `env` (the
+/// chart's backup env vars as the lab needs them) added. JSON text, which is YAML.
+pub fn chart_configmap(env: &[(&str, String)]) -> (String, serde_json::Value) {
+    let contract: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(lab_file("chart-contract.json")).expect("chart-contract.json"),
+    )
+    .expect("chart-contract.json is JSON");
+    let job = &contract["job"];
+    let standin = lab_file("restore-job-standin").display().to_string();
+    let mut data = serde_json::Map::new();
+    for (key, t) in contract["templates"].as_object().expect("templates") {
+        let name = t["name"].as_str().expect("name");
+        let manifest = if t["kind"] == "PersistentVolumeClaim" {
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": name},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+            })
+        } else {
+            let mut envs: Vec<serde_json::Value> = env
+                .iter()
+                .map(|(k, v)| serde_json::json!({"name": k, "value": v}))
+                .collect();
+            for (k, v) in t["env"].as_object().into_iter().flatten() {
+                envs.push(serde_json::json!({"name": k, "value": v}));
+            }
+            let mut volumes = Vec::new();
+            if let Some(claim) = t["claim"].as_str() {
+                volumes.push(serde_json::json!({"name": "data", "persistentVolumeClaim": {"claimName": claim}}));
+            }
+            serde_json::json!({
+                "apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": name, "labels": job["labels"],
+                             "annotations": {"standin.opsplan/run": "local"}},
+                "spec": {
+                    "backoffLimit": job["backoffLimit"],
+                    "ttlSecondsAfterFinished": job["ttlSecondsAfterFinished"],
+                    "template": {
+                        "metadata": {"labels": job["labels"]},
+                        "spec": {
+                            "restartPolicy": job["restartPolicy"],
+                            "containers": [{
+                                "name": t["container"],
+                                "image": "lab/restore-job-standin",
+                                "command": [standin, t["script"]],
+                                "args": t["args"].as_array().cloned().unwrap_or_default(),
+                                "env": envs
+                            }],
+                            "volumes": volumes
+                        }
+                    }
+                }
+            })
+        };
+        data.insert(
+            key.clone(),
+            serde_json::to_string_pretty(&manifest)
+                .expect("json")
+                .into(),
+        );
+    }
+    for (k, v) in contract["configmap"]["flags"].as_object().expect("flags") {
+        data.insert(k.clone(), v.clone());
+    }
+    let cm = &contract["configmap"];
+    (
+        cm["name"].as_str().expect("configmap name").to_string(),
+        serde_json::json!({"labels": cm["labels"], "data": data}),
+    )
+}
+
+/// clickhouse-backup in server mode (the stand-in), listening on a free loopback port.
+pub struct ClickHouseBackup {
+    pub port: u16,
+    pub dir: PathBuf,
+    child: Child,
+}
+
+impl ClickHouseBackup {
+    pub fn start(dir: &Path) -> ClickHouseBackup {
+        let port = free_port();
+        let child = Command::new(lab_file("clickhouse-backup"))
+            .args(["--config", "/etc/clickhouse-backup.yaml", "server"])
+            .env("CLICKHOUSE_BACKUP_STANDIN_DIR", dir)
+            .env("API_LISTEN", format!("127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("start the clickhouse-backup stand-in");
+        wait_port(port, "the clickhouse-backup server stand-in");
+        ClickHouseBackup {
+            port,
+            dir: dir.to_path_buf(),
+            child,
+        }
+    }
+
+    pub fn api(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// POST to the API as the chart's CronJob does; returns (HTTP status, body).
+    pub fn post(&self, path_and_query: &str) -> (u16, String) {
+        let out = Command::new("curl")
+            .args(["-s", "-X", "POST", "-w", "\n%{http_code}"])
+            .arg(format!("{}{path_and_query}", self.api()))
+            .output()
+            .expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+
+    pub fn get(&self, path_and_query: &str) -> String {
+        output_of(Command::new("curl").args(["-sf", &format!("{}{path_and_query}", self.api())]))
+            .unwrap_or_else(|e| {
+                panic!("GET {path_and_query} from the clickhouse-backup stand-in: {e}")
+            })
+    }
+
+    /// Names of the remote backups, oldest first, with their base (`required`).
+    pub fn remote(&self) -> Vec<(String, String)> {
+        self.get("/backup/list/remote")
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| {
+                (
+                    v["name"].as_str().unwrap_or_default().to_string(),
+                    v["required"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn set(&self, file: &str, text: Option<&str>) {
+        let p = self.dir.join(file);
+        match text {
+            Some(t) => std::fs::write(&p, t).expect("clickhouse-backup control file"),
+            None => {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+    }
+
+    /// Waits until no operation is in progress twice in a row, 300 ms apart (a callback
+    /// starts the next operation just after one ends), at most 30 s.
+    pub fn idle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut quiet = 0;
+        while quiet < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "clickhouse-backup stand-in still busy after 30s"
+            );
+            if self.get("/backup/status").contains("\"in progress\"") {
+                quiet = 0;
+            } else {
+                quiet += 1;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+impl Drop for ClickHouseBackup {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = self.child.wait();
     }
 }

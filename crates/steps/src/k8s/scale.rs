@@ -3,6 +3,9 @@
 //! again with the counts they had; StackState: stop the `*2es` deployments around an
 //! Elasticsearch restore). The counts found before scaling are the `previous` output, so the
 //! step that releases the workloads restores exactly what was there, not a guess.
+//! A scale-down with `wait` counts as done only when the workloads' pods are gone too
+//! (`wait_for_pods`): Deployment and StatefulSet status stop counting a pod as soon as it is
+//! Terminating, while it may still hold connections and volumes.
 
 use super::{k8s_spec, Connection};
 use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
@@ -38,9 +41,17 @@ k8s_spec! {
         #[serde(default)]
         pub restore: Option<Counts>,
         /// Wait until every workload reports the new count as its observed and ready
-        /// replicas, so the next step does not race pods that are still stopping.
+        /// replicas (and, on a scale-down, until its pods are gone: `wait_for_pods`), so the
+        /// next step does not race pods that are still stopping.
         #[serde(default = "yes")]
         pub wait: bool,
+        /// With `wait`, a scale-down also waits until the pods of each workload (those its
+        /// `spec.selector` matches, Terminating ones included) are no more than the new count
+        /// (default: yes). A Deployment or StatefulSet stops counting a pod in its status as
+        /// soon as the pod is Terminating, while the pod may still run, hold connections and
+        /// keep its volume attached; runbooks wait for this ("allowing pods to terminate").
+        #[serde(default = "yes")]
+        pub wait_for_pods: bool,
         /// How long `wait` may take (default `5m`).
         #[serde(default = "default_deadline")]
         pub deadline: String,
@@ -274,6 +285,9 @@ impl StepType for Scale {
         };
         if spec.wait {
             s.push_str(&format!("; wait until settled (at most {})", spec.deadline));
+            if spec.wait_for_pods && spec.restore.is_none() {
+                s.push_str(", and on a scale-down until the pods are gone");
+            }
         }
         if spec.revert() {
             s.push_str("; on failure put back the previous counts");
@@ -340,7 +354,16 @@ impl StepType for Scale {
             }
         }
         if result.is_ok() && spec.wait {
-            result = settle(&conn, &ctx, &desired, deadline, interval).await;
+            let shrinking: BTreeMap<String, u32> = if spec.wait_for_pods {
+                desired
+                    .iter()
+                    .filter(|(k, (_, n))| previous.get(*k).is_some_and(|p| *p > *n))
+                    .map(|(k, (_, n))| (k.clone(), *n))
+                    .collect()
+            } else {
+                BTreeMap::new()
+            };
+            result = settle(&conn, &ctx, &desired, &shrinking, deadline, interval).await;
         }
         if let Err(e) = result {
             // `previous` then lists only the workloads still changed, so a cleanup that
@@ -548,10 +571,86 @@ fn unsettled(obj: &serde_json::Value, want: u32) -> Option<String> {
     }
 }
 
+/// The workload's `spec.selector` as a `-l` argument, or None when it has none to use.
+fn pod_selector(obj: &serde_json::Value) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(labels) = obj
+        .pointer("/spec/selector/matchLabels")
+        .and_then(|v| v.as_object())
+    {
+        for (k, v) in labels {
+            parts.push(format!("{k}={}", v.as_str().unwrap_or_default()));
+        }
+    }
+    for expr in obj
+        .pointer("/spec/selector/matchExpressions")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let key = expr.get("key").and_then(|v| v.as_str())?;
+        let values: Vec<&str> = expr
+            .get("values")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
+        match expr.get("operator").and_then(|v| v.as_str())? {
+            "In" => parts.push(format!("{key} in ({})", values.join(","))),
+            "NotIn" => parts.push(format!("{key} notin ({})", values.join(","))),
+            "Exists" => parts.push(key.to_string()),
+            "DoesNotExist" => parts.push(format!("!{key}")),
+            _ => return None,
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join(","))
+}
+
+/// Why the pods of a scaled-down workload are not gone yet, or None when at most `want` remain.
+async fn pods_left(
+    conn: &Connection,
+    ctx: &StepContext,
+    obj: &serde_json::Value,
+    want: u32,
+) -> Result<Option<String>, StepError> {
+    let Some(selector) = pod_selector(obj) else {
+        return Ok(None);
+    };
+    let list = conn
+        .get_json(
+            ctx,
+            &[
+                "get".to_string(),
+                "pods".to_string(),
+                "-l".to_string(),
+                selector,
+            ],
+        )
+        .await?;
+    let pods = items(&list);
+    if pods.len() <= want as usize {
+        return Ok(None);
+    }
+    let terminating: Vec<&str> = pods
+        .iter()
+        .filter(|p| p.pointer("/metadata/deletionTimestamp").is_some())
+        .filter_map(|p| p.pointer("/metadata/name").and_then(|v| v.as_str()))
+        .collect();
+    Ok(Some(format!(
+        "{} pods left (want {want}){}",
+        pods.len(),
+        if terminating.is_empty() {
+            String::new()
+        } else {
+            format!(", terminating: {}", terminating.join(", "))
+        }
+    )))
+}
+
 async fn settle(
     conn: &Connection,
     ctx: &StepContext,
     desired: &BTreeMap<String, (Target, u32)>,
+    shrinking: &BTreeMap<String, u32>,
     deadline: std::time::Duration,
     interval: std::time::Duration,
 ) -> Result<(), StepError> {
@@ -562,6 +661,10 @@ async fn settle(
             let obj = get(conn, ctx, target).await?;
             if let Some(why) = unsettled(&obj, *n) {
                 waiting.push(format!("{}: {why}", target.key()));
+            } else if shrinking.contains_key(&target.key()) {
+                if let Some(why) = pods_left(conn, ctx, &obj, *n).await? {
+                    waiting.push(format!("{}: {why}", target.key()));
+                }
             }
         }
         if waiting.is_empty() {
