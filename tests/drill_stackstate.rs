@@ -722,12 +722,19 @@ fn drill_stackstate() {
     d.cluster.clear_calls();
     let ran = d.run(
         "restore-clickhouse.yaml",
-        &[("backup", restore_name.clone()), api.clone(), post_restore.clone()],
+        &[
+            ("backup", restore_name.clone()),
+            api.clone(),
+            post_restore.clone(),
+        ],
     );
     ch.set("dropped-tables", None);
     let mut p = Vec::new();
     if ran.code != 1 || !ran.out.contains("FAILED no-recent-drops") {
-        p.push(format!("expected exit 1 at no-recent-drops, got {}", ran.code));
+        p.push(format!(
+            "expected exit 1 at no-recent-drops, got {}",
+            ran.code
+        ));
     }
     if d.call_index("scale ").is_some() || d.call_index("/backup/download/").is_some() {
         p.push("the producers were stopped or a restore started despite recent drops".into());

@@ -12,6 +12,8 @@ mod crash_matrix;
 mod drill_cmd;
 #[path = "durable.rs"]
 mod durable;
+#[path = "faults.rs"]
+mod faults;
 #[path = "inproc.rs"]
 mod inproc;
 #[path = "run.rs"]

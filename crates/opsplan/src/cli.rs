@@ -293,7 +293,7 @@ pub(crate) fn main() -> i32 {
             format,
         } => match load_compiled(&plan, &params, false, &registry) {
             Ok(p) => {
-                print!(
+                out!(
                     "{}",
                     match format {
                         GraphFormat::Dot => graph::dot(&p),
@@ -399,9 +399,9 @@ pub(crate) fn main() -> i32 {
         Command::Types => {
             for t in registry.iter() {
                 let outs: Vec<&str> = t.outputs().iter().map(|o| o.name).collect();
-                println!("{:14} {}", t.name(), t.summary());
+                outln!("{:14} {}", t.name(), t.summary());
                 if !outs.is_empty() {
-                    println!("{:14} outputs: {}", "", outs.join(", "));
+                    outln!("{:14} outputs: {}", "", outs.join(", "));
                 }
             }
             exit::OK
@@ -415,7 +415,7 @@ fn color() -> bool {
 
 fn print_diagnostics(diags: &[Diagnostic], sources: &Sources) {
     for d in diags {
-        eprint!("{}", diagnostic::render(d, sources, color()));
+        err!("{}", diagnostic::render(d, sources, color()));
     }
 }
 
@@ -466,7 +466,7 @@ fn cmd_validate(
     let files = match plan_files(paths) {
         Ok(f) => f,
         Err(d) => {
-            eprintln!("error[{}]: {}", d.code.as_str(), d.message);
+            errln!("error[{}]: {}", d.code.as_str(), d.message);
             return exit::INVALID;
         }
     };
@@ -496,7 +496,7 @@ fn cmd_validate(
                     } else {
                         "ok"
                     };
-                    eprintln!("{}: {what}", file.display());
+                    errln!("{}: {what}", file.display());
                 }
             }
             OutputFormat::Json => {
@@ -505,7 +505,7 @@ fn cmd_validate(
         }
     }
     if format == OutputFormat::Json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "files": files.len(), "errors": errors, "warnings": warnings, "diagnostics": json,
@@ -513,7 +513,7 @@ fn cmd_validate(
             .unwrap_or_default()
         );
     } else {
-        eprintln!(
+        errln!(
             "{} file(s): {errors} error(s), {warnings} warning(s)",
             files.len()
         );
@@ -558,7 +558,7 @@ fn load_inputs(
             Err(exit::INVALID)
         }
         Err(LoadError::Fragment { path }) => {
-            eprintln!(
+            errln!(
                 "{}: a fragment cannot run alone; use it from a plan with `uses:`",
                 path.display()
             );
@@ -617,16 +617,16 @@ fn cmd_preview(
                 let hint = diagnostic::did_you_mean(id, ids.iter().copied())
                     .map(|c| format!("; did you mean `{c}`?"))
                     .unwrap_or_default();
-                eprintln!("error: --fail-at `{id}`: no such step{hint}");
+                errln!("error: --fail-at `{id}`: no such step{hint}");
                 return exit::INVALID;
             }
         },
     };
     let p = preview::build(&plan, fail_index);
     match format {
-        PreviewFormat::Text => print!("{}", preview::text(&p)),
-        PreviewFormat::Json => println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default()),
-        PreviewFormat::Markdown => print!("{}", preview::markdown(&p)),
+        PreviewFormat::Text => out!("{}", preview::text(&p)),
+        PreviewFormat::Json => outln!("{}", serde_json::to_string_pretty(&p).unwrap_or_default()),
+        PreviewFormat::Markdown => out!("{}", preview::markdown(&p)),
     }
     exit::OK
 }
@@ -698,7 +698,7 @@ fn cmd_run(
         .map(|(k, _)| k.as_str())
         .collect();
     if !on_command_line.is_empty() {
-        eprintln!(
+        errln!(
             "warning: --set {} puts a secret on opsplan's own command line, where other local users can read it in /proc; prefer the param's `env`, `file` or `command`",
             on_command_line.join(", --set ")
         );
@@ -715,13 +715,13 @@ fn cmd_schema(check: Option<&Path>, registry: &Registry) -> i32 {
     let text = opsplan_plan::schema::plan_schema_text(registry);
     match check {
         None => {
-            print!("{text}");
+            out!("{text}");
             exit::OK
         }
         Some(path) => match std::fs::read_to_string(path) {
             Ok(existing) if existing == text => exit::OK,
             Ok(_) => {
-                eprintln!(
+                errln!(
                     "{} is stale; regenerate it with `opsplan schema > {}`",
                     path.display(),
                     path.display()
@@ -729,7 +729,7 @@ fn cmd_schema(check: Option<&Path>, registry: &Registry) -> i32 {
                 exit::RUN_FAILED
             }
             Err(e) => {
-                eprintln!("cannot read {}: {e}", path.display());
+                errln!("cannot read {}: {e}", path.display());
                 exit::RUN_FAILED
             }
         },
@@ -742,7 +742,7 @@ fn cmd_reference(dir: &Path, check: bool, registry: &Registry) -> i32 {
         let path = dir.join(name);
         if check {
             if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-                eprintln!(
+                errln!(
                     "{} is stale; regenerate it with `opsplan reference {}`",
                     path.display(),
                     dir.display()
@@ -752,7 +752,7 @@ fn cmd_reference(dir: &Path, check: bool, registry: &Registry) -> i32 {
         } else if let Err(e) =
             std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&path, text))
         {
-            eprintln!("cannot write {}: {e}", path.display());
+            errln!("cannot write {}: {e}", path.display());
             return exit::RUN_FAILED;
         }
     }

@@ -293,7 +293,7 @@ impl Drill<'_> {
                  above); nothing was run",
                 path.display()
             );
-            eprintln!("error: {message}");
+            errln!("error: {message}");
             Failure { code, message }
         })
     }
@@ -404,7 +404,7 @@ impl Drill<'_> {
             run_id = crate::run::new_run_id();
         }
         self.run_ids.push(run_id.clone());
-        eprintln!("drill: {phase}: running {} (run {run_id})", path.display());
+        errln!("drill: {phase}: running {} (run {run_id})", path.display());
         let observed = Arc::new(Observed::default());
         let clock = Instant::now();
         let mut report = PhaseReport {
@@ -600,7 +600,7 @@ impl Drill<'_> {
         match outcome {
             Ok(()) => {
                 report.status = "succeeded";
-                eprintln!(
+                errln!(
                     "drill: {phase}: {files} files, {} match the manifest",
                     human_bytes(bytes)
                 );
@@ -690,7 +690,7 @@ impl Drill<'_> {
                 }),
             }
         }
-        println!("{summary}");
+        outln!("{summary}");
         let report = Report {
             format: REPORT_FORMAT,
             format_version: REPORT_VERSION,
@@ -708,7 +708,7 @@ impl Drill<'_> {
         };
         if let Some(path) = &self.args.report {
             if let Err(e) = write_report(path, &report) {
-                eprintln!(
+                errln!(
                     "error: cannot write the drill report {}: {e}",
                     path.display()
                 );
@@ -723,7 +723,7 @@ impl Drill<'_> {
 }
 
 fn refuse(message: String) -> Failure {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     Failure {
         code: exit::INVALID,
         message,
@@ -887,7 +887,7 @@ fn with_signals<T: Send + 'static>(
                     _ = int.recv() => {}
                     _ = term.recv() => {}
                 }
-                eprintln!("drill: signal received: stopping");
+                errln!("drill: signal received: stopping");
                 watcher.cancel();
             }
         });

@@ -11,6 +11,9 @@ pub const INVALID: i32 = 2;
 pub const ROLLBACK_FAILED: i32 = 3;
 /// A lock is held by another run, or stale; nothing was run.
 pub const LOCKED: i32 = 4;
+/// The run journal could not be written: the run was stopped and rolled back, off the
+/// record; it cannot be resumed into a success.
+pub const JOURNAL_LOST: i32 = 5;
 pub const INTERRUPTED: i32 = 130;
 
 pub fn for_status(status: RunStatus) -> i32 {

@@ -29,7 +29,7 @@ impl Prompter for TerminalPrompter {
 /// True only for an explicit yes.
 fn ask_blocking(message: &str) -> bool {
     use std::io::Write;
-    eprint!("\n? {message} [y/N] ");
+    err!("\n? {message} [y/N] ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
     if std::io::stdin().read_line(&mut line).is_err() {

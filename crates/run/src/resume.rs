@@ -73,6 +73,8 @@ pub enum ResumeRefusal {
     },
     #[error("{0}")]
     Unreadable(String),
+    #[error("run {run_id} cannot be resumed: its journal was lost while it ran ({reason}), so what it did after that is not on record; nothing was run\n  help: check the system by hand; `opsplan resume {run_id} --rollback` runs its undo and cleanup again")]
+    JournalLost { run_id: String, reason: String },
     /// Not an error: the run already ended; leftover locks it held were given back.
     #[error("run {run_id} already finished ({label}); nothing to resume")]
     Finished {
@@ -113,6 +115,7 @@ pub async fn prepare(
 ) -> Result<ResumeTicket, ResumeRefusal> {
     let root = crate::journal::absolute(&req.journal_root);
     let dir = store::find(&root, &req.run).map_err(|e| ResumeRefusal::NotFound(e.to_string()))?;
+    let mut notes = Vec::new();
     let owner = match recorder::take_owner(&dir) {
         Ok(o) => o,
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -121,8 +124,18 @@ pub async fn prepare(
         Err(source) => return Err(ResumeRefusal::OwnerLock { dir, source }),
     };
     let journal = store::open(&dir).map_err(|e| ResumeRefusal::Unreadable(e.to_string()))?;
+    if let Some(reason) = recorder::lost_reason(&dir) {
+        if !req.rollback {
+            return Err(ResumeRefusal::JournalLost {
+                run_id: journal.meta.run_id.clone(),
+                reason,
+            });
+        }
+        notes.push(format!(
+            "journal: it was lost ({reason}); only undo and cleanup run (--rollback)"
+        ));
+    }
     let meta = &journal.meta;
-    let mut notes = Vec::new();
     if let Some(t) = &journal.torn {
         notes.push(format!("journal: {t}"));
     }

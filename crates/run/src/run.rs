@@ -108,6 +108,9 @@ pub struct RunOutcome {
     /// The run's rollback failed: its locks stay marked (stale) so that no other run starts
     /// on top of what may still be held, until it is resumed or the lock broken.
     pub locks_kept: bool,
+    /// The journal could not be written (a full disk): the run was stopped and rolled back,
+    /// but that is not on record, and the run cannot be resumed into a success.
+    pub journal_lost: Option<String>,
 }
 
 impl RunOutcome {
@@ -361,7 +364,7 @@ impl RunBuilder {
                     },
                 };
                 let root = crate::journal::absolute(&root);
-                match Recorder::create(&root, &meta, interrupts.cancel.clone()) {
+                match Recorder::create(&root, &meta, interrupts.clone()) {
                     Ok(r) => Some(Arc::new(r)),
                     Err(source) => {
                         release(false);
@@ -371,13 +374,8 @@ impl RunBuilder {
             }
             JournalTarget::Resume(j) => {
                 let dir = j.dir.clone();
-                match Recorder::reopen(
-                    &j.dir,
-                    j.owner,
-                    j.last_seq,
-                    j.valid_len,
-                    interrupts.cancel.clone(),
-                ) {
+                match Recorder::reopen(&j.dir, j.owner, j.last_seq, j.valid_len, interrupts.clone())
+                {
                     Ok(r) => Some(Arc::new(r)),
                     Err(source) => {
                         release(true);
@@ -418,13 +416,17 @@ impl RunBuilder {
         if let Some(r) = renewal {
             r.abort();
         }
-        let keep = report.status == RunStatus::RollbackFailed;
+        let journal_lost = recorder.as_ref().and_then(|r| r.lost());
+        // A run whose journal was lost keeps its locks marked too: what it did is not all on
+        // record, so no other run should start on top of it unchecked.
+        let keep = report.status == RunStatus::RollbackFailed || journal_lost.is_some();
         release(keep);
         Ok(RunOutcome {
             run_id,
             report,
             journal: journal_dir,
             locks_kept: keep,
+            journal_lost,
         })
     }
 }

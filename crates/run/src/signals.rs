@@ -1,9 +1,12 @@
 //! The standard signal policy, an optional helper of the run builder (embedders with their
 //! own handling pass [`crate::Signals::None`] and cancel through [`crate::Interrupts`]).
 //!
-//! First SIGINT/SIGTERM: stop and roll back. Second: skip grace periods. Cleanup itself is
-//! never interrupted: a signal once undo and cleanup started, and any third one, is
-//! reported (and journaled) and ignored.
+//! SIGINT, SIGTERM, SIGHUP (the operator's SSH session dropped) and SIGQUIT all mean "stop":
+//! the first stops and rolls back, the second skips grace periods. Cleanup itself is never
+//! interrupted: a signal once undo and cleanup started, and any third one, is reported (and
+//! journaled) and ignored. SIGPIPE is ignored (Rust's default): a closed output stream makes
+//! writes fail, never the run. SIGKILL cannot be caught: `opsplan resume` finishes the job.
+//! docs/reference/exit-codes.md lists the behaviour of every signal.
 
 use crate::exec::events::{EventSink, RunEvent};
 use crate::exec::Interrupts;
@@ -20,7 +23,7 @@ impl EventSink for SinkSlot {
             Some(s) => s.emit(event),
             None => {
                 if let RunEvent::Signal { signal, .. } = event {
-                    eprintln!("{signal}: stopping before the run started");
+                    errln!("{signal}: stopping before the run started");
                 }
             }
         }
@@ -36,9 +39,11 @@ impl EventSink for SinkSlot {
 pub(crate) fn spawn_handler(interrupts: Interrupts, sink: Arc<dyn EventSink>) {
     use tokio::signal::unix::{signal, SignalKind};
     tokio::spawn(async move {
-        let (Ok(mut int), Ok(mut term)) = (
+        let (Ok(mut int), Ok(mut term), Ok(mut hup), Ok(mut quit)) = (
             signal(SignalKind::interrupt()),
             signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+            signal(SignalKind::quit()),
         ) else {
             return;
         };
@@ -47,6 +52,8 @@ pub(crate) fn spawn_handler(interrupts: Interrupts, sink: Arc<dyn EventSink>) {
             let name = tokio::select! {
                 _ = int.recv() => "SIGINT",
                 _ = term.recv() => "SIGTERM",
+                _ = hup.recv() => "SIGHUP",
+                _ = quit.recv() => "SIGQUIT",
             };
             count += 1;
             let rolling_back = interrupts

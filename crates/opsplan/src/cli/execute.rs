@@ -72,7 +72,7 @@ pub(super) fn configure(
         .signals(Signals::Standard)
         .max_parallel(exec.max_parallel)
         .grace(exec.grace)
-        .on_notice(|n| eprintln!("{n}"))
+        .on_notice(|n| errln!("{n}"))
 }
 
 /// Runs `builder` on a new runtime with the console (and `observer`) as sinks; prints the
@@ -88,7 +88,7 @@ pub(super) fn execute(
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
+            errln!("error: cannot start the runtime: {e}");
             return exit::RUN_FAILED;
         }
     };
@@ -116,10 +116,17 @@ pub(super) fn execute(
         match result {
             Ok(outcome) => {
                 if log_format == LogFormat::Text {
-                    eprint!("{}", console::summary(&outcome.report));
+                    err!("{}", console::summary(&outcome.report));
+                }
+                if let Some(reason) = &outcome.journal_lost {
+                    errln!(
+                        "error: {reason}: the run was stopped and rolled back, but that is not on record, so run {} cannot be resumed into a success; its locks stay marked until you check the system and break them (or `opsplan resume {} --rollback` once the disk has room)",
+                        outcome.run_id, outcome.run_id
+                    );
+                    return exit::JOURNAL_LOST;
                 }
                 if outcome.locks_kept && outcome.journal.is_some() {
-                    eprintln!(
+                    errln!(
                         "retry the failed undo and cleanup with `opsplan resume {}` once the cause is fixed",
                         outcome.run_id
                     );
@@ -128,7 +135,7 @@ pub(super) fn execute(
             }
             Err(RunError::Interrupted) => exit::INTERRUPTED,
             Err(e) => {
-                eprintln!("error: {}", run_error_text(&e));
+                errln!("error: {}", run_error_text(&e));
                 exit::for_run_error(&e)
             }
         }

@@ -24,7 +24,7 @@ pub(super) fn cmd_resume(
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
+            errln!("error: cannot start the runtime: {e}");
             return exit::RUN_FAILED;
         }
     };
@@ -41,7 +41,7 @@ pub(super) fn cmd_resume(
     };
     print_diagnostics(&ticket.warnings, &ticket.sources);
     for n in &ticket.notes {
-        eprintln!("{n}");
+        errln!("{n}");
     }
     let builder = execute::configure(RunBuilder::resume(ticket), &exec, &durable);
     execute::execute(builder, &exec, None)
@@ -50,25 +50,25 @@ pub(super) fn cmd_resume(
 fn report_refusal(refusal: &ResumeRefusal) {
     match refusal {
         ResumeRefusal::Finished { released_locks, .. } => {
-            eprintln!("{refusal}");
+            errln!("{refusal}");
             for name in released_locks {
-                eprintln!("lock `{name}`: released (the run ended before it could give it back)");
+                errln!("lock `{name}`: released (the run ended before it could give it back)");
             }
         }
-        ResumeRefusal::SecretsMissing(_) => eprintln!("{refusal}"),
+        ResumeRefusal::SecretsMissing(_) => errln!("{refusal}"),
         ResumeRefusal::PlanInvalid { error, .. } => {
             match error {
                 LoadError::Invalid {
                     diagnostics,
                     sources,
                 } => print_diagnostics(diagnostics, sources),
-                LoadError::Fragment { path } => eprintln!(
+                LoadError::Fragment { path } => errln!(
                     "{}: a fragment cannot run alone; use it from a plan with `uses:`",
                     path.display()
                 ),
             }
-            eprintln!("error: {refusal}");
+            errln!("error: {refusal}");
         }
-        _ => eprintln!("error: {refusal}"),
+        _ => errln!("error: {refusal}"),
     }
 }

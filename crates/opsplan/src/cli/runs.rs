@@ -13,18 +13,18 @@ pub(super) fn cmd_runs_list(root: &Path, json: bool) -> i32 {
                 let st = state::fold(&j.records);
                 rows.push(runs_report::row(&j.meta, &st, store::liveness(&dir, &st)));
             }
-            Err(e) => eprintln!("warning: {e}"),
+            Err(e) => errln!("warning: {e}"),
         }
     }
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&rows).unwrap_or_default()
         );
     } else if rows.is_empty() {
-        eprintln!("no runs in {}", root.display());
+        errln!("no runs in {}", root.display());
     } else {
-        print!("{}", runs_report::list_text(&rows));
+        out!("{}", runs_report::list_text(&rows));
     }
     exit::OK
 }
@@ -33,7 +33,7 @@ pub(super) fn cmd_runs_show(root: &Path, run: &str, json: bool) -> i32 {
     let journal = match store::find(root, run).and_then(|d| store::open(&d)) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return exit::INVALID;
         }
     };
@@ -44,9 +44,9 @@ pub(super) fn cmd_runs_show(root: &Path, run: &str, json: bool) -> i32 {
         let v = serde_json::json!({
             "meta": journal.meta, "status": live.label(), "state": st, "notes": notes,
         });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
-        print!(
+        out!(
             "{}",
             runs_report::timeline_text(&journal.meta, &st, live, &notes)
         );

@@ -7,6 +7,7 @@ pub mod events;
 pub use opsplan_plan::rollback;
 
 use events::{now, EventSink, Phase, RunEvent, RunStatus, StepStatus};
+use futures::FutureExt;
 use opsplan_plan::compile::{CompiledPlan, RetryPolicy};
 use opsplan_plan::rollback::State;
 use opsplan_plan::source::Node;
@@ -39,6 +40,23 @@ pub struct Interrupts {
     /// Set by the executor when undo and cleanup start, so the signal handler can say that
     /// a signal now is ignored rather than promise to hurry anything.
     pub rolling_back: Arc<std::sync::atomic::AtomicBool>,
+    /// Why `cancel` fired when it was not a signal (the journal could not be written, a
+    /// lock lease was lost): the reason the rollback gives.
+    pub reason: Arc<std::sync::OnceLock<String>>,
+}
+
+impl Interrupts {
+    /// Cancels the run for `reason` (not a signal).
+    pub fn cancel_for(&self, reason: impl Into<String>) {
+        let _ = self.reason.set(reason.into());
+        self.cancel.cancel();
+    }
+    fn cancel_reason(&self) -> String {
+        self.reason
+            .get()
+            .cloned()
+            .unwrap_or_else(|| "cancelled by signal".into())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -245,7 +263,7 @@ impl Executor {
                 j = running.join_next() => j,
                 _ = self.interrupts.cancel.cancelled(), if !forward_token.is_cancelled() => {
                     forward_token.cancel();
-                    failure.get_or_insert_with(|| "cancelled by signal".into());
+                    failure.get_or_insert_with(|| self.interrupts.cancel_reason());
                     continue;
                 }
             };
@@ -303,7 +321,7 @@ impl Executor {
         let status = if failure.is_none() && !cancelled {
             RunStatus::Succeeded
         } else {
-            let reason = failure.unwrap_or_else(|| "cancelled by signal".into());
+            let reason = failure.unwrap_or_else(|| self.interrupts.cancel_reason());
             let ok = self
                 .rollback(
                     &reason,
@@ -626,7 +644,7 @@ impl Executor {
         let opts = self.opts.clone();
         let hurry = self.interrupts.hurry.clone();
         let secret_env = self.secret_env.clone();
-        async move {
+        let attempts = async move {
             let step_id = plan.steps[i].id.clone();
             let plan_info = Arc::new(opsplan_plan::step::PlanInfo {
                 name: plan.name.clone(),
@@ -685,6 +703,7 @@ impl Executor {
                     prompter: opts.prompter.clone(),
                     plan: plan_info.clone(),
                 };
+                panic_hook(&step_id);
                 let fut = call.kind.run(&call.real, ctx);
                 let result = run_with_timeout(fut, call.timeout, &attempt_token).await;
                 let error = match result {
@@ -736,7 +755,43 @@ impl Executor {
                     }
                 }
             }
+        };
+        // A panic inside a step (a bug) must not lose the step: it counts as failed with
+        // its effect unknown, so whatever it may hold is released like any failed step's.
+        async move {
+            match std::panic::AssertUnwindSafe(attempts).catch_unwind().await {
+                Ok(outcome) => outcome,
+                Err(payload) => Outcome {
+                    index: i,
+                    status: StepStatus::Failed,
+                    attempts: 1,
+                    duration: Duration::ZERO,
+                    outputs: None,
+                    error: Some(format!(
+                        "the step ended abnormally (panic: {}); its effect is unknown",
+                        panic_message(payload.as_ref())
+                    )),
+                },
+            }
         }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
+/// Test-only fault injection (debug builds): `OPSPLAN_TEST_PANIC_STEP=ID` makes step ID's
+/// attempt panic inside its task, as a bug in a step type would.
+fn panic_hook(step_id: &str) {
+    if cfg!(debug_assertions)
+        && std::env::var("OPSPLAN_TEST_PANIC_STEP").is_ok_and(|s| s == step_id)
+    {
+        panic!("injected by OPSPLAN_TEST_PANIC_STEP");
     }
 }
 

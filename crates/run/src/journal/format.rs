@@ -16,6 +16,9 @@ pub const EVENTS_FILE: &str = "events.jsonl";
 /// Held (flock) by the process writing the journal: a run whose lock is free is not
 /// running any more.
 pub const OWNER_FILE: &str = "owner.lock";
+/// Written (in place, into space reserved at the start) when the journal stops being
+/// written: the records after that point are missing, so resume refuses to go forward.
+pub const LOST_FILE: &str = "journal-lost";
 
 /// Everything needed to resume a run besides its events: the plan, the params (secrets
 /// masked: they are resolved again from their sources) and who ran it.

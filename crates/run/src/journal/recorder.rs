@@ -14,12 +14,12 @@
 
 use super::format::{Meta, Record, EVENTS_FILE, META_FILE, OWNER_FILE};
 use crate::exec::events::{EventSink, RunEvent};
+use crate::exec::Interrupts;
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use tokio_util::sync::CancellationToken;
 
 pub struct Recorder {
     dir: PathBuf,
@@ -30,7 +30,12 @@ pub struct Recorder {
     sync_file: File,
     /// Cancelled when a record cannot be written: a run whose journal is broken cannot be
     /// resumed after a crash, so it stops and rolls back instead of going on blind.
-    on_failure: CancellationToken,
+    on_failure: Interrupts,
+    /// Why the journal stopped being written, once it did.
+    lost: std::sync::OnceLock<String>,
+    /// `journal-lost`, created with its full size at the start, so that marking the journal
+    /// lost overwrites blocks it already has (a full disk cannot refuse it).
+    lost_marker: Option<File>,
     // Held for the life of the recorder; released by the kernel on any exit.
     _owner: Flock<File>,
 }
@@ -97,11 +102,7 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 
 impl Recorder {
     /// Creates `<root>/<run id>/` with its metadata, durably, before anything runs.
-    pub fn create(
-        root: &Path,
-        meta: &Meta,
-        on_failure: CancellationToken,
-    ) -> std::io::Result<Recorder> {
+    pub fn create(root: &Path, meta: &Meta, on_failure: Interrupts) -> std::io::Result<Recorder> {
         let dir = root.join(&meta.run_id);
         std::fs::create_dir_all(root)?;
         std::fs::create_dir(&dir)?;
@@ -122,6 +123,7 @@ impl Recorder {
         file.sync_all()?;
         sync_dir(&dir)?;
         sync_dir(root)?;
+        let lost_marker = reserve_lost_marker(&dir, true);
         Ok(Recorder {
             dir,
             synced: Mutex::new(0),
@@ -133,6 +135,8 @@ impl Recorder {
                 kill: kill_hook(),
             }),
             on_failure,
+            lost: std::sync::OnceLock::new(),
+            lost_marker,
             _owner: owner,
         })
     }
@@ -145,7 +149,7 @@ impl Recorder {
         owner: Flock<File>,
         last_seq: u64,
         valid_len: u64,
-        on_failure: CancellationToken,
+        on_failure: Interrupts,
     ) -> std::io::Result<Recorder> {
         let path = dir.join(EVENTS_FILE);
         let f = OpenOptions::new().write(true).open(&path)?;
@@ -155,6 +159,7 @@ impl Recorder {
         }
         drop(f);
         let file = OpenOptions::new().append(true).open(&path)?;
+        let lost_marker = reserve_lost_marker(dir, false);
         Ok(Recorder {
             dir: dir.to_path_buf(),
             synced: Mutex::new(last_seq),
@@ -166,6 +171,8 @@ impl Recorder {
                 kill: kill_hook(),
             }),
             on_failure,
+            lost: std::sync::OnceLock::new(),
+            lost_marker,
             _owner: owner,
         })
     }
@@ -240,11 +247,23 @@ impl Recorder {
     }
 
     fn fail(&self, e: &std::io::Error) {
-        eprintln!(
-            "error: cannot write the run journal in {}: {e}; stopping the run (a crash now could not be resumed)",
+        let reason = format!(
+            "the run journal in {} could not be written: {e}",
             self.dir.display()
         );
-        self.on_failure.cancel();
+        errln!("error: {reason}; stopping the run (a crash now could not be resumed)");
+        if self.lost.set(reason.clone()).is_ok() {
+            if let Some(f) = &self.lost_marker {
+                mark_lost(f, &reason);
+            }
+        }
+        self.on_failure.cancel_for(reason);
+    }
+
+    /// Why the journal stopped being written, if it did: the run's record is incomplete
+    /// from then on, and `resume` must not build on it.
+    pub fn lost(&self) -> Option<String> {
+        self.lost.get().cloned()
     }
 
     fn kill_after(&self, seq: u64) {
@@ -285,4 +304,43 @@ impl EventSink for Recorder {
             self.kill_after(seq);
         }
     }
+}
+
+/// Size of `journal-lost`: the longest reason it records.
+const LOST_MARKER_LEN: usize = 1024;
+
+/// Reserves the marker; a resumed session keeps what an earlier one recorded in it.
+fn reserve_lost_marker(dir: &Path, new: bool) -> Option<File> {
+    let path = dir.join(super::format::LOST_FILE);
+    let mut f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .ok()?;
+    if !new && f.metadata().ok()?.len() == LOST_MARKER_LEN as u64 {
+        return Some(f);
+    }
+    f.write_all(&[b' '; LOST_MARKER_LEN]).ok()?;
+    f.sync_all().ok()?;
+    Some(f)
+}
+
+/// Overwrites the reserved marker in place (no new blocks, no size change).
+fn mark_lost(f: &File, reason: &str) {
+    use std::os::unix::fs::FileExt;
+    let mut text = format!("lost: {reason}\n").into_bytes();
+    text.truncate(LOST_MARKER_LEN);
+    text.resize(LOST_MARKER_LEN, b' ');
+    if f.write_all_at(&text, 0).is_ok() {
+        let _ = f.sync_data();
+    }
+}
+
+/// The reason recorded in `<dir>/journal-lost`, if the journal was marked lost.
+pub fn lost_reason(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(super::format::LOST_FILE)).ok()?;
+    let reason = text.trim().strip_prefix("lost: ")?;
+    Some(reason.to_string())
 }
