@@ -353,9 +353,10 @@ fn drill_hoss() {
         );
     };
     // A stale database folder: PostgreSQL would skip the restore script.
+    std::fs::create_dir_all(lab.hoss().join("data/db")).expect("data/db");
     std::fs::write(lab.hoss().join("data/db/PG_VERSION"), "13\n").expect("stale");
     let ran = restore(&lab, &archive, &[]);
-    std::fs::remove_file(lab.hoss().join("data/db/PG_VERSION")).expect("unstale");
+    std::fs::remove_dir_all(lab.hoss().join("data/db")).expect("unstale");
     refused("stale data/db", &ran, "clean-data");
     failure_drills += 1;
     // A repository at another major.minor.

@@ -155,8 +155,8 @@ impl HossLab {
              LDAP_ADMIN_PASSWORD={LDAP_PASSWORD}\nLDAP_ORGANISATION=Lab Org Inc.\nLDAP_DOMAIN={LDAP_DOMAIN}\n\
              UID={uid}\nGID={gid}\nBACKUP_ROOT={h}/backup\n",
             h = h.display(),
-            uid = nix::unistd::getuid(),
-            gid = nix::unistd::getgid(),
+            uid = own_ids().0,
+            gid = own_ids().1,
         );
         for d in [
             "core/db-init-scripts",
@@ -483,6 +483,14 @@ impl Drop for HossLab {
                 .output();
         }
     }
+}
+
+/// This process's effective uid and gid: the owner of a file it creates.
+fn own_ids() -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let probe = tempfile::NamedTempFile::new().expect("temp file");
+    let m = probe.as_file().metadata().expect("metadata");
+    (m.uid(), m.gid())
 }
 
 fn remove(p: &Path) {
