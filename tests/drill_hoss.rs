@@ -380,6 +380,53 @@ fn drill_hoss() {
     refused(&format!("tampered archive ({t})"), &ran, "verify-backup");
     failure_drills += 1;
 
+    // ---------------- failure drill 6: hossadm says "Restore Complete" on a database it never
+    // loaded. An archive made by hossadm alone (no manifest), whose hoss_auth dump is not a
+    // dump: the image's init script fails at it, the container starts again without init.
+    let broken = lab.root.path().join("broken.tar.gz");
+    let broken_tree = unpacked.with_file_name("broken-tree");
+    common::output_of(
+        Command::new("cp")
+            .arg("-a")
+            .arg(&unpacked)
+            .arg(&broken_tree),
+    )
+    .expect("cp -a");
+    std::fs::write(
+        broken_tree.join("db/postgres-hoss_auth-backup.dump"),
+        vec![b'x'; 4096],
+    )
+    .expect("garbage dump");
+    common::output_of(
+        Command::new("tar")
+            .arg("-czf")
+            .arg(&broken)
+            .arg("-C")
+            .arg(&broken_tree)
+            .arg("."),
+    )
+    .expect("tar");
+    let ran = restore(&lab, &broken, &[("verify_manifest", "false".into())]);
+    let mut wrong = Vec::new();
+    if ran.code != 1 || !ran.out.contains("FAILED db-restored") {
+        wrong.push(format!("exit {}, expected 1 at db-restored", ran.code));
+    }
+    if !ran.out.contains("Restore Complete") {
+        wrong.push("hossadm did not report Restore Complete (the point of the drill)".into());
+    }
+    if !scratch_left(&lab, &broken).is_empty() {
+        wrong.push(format!("scratch left: {:?}", scratch_left(&lab, &broken)));
+    }
+    no_locks(&lab, &mut wrong);
+    assert!(
+        wrong.is_empty(),
+        "drill hoss: failure drill 6 (database not loaded): {}\n{}",
+        wrong.join("; "),
+        ran.out
+    );
+    failure_drills += 1;
+    lab.reset_for_restore();
+
     // ------------------------------------------------------------------ restore
     let ran = restore(&lab, &archive, &[]);
     ran.expect_code(0, "hoss-restore");
