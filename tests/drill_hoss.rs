@@ -97,6 +97,7 @@ fn restore(lab: &HossLab, archive: &Path, extra: &[(&str, String)]) -> Ran {
             ),
         ),
         ("sudo", "[]".into()),
+        ("network", lab.network()),
         ("up_deadline", "3m".into()),
     ];
     sets.extend(extra.iter().cloned());
@@ -166,6 +167,7 @@ fn drill_hoss() {
     // ------------------------------------------------------------------ lab and seed
     let lab = HossLab::new();
     lab.configure();
+    lab.setup();
     lab.up();
     lab.seed(ROWS, PEOPLE);
     let seed_db = lab.db_digest();

@@ -210,6 +210,16 @@ impl HossLab {
         )
     }
 
+    /// `make setup` (the external network), once per server.
+    pub fn setup(&self) {
+        self.make(&["setup"])
+            .unwrap_or_else(|e| panic!("make setup: {e}"));
+    }
+
+    pub fn network(&self) -> String {
+        format!("{}_web", self.project)
+    }
+
     /// `make up DETACH=true`, then waits until every service answers.
     pub fn up(&self) {
         self.make(&["up", "DETACH=true"])
@@ -482,6 +492,9 @@ impl Drop for HossLab {
                 .args(["volume", "rm", "-f", &self.volume(v)])
                 .output();
         }
+        let _ = Command::new("docker")
+            .args(["network", "rm", &self.network()])
+            .output();
     }
 }
 
