@@ -1,605 +1,561 @@
-//! The Hoss lab: a real PostgreSQL 15 and a real OpenLDAP slapd on free loopback ports in
-//! temp folders, a ~/.hoss stand-in folder with configuration and private keys, and a
-//! server folder whose Makefile (tests/lab/hoss/Makefile, a stand-in) starts a health
-//! endpoint (tests/lab/hoss/health-server.py, a stand-in). Every process is stopped by a
-//! Drop guard.
+//! The Hoss lab (issue 11), written from the vendor contract in docs/plans/hoss.md:
+//!
+//! - REAL: Docker (containers named `<project>_<service>_1` and volumes
+//!   `<project>_auth-secrets`, `<project>_ldap-vol0`, `<project>_ldap-vol1`, as
+//!   docker-compose names them), PostgreSQL 15 in the `db` container with both databases
+//!   (hoss_core, hoss_auth) and the image's init-script contract (tests/lab/hoss/pg-entrypoint.sh),
+//!   OpenLDAP slapd in the `ldap` container with its data and cn=config in the two volumes
+//!   (ldap-entrypoint.sh), `make`, busybox.
+//! - STAND-INS: `hossadm` (tests/lab/hoss/hossadm), the server directory's Makefile
+//!   (tests/lab/hoss/Makefile), OpenSearch (opensearch-standin.py), the core service's
+//!   /core/v1/discover (core-standin.py), the auth service's key generation.
+//!
+//! The compose project is unique per drill (`hosslab<pid>`), so a real installation's
+//! `server_*` containers and volumes are never touched. Containers run the local images
+//! built by tests/lab/hoss/images.sh with this machine's /usr mounted read-only. Everything
+//! is removed by the Drop guard.
 
 #![allow(dead_code)]
 
-use super::common::{free_port, is_root, output_of, repo_root};
+use super::common::{free_port, output_of, repo_root};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
-const PG_SUPER_PASSWORD: &str = "lab-super-pw-81c2";
+pub const PG_PASSWORD: &str = "hoss-pg-pw-5e1f";
+pub const LDAP_PASSWORD: &str = "hoss-ldap-pw-77ad";
+pub const LDAP_DOMAIN: &str = "hoss.lab.local";
+pub const SUFFIX: &str = "dc=hoss,dc=lab,dc=local";
+pub const VERSION: &str = "0.3.1";
 
 /// Missing tools, each with the Debian package that provides it.
 pub fn missing_tools() -> Vec<String> {
     let mut missing = Vec::new();
     for (tool, pkg) in [
-        ("/usr/lib/postgresql/15/bin/initdb", "postgresql-15"),
+        ("docker", "docker.io"),
         ("/usr/lib/postgresql/15/bin/postgres", "postgresql-15"),
-        ("psql", "postgresql-client-15"),
-        ("pg_dump", "postgresql-client-15"),
-        ("pg_restore", "postgresql-client-15"),
+        ("/usr/lib/postgresql/15/bin/pg_dump", "postgresql-client-15"),
         ("/usr/sbin/slapd", "slapd"),
+        ("/usr/sbin/slaptest", "slapd"),
         ("ldapsearch", "ldap-utils"),
         ("ldapadd", "ldap-utils"),
-        ("ldapdelete", "ldap-utils"),
+        ("/bin/busybox", "busybox-static"),
         ("make", "make"),
         ("python3", "python3"),
+        ("curl", "curl"),
+        ("openssl", "openssl"),
+        ("setpriv", "util-linux"),
     ] {
         if !super::common::have(tool) {
             missing.push(format!("{tool} (Debian package {pkg})"));
         }
     }
-    if is_root() && !super::common::have("runuser") {
-        missing.push("runuser (Debian package util-linux)".into());
+    if missing.is_empty()
+        && !Command::new("docker")
+            .arg("info")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    {
+        missing.push("a running Docker engine (docker info failed)".into());
     }
     missing
 }
 
-fn as_postgres(program: &str) -> Command {
-    if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--", program]);
-        c
-    } else {
-        Command::new(program)
-    }
+pub fn lab_dir() -> PathBuf {
+    repo_root().join("tests/lab/hoss")
 }
 
-/// A PostgreSQL 15 server (initdb in a temp dir, scram-sha-256 over TCP on loopback).
-pub struct Pg {
-    pub port: u16,
-    child: Option<Child>,
-    data: PathBuf,
-    dir: tempfile::TempDir,
+pub struct HossLab {
+    pub root: tempfile::TempDir,
+    pub project: String,
+    pub db_port: u16,
+    pub search_port: u16,
+    pub core_port: u16,
+    pub ldap_port: u16,
 }
 
-impl Pg {
-    pub fn start() -> Pg {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let data = dir.path().join("data");
-        let pwfile = dir.path().join("pwfile");
-        std::fs::create_dir(dir.path().join("sock")).expect("socket dir");
-        std::fs::write(&pwfile, PG_SUPER_PASSWORD).expect("password file");
-        if is_root() {
-            let st = Command::new("chown")
-                .args(["-R", "postgres:"])
-                .arg(dir.path())
-                .status()
-                .expect("chown");
-            assert!(st.success(), "chown {} to postgres", dir.path().display());
-        }
-        let initdb = as_postgres(&format!("{PG_BIN}/initdb"))
-            .arg("-D")
-            .arg(&data)
-            .args(["-U", "postgres", "-E", "UTF8", "--locale=C", "-N"])
-            .args(["--auth-local=trust", "--auth-host=scram-sha-256"])
-            .arg(format!("--pwfile={}", pwfile.display()))
-            .output()
-            .expect("run initdb");
-        assert!(
-            initdb.status.success(),
-            "initdb failed: {}",
-            String::from_utf8_lossy(&initdb.stderr)
-        );
-        let mut pg = Pg {
-            port: free_port(),
-            child: None,
-            data,
-            dir,
+impl HossLab {
+    pub fn new() -> HossLab {
+        output_of(&mut Command::new(lab_dir().join("images.sh")))
+            .unwrap_or_else(|e| panic!("tests/lab/hoss/images.sh: {e}"));
+        let root = tempfile::tempdir().expect("temp dir");
+        let lab = HossLab {
+            root,
+            project: format!("hosslab{}", std::process::id()),
+            db_port: free_port(),
+            search_port: free_port(),
+            core_port: free_port(),
+            ldap_port: free_port(),
         };
-        pg.launch();
-        pg
-    }
-
-    fn launch(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("server.log"))
-            .expect("log file");
-        let child = as_postgres(&format!("{PG_BIN}/postgres"))
-            .arg("-D")
-            .arg(&self.data)
-            .args(["-p", &self.port.to_string(), "-k"])
-            .arg(self.dir.path().join("sock"))
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-            .args(["-c", "full_page_writes=off", "-c", "synchronous_commit=off"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .spawn()
-            .expect("start postgres");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self
-            .sql_as("postgres", PG_SUPER_PASSWORD, "postgres", "SELECT 1")
-            .is_err()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "PostgreSQL did not accept connections within 30s; its log:\n{}",
-                std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        let pgbin = lab.root.path().join("pgbin");
+        std::fs::create_dir_all(&pgbin).expect("pgbin");
+        for b in ["pg_dump", "pg_restore", "psql", "pg_isready"] {
+            std::os::unix::fs::symlink(format!("/usr/lib/postgresql/15/bin/{b}"), pgbin.join(b))
+                .expect("symlink");
         }
-    }
-
-    /// Stops the server (a real outage for a failure drill); `start_again` brings it back.
-    pub fn stop(&mut self) {
-        let pid = std::fs::read_to_string(self.data.join("postmaster.pid"))
-            .ok()
-            .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<i32>().ok()));
-        if let Some(pid) = pid {
-            // SIGINT: fast shutdown (clean, so the restart needs no recovery).
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGINT,
-            );
-        }
-        if let Some(mut child) = self.child.take() {
-            let deadline = Instant::now() + Duration::from_secs(15);
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() > deadline => {
-                        if let Some(pid) = pid {
-                            let _ = nix::sys::signal::kill(
-                                nix::unistd::Pid::from_raw(pid),
-                                nix::sys::signal::Signal::SIGKILL,
-                            );
-                        }
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
-        }
-    }
-
-    pub fn start_again(&mut self) {
-        if self.child.is_none() {
-            self.launch();
-        }
-    }
-
-    pub fn sql_as(
-        &self,
-        user: &str,
-        password: &str,
-        db: &str,
-        sql: &str,
-    ) -> Result<String, String> {
-        output_of(
-            Command::new("psql")
-                .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
-                .args([
-                    "-p",
-                    &self.port.to_string(),
-                    "-U",
-                    user,
-                    "-d",
-                    db,
-                    "-c",
-                    sql,
-                ])
-                .env("PGPASSWORD", password)
-                .env("PGCONNECT_TIMEOUT", "2"),
-        )
-        .map(|s| s.trim_end().to_string())
-    }
-
-    /// SQL as the superuser; panics on failure.
-    pub fn admin(&self, db: &str, sql: &str) -> String {
-        self.sql_as("postgres", PG_SUPER_PASSWORD, db, sql)
-            .unwrap_or_else(|e| panic!("psql {sql:?}: {e}"))
-    }
-}
-
-impl Drop for Pg {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// An OpenLDAP slapd with a generated slapd.conf (mdb backend, the Debian schemas), in the
-/// foreground (`-d 0`) so the guard owns the process.
-pub struct Slapd {
-    pub port: u16,
-    pub suffix: String,
-    pub admin_dn: String,
-    pub password: String,
-    child: Option<Child>,
-    conf: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Slapd {
-    pub fn start(suffix: &str, password: &str) -> Slapd {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::create_dir(dir.path().join("db")).expect("db dir");
-        let conf = dir.path().join("slapd.conf");
-        let admin_dn = format!("cn=admin,{suffix}");
+        let server = lab.server();
+        std::fs::create_dir_all(&server).expect("server dir");
+        std::fs::copy(lab_dir().join("Makefile"), server.join("Makefile")).expect("Makefile");
+        lab.set_repository_version(VERSION);
         std::fs::write(
-            &conf,
+            server.join("lab.mk"),
             format!(
-                "include /etc/ldap/schema/core.schema\n\
-                 include /etc/ldap/schema/cosine.schema\n\
-                 include /etc/ldap/schema/inetorgperson.schema\n\
-                 include /etc/ldap/schema/nis.schema\n\
-                 pidfile {dir}/slapd.pid\n\
-                 modulepath /usr/lib/ldap\n\
-                 moduleload back_mdb\n\
-                 database mdb\n\
-                 maxsize 104857600\n\
-                 suffix \"{suffix}\"\n\
-                 rootdn \"{admin_dn}\"\n\
-                 rootpw {password}\n\
-                 directory {dir}/db\n",
-                dir = dir.path().display()
+                "LAB_PROJECT={}\nLAB_DIR={}\nLAB_IMAGE=opsplan-lab/hoss-base:latest\nLAB_PGBIN={}\n\
+                 LAB_DB_PORT={}\nLAB_SEARCH_PORT={}\nLAB_CORE_PORT={}\nLAB_LDAP_PORT={}\n",
+                lab.project,
+                lab_dir().display(),
+                pgbin.display(),
+                lab.db_port,
+                lab.search_port,
+                lab.core_port,
+                lab.ldap_port
             ),
         )
-        .expect("slapd.conf");
-        let mut s = Slapd {
-            port: free_port(),
-            suffix: suffix.into(),
-            admin_dn,
-            password: password.into(),
-            child: None,
-            conf,
-            dir,
-        };
-        s.launch();
-        s
+        .expect("lab.mk");
+        lab
     }
 
-    fn launch(&mut self) {
-        let log = std::fs::File::create(self.dir.path().join("slapd.log")).expect("log");
-        let child = Command::new("/usr/sbin/slapd")
-            .args(["-d", "0", "-h", &format!("ldap://127.0.0.1:{}/", self.port)])
-            .arg("-f")
-            .arg(&self.conf)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start slapd");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+    pub fn home(&self) -> PathBuf {
+        self.root.path().join("home")
+    }
+    pub fn hoss(&self) -> PathBuf {
+        self.home().join(".hoss")
+    }
+    pub fn backup_root(&self) -> PathBuf {
+        self.hoss().join("backup")
+    }
+    pub fn server(&self) -> PathBuf {
+        self.root.path().join("hoss/server")
+    }
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.core_port)
+    }
+    pub fn volume(&self, name: &str) -> String {
+        format!("{}_{name}", self.project)
+    }
+    pub fn container(&self, service: &str) -> String {
+        format!("{}_{service}_1", self.project)
+    }
+
+    pub fn set_repository_version(&self, v: &str) {
+        std::fs::write(self.server().join("VERSION"), format!("{v}\n")).expect("VERSION");
+    }
+
+    /// What `make env` and `make config` leave in ~/.hoss (server/Makefile): the .env keys
+    /// hossadm and the compose files read, the configuration folders, the data folders and
+    /// the backup root layout.
+    pub fn configure(&self) {
+        let h = self.hoss();
+        let env = format!(
+            "SERVICES=opensearch ldap db auth core sync\nHOSS_DIR={h}\nLETS_ENCRYPT_ENABLED=false\n\
+             EXTERNAL_HOSTNAME=http://localhost\nDOMAIN=localhost\nNAS_ROOT={h}/data/nas\n\
+             DB_ROOT={h}/data/db\nPOSTGRES_USER=postgres\nPOSTGRES_PASSWORD={PG_PASSWORD}\n\
+             DB_INIT_SCRIPTS={h}/core/db-init-scripts\nPOSTGRES_CORE_DB=hoss_core\nPOSTGRES_AUTH_DB=hoss_auth\n\
+             LDAP_ADMIN_PASSWORD={LDAP_PASSWORD}\nLDAP_ORGANISATION=Lab Org Inc.\nLDAP_DOMAIN={LDAP_DOMAIN}\n\
+             UID={uid}\nGID={gid}\nBACKUP_ROOT={h}/backup\n",
+            h = h.display(),
+            uid = own_ids().0,
+            gid = own_ids().1,
+        );
+        for d in [
+            "core/db-init-scripts",
+            "auth/certificates",
+            "sync",
+            "opensearch",
+            "ui",
+            "data/db",
+            "data/opensearch",
+            "data/events",
+            "data/nas/data",
+            "backup/backups",
+            "backup/.db",
+            "backup/.opensearch",
+        ] {
+            std::fs::create_dir_all(h.join(d)).expect("mkdir");
+        }
+        let files: [(&str, String); 10] = [
+            (".env", env),
+            ("traefik.yaml", "entryPoints:\n  web:\n    address: ':80'\n".into()),
+            ("core/config.yaml", "server:\n  dev: false\n".into()),
+            ("core/aws_credentials", "[default]\naws_access_key_id = lab\n".into()),
+            ("auth/config.yaml", "client_secret: lab-oidc-secret-1f2e\n".into()),
+            ("auth/config-dex.yaml", format!("ldap:\n  baseDN: {SUFFIX}\n")),
+            (
+                "auth/config-ldap.ldif",
+                format!("dn: ou=People,{SUFFIX}\nobjectClass: organizationalUnit\nou: People\n\ndn: ou=Groups,{SUFFIX}\nobjectClass: organizationalUnit\nou: Groups\n"),
+            ),
+            ("sync/config.yaml", "sync:\n  enabled: true\n".into()),
+            ("opensearch/opensearch.yaml", "path.repo: [\"/mnt/snapshots\"]\n".into()),
+            ("ui/config.json", "{\"title\": \"Lab Hoss\"}\n".into()),
+        ];
+        for (rel, text) in files {
+            std::fs::write(h.join(rel), text).expect("config file");
+        }
+        std::fs::copy(
+            lab_dir().join("db-init-scripts/create-databases.sh"),
+            h.join("core/db-init-scripts/create-databases.sh"),
+        )
+        .expect("create-databases.sh");
+        std::fs::write(h.join("data/nas/data/object-1.bin"), vec![7u8; 4096]).expect("nas");
+    }
+
+    pub fn make(&self, args: &[&str]) -> Result<String, String> {
+        output_of(
+            Command::new("make")
+                .arg("-C")
+                .arg(self.server())
+                .args(args)
+                .env("HOME", self.home()),
+        )
+    }
+
+    /// `make setup` (the external network), once per server.
+    pub fn setup(&self) {
+        self.make(&["setup"])
+            .unwrap_or_else(|e| panic!("make setup: {e}"));
+    }
+
+    pub fn network(&self) -> String {
+        format!("{}_web", self.project)
+    }
+
+    /// `make up DETACH=true`, then waits until every service answers.
+    pub fn up(&self) {
+        self.make(&["up", "DETACH=true"])
+            .unwrap_or_else(|e| panic!("make up: {e}"));
+        self.wait_ready();
+    }
+
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let db = self.psql("hoss_auth", "SELECT 1").is_ok();
+            let ldap = self.ldap_entries().is_ok();
+            let search = http_get(self.search_port, "/_cluster/health").is_ok();
+            let core = http_get(self.core_port, "/core/v1/discover").is_ok();
+            if db && ldap && search && core {
+                return;
+            }
             assert!(
                 Instant::now() < deadline,
-                "slapd did not listen within 20s; its log:\n{}",
-                std::fs::read_to_string(self.dir.path().join("slapd.log")).unwrap_or_default()
+                "the lab server did not come up in 90s (db {db}, ldap {ldap}, search {search}, core {core}); db log:\n{}",
+                self.logs("db")
             );
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(300));
         }
     }
 
-    pub fn uri(&self) -> String {
-        format!("ldap://127.0.0.1:{}", self.port)
+    pub fn logs(&self, service: &str) -> String {
+        Command::new("docker")
+            .args(["logs", &self.container(service)])
+            .output()
+            .map(|o| {
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                )
+            })
+            .unwrap_or_default()
     }
 
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(child.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+    pub fn psql(&self, db: &str, sql: &str) -> Result<String, String> {
+        output_of(
+            Command::new("/usr/lib/postgresql/15/bin/psql")
+                .args(["-h", "127.0.0.1", "-p", &self.db_port.to_string()])
+                .args([
+                    "-U",
+                    "postgres",
+                    "-d",
+                    db,
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-Atqc",
+                    sql,
+                ])
+                .env("PGPASSWORD", PG_PASSWORD)
+                .env("PGCONNECT_TIMEOUT", "3"),
+        )
     }
 
-    pub fn start_again(&mut self) {
-        if self.child.is_none() {
-            self.launch();
-        }
-    }
-
-    fn tool(&self, tool: &str) -> Command {
+    fn ldap_tool(&self, tool: &str) -> Command {
         let mut c = Command::new(tool);
         c.args([
             "-x",
             "-H",
-            &self.uri(),
+            &format!("ldap://127.0.0.1:{}", self.ldap_port),
             "-D",
-            &self.admin_dn,
+            &format!("cn=admin,{SUFFIX}"),
             "-w",
-            &self.password,
+            LDAP_PASSWORD,
         ]);
         c
     }
 
-    /// ldapadd of LDIF text.
-    pub fn add(&self, ldif: &str) {
-        let path = self.dir.path().join("add.ldif");
+    pub fn ldap_add(&self, ldif: &str) {
+        let path = self.root.path().join("add.ldif");
         std::fs::write(&path, ldif).expect("ldif");
-        output_of(self.tool("ldapadd").arg("-f").arg(&path)).unwrap_or_else(|e| panic!("{e}"));
+        output_of(self.ldap_tool("ldapadd").arg("-f").arg(&path)).unwrap_or_else(|e| panic!("{e}"));
     }
 
-    /// Deletes every entry below the suffix (the suffix entry stays, as the server creates
-    /// it at start).
-    pub fn delete_below_suffix(&self) {
-        let children = output_of(
-            self.tool("ldapsearch")
-                .args([
-                    "-LLL",
-                    "-o",
-                    "ldif-wrap=no",
-                    "-s",
-                    "one",
-                    "-b",
-                    &self.suffix,
-                ])
-                .args(["(objectClass=*)", "1.1"]),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        for dn in children.lines().filter_map(|l| l.strip_prefix("dn: ")) {
-            output_of(self.tool("ldapdelete").args(["-r", dn])).unwrap_or_else(|e| panic!("{e}"));
-        }
-    }
-
-    /// Every entry of the tree, normalised: dn -> sorted attribute lines (base64 values
-    /// kept as printed), so order of entries and attributes does not matter.
-    pub fn entries(&self) -> BTreeMap<String, Vec<String>> {
-        let text = output_of(self.tool("ldapsearch").args([
+    /// Every entry below the suffix, normalised (dn -> sorted attribute lines).
+    pub fn ldap_entries(&self) -> Result<BTreeMap<String, Vec<String>>, String> {
+        let out = output_of(self.ldap_tool("ldapsearch").args([
             "-LLL",
             "-o",
             "ldif-wrap=no",
             "-b",
-            &self.suffix,
+            SUFFIX,
             "(objectClass=*)",
+        ]))?;
+        Ok(normalise_ldif(&out))
+    }
+
+    /// Seeds both databases, LDAP people and groups, and search documents.
+    pub fn seed(&self, rows: usize, people: usize) {
+        self.psql(
+            "hoss_core",
+            &format!(
+                "CREATE TABLE namespace (id serial PRIMARY KEY, name text NOT NULL);\
+                 CREATE TABLE dataset (id serial PRIMARY KEY, namespace_id int REFERENCES namespace(id), name text, meta jsonb);\
+                 INSERT INTO namespace (name) VALUES ('default'), ('lab');\
+                 INSERT INTO dataset (namespace_id, name, meta) SELECT 1 + i % 2, 'ds-' || i, jsonb_build_object('i', i) FROM generate_series(1, {rows}) i;"
+            ),
+        )
+        .unwrap_or_else(|e| panic!("seed hoss_core: {e}"));
+        self.psql(
+            "hoss_auth",
+            "CREATE TABLE users (id serial PRIMARY KEY, username text UNIQUE, role text);\
+             CREATE TABLE pats (id serial PRIMARY KEY, user_id int REFERENCES users(id), token_hash text);\
+             INSERT INTO users (username, role) SELECT 'user' || i, CASE WHEN i = 1 THEN 'admin' ELSE 'user' END FROM generate_series(1, 25) i;\
+             INSERT INTO pats (user_id, token_hash) SELECT i, md5('tok' || i) FROM generate_series(1, 25) i;",
+        )
+        .unwrap_or_else(|e| panic!("seed hoss_auth: {e}"));
+        let mut ldif = String::new();
+        for i in 0..people {
+            ldif.push_str(&format!(
+                "dn: cn=person{i},ou=People,{SUFFIX}\nobjectClass: inetOrgPerson\ncn: person{i}\nsn: Lab\nmail: person{i}@lab.example\n\n"
+            ));
+        }
+        ldif.push_str(&format!(
+            "dn: cn=admins,ou=Groups,{SUFFIX}\nobjectClass: groupOfNames\ncn: admins\nmember: cn=person0,ou=People,{SUFFIX}\n"
+        ));
+        self.ldap_add(&ldif);
+        for i in 0..12 {
+            http_put(
+                self.search_port,
+                &format!("/metadata-index/_doc/{i}"),
+                &format!("{{\"key\": \"k{i}\", \"value\": \"v{i}\"}}"),
+            )
+            .unwrap_or_else(|e| panic!("seed search: {e}"));
+        }
+    }
+
+    /// Per table of both databases: row count and an md5 of the ordered rows.
+    pub fn db_digest(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for db in ["hoss_core", "hoss_auth"] {
+            let tables = self
+                .psql(
+                    db,
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+                )
+                .unwrap_or_else(|e| panic!("{db}: {e}"));
+            for t in tables.lines() {
+                let v = self
+                    .psql(
+                        db,
+                        &format!("SELECT count(*) || ' ' || coalesce(md5(string_agg(x::text, ',' ORDER BY x::text)), '') FROM {t} x"),
+                    )
+                    .unwrap_or_else(|e| panic!("{db}.{t}: {e}"));
+                out.insert(format!("{db}.{t}"), v.trim().to_string());
+            }
+        }
+        out
+    }
+
+    /// Search indices and their document counts.
+    pub fn search_digest(&self) -> BTreeMap<String, String> {
+        let body = http_get(self.search_port, "/_cat/indices?format=json")
+            .unwrap_or_else(|e| panic!("search: {e}"));
+        let v: serde_json::Value = serde_json::from_str(&body).expect("indices JSON");
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|i| {
+                        (
+                            i["index"].as_str().unwrap_or_default().to_string(),
+                            i["docs.count"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// sha256 and mode of the auth service's private key, read in its volume.
+    pub fn private_key(&self) -> String {
+        output_of(Command::new("docker").args([
+            "run",
+            "--rm",
+            "-v",
+            &format!("{}:/mnt/auth:ro", self.volume("auth-secrets")),
+            "busybox",
+            "sh",
+            "-c",
+            "sha256sum /mnt/auth/private.pem | cut -d' ' -f1; stat -c %a /mnt/auth/private.pem",
         ]))
-        .unwrap_or_else(|e| panic!("{e}"));
-        normalise_ldif(&text)
+        .unwrap_or_else(|e| panic!("read private.pem: {e}"))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" mode ")
+    }
+
+    /// The page's preparation of a restore on the same machine: make down, make reset, then
+    /// remove by hand what is left (data/db etc. belong to the containers' users), keeping
+    /// the backup directory (with the archives) and data/nas.
+    pub fn reset_for_restore(&self) {
+        self.make(&["down"])
+            .unwrap_or_else(|e| panic!("make down: {e}"));
+        // make reset removes ~/.hoss/data entirely; the object store data is kept aside
+        // the way an operator would (the page: be very careful with data/nas).
+        let nas_keep = self.root.path().join("nas-kept");
+        let _ = std::fs::remove_dir_all(&nas_keep);
+        std::fs::rename(self.hoss().join("data/nas"), &nas_keep).expect("keep data/nas");
+        self.make(&["reset"])
+            .unwrap_or_else(|e| panic!("make reset: {e}"));
+        std::fs::create_dir_all(self.hoss().join("data")).expect("data");
+        std::fs::rename(&nas_keep, self.hoss().join("data/nas")).expect("put data/nas back");
+        for e in std::fs::read_dir(self.hoss())
+            .expect("read ~/.hoss")
+            .flatten()
+        {
+            let n = e.file_name();
+            if n == "backup" || n == "data" {
+                continue;
+            }
+            remove(&e.path());
+        }
+        for d in [".db", ".opensearch"] {
+            let p = self.backup_root().join(d);
+            remove(&p);
+            std::fs::create_dir_all(&p).expect("recreate");
+        }
+    }
+
+    /// Files of ~/.hoss that are configuration (what hossadm backs up and more):
+    /// relative path -> sha256.
+    pub fn config_digest(&self) -> BTreeMap<String, String> {
+        super::common::tree_digest(&self.hoss(), |rel| {
+            rel.starts_with("backup") || rel.starts_with("data")
+        })
+        .into_iter()
+        .map(|(k, (sha, _))| (k, sha))
+        .collect()
+    }
+
+    pub fn archives(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(self.backup_root().join("backups"))
+            .map(|it| {
+                it.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.to_string_lossy().ends_with(".tar.gz"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
     }
 }
 
-impl Drop for Slapd {
+impl Drop for HossLab {
     fn drop(&mut self) {
-        self.stop();
+        if let Ok(o) = Command::new("docker")
+            .args(["ps", "-aq", "--filter"])
+            .arg(format!("label=org.opsplan.lab.project={}", self.project))
+            .output()
+        {
+            let ids: Vec<String> = String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker")
+                    .args(["rm", "-f"])
+                    .args(&ids)
+                    .output();
+            }
+        }
+        for v in ["auth-secrets", "ldap-vol0", "ldap-vol1"] {
+            let _ = Command::new("docker")
+                .args(["volume", "rm", "-f", &self.volume(v)])
+                .output();
+        }
+        let _ = Command::new("docker")
+            .args(["network", "rm", &self.network()])
+            .output();
     }
 }
 
-/// LDIF (unwrapped) -> dn -> sorted attribute lines; `dn::` (base64) dns are kept as is.
+/// This process's effective uid and gid: the owner of a file it creates.
+fn own_ids() -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let probe = tempfile::NamedTempFile::new().expect("temp file");
+    let m = probe.as_file().metadata().expect("metadata");
+    (m.uid(), m.gid())
+}
+
+fn remove(p: &Path) {
+    if p.is_dir() {
+        std::fs::remove_dir_all(p).unwrap_or_else(|e| panic!("remove {}: {e}", p.display()));
+    } else if p.exists() {
+        std::fs::remove_file(p).unwrap_or_else(|e| panic!("remove {}: {e}", p.display()));
+    }
+}
+
+pub fn http_get(port: u16, path: &str) -> Result<String, String> {
+    output_of(
+        Command::new("curl")
+            .args(["-sf", "--max-time", "5"])
+            .arg(format!("http://127.0.0.1:{port}{path}")),
+    )
+}
+
+pub fn http_put(port: u16, path: &str, body: &str) -> Result<String, String> {
+    output_of(
+        Command::new("curl")
+            .args([
+                "-sf",
+                "--max-time",
+                "5",
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                body,
+            ])
+            .arg(format!("http://127.0.0.1:{port}{path}")),
+    )
+}
+
 pub fn normalise_ldif(text: &str) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();
     for block in text.split("\n\n") {
-        let mut lines: Vec<String> = block
-            .lines()
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(str::to_string)
-            .collect();
-        if lines.is_empty() {
-            continue;
+        let mut dn = None;
+        let mut attrs = Vec::new();
+        for line in block.lines() {
+            if let Some(d) = line.strip_prefix("dn: ") {
+                dn = Some(d.to_lowercase());
+            } else if !line.trim().is_empty() {
+                attrs.push(line.to_string());
+            }
         }
-        let dn = lines.remove(0).to_lowercase();
-        lines.sort();
-        out.insert(dn, lines);
+        if let Some(dn) = dn {
+            attrs.sort();
+            out.insert(dn, attrs);
+        }
     }
     out
-}
-
-/// The seed: a directory as Hoss's internal LDAP holds it (people, groups, service accounts).
-pub fn seed_ldif(suffix: &str, people: usize) -> String {
-    let mut s = format!(
-        "dn: {suffix}\nobjectClass: dcObject\nobjectClass: organization\ndc: hoss\no: Hoss lab\n\n\
-         dn: ou=people,{suffix}\nobjectClass: organizationalUnit\nou: people\n\n\
-         dn: ou=groups,{suffix}\nobjectClass: organizationalUnit\nou: groups\n\n\
-         dn: ou=services,{suffix}\nobjectClass: organizationalUnit\nou: services\n\n"
-    );
-    let mut members = String::new();
-    for i in 0..people {
-        s.push_str(&format!(
-            "dn: uid=user{i:03},ou=people,{suffix}\nobjectClass: inetOrgPerson\n\
-             objectClass: posixAccount\nuid: user{i:03}\ncn: User {i}\nsn: Number{i}\n\
-             givenName: Lab\nmail: user{i:03}@hoss.local\nuidNumber: {}\ngidNumber: 5000\n\
-             homeDirectory: /home/user{i:03}\nuserPassword: {{SSHA}}c2VlZC1oYXNoLXtpfQ{i:03}\n\
-             description: Zoë Ünïcode user {i} (non-ASCII, so LDIF base64 is exercised)\n\n",
-            10000 + i
-        ));
-        members.push_str(&format!("member: uid=user{i:03},ou=people,{suffix}\n"));
-    }
-    s.push_str(&format!(
-        "dn: cn=hoss-admins,ou=groups,{suffix}\nobjectClass: groupOfNames\ncn: hoss-admins\n{members}\n\
-         dn: cn=sync,ou=services,{suffix}\nobjectClass: inetOrgPerson\ncn: sync\nsn: service\n\
-         userPassword: {{SSHA}}c3luYy1zZXJ2aWNl\n\n"
-    ));
-    s
-}
-
-/// The server folder: a copy of the Makefile stand-in and its lab.mk.
-pub fn server_dir(dir: &Path, health_port: u16) {
-    std::fs::create_dir_all(dir).expect("server dir");
-    std::fs::copy(
-        repo_root().join("tests/lab/hoss/Makefile"),
-        dir.join("Makefile"),
-    )
-    .expect("copy the Makefile stand-in");
-    std::fs::write(
-        dir.join("lab.mk"),
-        format!(
-            "HEALTH_PORT := {health_port}\nHEALTH_SERVER := {}\n",
-            repo_root()
-                .join("tests/lab/hoss/health-server.py")
-                .display()
-        ),
-    )
-    .expect("lab.mk");
-}
-
-/// Stops the health server stand-in a plan started (pid file in the server folder).
-pub fn stop_server(dir: &Path) {
-    if let Some(pid) = std::fs::read_to_string(dir.join("server.pid"))
-        .ok()
-        .and_then(|s| s.trim().parse::<i32>().ok())
-    {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = std::fs::remove_file(dir.join("server.pid"));
-    }
-}
-
-/// Guard stopping the health server stand-in whatever happens.
-pub struct ServerGuard(pub PathBuf);
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        stop_server(&self.0);
-    }
-}
-
-/// ~/.hoss: .env, configuration, private keys (mode 0600), object store data (data/nas,
-/// never backed up, never touched by a restore) and the backup root with search index
-/// snapshots in backup/.opensearch.
-pub fn seed_hoss_dir(hoss: &Path, db_password: &str) {
-    let w = |rel: &str, content: &[u8], mode: u32| {
-        use std::os::unix::fs::PermissionsExt;
-        let p = hoss.join(rel);
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&p, content).expect("write");
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
-    };
-    w(
-        ".env",
-        format!(
-            "BACKUP_ROOT={}/backup\nDB_PASSWORD={db_password}\nHEALTH_CHECK_HOST=localhost\n",
-            hoss.display()
-        )
-        .as_bytes(),
-        0o600,
-    );
-    w(
-        "config/core.yaml",
-        b"auth:\n  provider: ldap\nsync:\n  enabled: true\n",
-        0o644,
-    );
-    w(
-        "config/nginx/hoss.conf",
-        b"server { listen 443 ssl; }\n",
-        0o644,
-    );
-    for (i, name) in ["keys/server.key", "keys/jwt-signing.key", "keys/sync.key"]
-        .iter()
-        .enumerate()
-    {
-        let mut body = String::from("-----BEGIN PRIVATE KEY-----\n");
-        for line in 0..25 {
-            let bytes: Vec<u8> = (0..48)
-                .map(|b| ((b * 31 + line * 7 + i * 13) % 251) as u8)
-                .collect();
-            body.push_str(&hex::encode(bytes));
-            body.push('\n');
-        }
-        body.push_str("-----END PRIVATE KEY-----\n");
-        w(name, body.as_bytes(), 0o600);
-    }
-    w(
-        "keys/server.crt",
-        b"-----BEGIN CERTIFICATE-----\nlab\n-----END CERTIFICATE-----\n",
-        0o644,
-    );
-    for i in 0..20 {
-        w(
-            &format!("data/nas/bucket-{}/object-{i:03}", i % 3),
-            format!("object store payload {i}\n").repeat(50).as_bytes(),
-            0o644,
-        );
-    }
-    for i in 0..5 {
-        w(
-            &format!("backup/.opensearch/snapshots/index-{i}.dat"),
-            format!("opensearch snapshot shard {i}\n")
-                .repeat(200)
-                .as_bytes(),
-            0o644,
-        );
-    }
-}
-
-/// The database the plan dumps: role and database `hoss`, three related tables.
-pub fn seed_db(pg: &Pg, password: &str, rows: usize) {
-    pg.admin(
-        "postgres",
-        &format!("CREATE ROLE hoss LOGIN PASSWORD '{password}'"),
-    );
-    pg.admin("postgres", "CREATE DATABASE hoss OWNER hoss");
-    let sql = format!(
-        "CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE, created timestamptz NOT NULL);
-         CREATE TABLE datasets (id serial PRIMARY KEY, owner int REFERENCES users(id), name text, bucket text, size bigint, meta jsonb);
-         CREATE TABLE api_keys (id serial PRIMARY KEY, user_id int REFERENCES users(id), key_hash bytea, expires date);
-         INSERT INTO users (name, email, created)
-           SELECT 'user ' || g, 'user' || g || '@hoss.local', timestamptz '2024-01-01 00:00+00' + g * interval '1 hour'
-           FROM generate_series(1, {rows}) g;
-         INSERT INTO datasets (owner, name, bucket, size, meta)
-           SELECT 1 + g % {rows}, 'dataset-' || g, 'bucket-' || (g % 3), g * 1048576,
-                  jsonb_build_object('tags', jsonb_build_array('t' || g % 7, 'lab'), 'note', 'Zoë ' || g)
-           FROM generate_series(1, {rows} * 2) g;
-         INSERT INTO api_keys (user_id, key_hash, expires)
-           SELECT 1 + g % {rows}, sha256(('key-' || g)::bytea), date '2030-01-01' + g
-           FROM generate_series(1, {rows}) g;"
-    );
-    pg.sql_as("hoss", password, "hoss", &sql)
-        .unwrap_or_else(|e| panic!("seed the hoss database: {e}"));
-}
-
-pub const TABLES: [&str; 3] = ["users", "datasets", "api_keys"];
-
-/// Per table: row count and md5 of every row's text in id order; plus the sequences' values.
-pub fn db_digest(pg: &Pg, password: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for t in TABLES {
-        let r = pg.sql_as(
-            "hoss",
-            password,
-            "hoss",
-            &format!("SELECT count(*) || ' rows, md5 ' || coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t.id)), '-') FROM {t} t"),
-        );
-        out.insert(
-            format!("table {t}"),
-            r.unwrap_or_else(|e| format!("unreadable: {e}")),
-        );
-        let s = pg.sql_as(
-            "hoss",
-            password,
-            "hoss",
-            &format!("SELECT last_value FROM {t}_id_seq"),
-        );
-        out.insert(
-            format!("sequence {t}_id_seq"),
-            s.unwrap_or_else(|e| format!("unreadable: {e}")),
-        );
-    }
-    out
-}
-
-/// Drops the database's content (the tables and their sequences).
-pub fn wipe_db(pg: &Pg, password: &str) {
-    pg.sql_as(
-        "hoss",
-        password,
-        "hoss",
-        "DROP TABLE api_keys, datasets, users CASCADE",
-    )
-    .unwrap_or_else(|e| panic!("wipe the hoss database: {e}"));
 }
