@@ -145,6 +145,8 @@ fixtures! {
     resume_check_without_probe => ["E054"],
     resume_compensate_without_undo => ["E054"],
     destructive_unguarded => ["E060"],
+    destructive_undo_unguarded => ["E060"],
+    guard_skipped_by_its_when => ["E060"],
     // Durations and retries.
     bad_duration_timeout => ["E070"],
     bad_duration_backoff => ["E070"],

@@ -280,3 +280,33 @@ fn a_journal_on_a_full_disk_stops_the_run_rolls_back_and_cannot_be_resumed() {
     drop(small);
     figure("fault matrix: 1 journal on a full filesystem, 0 leaks found, resume refused");
 }
+
+#[test]
+fn a_destructive_undo_needs_force_before_anything_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let plan = dir.join("plan.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            "apiVersion: opsplan/v1\nkind: Plan\nmetadata:\n  name: undo-gate\nsteps:\n  - id: safe\n    type: assert\n    with: {{ that: \"{{{{ true }}}}\", message: ok }}\n  - id: stage\n    needs: [safe]\n    type: exec\n    with: {{ argv: [touch, \"{0}/staged\"] }}\n    undo:\n      type: fs.remove\n      with: {{ path: \"{0}/staged\" }}\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("run")
+        .arg(&plan)
+        .arg("--no-journal")
+        .env("OPSPLAN_LOCK_DIR", dir.join("locks"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the undo of stage"), "{stderr}");
+    assert!(
+        !dir.join("staged").exists(),
+        "a step ran before the refusal"
+    );
+}

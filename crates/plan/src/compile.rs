@@ -67,6 +67,9 @@ impl RetryPolicy {
 pub struct CompiledAction {
     pub kind: Arc<dyn DynStepType>,
     pub with: Node,
+    /// The worst case of its arguments destroys data: it gets the same gate as a
+    /// destructive step (`--force` or a yes), in rollback and resume too.
+    pub destructive: bool,
     pub timeout: Option<Duration>,
     pub retry: RetryPolicy,
 }
@@ -566,12 +569,14 @@ pub fn compile(
         });
         let action = |u: &crate::plan::ActionDecl| {
             let kind = plan.registry.lookup(&u.step_type.value)?.clone();
+            let with = u
+                .with
+                .clone()
+                .unwrap_or_else(|| Node::new(u.step_type.span, NodeValue::Map(vec![])));
             Some(CompiledAction {
+                destructive: kind.destructive(&with),
                 kind: kind.clone(),
-                with: u
-                    .with
-                    .clone()
-                    .unwrap_or_else(|| Node::new(u.step_type.span, NodeValue::Map(vec![]))),
+                with,
                 timeout: u.timeout.as_ref().and_then(|t| {
                     render_static(t, &ctx, &sources)
                         .and_then(|t| parse_duration(&t, "timeout"))

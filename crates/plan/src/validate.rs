@@ -927,18 +927,43 @@ fn check_resources(
     }
 }
 
-/// A destructive step needs an `assert` or `confirm` guard among the steps it needs.
+/// A destructive step (or a step whose undo or probe is destructive) needs an `assert` or
+/// `confirm` guard among the steps it needs. A guard with its own `when:` does not count:
+/// when it is skipped, it guards nothing.
 fn check_destructive(plan: &LoadedPlan, ancestors: &Ancestry, diags: &mut Vec<Diagnostic>) {
     let guarded = ancestors.any_upstream(|j| {
-        matches!(
-            plan.steps[j]
-                .decl
-                .step_type
-                .as_ref()
-                .map(|t| t.value.as_str()),
-            Some("assert" | "confirm")
-        )
+        let g = &plan.steps[j].decl;
+        g.when.is_none()
+            && matches!(
+                g.step_type.as_ref().map(|t| t.value.as_str()),
+                Some("assert" | "confirm")
+            )
     });
+    for (i, s) in plan.steps.iter().enumerate() {
+        if guarded[i] {
+            continue;
+        }
+        for (what, action) in [("undo", &s.decl.undo), ("probe", &s.decl.probe)] {
+            let Some(a) = action else { continue };
+            let Some(kind) = plan.registry.lookup(&a.step_type.value) else {
+                continue;
+            };
+            let with = a
+                .with
+                .clone()
+                .unwrap_or_else(|| Node::new(a.step_type.span, NodeValue::Map(vec![])));
+            if kind.destructive(&with) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::DestructiveUnguarded,
+                        format!("the {what} of step `{}` is destructive and has no guard", s.id.value),
+                    )
+                    .label(a.step_type.span, format!("`{}` with these arguments destroys data", kind.name()))
+                    .help("make the step need an `assert` step that checks it is safe, or a `confirm` step (with no `when:` of its own)"),
+                );
+            }
+        }
+    }
     for (i, s) in plan.steps.iter().enumerate() {
         let Some(kind) = s.kind(&plan.registry) else {
             continue;

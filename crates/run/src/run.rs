@@ -242,13 +242,18 @@ impl RunBuilder {
     /// The destructive steps that would need an answer nobody can give: checked before
     /// anything is taken or run.
     fn refuse_unanswerable(&self) -> Result<(), RunError> {
-        let steps: Vec<String> = self
-            .plan
-            .steps
-            .iter()
-            .filter(|s| s.destructive)
-            .map(|s| s.id.clone())
-            .collect();
+        let mut steps = Vec::new();
+        for s in &self.plan.steps {
+            if s.destructive {
+                steps.push(s.id.clone());
+            }
+            if s.undo.as_ref().is_some_and(|u| u.destructive) {
+                steps.push(format!("the undo of {}", s.id));
+            }
+            if s.probe.as_ref().is_some_and(|p| p.destructive) {
+                steps.push(format!("the probe of {}", s.id));
+            }
+        }
         if !self.rollback_only
             && !steps.is_empty()
             && !self.answers.force

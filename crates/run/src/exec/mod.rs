@@ -614,7 +614,7 @@ impl Executor {
             masked,
             retry: action.retry.clone(),
             timeout: action.timeout,
-            destructive: false,
+            destructive: action.destructive,
         })
     }
 
@@ -657,7 +657,7 @@ impl Executor {
                 Err(d) => d.message,
             };
             let action = plan.redactor.redact(&action).into_owned();
-            if call.destructive && phase == Phase::Forward {
+            if call.destructive {
                 if let Err(e) =
                     destructive_gate(&step_id, &action, opts.answers, opts.prompter.as_ref()).await
                 {
