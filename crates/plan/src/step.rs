@@ -5,8 +5,8 @@
 //! are the engine's. `describe` feeds preview and the journal from the same spec `run` gets,
 //! so what is shown is what runs.
 
+use crate::diagnostic::de_diagnostic;
 use crate::diagnostic::{Code, Diagnostic};
-use crate::plan::de_diagnostic;
 use crate::source::de::from_node;
 use crate::source::Node;
 use serde::de::DeserializeOwned;

@@ -5,10 +5,11 @@
 
 use crate::exec::events::RunStatus;
 use crate::exec::InDoubt;
+use crate::journal::format;
 use crate::journal::format::Meta;
 use crate::journal::store::{self, Liveness};
 use crate::journal::{recorder, resume as decide, state};
-use crate::lock::LockBackend;
+use crate::lock::{Holder, LockBackend, Takeover};
 use opsplan_plan::compile::CompiledPlan;
 use opsplan_plan::diagnostic::Diagnostic;
 use opsplan_plan::params::ParamInputs;
@@ -146,7 +147,7 @@ pub async fn prepare(
             return Err(ResumeRefusal::Finished {
                 run_id: meta.run_id.clone(),
                 label: Liveness::Finished(s).label(),
-                released_locks: crate::run::release_leftover_locks(locks, meta),
+                released_locks: release_leftover_locks(locks, meta),
             })
         }
     }
@@ -279,4 +280,28 @@ fn secrets_given_again(meta: &Meta, set: &[(String, String)]) -> Result<(), Resu
 
 fn short(hash: &str) -> &str {
     &hash[..hash.len().min(12)]
+}
+
+/// A crash between a run's last record and the release of its locks leaves them marked as
+/// held by it; the run is over, so they are given back. Returns the names released.
+fn release_leftover_locks(backend: &dyn LockBackend, meta: &Meta) -> Vec<String> {
+    let me = Holder {
+        run_id: meta.run_id.clone(),
+        plan: meta.plan.name.clone(),
+        host: format::hostname(),
+        pid: std::process::id(),
+        started: meta.started.clone(),
+    };
+    let mut released = Vec::new();
+    for name in &meta.locks {
+        // Only our own record is taken over (never another run's, never without a record).
+        if let Ok(a) = backend.try_acquire(name, &me, false) {
+            let ours = matches!(a.takeover, Some(Takeover::SameRun(_)));
+            let _ = a.guard.release(false);
+            if ours {
+                released.push(name.clone());
+            }
+        }
+    }
+    released
 }

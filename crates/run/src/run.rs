@@ -484,27 +484,3 @@ pub fn new_run_id() -> String {
         rand::random::<u32>()
     )
 }
-
-/// A crash between a run's last record and the release of its locks leaves them marked as
-/// held by it; the run is over, so they are given back. Returns the names released.
-pub fn release_leftover_locks(backend: &dyn LockBackend, meta: &Meta) -> Vec<String> {
-    let me = Holder {
-        run_id: meta.run_id.clone(),
-        plan: meta.plan.name.clone(),
-        host: format::hostname(),
-        pid: std::process::id(),
-        started: meta.started.clone(),
-    };
-    let mut released = Vec::new();
-    for name in &meta.locks {
-        // Only our own record is taken over (never another run's, never without a record).
-        if let Ok(a) = backend.try_acquire(name, &me, false) {
-            let ours = matches!(a.takeover, Some(Takeover::SameRun(_)));
-            let _ = a.guard.release(false);
-            if ours {
-                released.push(name.clone());
-            }
-        }
-    }
-    released
-}

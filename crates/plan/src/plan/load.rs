@@ -1,6 +1,6 @@
 use super::model::*;
-use crate::diagnostic::{did_you_mean, Code, Diagnostic};
-use crate::source::de::{from_node, quote_list, DeError, DeErrorKind, Sp};
+use crate::diagnostic::{de_diagnostic, did_you_mean, Code, Diagnostic};
+use crate::source::de::{from_node, quote_list, Sp};
 use crate::source::{FileId, Node, NodeValue, SourceFile, Sources, Span};
 use crate::step::{DynStepType, Registry};
 use indexmap::IndexMap;
@@ -464,97 +464,5 @@ fn decode<T: serde::de::DeserializeOwned>(
             diags.push(de_diagnostic(&e, what, node.span));
             None
         }
-    }
-}
-
-/// Turns a deserialization error into a diagnostic about `what` (`step`, `exec arguments`).
-pub fn de_diagnostic(e: &DeError, what: &str, fallback: Span) -> Diagnostic {
-    let span = e.span.unwrap_or(fallback);
-    let path = e.path_text();
-    // `retry` of step `upload`, or the whole step when the error is at its top.
-    let place = if path.is_empty() {
-        what.to_string()
-    } else {
-        format!("`{path}` in {what}")
-    };
-    match &e.kind {
-        DeErrorKind::UnknownField { field, expected } => {
-            let d = Diagnostic::new(
-                Code::UnknownField,
-                format!("unknown field `{field}` in {place}"),
-            )
-            .label(span, "unknown field");
-            match did_you_mean(field, expected.iter().copied()) {
-                Some(s) => d.help(format!("did you mean `{s}`?")),
-                None => d.help(format!("expected one of {}", quote_list(expected))),
-            }
-        }
-        DeErrorKind::UnknownVariant { variant, expected } => {
-            let d = Diagnostic::new(
-                Code::InvalidValue,
-                format!("unknown value `{variant}` for {place}"),
-            )
-            .label(span, "not one of the accepted values");
-            match did_you_mean(variant, expected.iter().copied()) {
-                Some(s) => d.help(format!("did you mean `{s}`?")),
-                None => d.help(format!("expected one of {}", quote_list(expected))),
-            }
-        }
-        DeErrorKind::MissingField(field) => Diagnostic::new(
-            Code::MissingField,
-            format!("missing field `{field}` in {place}"),
-        )
-        .label(span, format!("this mapping has no `{field}`"))
-        .help(format!("add `{field}:` to it")),
-        DeErrorKind::InvalidType { expected, found } => {
-            let target = if path.is_empty() {
-                format!("in {what}")
-            } else {
-                format!("for {place}")
-            };
-            Diagnostic::new(
-                Code::WrongType,
-                format!("wrong type {target}: expected {expected}, found {found}"),
-            )
-            .label(span, format!("expected {expected}"))
-            .help(type_help(expected, found))
-        }
-        DeErrorKind::Custom(msg) => Diagnostic::new(
-            Code::InvalidValue,
-            format!("invalid value for {place}: {msg}"),
-        )
-        .label(span, "invalid value")
-        .help("see `opsplan schema` for the accepted values"),
-    }
-}
-
-/// How to write a value of the expected type, for "wrong type" help.
-fn type_help(expected: &str, found: &str) -> String {
-    if found.contains("{{") || found.contains("{%") {
-        "templates are rendered only in `with:`, `when:`, `for_each:`, `locks:` and durations; write a literal value here".into()
-    } else if expected.contains("list") || expected.contains("sequence") {
-        if found.starts_with("string") {
-            "write a list, e.g. `[tar, -czf, out.tgz, data]`, or one `- item` per line; a string is not split into words".into()
-        } else {
-            "write a list, e.g. `[a, b]`, or one `- item` per line".into()
-        }
-    } else if expected.contains("string") {
-        if found.contains("list") {
-            "write a single string; for several lines use a block scalar (`key: |` then indented lines)".into()
-        } else {
-            "write a single string; quote it if it contains `: ` or starts with `[`, `{` or `*`"
-                .into()
-        }
-    } else if expected.contains("mapping")
-        || expected.contains("map")
-        || expected.contains("struct")
-    {
-        "write a mapping of `key: value` lines, indented under this key".into()
-    } else if expected.contains("bool") {
-        "write true or false".into()
-    } else if expected.contains("integer") || expected.contains("number") {
-        "write a number without quotes".into()
-    } else {
-        format!("write {expected}")
     }
 }

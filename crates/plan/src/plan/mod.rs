@@ -3,5 +3,6 @@
 mod load;
 pub mod model;
 
-pub use load::{de_diagnostic, load_plan, LoadedPlan, Scope, ScopedStep};
+pub use crate::diagnostic::de_diagnostic;
+pub use load::{load_plan, LoadedPlan, Scope, ScopedStep};
 pub use model::*;

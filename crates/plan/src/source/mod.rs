@@ -7,7 +7,7 @@
 pub mod de;
 mod node;
 
-pub use node::{Node, NodeValue};
+pub use node::{Node, NodeValue, YamlError};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -293,23 +293,6 @@ impl YamlError {
         }
         err
     }
-
-    /// The diagnostic for this error in `file`.
-    pub fn to_diagnostic(&self, file: FileId, what: &str) -> crate::diagnostic::Diagnostic {
-        use crate::diagnostic::{Code, Diagnostic};
-        let mut d = Diagnostic::new(
-            Code::YamlSyntax,
-            format!("invalid YAML{what}: {}", self.message),
-        )
-        .label(
-            Span::new(file, self.offset.unwrap_or(0), self.len),
-            self.label,
-        );
-        if let Some((offset, len, text)) = &self.related {
-            d = d.label(Span::new(file, *offset, *len), text.clone());
-        }
-        d
-    }
 }
 
 /// The earlier `key:` of the same block mapping as the key at `at`: the nearest line above

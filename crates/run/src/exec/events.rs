@@ -30,13 +30,6 @@ pub enum RunStatus {
     RollbackFailed,
 }
 
-impl RunStatus {
-    /// The process exit code (docs/reference/exit-codes.md).
-    pub fn exit_code(self) -> i32 {
-        crate::exit::for_status(self)
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum RunEvent {
