@@ -10,10 +10,8 @@ mod steps_common;
 use steps_common::opsplan_command;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 const PASSWORD: &str = "test-pw-0f3a9c";
 
 fn fixture(name: &str) -> PathBuf {
@@ -22,160 +20,26 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("find a free port")
-}
+use opsplan_testkit::free_port;
 
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    // The owner of a file this process just created is its effective user.
-    static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ROOT.get_or_init(|| {
-        let probe = tempfile::NamedTempFile::new().expect("temp file");
-        probe.as_file().metadata().expect("metadata").uid() == 0
-    })
-}
-
-/// A command that runs as the `postgres` user when the test runs as root.
-fn as_server_user(program: &str) -> Command {
-    if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--", program]);
-        c
-    } else {
-        Command::new(program)
-    }
-}
-
-/// A PostgreSQL 15 server in a temp dir; stopped (immediate shutdown) and removed on drop.
+/// The test kit's PostgreSQL 15, stopped and removed on drop.
 struct Server {
     port: u16,
-    child: Child,
-    data: PathBuf,
-    _dir: tempfile::TempDir,
+    server: opsplan_testkit::postgres::Postgres,
 }
 
 impl Server {
     fn start() -> Server {
-        for tool in ["initdb", "postgres"] {
-            let p = Path::new(PG_BIN).join(tool);
-            assert!(
-                p.is_file(),
-                "{} is missing: install the Debian package postgresql-15",
-                p.display()
-            );
+        let server = opsplan_testkit::postgres::Postgres::start(PASSWORD)
+            .unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+        Server {
+            port: server.port,
+            server,
         }
-        let dir = tempfile::tempdir().expect("temp dir");
-        if is_root() {
-            let user = Command::new("id").args(["-u", "postgres"]).output();
-            assert!(
-                user.is_ok_and(|o| o.status.success()),
-                "the tests run as root, and PostgreSQL refuses to run as root, but there is no \
-                 `postgres` user to run it as (install postgresql-15, which creates it)"
-            );
-            let runuser = Command::new("runuser").arg("--version").output();
-            assert!(
-                runuser.is_ok_and(|o| o.status.success()),
-                "the tests run as root and need `runuser` (util-linux) to start PostgreSQL as \
-                 the `postgres` user"
-            );
-        }
-        let data = dir.path().join("data");
-        let sock = dir.path().join("sock");
-        std::fs::create_dir(&sock).expect("socket dir");
-        let pwfile = dir.path().join("pwfile");
-        std::fs::write(&pwfile, PASSWORD).expect("password file");
-        if is_root() {
-            let st = Command::new("chown")
-                .args(["-R", "postgres:"])
-                .arg(dir.path())
-                .status()
-                .expect("chown");
-            assert!(
-                st.success(),
-                "chown of {} to postgres failed",
-                dir.path().display()
-            );
-        }
-        let out = as_server_user(&format!("{PG_BIN}/initdb"))
-            .arg("-D")
-            .arg(&data)
-            .args(["-U", "postgres", "-E", "UTF8", "--locale=C", "-N"])
-            .args(["--auth-local=trust", "--auth-host=scram-sha-256"])
-            .arg(format!("--pwfile={}", pwfile.display()))
-            .output()
-            .expect("run initdb");
-        assert!(
-            out.status.success(),
-            "initdb failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
-        let child = as_server_user(&format!("{PG_BIN}/postgres"))
-            .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-k"])
-            .arg(&sock)
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-            .args(["-c", "full_page_writes=off", "-c", "synchronous_commit=off"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .spawn()
-            .expect("start postgres");
-        let server = Server {
-            port,
-            child,
-            data,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let ok = server
-                .psql_raw("postgres", "SELECT 1")
-                .is_ok_and(|o| o.trim() == "1");
-            if ok {
-                break;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "PostgreSQL did not accept connections within 30s; its log:\n{}",
-                    std::fs::read_to_string(server._dir.path().join("server.log"))
-                        .unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server
     }
 
     fn psql_raw(&self, db: &str, sql: &str) -> Result<String, String> {
-        let out = Command::new("psql")
-            .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
-            .args([
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                db,
-                "-c",
-                sql,
-            ])
-            .env("PGPASSWORD", PASSWORD)
-            .env("PGCONNECT_TIMEOUT", "2")
-            .output()
-            .map_err(|e| format!("psql (install postgresql-client-15): {e}"))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
+        self.server.superuser_raw(db, sql)
     }
 
     /// Runs SQL with the real psql; panics on failure.
@@ -188,39 +52,6 @@ impl Server {
 
     fn create_shop(&self) {
         self.psql("postgres", "CREATE DATABASE shop");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SIGQUIT to the postmaster is an immediate shutdown; runuser then exits with it.
-        let pid = std::fs::read_to_string(self.data.join("postmaster.pid"))
-            .ok()
-            .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<i32>().ok()));
-        if let Some(pid) = pid {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGQUIT,
-            );
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(_)) | Err(_) => break,
-                Ok(None) if Instant::now() > deadline => {
-                    if let Some(pid) = pid {
-                        let _ = nix::sys::signal::kill(
-                            nix::unistd::Pid::from_raw(pid),
-                            nix::sys::signal::Signal::SIGKILL,
-                        );
-                    }
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    break;
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! The one test kit the test binaries share: where the repository is, the built-in
-//! registry, and the plan pipeline as the tests call it. Service harnesses (PostgreSQL,
-//! moto, the kubectl stand-in, Docker) and the binary runner move here from the test
-//! folders' `*_common` modules.
+//! registry, the plan pipeline as the tests call it, and the service harnesses the test
+//! binaries share ([`postgres`]).
+
+pub mod postgres;
 
 use opsplan_plan::diagnostic::Diagnostic;
 use opsplan_plan::plan::LoadedPlan;
@@ -33,4 +34,19 @@ pub fn check_file(
 ) -> (Option<LoadedPlan>, Vec<Diagnostic>, bool) {
     let c = opsplan_plan::pipeline::check_file(path, sources, &registry());
     (c.plan, c.diagnostics, c.fragment)
+}
+
+/// A free TCP port on loopback (bound and released; a service binds it next).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// The test runs as root (CI does).
+pub fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the process's effective user.
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
