@@ -9,18 +9,14 @@
 mod steps_common;
 use steps_common::opsplan_command;
 
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The secret access key the plans get; no output may ever contain it.
@@ -42,11 +38,10 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-/// A moto_server process on a free loopback port, killed (its whole process group) on drop.
+/// The test kit's moto_server.
 struct Moto {
-    child: Child,
     port: u16,
-    log: Arc<Mutex<Vec<String>>>,
+    server: opsplan_testkit::moto::Moto,
 }
 
 impl Moto {
@@ -55,63 +50,20 @@ impl Moto {
     }
 
     fn start_with(env: &[(&str, &str)]) -> Moto {
-        let port = free_port();
-        let mut cmd = Command::new("moto_server");
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let mut child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => panic!(
-                "cannot start moto_server ({e}): install the PyPI package `moto[server]` \
-                 (`pip install 'moto[server]'`) so that `moto_server` is on PATH"
-            ),
-        };
-        let log = Arc::new(Mutex::new(Vec::new()));
-        if let Some(stderr) = child.stderr.take() {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    log.lock().expect("log lock").push(line);
-                }
-            });
+        let server = opsplan_testkit::moto::Moto::start_with(env).unwrap_or_else(|e| panic!("{e}"));
+        Moto {
+            port: server.port,
+            server,
         }
-        let moto = Moto { child, port, log };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen on port {port} within 30s; its stderr:\n{}",
-                moto.log.lock().expect("log lock").join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        moto
     }
 
     fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.endpoint()
     }
 
     /// Request lines (`PUT /bucket/key HTTP/1.1`) in the order the server handled them.
     fn requests(&self) -> Vec<String> {
-        self.log
-            .lock()
-            .expect("log lock")
-            .iter()
-            .filter_map(|l| {
-                let start = l.find('"')? + 1;
-                let end = l[start..].find('"')? + start;
-                Some(l[start..end].to_string())
-            })
-            .collect()
+        self.server.requests()
     }
 
     /// One unsigned HTTP request (moto accepts them while it does not enforce auth).
@@ -182,13 +134,6 @@ impl Moto {
                 .await
                 .expect("put object")
         });
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
-        let _ = self.child.wait();
     }
 }
 

@@ -1,7 +1,8 @@
 //! The one test kit the test binaries share: where the repository is, the built-in
 //! registry, the plan pipeline as the tests call it, and the service harnesses the test
-//! binaries share ([`postgres`]).
+//! binaries share ([`postgres`], [`moto`]).
 
+pub mod moto;
 pub mod postgres;
 
 use opsplan_plan::diagnostic::Diagnostic;

@@ -4,85 +4,37 @@
 //! log to prove the order of PUTs. Objects are written and read back with object_store,
 //! independently of the plans under test.
 
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 pub const KEY_ID: &str = "dop-lab-key";
 
+/// The test kit's moto_server, with the lab's bucket and object helpers.
 pub struct Moto {
-    child: Child,
     port: u16,
-    log: Arc<Mutex<Vec<String>>>,
+    server: opsplan_testkit::moto::Moto,
 }
 
 impl Moto {
     pub fn start() -> Result<Moto, String> {
-        let port = super::free_port();
-        let mut child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .map_err(|e| {
-                format!(
-                    "cannot start moto_server ({e}): install the PyPI package `moto[server]` so \
-                     that `moto_server` is on PATH"
-                )
-            })?;
-        let log = Arc::new(Mutex::new(Vec::new()));
-        if let Some(stderr) = child.stderr.take() {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    if let Ok(mut l) = log.lock() {
-                        l.push(line);
-                    }
-                }
-            });
-        }
-        let moto = Moto { child, port, log };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "moto_server did not listen on 127.0.0.1:{port} within 30s; its stderr:\n{}",
-                    moto.log.lock().map(|l| l.join("\n")).unwrap_or_default()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(moto)
+        let server = opsplan_testkit::moto::Moto::start_with(&[])?;
+        Ok(Moto {
+            port: server.port,
+            server,
+        })
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.endpoint()
     }
 
     /// Request lines (`PUT /bucket/key HTTP/1.1`) in the order the server handled them.
     pub fn requests(&self) -> Vec<String> {
-        self.log
-            .lock()
-            .expect("moto log lock")
-            .iter()
-            .filter_map(|l| {
-                let start = l.find('"')? + 1;
-                let end = l[start..].find('"')? + start;
-                Some(l[start..end].to_string())
-            })
-            .collect()
+        self.server.requests()
     }
 
     pub fn create_bucket(&self, bucket: &str) {
@@ -168,13 +120,6 @@ impl Moto {
             }
         });
         keys.len()
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = killpg(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
-        let _ = self.child.wait();
     }
 }
 
