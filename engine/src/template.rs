@@ -61,6 +61,7 @@ pub fn environment() -> &'static Environment<'static> {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.add_filter("version", version_filter);
         env.add_filter("major", major_filter);
+        env.add_filter("shell_quote", shell_quote_filter);
         env
     })
 }
@@ -231,6 +232,27 @@ pub fn eval_condition(node_span: Span, text: &str, ctx: &Value) -> Result<bool, 
         .and_then(|e| e.eval(ctx))
         .map(|v| v.is_true())
         .map_err(|e| template_error(&e, node_span, text, None, Code::TemplateRender))
+}
+
+/// `"it's" | shell_quote` → `'it'\''s'`: a value as one shell word, whatever it holds, so
+/// a param spliced into a `shell` script is data, never code. A list becomes its items as
+/// separate quoted words (`['a b', 'c'] | shell_quote` → `'a b' 'c'`).
+fn shell_quote_filter(value: Value) -> Value {
+    if let Some(p) = value.downcast_object_ref::<Placeholder>() {
+        return Value::from_object(Placeholder(format!("{} | shell_quote", p.0)));
+    }
+    if value.kind() == minijinja::value::ValueKind::Seq {
+        if let Ok(items) = value.try_iter() {
+            let words: Vec<String> = items.map(|v| shell_quote(&v.to_string())).collect();
+            return Value::from(words.join(" "));
+        }
+    }
+    Value::from(shell_quote(&value.to_string()))
+}
+
+/// POSIX single quoting: `'` + text with each `'` written `'\''` + `'`.
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 /// `"Build Information: QuestDB 9.1.0, JDK 17" | version` → `"9.1.0"`: the first dotted
