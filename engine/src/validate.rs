@@ -763,9 +763,11 @@ fn expressions(text: &str) -> Vec<(std::ops::Range<usize>, &str)> {
 }
 
 /// The name of the last filter an expression applies (`x | trim | shell_quote` →
-/// `shell_quote`), outside strings and parentheses.
+/// `shell_quote`), when that filter applies to the whole expression: filters bind tighter
+/// than operators, so `a ~ b | shell_quote` quotes only `b` and has no safe last filter.
 fn last_filter(expr: &str) -> Option<&str> {
     let (mut depth, mut quote, mut last) = (0i32, None, None);
+    let mut word = String::new();
     for (i, c) in expr.char_indices() {
         match (quote, c) {
             (Some(q), c) if c == q => quote = None,
@@ -774,7 +776,18 @@ fn last_filter(expr: &str) -> Option<&str> {
             (None, '(' | '[' | '{') => depth += 1,
             (None, ')' | ']' | '}') => depth -= 1,
             (None, '|') if depth == 0 => last = Some(i),
+            (None, c) if depth == 0 && !(c.is_alphanumeric() || c == '_' || c == '.' || c.is_whitespace()) => {
+                return None
+            }
             _ => {}
+        }
+        if depth == 0 && quote.is_none() && (c.is_alphanumeric() || c == '_') {
+            word.push(c);
+        } else {
+            if matches!(word.as_str(), "and" | "or" | "not" | "if" | "else" | "in" | "is") {
+                return None;
+            }
+            word.clear();
         }
     }
     let rest = expr[last? + 1..].trim_start();
