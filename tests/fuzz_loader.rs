@@ -260,7 +260,7 @@ fn alias_bomb_is_refused_in_little_memory() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("invalid YAML"), "{text}");
     assert!(text.contains("budget"), "{text}");
     assert!(

@@ -45,10 +45,10 @@ fn every_param_type_reaches_a_script_as_data() {
     let secret = format!("{}-long-enough", payload(w, "k"));
     let sets = [
         format!("dir={}", w.display()),
-        format!("s={s}"),
-        format!("p={p}"),
-        format!("u={u}"),
-        format!("l={l}"),
+        format!("text={s}"),
+        format!("where={p}"),
+        format!("link={u}"),
+        format!("items={l}"),
     ];
     let mut args = vec!["run", plan.as_str()];
     for kv in &sets {

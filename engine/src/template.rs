@@ -409,11 +409,22 @@ fn shell_quote_filter(value: Value) -> Value {
     }
     if value.kind() == minijinja::value::ValueKind::Seq {
         if let Ok(items) = value.try_iter() {
-            let words: Vec<String> = items.map(|v| shell_quote(&v.to_string())).collect();
+            let words: Vec<String> = items.map(|v| shell_quote(&as_text(&v))).collect();
             return Value::from(words.join(" "));
         }
     }
-    Value::from(shell_quote(&value.to_string()))
+    Value::from(shell_quote(&as_text(&value)))
+}
+
+/// A value as `{{ value }}` renders it (`true`, not Rust's or Python's spelling).
+fn as_text(value: &Value) -> String {
+    match value.as_str() {
+        Some(s) => s.to_string(),
+        None if value.kind() == minijinja::value::ValueKind::Bool => value.is_true().to_string(),
+        None => environment()
+            .render_str("{{ v }}", minijinja::context! { v => value.clone() })
+            .unwrap_or_else(|_| value.to_string()),
+    }
 }
 
 /// POSIX single quoting: `'` + text with each `'` written `'\''` + `'`.

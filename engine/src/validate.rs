@@ -776,7 +776,10 @@ fn last_filter(expr: &str) -> Option<&str> {
             (None, '(' | '[' | '{') => depth += 1,
             (None, ')' | ']' | '}') => depth -= 1,
             (None, '|') if depth == 0 => last = Some(i),
-            (None, c) if depth == 0 && !(c.is_alphanumeric() || c == '_' || c == '.' || c.is_whitespace()) => {
+            (None, c)
+                if depth == 0
+                    && !(c.is_alphanumeric() || c == '_' || c == '.' || c.is_whitespace()) =>
+            {
                 return None
             }
             _ => {}
@@ -784,7 +787,10 @@ fn last_filter(expr: &str) -> Option<&str> {
         if depth == 0 && quote.is_none() && (c.is_alphanumeric() || c == '_') {
             word.push(c);
         } else {
-            if matches!(word.as_str(), "and" | "or" | "not" | "if" | "else" | "in" | "is") {
+            if matches!(
+                word.as_str(),
+                "and" | "or" | "not" | "if" | "else" | "in" | "is"
+            ) {
                 return None;
             }
             word.clear();
