@@ -93,6 +93,8 @@ fixtures! {
     yaml_unclosed_flow_sequence => ["E002"],
     yaml_tab_indentation => ["E002"],
     yaml_duplicate_key => ["E002"],
+    yaml_duplicate_typed_key => ["E002"],
+    not_utf8 => ["E002"],
     empty_file => ["E012"],
     not_a_mapping => ["E012"],
     api_version_wrong => ["E003"],
@@ -137,6 +139,9 @@ fixtures! {
     secret_literal_default => ["E043"],
     file_on_non_secret => ["E013"],
     unused_param => ["W100"],
+    secret_env_collision => ["E045"],
+    secret_unmaskable => ["E046"],
+    unquoted_shell_template => ["W104"],
     // Resources and guards.
     resource_not_released => ["E050"],
     release_without_acquire => ["E051"],
@@ -150,6 +155,7 @@ fixtures! {
     // Durations and retries.
     bad_duration_timeout => ["E070"],
     bad_duration_backoff => ["E070"],
+    duration_out_of_range => ["E070"],
     wait_bad_interval => ["E070"],
     retry_attempts_zero => ["E072"],
     retry_attempts_template => ["E012"],
@@ -223,6 +229,7 @@ fn codes_without_fixture_are_known() {
         "E001", // io: the plan file cannot be read (tested below)
         "E036", // template-render: only when templates are rendered with values
         "E040", // param-type: a value given with --set/--params has the wrong type
+        "E047", // short-secret: a secret's value is known only at run time (tests/secrets.rs)
         "E071", // bad-glob: no step type has a glob field yet
         "E092", // for-each: checked when for_each is expanded with values
         "E093", // bad-name: no check emits it yet
@@ -396,4 +403,74 @@ fn json_yaml_syntax_error_position() {
     assert_eq!(places.len(), 1);
     assert_eq!(places[0].0, "E002");
     assert_eq!((places[0].1, places[0].2), (9, 1));
+}
+
+/// The same plan with LF, CRLF and a byte-order mark gives the same lines and columns
+/// (the unknown field on the last line, and one on the first line).
+#[test]
+fn positions_ignore_line_endings_and_bom() {
+    let plan = "bogus: 1\napiVersion: opsplan/v1\nkind: Plan\nmetadata:\n  name: x\nsteps:\n  - id: a\n    type: exec\n    description: \"two\n      lines\"\n    with: {argv: [\"true\"]}\n    extra: 1\n";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut seen = Vec::new();
+    for (name, text) in [
+        ("lf.yaml", plan.to_string()),
+        ("crlf.yaml", plan.replace('\n', "\r\n")),
+        ("bom.yaml", format!("\u{feff}{plan}")),
+        (
+            "bom-crlf.yaml",
+            format!("\u{feff}{}", plan.replace('\n', "\r\n")),
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        let mut sources = Sources::default();
+        let (_, diags, _) = opsplan_testkit::check_file(&path, &mut sources);
+        let places: Vec<(usize, usize, usize, usize, String)> = diags
+            .iter()
+            .flat_map(|d| d.labels.iter().map(move |l| (d, l)))
+            .map(|(d, l)| {
+                let file = sources.get(l.span.file);
+                let (line, col) = file.line_col(l.span.offset);
+                let (end_line, end_col) = file.line_col(l.span.end());
+                (line, col, end_line, end_col, d.message.clone())
+            })
+            .collect();
+        assert!(!places.is_empty(), "{name}: no diagnostics");
+        seen.push((name, places));
+    }
+    let (first, want) = &seen[0];
+    assert!(
+        want.iter().any(|p| p.0 == 1 && p.1 == 1),
+        "{first}: the first-line error is not at 1:1: {want:?}"
+    );
+    assert!(
+        want.iter().any(|p| p.0 == 12 && p.1 == 5 && p.3 == 10),
+        "{first}: {want:?}"
+    );
+    for (name, got) in &seen[1..] {
+        assert_eq!(got, want, "{name} differs from {first}");
+    }
+}
+
+/// A byte that is not UTF-8 is reported at its line and column.
+#[test]
+fn not_utf8_has_a_position() {
+    let places = places("not-utf8");
+    assert!(places.iter().any(|p| p.1 == 5 && p.2 == 32), "{places:?}");
+}
+
+/// A secret used only through its environment variable, as the docs recommend, is used.
+#[test]
+fn secret_used_through_its_env_var_is_not_unused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("plan.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: opsplan/v1\nkind: Plan\nmetadata:\n  name: x\nparams:\n  db-password: {type: secret, env: DBPW}\nsteps:\n  - id: a\n    type: exec\n    with:\n      argv: [sh, -c, 'psql \"password=$OPSPLAN_SECRET_DB_PASSWORD\"']\n",
+    )
+    .expect("write");
+    let mut sources = Sources::default();
+    let (_, diags, _) = opsplan_testkit::check_file(&path, &mut sources);
+    let codes: Vec<&str> = diags.iter().map(|d| d.code.as_str()).collect();
+    assert!(!codes.contains(&"W100"), "{codes:?}");
 }

@@ -14,6 +14,8 @@ mod drill_cmd;
 mod durable;
 #[path = "faults.rs"]
 mod faults;
+#[path = "injection.rs"]
+mod injection;
 #[path = "inproc.rs"]
 mod inproc;
 #[path = "run.rs"]

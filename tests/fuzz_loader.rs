@@ -233,3 +233,82 @@ fn example_is_valid() {
     assert!(loaded.is_some());
     assert!(diags.is_empty(), "{diags:?}");
 }
+
+/// An alias-heavy file ("billion laughs": nine aliases of nine aliases of a 100 KB
+/// string, seven levels deep, gigabytes when expanded) is refused quickly and in little
+/// memory: the loader runs in a child `opsplan validate` under a 1 GiB address-space limit,
+/// which the unbounded expansion exceeded.
+#[test]
+fn alias_bomb_is_refused_in_little_memory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bomb.yaml");
+    let mut text = String::from("apiVersion: opsplan/v1\nkind: Plan\nmetadata:\n  name: x\n");
+    text.push_str(&format!("a0: &a0 \"{}\"\n", "x".repeat(100_000)));
+    for i in 1..8 {
+        let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+        text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    text.push_str("steps: []\n");
+    std::fs::write(&path, text).expect("write");
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 1048576; exec \"$0\" validate \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_opsplan"))
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run opsplan");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("invalid YAML"), "{text}");
+    assert!(text.contains("budget"), "{text}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+/// Durations past the range are refused by validation with a message, never a panic, and
+/// a backoff that overflows is capped (compile accepts only what validation accepts).
+#[test]
+fn out_of_range_durations_are_refused_not_a_panic() {
+    for (timeout, backoff) in [
+        ("99999999999999999s", "1s"),
+        ("1s", "99999999999999999s"),
+        ("18446744073709551616s", "1s"),
+        ("367d", "1s"),
+    ] {
+        let plan = format!(
+            "apiVersion: opsplan/v1\nkind: Plan\nmetadata:\n  name: x\nsteps:\n  - id: a\n    type: exec\n    with: {{argv: [\"true\"]}}\n    timeout: {timeout}\n    retry: {{attempts: 3, backoff: {{initial: {backoff}, factor: 1e300}}}}\n"
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("plan.yaml");
+        std::fs::write(&path, &plan).expect("write");
+        let mut sources = Sources::default();
+        let (_, diags, _) = check_file(&path, &mut sources);
+        let e070: Vec<String> = diags
+            .iter()
+            .filter(|d| d.code.as_str() == "E070")
+            .map(|d| d.message.clone())
+            .collect();
+        assert_eq!(e070.len(), 1, "{timeout}/{backoff}: {e070:?}");
+        assert!(e070[0].contains("out of range"), "{e070:?}");
+    }
+    // The largest accepted values and a huge factor: delays stay finite.
+    let policy = opsplan_plan::compile::RetryPolicy {
+        attempts: 1000,
+        initial: opsplan_plan::fields::MAX_DURATION,
+        factor: 1e300,
+        max: opsplan_plan::fields::MAX_DURATION,
+        jitter: false,
+    };
+    for n in [2, 3, 100, 999] {
+        assert!(policy.delay(n) <= opsplan_plan::fields::MAX_DURATION);
+    }
+}

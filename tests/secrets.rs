@@ -39,6 +39,25 @@ fn b64decode(s: &str) -> Vec<u8> {
     out
 }
 
+fn b64encode(bytes: &[u8]) -> String {
+    let table = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.len();
+        let v = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= n {
+                out.push(table[((v >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// Answers /ok with 200 and /deny with 401 quoting the password it got; records passwords.
 struct Server {
     url: String,
@@ -283,4 +302,123 @@ fn resume_needs_the_secret_again_and_says_where_from() {
         std::fs::read_to_string(w.join(".opsplan/runs").join(&run_id).join("meta.json")).unwrap();
     assert!(meta.contains("\"token\""), "{meta}");
     assert!(!meta.contains(SECRET), "{meta}");
+}
+
+/// Masking is for what is shown and stored: a step's output that holds the secret reaches
+/// the next step as printed (a checksum must not be rewritten), while the log and the
+/// journal show it masked.
+#[test]
+fn outputs_passed_between_steps_are_not_masked() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let plan = fixture("secret-outputs.yaml").display().to_string();
+    let dir = format!("dir={}", w.display());
+    let mut cmd = opsplan(w, &["run", &plan, "--set", &dir, "--log-format", "json"]);
+    cmd.env("OPSPLAN_TEST_SECRET", SECRET);
+    let r = run(cmd);
+    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(
+        std::fs::read_to_string(w.join("consumed")).unwrap(),
+        format!("sum={SECRET}-end")
+    );
+    assert!(!r.all().contains(SECRET), "{}", r.all());
+    for (path, bytes) in files(&w.join(".opsplan")) {
+        assert!(!contains(&bytes, SECRET), "secret in {path}");
+    }
+}
+
+/// A child that echoes the secret percent-encoded, JSON-escaped, as base64 and inside a
+/// Basic header (base64 of `ops:secret`), with a multi-line secret masked line by line:
+/// none of those forms reaches the console or the journal.
+#[test]
+fn encoded_and_multi_line_forms_are_masked() {
+    let multi = format!("{SECRET}\nsecond-Line-Of-It-42\nab");
+    for (secret, forms) in [
+        (SECRET.to_string(), true),
+        (format!("{SECRET}\"quoted\"/slash?"), true),
+        (multi.clone(), false),
+    ] {
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        let plan = fixture("secret-echo.yaml").display().to_string();
+        let mut cmd = opsplan(w, &["run", &plan]);
+        cmd.env("OPSPLAN_TEST_SECRET", &secret);
+        let r = run(cmd);
+        assert_eq!(r.code, Some(1), "{}", r.all());
+        let mut leaks: Vec<String> = secret
+            .lines()
+            .filter(|l| l.len() >= 4)
+            .map(str::to_string)
+            .collect();
+        if forms {
+            // In process: a child with the secret in its argv would be seen by the /proc
+            // watcher of the test running beside this one.
+            let b64 = |s: &str| b64encode(s.as_bytes());
+            let url: String = secret.bytes().map(|b| format!("%{b:02x}")).collect();
+            leaks.push(url.clone());
+            leaks.push(url.to_uppercase());
+            leaks.push(
+                serde_json::to_string(&secret)
+                    .unwrap()
+                    .trim_matches('"')
+                    .to_string(),
+            );
+            leaks.push(b64(&secret));
+            leaks.push(b64(&format!("ops:{secret}")));
+        }
+        let shown = r.all();
+        for leak in &leaks {
+            assert!(!shown.contains(leak.as_str()), "{leak} shown:\n{shown}");
+            for (path, bytes) in files(&w.join(".opsplan")) {
+                assert!(!contains(&bytes, leak), "{leak} in {path}");
+            }
+        }
+        assert!(shown.contains("raw ********"), "{shown}");
+        if forms {
+            for line in ["url ********", "b64 ********", "Basic ********"] {
+                assert!(shown.contains(line), "{line} not masked:\n{shown}");
+            }
+        }
+    }
+}
+
+/// The rule for short secrets: fewer than 4 characters is refused, with the rule named.
+#[test]
+fn short_secrets_are_refused_with_the_rule() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let plan = fixture("secret-outputs.yaml").display().to_string();
+    let dir = format!("dir={}", w.display());
+    for (value, ok) in [("", false), ("ab", false), ("abc", false), ("abcd", true)] {
+        let mut cmd = opsplan(w, &["run", &plan, "--set", &dir]);
+        cmd.env("OPSPLAN_TEST_SECRET", value);
+        let r = run(cmd);
+        if ok {
+            assert_eq!(r.code, Some(0), "{value:?}: {}", r.all());
+        } else {
+            assert_eq!(r.code, Some(2), "{value:?}: {}", r.all());
+            assert!(r.all().contains("E047"), "{}", r.all());
+            assert!(r.all().contains("a secret needs at least 4"), "{}", r.all());
+        }
+    }
+}
+
+/// The redactor alone: every form, and text that merely looks like base64 left alone.
+#[test]
+fn redactor_masks_every_form() {
+    use opsplan_plan::template::Redactor;
+    let r = Redactor::new([SECRET.to_string(), "line-one-xx\nline-two-yy".to_string()]);
+    let b64 = "b3BzOlpxOS1zRWNSZVQtN2Y0MWMyZS1odW50ZXIy"; // base64("ops:" + SECRET)
+    for text in [
+        format!("Authorization: Basic {b64}"),
+        "x=Zq9-sEcReT-7f41c2e-hunter2".to_string(),
+        "got line-two-yy back".to_string(),
+    ] {
+        let masked = r.redact(&text);
+        assert!(masked.contains("********"), "{text} -> {masked}");
+        assert!(!masked.contains("hunter2") && !masked.contains(b64));
+        assert!(!masked.contains("line-two-yy"));
+    }
+    let plain = "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    assert_eq!(r.redact(plain), plain);
 }

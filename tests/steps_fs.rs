@@ -1190,3 +1190,253 @@ fn preview_of_every_fs_step() {
 fn diagnostics_for_wrong_arguments() {
     insta::assert_snapshot!(opsplan_text(&["validate", &fixture("invalid-args")]));
 }
+
+// ---------------------------------------------------------------- hostile files, crashes
+
+/// Runs `swap.yaml`'s `step` over `src` with the debug hook that, just before the step
+/// opens `victim`, replaces it by what `swap` says. Killed after 30 s (an open that blocks
+/// on a fifo would otherwise hang the test).
+fn run_swapped(step: &str, src: &Path, dir: &Path, swap: &str, secret: &Path) -> (Ran, f64) {
+    let hook = r#"case "$1" in
+  */victim)
+    rm -f "$1"
+    case "$SWAP_TO" in
+      symlink) ln -s "$SECRET" "$1" ;;
+      fifo) mkfifo "$1" ;;
+      device) mknod "$1" c 1 5 ;;
+      hardlink) ln "$SECRET" "$1" ;;
+    esac ;;
+esac"#;
+    let mut cmd = opsplan_command();
+    cmd.arg("run")
+        .arg(fixture("swap"))
+        .args(sets(&[("step", step), ("source", p(src)), ("dir", p(dir))]))
+        .args(["--log-format", "json"])
+        .env("OPSPLAN_TEST_FS_BEFORE_OPEN", hook)
+        .env("SWAP_TO", swap)
+        .env("SECRET", secret)
+        .current_dir(repo_root())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = std::time::Instant::now();
+    let child = cmd.spawn().expect("start opsplan");
+    let pid = child.id();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    });
+    let out = child.wait_with_output().expect("wait for opsplan");
+    drop(watchdog);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        parse(out.status.code().unwrap_or(-1), text),
+        started.elapsed().as_secs_f64(),
+    )
+}
+
+/// Every byte below `dir`, archives decompressed, to look for content that must not be
+/// there.
+fn all_content(dir: &Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for e in walkdir::WalkDir::new(dir).follow_links(false) {
+        let e = e.unwrap();
+        if !e.file_type().is_file() {
+            continue;
+        }
+        let bytes = fs::read(e.path()).unwrap();
+        if e.path().extension().is_some_and(|x| x == "gz") {
+            use std::io::Read;
+            let mut out = Vec::new();
+            let _ = flate2::read::GzDecoder::new(&bytes[..]).read_to_end(&mut out);
+            all.extend(out);
+        }
+        all.extend(bytes);
+    }
+    all
+}
+
+/// A listed file swapped, between the listing and the open, for a symlink to a file the
+/// copy must not read, a fifo, a device or a hard link to another existing file (a file
+/// rewritten in place, even under a reused inode number, is the owner's own write and is
+/// copied as rsync would): `fs.sync`, `archive` and
+/// `manifest` refuse it, naming it, well within their timeout, and copy nothing of it.
+#[test]
+fn swapped_files_are_refused_never_read_nor_waited_on() {
+    let mut swaps = vec![
+        ("symlink", "was replaced by a symlink after it was listed"),
+        (
+            "fifo",
+            "is a fifo now, not the regular file that was listed",
+        ),
+        (
+            "hardlink",
+            "was replaced by another file after it was listed",
+        ),
+    ];
+    if is_root() {
+        swaps.push((
+            "device",
+            "is a device now, not the regular file that was listed",
+        ));
+    }
+    for step in ["sync", "pack", "manifest"] {
+        for (swap, want) in &swaps {
+            let tmp = TempDir::new().unwrap();
+            let (src, dir) = (tmp.path().join("src"), tmp.path().join("out"));
+            fs::create_dir_all(&src).unwrap();
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(src.join("a.txt"), "plain").unwrap();
+            fs::write(src.join("victim"), "listed content").unwrap();
+            let secret = tmp.path().join("root-only.txt");
+            fs::write(&secret, "TOP-SECRET-BYTES").unwrap();
+            let (ran, secs) = run_swapped(step, &src, &dir, swap, &secret);
+            assert_eq!(ran.code, 1, "{step}/{swap}: {}", ran.text);
+            let error = ran.error(step);
+            assert!(
+                error.contains(want) && error.contains("victim"),
+                "{step}/{swap}: {error}"
+            );
+            assert!(
+                secs < 9.0,
+                "{step}/{swap}: took {secs:.1}s, past the timeout"
+            );
+            let content = all_content(&dir);
+            let needle = b"TOP-SECRET-BYTES";
+            assert!(
+                !content.windows(needle.len()).any(|w| w == needle),
+                "{step}/{swap}: the file behind the swap was copied"
+            );
+        }
+    }
+}
+
+fn temp_names(dir: &Path) -> Vec<String> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".opsplan-") && !n.starts_with("opsplan-manifest"))
+        .collect()
+}
+
+/// `kill -9` in the middle of `fs.sync` leaves its temporary file; the rerun removes it,
+/// and neither `manifest` nor `verify` ever counts one (a leftover placed by hand beside
+/// the copy, or one an old manifest lists, is not backup content).
+#[test]
+fn crash_leftovers_are_cleaned_and_never_part_of_a_backup() {
+    let tmp = TempDir::new().unwrap();
+    let (src, backup) = (tmp.path().join("src"), tmp.path().join("backup"));
+    let dest = backup.join("data");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("small.txt"), "small").unwrap();
+    // Sparse: instant to make, seconds to copy.
+    fs::File::create(src.join("big.bin"))
+        .unwrap()
+        .set_len(8 << 30)
+        .unwrap();
+    let mut cmd = opsplan_command();
+    cmd.arg("run")
+        .arg(fixture("sync"))
+        .args(sets(&[("source", p(&src)), ("destination", p(&dest))]))
+        .current_dir(repo_root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while temp_names(&dest).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no temporary file seen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let left = temp_names(&dest);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].starts_with(".big.bin.opsplan-"), "{left:?}");
+
+    // The rerun (on a smaller file, to be quick) removes the leftover.
+    fs::File::create(src.join("big.bin"))
+        .unwrap()
+        .set_len(10)
+        .unwrap();
+    let ran = run(
+        "sync",
+        &[("source", p(&src)), ("destination", p(&dest))],
+        &[],
+    );
+    ran.ok();
+    assert!(
+        ran.text
+            .contains("removed 1 temporary file(s) an interrupted run left"),
+        "{}",
+        ran.text
+    );
+    assert_eq!(temp_names(&dest), Vec::<String>::new());
+
+    // A leftover of another kind of write (an archive killed beside the copy) is not
+    // listed by manifest, and verify calls the backup complete without counting it.
+    fs::write(
+        backup.join(".db.tar.gz.opsplan-0badf00d"),
+        "half an archive",
+    )
+    .unwrap();
+    let ran = run(
+        "backup",
+        &[("source", p(&src)), ("backup", p(&backup))],
+        &[],
+    );
+    let out = ran.ok().outputs("manifest");
+    assert_eq!(out["files"], 2, "{}", ran.text);
+    let manifest = backup.join("opsplan-manifest.json");
+    let text = fs::read_to_string(&manifest).unwrap();
+    assert!(!text.contains(".opsplan-"), "{text}");
+    assert_eq!(
+        verify(&backup, true).ok().outputs("verify")["status"],
+        "complete"
+    );
+
+    // A manifest that lists a temporary file (written by an older engine) is a mismatch.
+    let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut bogus = doc["files"][0].clone();
+    bogus["path"] = ".db.tar.gz.opsplan-0badf00d".into();
+    doc["files"].as_array_mut().unwrap().push(bogus);
+    fs::write(&manifest, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let out = verify(&backup, true);
+    let out = out.ok().outputs("verify");
+    assert_eq!(out["status"], "mismatch");
+    assert_eq!(
+        out["changed"],
+        serde_json::json!([".db.tar.gz.opsplan-0badf00d"])
+    );
+}
+
+/// A stale temporary file of an archive (its create was killed) is removed by the next
+/// create, and is never packed when it lies in the folder being archived.
+#[test]
+fn archive_removes_its_stale_temporary_files() {
+    let tmp = TempDir::new().unwrap();
+    let (folder, dir) = (tmp.path().join("f"), tmp.path().join("d"));
+    fs::create_dir_all(&folder).unwrap();
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(folder.join("a.txt"), "a").unwrap();
+    fs::write(folder.join(".a.txt.opsplan-12345678"), "torn copy").unwrap();
+    fs::write(dir.join(".backup.tar.gz.opsplan-deadbeef"), "torn").unwrap();
+    let ran = run("archive", &[("folder", p(&folder)), ("dir", p(&dir))], &[]);
+    ran.ok();
+    assert!(!dir.join(".backup.tar.gz.opsplan-deadbeef").exists());
+    let names: Vec<String> = list_archive(&dir.join("backup.tar.gz"))
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert!(!names.iter().any(|n| n.contains(".opsplan-")), "{names:?}");
+    assert_eq!(ran.outputs("pack-gz")["files"], 1);
+}

@@ -58,7 +58,8 @@ impl RetryPolicy {
     pub fn delay(&self, next: u32) -> Duration {
         let exp = self.factor.powi(next.saturating_sub(2) as i32);
         let secs = (self.initial.as_secs_f64() * exp).min(self.max.as_secs_f64());
-        Duration::from_secs_f64(secs.max(0.0))
+        // Never a panic: NaN or a value past Duration's range falls back to `max`.
+        Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(self.max)
     }
 }
 
@@ -338,7 +339,7 @@ fn context_for(
 }
 
 fn parse_duration(text: &Sp<String>, what: &str) -> Result<Duration, Diagnostic> {
-    humantime::parse_duration(text.value.trim()).map_err(|e| {
+    crate::fields::parse_duration(&text.value).map_err(|e| {
         Diagnostic::new(
             Code::BadDuration,
             format!("bad {what} `{}`: {e}", text.value),

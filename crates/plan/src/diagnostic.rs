@@ -52,6 +52,9 @@ codes! {
     ParamUnknown = "E042", "unknown-param-value", Error;
     SecretLiteral = "E043", "secret-literal", Error;
     ParamDefaultType = "E044", "param-default-type", Error;
+    SecretEnvCollision = "E045", "secret-env-collision", Error;
+    SecretUnmaskable = "E046", "secret-unmaskable", Error;
+    ShortSecret = "E047", "short-secret", Error;
     ResourceNotReleased = "E050", "resource-not-released", Error;
     ReleaseWithoutAcquire = "E051", "release-without-acquire", Error;
     ReleaseNotAfterAcquire = "E052", "release-before-acquire", Error;
@@ -70,6 +73,7 @@ codes! {
     NoDescription = "W101", "missing-description", Warning;
     UnreachableUndo = "W102", "undo-on-cleanup", Warning;
     LongTimeoutMissing = "W103", "no-timeout", Warning;
+    UnquotedShellTemplate = "W104", "unquoted-shell-template", Warning;
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -9,13 +9,50 @@ use crate::source::{Node, NodeValue, Span};
 pub fn check_duration_field(with: &Node, field: &str) -> Option<Diagnostic> {
     let node = with.get(field)?;
     let text = node.as_str()?;
-    if is_template(text) || humantime::parse_duration(text.trim()).is_ok() {
+    if is_template(text) || parse_duration(text).is_ok() {
         return None;
     }
     Some(bad_duration(node.span, text, field))
 }
 
+/// The longest duration a plan may give (timeouts, backoffs, intervals): 366 days. Longer
+/// ones are mistakes, and near `u64::MAX` seconds they overflow clocks and deadlines.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(366 * 86_400);
+
+/// Parses a plan's duration text, refusing one longer than [`MAX_DURATION`].
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text.trim()).map_err(|e| e.to_string())?;
+    if d > MAX_DURATION {
+        return Err(format!(
+            "`{}` is longer than 366 days, the longest duration a plan may give",
+            text.trim()
+        ));
+    }
+    Ok(d)
+}
+
 pub(crate) fn bad_duration(span: Span, text: &str, what: &str) -> Diagnostic {
+    if let Ok(d) = humantime::parse_duration(text.trim()) {
+        if d > MAX_DURATION {
+            return Diagnostic::new(
+                Code::BadDuration,
+                format!("duration `{}` in `{what}` is out of range", text.trim()),
+            )
+            .label(span, "longer than 366 days")
+            .help("durations are at most 366 days; write e.g. `12h` or `7d`");
+        }
+    }
+    if humantime::parse_duration(text.trim())
+        .err()
+        .is_some_and(|e| matches!(e, humantime::DurationError::NumberOverflow))
+    {
+        return Diagnostic::new(
+            Code::BadDuration,
+            format!("duration `{}` in `{what}` is out of range", text.trim()),
+        )
+        .label(span, "too large a number")
+        .help("durations are at most 366 days; write e.g. `12h` or `7d`");
+    }
     let d = Diagnostic::new(
         Code::BadDuration,
         format!("bad duration `{text}` in `{what}`"),

@@ -54,6 +54,15 @@ impl ResolvedParams {
     }
 }
 
+/// The shortest secret value accepted. Masking replaces every occurrence of a secret in
+/// what is shown and stored; a value of one to three characters occurs by chance in any
+/// output, so masking it would hide unrelated text and reveal where it appears.
+pub const MIN_SECRET_CHARS: usize = 4;
+
+fn too_short(text: &str) -> bool {
+    text.chars().count() < MIN_SECRET_CHARS
+}
+
 /// Reads a `--params` file into name → node.
 pub fn read_params_file(
     path: &Path,
@@ -185,6 +194,22 @@ pub fn resolve(
         };
         match result {
             Some(Ok((value, source))) => {
+                if let Some(text) = value.as_str().filter(|t| secret && too_short(t)) {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::ShortSecret,
+                            format!(
+                                "secret `{name}` ({source}) is {} character(s) long; a secret needs at least {MIN_SECRET_CHARS}",
+                                text.chars().count()
+                            ),
+                        )
+                        .label(here, "declared here")
+                        .help(
+                            "a value this short cannot be masked: hiding it everywhere in the output would hide unrelated text and show where it appears; use a longer secret (16 or more random characters)",
+                        ),
+                    );
+                    continue;
+                }
                 if let Some(choices) = &decl.choices {
                     let allowed: Vec<Value> = choices.iter().map(Node::to_json).collect();
                     if !allowed.contains(&value) {

@@ -182,5 +182,20 @@ fn diagnostics() -> String {
         };
         let _ = writeln!(o, "| {} | {} | {sev} |", c.as_str(), c.name());
     }
+    o.push_str("\n## Notes on some codes\n\n");
+    for (code, note) in CODE_NOTES {
+        let _ = writeln!(o, "- **{code}**: {note}");
+    }
     o
 }
+
+/// What some codes mean and how to fix them, beyond their name (docs/reference/plan.md has
+/// the rules they enforce).
+const CODE_NOTES: &[(&str, &str)] = &[
+    ("E002", "also: a byte that is not UTF-8 (reported at its line and column), keys that differ only in YAML type (`1` and `\"1\"`), and an alias-heavy file past the alias budget."),
+    ("E045", "two secret params whose names differ only in `-`/`_` or case would be the same `OPSPLAN_SECRET_<NAME>` variable in child processes; rename one."),
+    ("E046", "a secret in a lock name or a `for_each` list: those values become lock file names, step ids and journal file names, which are never masked. Iterate over names and read the secret inside the step through `env:`."),
+    ("E047", "a secret value shorter than 4 characters (found at `preview`/`run`, when values are known): it cannot be masked without hiding unrelated text and showing where it is. Use a longer secret."),
+    ("E070", "also: a duration longer than 366 days, or a number too large to represent (`99999999999999999s`)."),
+    ("W104", "a `{{ … }}` pasted into a `shell` script: its value is run as shell code (`--set dest='/x$(touch PWNED)'`). Pass it through `env:` and read `\"$VAR\"` in the script, or quote it with `| shell_quote` (the engine quotes it as one shell word)."),
+];

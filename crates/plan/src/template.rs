@@ -17,30 +17,91 @@ use std::sync::{Arc, OnceLock};
 pub const MASK: &str = "********";
 
 /// Replaces every known secret value in text that leaves the process (logs, errors, journal).
+///
+/// It masks what is shown and stored, never values passed between steps (those stay
+/// real). Each secret is masked in the forms a server or child echoes back: as it is; each
+/// line of a multi-line secret on its own (output is masked line by line); percent-encoded
+/// (URLs, form bodies, errors quoting them); JSON-escaped; and base64, found by decoding
+/// every base64-looking word, so `base64(user:secret)` in an echoed Basic header is masked
+/// as well as `base64(secret)`.
 #[derive(Debug, Default, Clone)]
 pub struct Redactor {
+    /// Every form of every secret, longest first.
+    forms: Vec<String>,
+    /// The secrets themselves, to look for in decoded base64.
     secrets: Vec<String>,
 }
 
+/// Shortest base64 word decoded to look for a secret (a secret of 4 characters is at
+/// least 6 base64 characters).
+const MIN_BASE64_WORD: usize = 6;
+
 impl Redactor {
     pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
-        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
-        // Longest first, so a secret containing another is masked whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        Redactor { secrets }
+        let secrets: Vec<String> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
+        let mut forms = Vec::new();
+        for s in &secrets {
+            forms.push(s.clone());
+            let lines: Vec<&str> = s.lines().map(|l| l.trim_end_matches('\r')).collect();
+            if lines.len() > 1 {
+                // Lines too short to mask on their own by the secret-length rule are left.
+                forms.extend(
+                    lines
+                        .iter()
+                        .filter(|l| l.chars().count() >= crate::params::MIN_SECRET_CHARS)
+                        .map(|l| l.to_string()),
+                );
+            }
+            forms.push(percent_encode(s, false));
+            forms.push(percent_encode(s, true));
+            forms.push(percent_encode(s, false).to_lowercase_hex());
+            let every: String = s.bytes().map(|b| format!("%{b:02X}")).collect();
+            forms.push(every.to_lowercase_hex());
+            forms.push(every);
+            if let Ok(json) = serde_json::to_string(s) {
+                forms.push(json[1..json.len() - 1].to_string());
+            }
+        }
+        forms.retain(|f| !f.is_empty());
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        forms.dedup();
+        Redactor { forms, secrets }
     }
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         if !self.contains_secret(text) {
             return Cow::Borrowed(text);
         }
         let mut out = text.to_string();
-        for s in &self.secrets {
-            out = out.replace(s.as_str(), MASK);
+        for s in &self.forms {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), MASK);
+            }
+        }
+        if !self.secrets.is_empty() {
+            out = self.mask_base64(&out);
         }
         Cow::Owned(out)
     }
     pub fn contains_secret(&self, text: &str) -> bool {
-        self.secrets.iter().any(|s| text.contains(s.as_str()))
+        self.forms.iter().any(|s| text.contains(s.as_str()))
+            || (!self.secrets.is_empty()
+                && !base64_words_with_secret(text, &self.secrets).is_empty())
+    }
+    /// Masks every base64 word whose decoded bytes hold a secret.
+    fn mask_base64(&self, text: &str) -> String {
+        let hits = base64_words_with_secret(text, &self.secrets);
+        if hits.is_empty() {
+            return text.to_string();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for r in hits {
+            out.push_str(&text[at..r.start]);
+            out.push_str(MASK);
+            at = r.end;
+        }
+        out.push_str(&text[at..]);
+        out
     }
     pub fn redact_json(&self, value: &mut serde_json::Value) {
         match value {
@@ -54,6 +115,111 @@ impl Redactor {
     }
 }
 
+/// Percent-encoding of every byte but the unreserved ones (RFC 3986), upper-case hex;
+/// `plus`: a space as `+`, as in form bodies.
+fn percent_encode(s: &str, plus: bool) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' if plus => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+trait LowerHex {
+    fn to_lowercase_hex(&self) -> String;
+}
+
+impl LowerHex for String {
+    /// `%2F` → `%2f`, leaving the other characters as they are.
+    fn to_lowercase_hex(&self) -> String {
+        let mut out = String::with_capacity(self.len());
+        let mut chars = self.chars();
+        while let Some(c) = chars.next() {
+            out.push(c);
+            if c == '%' {
+                for h in chars.by_ref().take(2) {
+                    out.push(h.to_ascii_lowercase());
+                }
+            }
+        }
+        out
+    }
+}
+
+fn base64_value(c: u8) -> Option<u32> {
+    Some(match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' | b'-' => 62,
+        b'/' | b'_' => 63,
+        _ => return None,
+    } as u32)
+}
+
+/// Decodes standard or URL-safe base64 (padding optional) from `start` on, for every one
+/// of the four bit alignments a secret can sit at inside a longer encoded text.
+fn base64_decode(word: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(word.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for &c in word {
+        let Some(v) = base64_value(c) else { break };
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// Byte ranges of the base64-looking words of `text` that decode to bytes holding one of
+/// `secrets`. A word is a run of base64 characters (with `=` padding) of at least
+/// MIN_BASE64_WORD characters; it is decoded from each of its first four offsets, so a
+/// secret inside a longer encoded value (`user:secret`) is found too.
+fn base64_words_with_secret(text: &str, secrets: &[String]) -> Vec<std::ops::Range<usize>> {
+    let bytes = text.as_bytes();
+    let mut hits = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if base64_value(bytes[i]).is_none() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && base64_value(bytes[i]).is_some() {
+            i += 1;
+        }
+        let mut end = i;
+        while end < bytes.len() && bytes[end] == b'=' {
+            end += 1;
+        }
+        let word = &bytes[start..i];
+        if word.len() >= MIN_BASE64_WORD {
+            let found = (0..4.min(word.len())).any(|skip| {
+                let decoded = base64_decode(&word[skip..]);
+                secrets.iter().any(|s| {
+                    let s = s.as_bytes();
+                    decoded.windows(s.len()).any(|w| w == s)
+                })
+            });
+            if found {
+                hits.push(start..end);
+            }
+        }
+        i = end.max(i);
+    }
+    hits
+}
+
 pub fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
@@ -61,6 +227,7 @@ pub fn environment() -> &'static Environment<'static> {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.add_filter("version", version_filter);
         env.add_filter("major", major_filter);
+        env.add_filter("shell_quote", shell_quote_filter);
         env
     })
 }
@@ -231,6 +398,38 @@ pub fn eval_condition(node_span: Span, text: &str, ctx: &Value) -> Result<bool, 
         .and_then(|e| e.eval(ctx))
         .map(|v| v.is_true())
         .map_err(|e| template_error(&e, node_span, text, None, Code::TemplateRender))
+}
+
+/// `"it's" | shell_quote` → `'it'\''s'`: a value as one shell word, whatever it holds, so
+/// a param spliced into a `shell` script is data, never code. A list becomes its items as
+/// separate quoted words (`['a b', 'c'] | shell_quote` → `'a b' 'c'`).
+fn shell_quote_filter(value: Value) -> Value {
+    if let Some(p) = value.downcast_object_ref::<Placeholder>() {
+        return Value::from_object(Placeholder(format!("{} | shell_quote", p.0)));
+    }
+    if value.kind() == minijinja::value::ValueKind::Seq {
+        if let Ok(items) = value.try_iter() {
+            let words: Vec<String> = items.map(|v| shell_quote(&as_text(&v))).collect();
+            return Value::from(words.join(" "));
+        }
+    }
+    Value::from(shell_quote(&as_text(&value)))
+}
+
+/// A value as `{{ value }}` renders it (`true`, not Rust's or Python's spelling).
+fn as_text(value: &Value) -> String {
+    match value.as_str() {
+        Some(s) => s.to_string(),
+        None if value.kind() == minijinja::value::ValueKind::Bool => value.is_true().to_string(),
+        None => environment()
+            .render_str("{{ v }}", minijinja::context! { v => value.clone() })
+            .unwrap_or_else(|_| value.to_string()),
+    }
+}
+
+/// POSIX single quoting: `'` + text with each `'` written `'\''` + `'`.
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 /// `"Build Information: QuestDB 9.1.0, JDK 17" | version` → `"9.1.0"`: the first dotted

@@ -2,7 +2,7 @@
 //! touching a system, all collected. Each check is a plain function over the plan.
 
 use crate::diagnostic::{did_you_mean, Code, Diagnostic};
-use crate::fields::bad_duration;
+use crate::fields::{bad_duration, parse_duration};
 use crate::plan::{LoadedPlan, ParamType, ScopedStep};
 use crate::source::de::is_template;
 use crate::source::{Node, NodeValue, Sources, Span};
@@ -17,6 +17,8 @@ pub fn check(plan: &LoadedPlan, sources: &Sources) -> Vec<Diagnostic> {
     let acyclic = check_cycles(plan, &index, &mut diags);
     check_durations(plan, &mut diags);
     check_params(plan, &mut diags);
+    check_secrets(plan, sources, &mut diags);
+    check_shell_templates(plan, sources, &mut diags);
     check_fragment_args(plan, &mut diags);
     if acyclic {
         let ancestors = Ancestry::new(plan, &index);
@@ -356,7 +358,7 @@ fn check_cycles(
 
 fn check_durations(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
     let mut check = |text: &crate::source::de::Sp<String>, what: &str| {
-        if !is_template(&text.value) && humantime::parse_duration(text.value.trim()).is_err() {
+        if !is_template(&text.value) && parse_duration(&text.value).is_err() {
             diags.push(bad_duration(text.span, &text.value, what));
         }
     };
@@ -446,11 +448,20 @@ fn check_params(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
                 }
             }
             // Unused params are worth a warning; fragments' params are used by their steps.
-            let used = plan
-                .steps
-                .iter()
-                .filter(|s| s.scope == si)
-                .any(|s| mentions(s, name))
+            // A secret read by its child processes as OPSPLAN_SECRET_<NAME> (the way the
+            // docs recommend) is used.
+            let env_var = secret_env_name(name);
+            let used = (ty == ParamType::Secret
+                && plan
+                    .steps
+                    .iter()
+                    .filter(|s| s.scope == si)
+                    .any(|s| mentions_text(s, &env_var)))
+                || plan
+                    .steps
+                    .iter()
+                    .filter(|s| s.scope == si)
+                    .any(|s| mentions(s, name))
                 || (si == 0
                     && (plan
                         .doc
@@ -471,6 +482,233 @@ fn check_params(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
             }
         }
     }
+}
+
+/// The environment variable a secret param reaches child processes as (the same rule as
+/// the engine's: upper case, `-` as `_`).
+pub fn secret_env_name(name: &str) -> String {
+    format!("OPSPLAN_SECRET_{}", name.to_uppercase().replace('-', "_"))
+}
+
+/// Whether any string of a step (template or not) contains `text`.
+fn mentions_text(s: &ScopedStep, text: &str) -> bool {
+    let mut found = false;
+    let mut look = |n: &Node| n.walk_strings(&mut |_, v| found |= v.contains(text));
+    if let Some(w) = &s.decl.with {
+        look(w);
+    }
+    for a in s.decl.undo.iter().chain(s.decl.probe.iter()) {
+        if let Some(w) = &a.with {
+            look(w);
+        }
+    }
+    found
+}
+
+/// Secrets the engine cannot keep secret: two whose environment variables would be the
+/// same `OPSPLAN_SECRET_*` (E045), and a secret in a lock name or a `for_each` list, whose
+/// values become lock file names, step ids and journal file names, which are not masked
+/// (E046).
+fn check_secrets(plan: &LoadedPlan, sources: &Sources, diags: &mut Vec<Diagnostic>) {
+    for scope in &plan.scopes {
+        let mut seen: HashMap<String, &str> = HashMap::new();
+        for (name, decl) in &scope.params {
+            if decl.ty.value != ParamType::Secret {
+                continue;
+            }
+            let var = secret_env_name(name);
+            if let Some(first) = seen.get(&var) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::SecretEnvCollision,
+                        format!(
+                            "secrets `{first}` and `{name}` would both be {var} in child processes"
+                        ),
+                    )
+                    .label(decl.ty.span, format!("also {var}"))
+                    .help("names that differ only in `-` and `_` (or in case) give the same variable; rename one of them"),
+                );
+            } else {
+                seen.insert(var, name.as_str());
+            }
+        }
+    }
+    let secret_refs = |scope: usize, text: &str| -> Vec<String> {
+        template_variables(text)
+            .into_iter()
+            .filter_map(|v| {
+                let mut parts = v.split('.');
+                (parts.next() == Some("params"))
+                    .then(|| parts.next().map(str::to_string))
+                    .flatten()
+            })
+            .filter(|n| {
+                plan.scopes[scope]
+                    .params
+                    .get(n)
+                    .is_some_and(|d| d.ty.value == ParamType::Secret)
+            })
+            .collect()
+    };
+    for lock in &plan.doc.locks {
+        for name in secret_refs(0, &lock.value) {
+            let node = Node::new(lock.span, NodeValue::Str(lock.value.clone()));
+            diags.push(
+                Diagnostic::new(
+                    Code::SecretUnmaskable,
+                    format!("lock name uses the secret `{name}`"),
+                )
+                .label(
+                    var_span(&node, &lock.value, &format!("params.{name}"), sources),
+                    "a lock name is a file name, shown and stored unmasked",
+                )
+                .help(
+                    "name locks after what they protect (a host, a folder), never after a secret",
+                ),
+            );
+        }
+    }
+    for s in &plan.steps {
+        let Some(f) = &s.decl.for_each else { continue };
+        let mut found: Vec<(Node, String, String)> = Vec::new();
+        f.walk_strings(&mut |n, text| {
+            if is_template(text) {
+                for name in secret_refs(s.scope, text) {
+                    found.push((n.clone(), text.to_string(), name));
+                }
+            }
+        });
+        for (node, text, name) in found {
+            diags.push(
+                Diagnostic::new(
+                    Code::SecretUnmaskable,
+                    format!("`for_each` of step `{}` uses the secret `{name}`", s.id.value),
+                )
+                .label(
+                    var_span(&node, &text, &format!("params.{name}"), sources),
+                    "items become step ids and journal file names, which are not masked",
+                )
+                .help("iterate over names or indices and read the secret inside the step, through `env:`"),
+            );
+        }
+    }
+}
+
+/// Filters whose result is safe to splice into a shell script as it is.
+const SHELL_SAFE_FILTERS: &[&str] = &["shell_quote", "int", "float", "length", "count"];
+
+/// A template spliced into a `shell` script unquoted (W104): its value becomes shell code,
+/// so `--set dest='/x$(touch PWNED)'` runs the substitution.
+fn check_shell_templates(plan: &LoadedPlan, sources: &Sources, diags: &mut Vec<Diagnostic>) {
+    for s in &plan.steps {
+        let actions = std::iter::once((s.decl.step_type.as_ref(), s.decl.with.as_ref())).chain(
+            s.decl
+                .undo
+                .iter()
+                .chain(s.decl.probe.iter())
+                .map(|a| (Some(&a.step_type), a.with.as_ref())),
+        );
+        for (ty, with) in actions {
+            if ty.map(|t| t.value.as_str()) != Some("shell") {
+                continue;
+            }
+            let Some(script) = with.and_then(|w| w.get("script")) else {
+                continue;
+            };
+            let Some(text) = script.as_str() else {
+                continue;
+            };
+            // A block scalar (`script: |`) is not the text verbatim: find each token in the
+            // source slice instead, in order, so the label points at the token itself.
+            let raw = sources.get(script.span.file).slice(script.span);
+            let mut raw_from = 0;
+            for (range, expr) in expressions(text) {
+                let token = &text[range.clone()];
+                let in_raw = raw[raw_from..].find(token).map(|i| i + raw_from);
+                if let Some(at) = in_raw {
+                    raw_from = at + token.len();
+                }
+                if last_filter(expr).is_some_and(|f| SHELL_SAFE_FILTERS.contains(&f)) {
+                    continue;
+                }
+                let span = match in_raw {
+                    Some(at) => script.span.sub(at, token.len()),
+                    None => template::sub_span(script.span, text, Some(range), Some(sources)),
+                };
+                diags.push(
+                    Diagnostic::new(
+                        Code::UnquotedShellTemplate,
+                        format!(
+                            "`{{{{ {} }}}}` is pasted into the script of step `{}` as shell code",
+                            expr.trim(),
+                            s.id.value
+                        ),
+                    )
+                    .label(span, "its value is run as code, not passed as data")
+                    .help(format!(
+                        "pass it as data: `env: {{VALUE: \"{{{{ {0} }}}}\"}}` and \"$VALUE\" in the script, or quote it with `{{{{ {0} | shell_quote }}}}`",
+                        expr.trim()
+                    )),
+                );
+            }
+        }
+    }
+}
+
+/// Each `{{ … }}` of a template: its byte range and the expression inside.
+fn expressions(text: &str) -> Vec<(std::ops::Range<usize>, &str)> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(open) = text[from..].find("{{").map(|i| i + from) {
+        let Some(close) = text[open + 2..].find("}}").map(|i| i + open + 2) else {
+            break;
+        };
+        let inner = text[open + 2..close].trim_matches('-');
+        out.push((open..close + 2, inner));
+        from = close + 2;
+    }
+    out
+}
+
+/// The name of the last filter an expression applies (`x | trim | shell_quote` →
+/// `shell_quote`), when that filter applies to the whole expression: filters bind tighter
+/// than operators, so `a ~ b | shell_quote` quotes only `b` and has no safe last filter.
+fn last_filter(expr: &str) -> Option<&str> {
+    let (mut depth, mut quote, mut last) = (0i32, None, None);
+    let mut word = String::new();
+    for (i, c) in expr.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(' | '[' | '{') => depth += 1,
+            (None, ')' | ']' | '}') => depth -= 1,
+            (None, '|') if depth == 0 => last = Some(i),
+            (None, c)
+                if depth == 0
+                    && !(c.is_alphanumeric() || c == '_' || c == '.' || c.is_whitespace()) =>
+            {
+                return None
+            }
+            _ => {}
+        }
+        if depth == 0 && quote.is_none() && (c.is_alphanumeric() || c == '_') {
+            word.push(c);
+        } else {
+            if matches!(
+                word.as_str(),
+                "and" | "or" | "not" | "if" | "else" | "in" | "is"
+            ) {
+                return None;
+            }
+            word.clear();
+        }
+    }
+    let rest = expr[last? + 1..].trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    Some(&rest[..end])
 }
 
 fn node_mentions(node: &Node, name: &str) -> bool {

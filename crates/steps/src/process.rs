@@ -2,7 +2,9 @@
 //!
 //! Each child runs in its own process group so a timeout or cancel reaches everything it
 //! started: SIGTERM to the group, the grace period, then SIGKILL. Output is streamed line by
-//! line to the run log (secrets redacted) and kept, bounded, as the step's outputs.
+//! line to the run log (secrets redacted) and kept, bounded and as printed, as the step's
+//! outputs (the engine masks outputs where it shows or stores them, never where later
+//! steps consume them).
 
 use super::{StepContext, StepError, Stream};
 use nix::sys::signal::{killpg, Signal};
@@ -81,7 +83,8 @@ pub struct ProcessResult {
 }
 
 impl ProcessResult {
-    /// The last lines of stderr, for an error message (already redacted).
+    /// The last lines of stderr, for an error message (as printed: the engine masks error
+    /// texts before it shows or stores them).
     pub fn stderr_tail(&self) -> String {
         let lines: Vec<&str> = self.stderr.lines().collect();
         let start = lines.len().saturating_sub(STDERR_TAIL_LINES);
@@ -330,12 +333,12 @@ async fn collect<R: AsyncRead + Unpin>(
             Ok(0) | Err(_) => break,
             Ok(_) => {
                 let text = String::from_utf8_lossy(&buf);
-                let line = ctx
-                    .redact
-                    .redact(text.trim_end_matches(['\n', '\r']))
-                    .into_owned();
+                // The log shows the line masked; the output keeps it as printed, because
+                // later steps consume outputs (a checksum must not be rewritten by masking).
+                // The engine masks outputs where it shows or stores them.
+                let line = text.trim_end_matches(['\n', '\r']).to_string();
                 if echo {
-                    (ctx.log)(stream, &line);
+                    (ctx.log)(stream, &ctx.redact.redact(&line));
                 }
                 // Once something was dropped, nothing more is kept: the output stays a prefix.
                 if !truncated && kept.len() + line.len() < KEEP_BYTES {

@@ -14,12 +14,15 @@ pub struct Shell;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShellSpec {
-    /// The script. Runs with `-e -u`: the first failing command fails the step.
+    /// The script. Runs with `-e -u`: the first failing command fails the step. A template
+    /// here is pasted in as shell code (validation warns, W104): pass values through `env`
+    /// (`"$DEST"` in the script) or quote them with `{{ params.dest | shell_quote }}`.
     pub script: String,
     /// The shell (default `/bin/sh`).
     #[serde(default = "default_shell")]
     pub shell: String,
-    /// Extra environment variables (the way to hand a secret to the script).
+    /// Extra environment variables: the way to hand params, step outputs and secrets to
+    /// the script as data, never as code.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Working directory.

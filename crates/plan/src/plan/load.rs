@@ -247,8 +247,41 @@ fn read_doc(
     diags: &mut Vec<Diagnostic>,
     used_at: Option<Span>,
 ) -> Option<(FileId, PlanDoc)> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match std::fs::read(path).and_then(|bytes| {
+        String::from_utf8(bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }) {
         Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            // Not UTF-8: keep the text (bad bytes shown as U+FFFD, the valid prefix exactly
+            // as read) so the error points at the first bad byte by line and column.
+            let utf8 = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<std::string::FromUtf8Error>());
+            let (at, lossy, byte) = match utf8 {
+                Some(u) => {
+                    let at = u.utf8_error().valid_up_to();
+                    let bytes = u.as_bytes();
+                    (
+                        at,
+                        String::from_utf8_lossy(bytes).into_owned(),
+                        bytes.get(at).copied().unwrap_or(0),
+                    )
+                }
+                None => (0, String::new(), 0),
+            };
+            let file = sources.add(SourceFile::new(path, lossy));
+            let at = at.saturating_sub(if sources.get(file).bom { 3 } else { 0 });
+            diags.push(
+                Diagnostic::new(
+                    if used_at.is_some() { Code::FragmentLoad } else { Code::YamlSyntax },
+                    format!("{} is not UTF-8 text: byte 0x{byte:02x} is not valid here", path.display()),
+                )
+                .label(Span::new(file, at, 3), "not UTF-8")
+                .help("plans are UTF-8 text; save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"),
+            );
+            return None;
+        }
         Err(e) => {
             let mut d = Diagnostic::new(
                 if used_at.is_some() {

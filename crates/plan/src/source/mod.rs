@@ -55,11 +55,20 @@ pub struct SourceFile {
     pub path: PathBuf,
     pub name: String,
     pub text: Arc<str>,
+    /// Whether the file began with a byte-order mark (dropped from `text`).
+    pub bom: bool,
     line_starts: Vec<usize>,
 }
 
 impl SourceFile {
+    /// A leading byte-order mark is dropped: it is not content, and every offset and column
+    /// counts from the first real character. Lines end at `\n` (a `\r` before it is not
+    /// counted as a column of any label).
     pub fn new(path: &Path, text: String) -> Self {
+        let (text, bom) = match text.strip_prefix('\u{feff}') {
+            Some(rest) => (rest.to_string(), true),
+            None => (text, false),
+        };
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
@@ -67,6 +76,7 @@ impl SourceFile {
             name: path.display().to_string(),
             path: path.to_path_buf(),
             text: text.into(),
+            bom,
             line_starts,
         }
     }

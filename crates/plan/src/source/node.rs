@@ -164,13 +164,22 @@ impl Node {
         // or prefix). Plans are the operator's own files, not untrusted input, so the size
         // caps are raised to fit 1,000,000 steps; the guards against alias bombs and deep
         // nesting keep their defaults.
+        //
+        // What aliases may add is bounded on its own: every scalar byte beyond the file's own
+        // size can only come from replayed aliases, so the scalar budget is the file's size
+        // plus ALIAS_SCALAR_BYTES, and replays are capped at ALIAS_REPLAYED_EVENTS events; an
+        // alias bomb ("billion laughs") stops at a few tens of megabytes, not gigabytes.
+        let scalar_bytes = text.len().saturating_add(ALIAS_SCALAR_BYTES).min(1 << 30);
         let options = serde_saphyr::options! {
             duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
             budget: serde_saphyr::budget! {
                 max_nodes: MAX_YAML_NODES,
                 max_events: 4 * MAX_YAML_NODES,
-                max_total_scalar_bytes: 1 << 30,
+                max_total_scalar_bytes: scalar_bytes,
                 max_reader_input_bytes: Some(1 << 30),
+            },
+            alias_limits: serde_saphyr::alias_limits! {
+                max_total_replayed_events: ALIAS_REPLAYED_EVENTS,
             },
         };
         let raw: Spanned<Raw> =
@@ -187,8 +196,62 @@ impl Node {
                 let message = message.lines().next().unwrap_or("invalid YAML");
                 YamlError::new(text, offset, message)
             })?;
-        Ok(raw.into_node(file, text))
+        let node = raw.into_node(file, text);
+        if let Some(e) = typed_duplicate_key(&node, text) {
+            return Err(e);
+        }
+        Ok(node)
     }
+}
+
+/// Scalar bytes aliases may add beyond the file's own text.
+const ALIAS_SCALAR_BYTES: usize = 16 << 20;
+/// Events aliases may replay in one file.
+const ALIAS_REPLAYED_EVENTS: usize = 250_000;
+
+/// Two keys of one mapping that differ only in YAML type (`1` and `"1"`, `true` and
+/// `"true"`): serde-saphyr keeps them apart, but every key becomes text (a field name, an
+/// env variable, a JSON key), where they are the same key and one would silently win.
+fn typed_duplicate_key(root: &Node, text: &str) -> Option<YamlError> {
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        match &node.value {
+            NodeValue::Seq(items) => stack.extend(items.iter()),
+            NodeValue::Map(entries) => {
+                let mut seen: std::collections::HashMap<String, &Node> =
+                    std::collections::HashMap::new();
+                for (k, v) in entries {
+                    stack.push(v);
+                    if matches!(k.value, NodeValue::Seq(_) | NodeValue::Map(_)) {
+                        continue;
+                    }
+                    let key = k.scalar_text();
+                    if let Some(first) = seen.get(&key) {
+                        let at = k.span.offset.min(text.len());
+                        return Some(YamlError {
+                            offset: Some(at),
+                            len: k.span.len.max(1),
+                            message: format!(
+                                "duplicate key `{key}` ({} here, {} before: the same key once read as text)",
+                                k.kind_name(),
+                                first.kind_name()
+                            ),
+                            label: "this key appears earlier in the same mapping",
+                            related: Some((
+                                first.span.offset,
+                                first.span.len.max(1),
+                                "first here".to_string(),
+                            )),
+                            help: Some("each key may appear once in a mapping; remove or rename one of them"),
+                        });
+                    }
+                    seen.insert(key, k);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Most YAML nodes (mappings, sequences, scalars) a file may hold: about 15 per step for

@@ -234,7 +234,8 @@ pub struct Captured {
 }
 
 impl Captured {
-    /// The last lines of stderr, for an error message (already redacted).
+    /// The last lines of stderr, for an error message (as printed: the engine masks error
+    /// texts before it shows or stores them).
     pub fn stderr_tail(&self) -> String {
         let lines: Vec<&str> = self.stderr.lines().collect();
         lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
@@ -276,12 +277,10 @@ impl Capture {
 
     fn line(&mut self, stream: Stream, bytes: &[u8]) {
         let text = String::from_utf8_lossy(bytes);
-        let line = self
-            .ctx
-            .redact
-            .redact(text.trim_end_matches('\r'))
-            .into_owned();
-        (self.ctx.log)(stream, &line);
+        // Logged masked, kept as printed: outputs feed later steps; the engine masks them
+        // where it shows or stores them.
+        let line = text.trim_end_matches('\r').to_string();
+        (self.ctx.log)(stream, &self.ctx.redact.redact(&line));
         match stream {
             Stream::Stdout => {
                 if !self.stdout_truncated && self.stdout.len() + line.len() < KEEP_STDOUT {

@@ -6,6 +6,10 @@
 //! final name. `secret: true` creates that temporary file with mode 0600 in the `open`
 //! call itself: there is no moment when the archive of private keys is readable by others.
 //! Entries keep mode, mtime (whole seconds, as tar stores them) and numeric owner.
+//! The temporary files of this archive that a killed run left beside it are removed when
+//! create starts; opsplan temporary files in the folder are never packed. Each file is
+//! opened with `open_listed`, so a file swapped for a symlink, fifo or another file after
+//! the walk is refused, never read.
 //!
 //! Extract refuses, with the entry's name, any entry that would land outside the target
 //! folder: absolute paths, `..` components, hard links to outside, and writes through a
@@ -13,8 +17,8 @@
 //! themselves are restored as they are, whatever they point to: they are never followed.
 
 use super::{
-    blocking, check_cancel, describe_filters, io_error, running_as_root, selected, walk,
-    CancelReader, Filter, TempFile,
+    blocking, check_cancel, describe_filters, io_error, open_listed, open_regular,
+    remove_stale_temps, running_as_root, selected, walk, CancelReader, Filter, TempFile,
 };
 use crate::{Action, LogFn, OutputDecl, Outputs, StepContext, StepError, StepType, Stream};
 use opsplan_plan::diagnostic::{Code, Diagnostic};
@@ -266,6 +270,16 @@ fn create(
         _ => {}
     }
     let filter = Filter::new(&spec.include, &spec.exclude)?;
+    let stale = remove_stale_temps(&super::parent_of(&target), target.file_name(), token)?;
+    if stale > 0 {
+        log(
+            Stream::Stderr,
+            &format!(
+                "removed {stale} temporary file(s) an interrupted run left beside {}",
+                target.display()
+            ),
+        );
+    }
     let entries = walk(&folder, &filter, token)?;
     let wanted = selected(&entries, &filter);
     let target_abs = fs::canonicalize(super::parent_of(&target))
@@ -334,7 +348,7 @@ fn create(
                 .append_link(&mut header, &e.rel, &link)
                 .map_err(write_err)?;
         } else if ft.is_file() {
-            let file = File::open(&e.path).map_err(|err| io_error("read", &e.path, &err))?;
+            let file = open_listed(&e.path, &e.meta)?;
             let size = e.meta.len();
             // tar needs the size up front: a file that shrinks while being read would
             // corrupt the stream, so read exactly `size` and check.
@@ -473,7 +487,7 @@ fn extract(
 ) -> Result<Outputs, StepError> {
     let archive_path = PathBuf::from(&spec.archive);
     let folder = PathBuf::from(&spec.folder);
-    let mut file = match File::open(&archive_path) {
+    let mut file = match open_regular(&archive_path, "archive") {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(StepError::fatal(format!(

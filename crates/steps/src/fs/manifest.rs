@@ -39,7 +39,9 @@
 //! - `exclude`: globs whose paths were not recorded; `verify` ignores them too.
 //! - `files`: every regular file and symlink below the folder, sorted by `path` (relative,
 //!   `/`-separated, UTF-8), except the manifest itself. Folders are not listed (an empty
-//!   folder is not recorded). `type` is `file` (with `size` in bytes and `sha256` in lower
+//!   folder is not recorded), and except opsplan's temporary files
+//!   (`.<name>.opsplan-<8 hex>`, a write in progress or a leftover of a killed run), which
+//!   are never content. `type` is `file` (with `size` in bytes and `sha256` in lower
 //!   hex) or `symlink` (with `target`, never followed). `mode` is the permission bits in
 //!   octal; `uid`/`gid` numeric; `mtime` UTC RFC 3339 with nanoseconds when non-zero.
 //! - `totals`: count and bytes of the `file` entries.
@@ -253,6 +255,7 @@ fn write(
     let folder = PathBuf::from(&spec.folder);
     require_dir(&folder, "backup folder")?;
     let filter = Filter::new(&[], &spec.exclude)?;
+    super::remove_stale_temps(&folder, Some(std::ffi::OsStr::new(&spec.file)), token)?;
     let mut files = Vec::new();
     let (mut count, mut bytes) = (0u64, 0u64);
     for e in walk(&folder, &filter, token)? {
@@ -280,7 +283,7 @@ fn write(
                 ..common(EntryType::Symlink)
             });
         } else if e.meta.is_file() {
-            let (sha256, read) = sha256_file(&e.path, token)?;
+            let (sha256, read) = sha256_file(&e.path, &e.meta, token)?;
             let after =
                 fs::symlink_metadata(&e.path).map_err(|err| io_error("read", &e.path, &err))?;
             if read != e.meta.len()

@@ -4,6 +4,19 @@
 //! ([`blocking`]) that polls the cancellation token between files and between chunks of a
 //! file: a cancelled step stops within a chunk and removes its temporary file, so no
 //! half-written file is ever left under its final name.
+//!
+//! Two rules hold for every fs step:
+//!
+//! - **Temporary files.** Every file written here is first written as
+//!   `.<final name>.opsplan-<8 hex digits>` ([`is_temp_name`]) and renamed into place. A
+//!   name of that form is never backup content: walks leave it out, so it is never copied,
+//!   archived, listed in a manifest or counted by `verify`; a step that writes into a folder
+//!   removes the stale ones a killed run left there when it starts ([`remove_stale_temps`]).
+//! - **Listed, then opened.** A file is listed by a walk, then opened by path; between the
+//!   two it may be swapped. [`open_listed`] opens without following a symlink, without
+//!   blocking on a fifo or device, and checks with `fstat` that what it opened is the
+//!   regular file the walk listed (same device, inode and type): anything else is refused
+//!   with the path named, never read.
 
 pub mod archive;
 pub mod manifest;
@@ -18,9 +31,10 @@ use opsplan_plan::source::de::is_template;
 use opsplan_plan::source::Node;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
+use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use tokio_util::sync::CancellationToken;
@@ -179,7 +193,8 @@ pub(crate) struct Walked {
 }
 
 /// Every entry below `root` (not `root` itself), sorted by name, parents before children,
-/// never following symlinks; excluded folders are not entered.
+/// never following symlinks; excluded folders are not entered, and opsplan's temporary
+/// files ([`is_temp_name`]) are left out.
 pub(crate) fn walk(
     root: &Path,
     filter: &Filter,
@@ -192,9 +207,10 @@ pub(crate) fn walk(
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|e| {
-            e.path()
-                .strip_prefix(root)
-                .map_or(true, |rel| !filter.excluded(rel))
+            !is_temp_name(e.file_name())
+                && e.path()
+                    .strip_prefix(root)
+                    .map_or(true, |rel| !filter.excluded(rel))
         });
     for entry in iter {
         check_cancel(token)?;
@@ -257,12 +273,14 @@ pub fn require_dir(path: &Path, what: &str) -> Result<(), StepError> {
     }
 }
 
-/// SHA-256 of a file in chunks, watching the token. Returns (hex digest, bytes read).
+/// SHA-256 of a listed file in chunks, watching the token. Returns (hex digest, bytes
+/// read). The file is opened with [`open_listed`]: it must still be the one `listed`.
 pub(crate) fn sha256_file(
     path: &Path,
+    listed: &fs::Metadata,
     token: &CancellationToken,
 ) -> Result<(String, u64), StepError> {
-    let mut file = File::open(path).map_err(|e| io_error("read", path, &e))?;
+    let mut file = open_listed(path, listed)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
     let mut total = 0u64;
@@ -278,6 +296,166 @@ pub(crate) fn sha256_file(
         total += n as u64;
     }
     Ok((hex::encode(hasher.finalize()), total))
+}
+
+/// The marker in the name of every temporary file the fs steps write.
+pub(crate) const TEMP_MARK: &str = ".opsplan-";
+
+/// Whether a file name is one of opsplan's temporary files: `.<name>.opsplan-<8 hex>`.
+/// Such a file is a write in progress or a leftover of a killed run, never content.
+pub(crate) fn is_temp_name(name: &OsStr) -> bool {
+    let Some(name) = name.to_str() else {
+        return false;
+    };
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    let Some(at) = rest.rfind(TEMP_MARK) else {
+        return false;
+    };
+    let suffix = &rest[at + TEMP_MARK.len()..];
+    at > 0 && suffix.len() == 8 && suffix.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Removes the temporary files a killed run left below `root` (files and symlinks whose
+/// name [`is_temp_name`]; `only_for`: only those of that final name, directly in `root`).
+/// Returns how many were removed. Called by a step before it writes into `root`: the step
+/// owns its destination, so a temporary file there is a leftover of an earlier attempt.
+pub(crate) fn remove_stale_temps(
+    root: &Path,
+    only_for: Option<&OsStr>,
+    token: &CancellationToken,
+) -> Result<u64, StepError> {
+    let mut removed = 0;
+    let depth = if only_for.is_some() { 1 } else { usize::MAX };
+    let prefix = only_for.map(|n| format!(".{}{TEMP_MARK}", n.to_string_lossy()));
+    for entry in walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .max_depth(depth)
+        .follow_links(false)
+    {
+        check_cancel(token)?;
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name();
+        if entry.file_type().is_dir() || !is_temp_name(name) {
+            continue;
+        }
+        if let Some(prefix) = &prefix {
+            if !name.to_string_lossy().starts_with(prefix.as_str()) {
+                continue;
+            }
+        }
+        match fs::remove_file(entry.path()) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(io_error(
+                    "remove the stale temporary file",
+                    entry.path(),
+                    &e,
+                ))
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Debug builds only: runs `$OPSPLAN_TEST_FS_BEFORE_OPEN <path>` (through `sh -c`) before
+/// a listed file is opened, so tests can swap the file at exactly that moment.
+#[cfg(debug_assertions)]
+fn before_open_hook(path: &Path) {
+    if let Some(hook) = std::env::var_os("OPSPLAN_TEST_FS_BEFORE_OPEN") {
+        let _ = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(hook)
+            .arg("sh")
+            .arg(path)
+            .status();
+    }
+}
+
+fn kind_of(ft: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_fifo() {
+        "a fifo"
+    } else if ft.is_char_device() || ft.is_block_device() {
+        "a device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_dir() {
+        "a folder"
+    } else if ft.is_symlink() {
+        "a symlink"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Opens for reading without following a final symlink and without blocking (a fifo or
+/// device opens at once), then clears `O_NONBLOCK` so reads behave as usual.
+fn open_nofollow_nonblock(path: &Path, follow: bool) -> io::Result<File> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let mut flags = OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
+    if !follow {
+        flags |= OFlag::O_NOFOLLOW;
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits())
+        .open(path)?;
+    let current = fcntl(&file, FcntlArg::F_GETFL).map_err(io::Error::from)?;
+    let cleared = OFlag::from_bits_truncate(current) & !OFlag::O_NONBLOCK;
+    fcntl(&file, FcntlArg::F_SETFL(cleared)).map_err(io::Error::from)?;
+    Ok(file)
+}
+
+/// Opens a file a walk listed, refusing anything but that very regular file: a symlink
+/// put in its place is not followed, a fifo or device is not read (nor waited on), and a
+/// file with another device or inode (swapped, or reached through a swapped folder) is
+/// refused. `listed` is the walk's `lstat` of the path.
+pub(crate) fn open_listed(path: &Path, listed: &fs::Metadata) -> Result<File, StepError> {
+    #[cfg(debug_assertions)]
+    before_open_hook(path);
+    let file = open_nofollow_nonblock(path, false).map_err(|e| {
+        if e.raw_os_error() == Some(nix::libc::ELOOP) {
+            StepError::fatal(format!(
+                "{} was replaced by a symlink after it was listed; refusing to follow it",
+                path.display()
+            ))
+        } else {
+            io_error("read", path, &e)
+        }
+    })?;
+    let now = file.metadata().map_err(|e| io_error("read", path, &e))?;
+    if !now.is_file() {
+        return Err(StepError::fatal(format!(
+            "{} is {} now, not the regular file that was listed; refusing to read it",
+            path.display(),
+            kind_of(now.file_type())
+        )));
+    }
+    if now.dev() != listed.dev() || now.ino() != listed.ino() {
+        return Err(StepError::fatal(format!(
+            "{} was replaced by another file after it was listed; refusing to read it",
+            path.display()
+        )));
+    }
+    Ok(file)
+}
+
+/// Opens a file the plan named (an archive to extract, a manifest): symlinks are followed,
+/// as the author wrote the path, but it must be a regular file, and a fifo or device is
+/// refused without blocking. `NotFound` is returned as is, for callers that expect it.
+pub(crate) fn open_regular(path: &Path, what: &str) -> Result<File, io::Error> {
+    let file = open_nofollow_nonblock(path, true)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::other(format!(
+            "the {what} is {}, not a regular file",
+            kind_of(meta.file_type())
+        )));
+    }
+    Ok(file)
 }
 
 /// Copies a reader into a writer in chunks, watching the token; returns the bytes copied.

@@ -8,10 +8,14 @@
 //! Each file is written under a temporary name and renamed, so a cancelled sync leaves
 //! whole old or whole new files, never a torn one. Hard links are copied as separate files
 //! and special files (fifos, devices, sockets) are skipped with a log line.
+//!
+//! A source file is opened with `open_listed`: one swapped for a symlink, a fifo or
+//! another file after the walk listed it fails the step instead of being read. The
+//! temporary files a killed sync left in the destination are removed when it starts.
 
 use super::{
-    blocking, check_cancel, copy_cancellable, io_error, parent_of, require_dir, running_as_root,
-    selected, sha256_file, walk, Filter, TempFile,
+    blocking, check_cancel, copy_cancellable, io_error, open_listed, parent_of, remove_stale_temps,
+    require_dir, running_as_root, selected, sha256_file, walk, Filter, TempFile,
 };
 use crate::{Action, LogFn, OutputDecl, Outputs, StepContext, StepError, StepType, Stream};
 use opsplan_plan::diagnostic::{Code, Diagnostic};
@@ -19,7 +23,7 @@ use opsplan_plan::source::Node;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::HashSet;
-use std::fs::{self, File, Metadata};
+use std::fs::{self, Metadata};
 use std::io::ErrorKind;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -162,6 +166,16 @@ fn sync(spec: &FsSyncSpec, token: &CancellationToken, log: &LogFn) -> Result<Sta
             .map_err(|e| io_error("create the destination folder", &dest, &e))?,
     }
     let filter = Filter::new(&spec.include, &spec.exclude)?;
+    let stale = remove_stale_temps(&dest, None, token)?;
+    if stale > 0 {
+        log(
+            Stream::Stderr,
+            &format!(
+                "removed {stale} temporary file(s) an interrupted run left in {}",
+                dest.display()
+            ),
+        );
+    }
     if let (Ok(s), Ok(d)) = (source.canonicalize(), dest.canonicalize()) {
         // A destination inside the source is fine when an exclude keeps the walk out of it
         // (Hoss: ~/.hoss is copied into ~/.hoss/backup/.current, with `backup/**` excluded).
@@ -281,7 +295,8 @@ fn sync_file(
     match fs::symlink_metadata(target) {
         Ok(d) if d.is_file() => {
             let same = if spec.checksum {
-                d.len() == meta.len() && sha256_file(src, token)?.0 == sha256_file(target, token)?.0
+                d.len() == meta.len()
+                    && sha256_file(src, meta, token)?.0 == sha256_file(target, &d, token)?.0
             } else {
                 d.len() == meta.len()
                     && d.mtime() == meta.mtime()
@@ -295,7 +310,7 @@ fn sync_file(
         Ok(d) if d.is_dir() => clear_dir_for(target, spec.delete, stats)?,
         _ => {}
     }
-    let mut input = File::open(src).map_err(|e| io_error("read", src, &e))?;
+    let mut input = open_listed(src, meta)?;
     let mut temp = TempFile::create(target, 0o600)?;
     let Some(file) = temp.file.as_mut() else {
         return Err(StepError::fatal("internal error: temporary file closed"));

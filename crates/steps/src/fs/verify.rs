@@ -16,7 +16,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
@@ -181,7 +181,11 @@ fn check(spec: &VerifySpec, token: &CancellationToken) -> Result<Report, StepErr
 
 /// Reads and checks a manifest file; `None` when there is none (an incomplete backup).
 pub fn read_manifest(path: &Path) -> Result<Option<Document>, StepError> {
-    let text = match fs::read(path) {
+    let read = super::open_regular(path, "manifest").and_then(|mut f| {
+        let mut text = Vec::new();
+        f.read_to_end(&mut text).map(|_| text)
+    });
+    let text = match read {
         Ok(t) => t,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_error("read the manifest", path, &e)),
@@ -245,6 +249,18 @@ pub fn compare(
         if prefix.is_some_and(|p| !rec.path.starts_with(&format!("{p}/"))) {
             continue;
         }
+        // A manifest written before temporary files were left out may list one: it is a
+        // leftover of an interrupted write, never part of a backup.
+        if Path::new(&rec.path)
+            .file_name()
+            .is_some_and(super::is_temp_name)
+        {
+            report.changed.push((
+                rec.path.clone(),
+                "a temporary file of an interrupted write, not backup content".into(),
+            ));
+            continue;
+        }
         let Some(e) = on_disk.remove(&rec.path) else {
             report.missing.push(rec.path.clone());
             continue;
@@ -271,7 +287,7 @@ pub fn compare(
                 if e.meta.len() != want {
                     Some(format!("size {} instead of {want}", e.meta.len()))
                 } else if checksum {
-                    let (sha, read) = sha256_file(&e.path, token)?;
+                    let (sha, read) = sha256_file(&e.path, &e.meta, token)?;
                     report.bytes += read;
                     (Some(sha.as_str()) != rec.sha256.as_deref())
                         .then(|| "sha256 differs".to_string())
