@@ -298,3 +298,51 @@ fn a_destructive_undo_needs_force_before_anything_runs() {
         "a step ran before the refusal"
     );
 }
+
+#[test]
+fn after_kill_9_resume_stops_the_steps_survivors_before_it_releases_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let journal = dir.join("runs");
+    let mut child = command(dir, &journal, &[]).spawn().unwrap();
+    let work = read_pid(&dir.join("work.pid"));
+    // Give the journal its ChildStarted record, then kill the engine without warning.
+    std::thread::sleep(Duration::from_millis(300));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+    let _ = child.wait();
+    assert!(
+        alive(work),
+        "precondition: the step's process survives kill -9 of the engine"
+    );
+    let run = std::fs::read_dir(&journal)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .into_owned();
+    let out = Command::new(BIN)
+        .args(["resume", &run, "--rollback"])
+        .env("OPSPLAN_JOURNAL_DIR", &journal)
+        .env("OPSPLAN_LOCK_DIR", dir.join("locks"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let survived = alive(work);
+    if survived {
+        let _ = kill(Pid::from_raw(work), Signal::SIGKILL);
+    }
+    assert!(
+        !survived,
+        "the survivor {work} is still running after resume:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("stopped 1 process(es) of step `work`"),
+        "{stderr}"
+    );
+    assert!(cleanup_ran(dir), "the release did not run:\n{stderr}");
+    figure("fault matrix: 1 kill -9 with a child alive, 0 survivors left after resume");
+}

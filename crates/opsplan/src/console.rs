@@ -152,6 +152,8 @@ impl EventSink for Console {
                     &format!("> {}{step}{attempt}: {first}", phase_prefix(*phase)),
                 );
             }
+            // Recorded for resume; nothing an operator needs to see.
+            RunEvent::ChildStarted { .. } => {}
             RunEvent::StepLog { step, stream, line } => {
                 let tag = match stream {
                     opsplan_plan::step::Stream::Stdout => "|",

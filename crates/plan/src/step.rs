@@ -116,6 +116,9 @@ pub struct Answers {
 /// Receives each line a step's processes print (already redacted).
 pub type LogFn = Arc<dyn Fn(Stream, &str) + Send + Sync>;
 
+/// Told the process group of every child a step starts, so that the journal can record it.
+pub type ChildFn = Arc<dyn Fn(i32) + Send + Sync>;
+
 /// What a running step may use from the engine.
 #[derive(Clone)]
 pub struct StepContext {
@@ -128,6 +131,8 @@ pub struct StepContext {
     pub hurry: CancellationToken,
     pub answers: Answers,
     pub log: LogFn,
+    /// Call with each child's process group right after it started.
+    pub on_child: ChildFn,
     /// Removes secret values from anything a step reports (stderr, HTTP bodies).
     pub redact: Arc<crate::template::Redactor>,
     /// Secret values by env var name, set in child processes instead of their argv.

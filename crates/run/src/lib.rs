@@ -47,6 +47,7 @@ pub mod prompt;
 pub mod resume;
 pub mod run;
 pub mod signals;
+pub mod survivors;
 
 pub use exec::events::{EventSink, RunEvent, RunStatus};
 pub use exec::Interrupts;

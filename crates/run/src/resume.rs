@@ -19,6 +19,9 @@ use opsplan_plan::step::{Prompter, Registry};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// How long a survivor of the interrupted run gets between SIGTERM and SIGKILL.
+const SURVIVOR_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What the caller asks for (`opsplan resume RUN ...`).
 #[derive(Debug, Clone, Default)]
 pub struct ResumeRequest {
@@ -226,6 +229,19 @@ pub async fn prepare(
             "resume: rolling back ({})",
             rp.prior.rollback_reason.clone().unwrap_or_default()
         ));
+    }
+    // Whatever the interrupted process left running is stopped before anything reruns or
+    // is released.
+    for (id, step) in &st.steps {
+        for &(pgid, start) in &step.children {
+            let n = crate::survivors::stop(pgid, start, SURVIVOR_GRACE).await;
+            if n > 0 {
+                notes.push(format!(
+                    "resume: stopped {n} process(es) of step `{id}` (process group {pgid}) that outlived run {}",
+                    meta.run_id
+                ));
+            }
+        }
     }
     let last_seq = journal.records.last().map_or(0, |r| r.seq);
     Ok(ResumeTicket {

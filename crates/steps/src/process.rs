@@ -155,6 +155,9 @@ pub async fn run(spec: &ProcessSpec, ctx: &StepContext) -> Result<ProcessResult,
     // child that exits early would leave the feeding thread blocked on a full pipe.
     drop(cmd);
     let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+    if let Some(id) = child.id() {
+        (ctx.on_child)(id as i32);
+    }
 
     let mut feeder = None;
     if let (Some(input), Some(mut stdin)) = (spec.stdin.clone(), child.stdin.take()) {

@@ -53,6 +53,17 @@ pub enum RunEvent {
         stream: Stream,
         line: String,
     },
+    /// A step started a child process in its own process group. Durable before the child
+    /// does much: after a kill -9 of the engine, `resume` stops what survived of it.
+    ChildStarted {
+        step: String,
+        phase: Phase,
+        /// The process group (its leader's pid).
+        pgid: i32,
+        /// The leader's start time (clock ticks since boot, /proc/PID/stat field 22), which
+        /// tells a survivor from a new process that reused the pid.
+        start: u64,
+    },
     AttemptFailed {
         step: String,
         phase: Phase,

@@ -691,7 +691,20 @@ impl Executor {
                     at: now(),
                 });
                 let attempt_token = token.child_token();
+                let on_child: opsplan_plan::step::ChildFn = {
+                    let sink = sink.clone();
+                    let step = step_id.clone();
+                    Arc::new(move |pgid| {
+                        sink.emit(&RunEvent::ChildStarted {
+                            step: step.clone(),
+                            phase,
+                            pgid,
+                            start: crate::survivors::start_time(pgid).unwrap_or(0),
+                        });
+                    })
+                };
                 let ctx = StepContext {
+                    on_child,
                     step_id: step_id.clone(),
                     cancel: attempt_token.clone(),
                     grace: opts.grace,

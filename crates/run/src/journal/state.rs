@@ -50,6 +50,9 @@ pub struct StepState {
     pub check: Option<PhaseState>,
     pub undo: Option<PhaseState>,
     pub cleanup: Option<PhaseState>,
+    /// Process groups the step started (pgid, leader start time), in any phase.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<(i32, u64)>,
 }
 
 impl StepState {
@@ -185,6 +188,14 @@ pub fn fold(records: &[Record]) -> RunState {
                 st.last_at = Some(at.clone());
             }
             RunEvent::StepLog { .. } => {}
+            RunEvent::ChildStarted {
+                step, pgid, start, ..
+            } => st
+                .steps
+                .entry(step.clone())
+                .or_default()
+                .children
+                .push((*pgid, *start)),
             RunEvent::AttemptFailed {
                 step,
                 phase,
