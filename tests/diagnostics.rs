@@ -20,7 +20,7 @@ fn repo_root() -> PathBuf {
 fn enter_repo_root() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        std::env::set_current_dir(repo_root()).expect("cannot enter the repository root")
+        std::env::set_current_dir(repo_root()).expect("cannot enter the repository root");
     });
 }
 
@@ -180,7 +180,7 @@ fixtures! {
 fn every_fixture_is_listed() {
     let mut on_disk: Vec<String> = std::fs::read_dir(repo_root().join(FIXTURES))
         .expect("fixtures folder")
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))

@@ -16,7 +16,7 @@
 //! saying so, never passes silently. A [`Lab`] guard removes every container, volume and
 //! file the test made, also when it fails.
 
-mod steps_common;
+use crate::steps_common;
 use steps_common::opsplan_command;
 
 use std::io::{Read, Write};

@@ -131,7 +131,7 @@ impl Lab {
     fn run(&self, plan: &str, sets: &[(&str, String)]) -> Ran {
         let mut args: Vec<String> = ["run", &format!("plans/dop/{plan}.yaml")]
             .iter()
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .collect();
         for (k, v) in sets {
             args.push("--set".into());
@@ -613,7 +613,7 @@ fn drill_dop() {
     left.sort();
     let mut want_cj: Vec<String> = CRONJOBS
         .iter()
-        .map(|c| c.to_string())
+        .map(std::string::ToString::to_string)
         .chain(["unrelated-report".to_string()])
         .collect();
     want_cj.sort();

@@ -25,8 +25,7 @@ macro_rules! report {
     }};
 }
 
-#[path = "lab/common.rs"]
-mod common;
+use crate::common;
 #[path = "lab/hoss/lab.rs"]
 mod lab;
 

@@ -37,8 +37,7 @@ macro_rules! report {
     }};
 }
 
-#[path = "lab/common.rs"]
-mod common;
+use crate::common;
 #[path = "lab/stackstate/lab.rs"]
 mod lab;
 
@@ -544,7 +543,7 @@ fn drill_stackstate() {
     p.extend(d.settled(&want));
     if !d.cluster.read()["namespaces"][NS]["persistentvolumeclaims"]
         .as_object()
-        .is_none_or(|m| m.is_empty())
+        .is_none_or(serde_json::Map::is_empty)
     {
         p.push("the restore volume claim was left".into());
     }

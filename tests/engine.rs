@@ -4,6 +4,12 @@
 // Test helpers are `pub` inside their modules; the binary exports nothing.
 #![allow(unreachable_pub)]
 
+// Helpers the modules share, compiled once.
+#[path = "durable_common/mod.rs"]
+mod durable_common;
+#[path = "steps_common/mod.rs"]
+mod steps_common;
+
 #[path = "bench_smoke.rs"]
 mod bench_smoke;
 #[path = "crash_matrix.rs"]

@@ -5,6 +5,12 @@
 // Test helpers are `pub` inside their modules; the binary exports nothing.
 #![allow(unreachable_pub)]
 
+// Helpers the drills share, compiled once.
+#[path = "lab/common.rs"]
+mod common;
+#[path = "steps_common/mod.rs"]
+mod steps_common;
+
 #[path = "drill_cosmos.rs"]
 mod drill_cosmos;
 #[path = "drill_dop.rs"]

@@ -8,7 +8,7 @@
 // Test helpers fail the test loudly on setup errors; that is what unwrap is for here.
 #![allow(clippy::unwrap_used)]
 
-mod durable_common;
+use crate::durable_common;
 
 use durable_common::*;
 use std::io::{BufRead, BufReader, Write};

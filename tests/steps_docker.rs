@@ -6,7 +6,7 @@
 //!
 //! Preview and diagnostics snapshots need no engine.
 
-mod steps_common;
+use crate::steps_common;
 use steps_common::opsplan_command;
 
 use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, Mount, MountType};
@@ -123,7 +123,7 @@ fn run_plan(plan: &str, sets: &[(&str, &str)], extra: &[&str]) -> Ran {
         args.push("--set".into());
         args.push(format!("{k}={v}"));
     }
-    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(extra.iter().map(std::string::ToString::to_string));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     opsplan(&refs)
 }

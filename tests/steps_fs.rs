@@ -6,7 +6,7 @@
 // Test helpers set up fixtures; a failed setup should panic right there.
 #![allow(clippy::unwrap_used)]
 
-mod steps_common;
+use crate::steps_common;
 use steps_common::opsplan_command;
 
 use filetime::FileTime;
@@ -303,7 +303,7 @@ fn tree(root: &Path, nanos: bool, link_times: bool) -> BTreeMap<String, Entry> {
 }
 
 fn assert_same_tree(a: &Path, b: &Path, nanos: bool) {
-    assert_same_tree_with(a, b, nanos, true)
+    assert_same_tree_with(a, b, nanos, true);
 }
 
 fn assert_same_tree_with(a: &Path, b: &Path, nanos: bool, link_times: bool) {

@@ -7,7 +7,7 @@
 //! unreachable-cluster test also runs the real kubectl (/usr/bin/kubectl, or the first on
 //! PATH) against a closed loopback port.
 
-mod steps_common;
+use crate::steps_common;
 use steps_common::opsplan_command;
 
 use serde_json::{json, Value};

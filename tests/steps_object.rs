@@ -6,7 +6,7 @@
 //! access log to prove what was (and was not) sent, and in which order. Objects on the
 //! server are read back with object_store, independently of the step under test.
 
-mod steps_common;
+use crate::steps_common;
 use steps_common::opsplan_command;
 
 use object_store::aws::{AmazonS3, AmazonS3Builder};
@@ -308,7 +308,7 @@ fn round_trip_local_s3_local() {
     );
     assert_eq!(up.code, 0, "{}", up.all());
     assert_eq!(up.output("copied"), original.len() as u64, "{}", up.all());
-    let bytes: usize = original.values().map(|v| v.len()).sum();
+    let bytes: usize = original.values().map(std::vec::Vec::len).sum();
     assert_eq!(up.output("copied_bytes"), bytes as u64);
     assert_eq!(
         moto.objects("roundtrip"),

@@ -6,7 +6,7 @@
 //! through `runuser`. The plans under tests/fixtures/steps/pg/ run through the real
 //! `opsplan` binary and the effects are read back with the real `psql`.
 
-mod steps_common;
+use crate::steps_common;
 use steps_common::opsplan_command;
 
 use std::path::{Path, PathBuf};

@@ -12,7 +12,7 @@ pub fn repo_root() -> PathBuf {
         .join("../..")
         .canonicalize()
         .expect("the opsplan crate sits in crates/ of the repository")
-        .to_path_buf()
+        .clone()
 }
 
 pub fn free_port() -> u16 {
@@ -106,7 +106,7 @@ pub fn diff_maps<V: PartialEq + std::fmt::Debug>(
         match got.get(k) {
             None => out.push(format!("{what} {k}: missing after restore")),
             Some(g) if g != v => {
-                out.push(format!("{what} {k}: differs ({v:?} before, {g:?} after)"))
+                out.push(format!("{what} {k}: differs ({v:?} before, {g:?} after)"));
             }
             _ => {}
         }

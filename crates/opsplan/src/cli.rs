@@ -500,7 +500,7 @@ fn cmd_validate(
                 }
             }
             OutputFormat::Json => {
-                json.extend(diags.iter().map(|d| diagnostic::to_json(d, &sources)))
+                json.extend(diags.iter().map(|d| diagnostic::to_json(d, &sources)));
             }
         }
     }

@@ -165,7 +165,12 @@ pub(crate) fn timeline_text(
         let _ = writeln!(o, "note: {n}");
     }
     let _ = writeln!(o, "\nsteps:");
-    let w = state.steps.keys().map(|k| k.len()).max().unwrap_or(4);
+    let w = state
+        .steps
+        .keys()
+        .map(std::string::String::len)
+        .max()
+        .unwrap_or(4);
     for (id, s) in &state.steps {
         match &s.forward {
             None => {

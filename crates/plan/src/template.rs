@@ -49,7 +49,7 @@ impl Redactor {
                     lines
                         .iter()
                         .filter(|l| l.chars().count() >= crate::params::MIN_SECRET_CHARS)
-                        .map(|l| l.to_string()),
+                        .map(std::string::ToString::to_string),
                 );
             }
             forms.push(percent_encode(s, false));
@@ -122,7 +122,7 @@ fn percent_encode(s: &str, plus: bool) -> String {
     for b in s.bytes() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
+                out.push(b as char);
             }
             b' ' if plus => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),

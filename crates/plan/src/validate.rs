@@ -852,7 +852,7 @@ fn check_templates(
                 if is_template(text) {
                     fields.push((n.clone(), text.to_string(), false));
                 }
-            })
+            });
         };
         if let Some(w) = &s.decl.with {
             add(w);

@@ -370,7 +370,10 @@ impl Drill<'_> {
         let mut named = Vec::new();
         let plans = [("backup", Some(backup)), ("restore", Some(restore))]
             .into_iter()
-            .chain(std::iter::once(("check", check.map(|c| c.as_ref()))));
+            .chain(std::iter::once((
+                "check",
+                check.map(std::convert::AsRef::as_ref),
+            )));
         for (role, plan) in plans {
             let Some(plan) = plan else { continue };
             let ids: Vec<&str> = plan

@@ -330,7 +330,11 @@ impl RunBuilder {
             let held = held.clone();
             let notice = notice.clone();
             move |keep: bool| {
-                let taken = std::mem::take(&mut *held.lock().unwrap_or_else(|p| p.into_inner()));
+                let taken = std::mem::take(
+                    &mut *held
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
                 for a in taken {
                     let name = a.guard.name().to_string();
                     if let Err(e) = a.guard.release(keep) {
@@ -453,7 +457,9 @@ fn spawn_renewal(
         loop {
             tokio::time::sleep(every).await;
             let lost: Vec<(String, String)> = {
-                let mut guards = held.lock().unwrap_or_else(|p| p.into_inner());
+                let mut guards = held
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 guards
                     .iter_mut()
                     .filter(|a| a.guard.renew_every().is_some())

@@ -120,7 +120,7 @@ pub fn finish(
             result.exit_code,
             expect
                 .iter()
-                .map(|c| c.to_string())
+                .map(std::string::ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(" or ")
         );

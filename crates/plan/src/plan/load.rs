@@ -148,7 +148,7 @@ fn inline_steps(
         }
     }
     // A group referenced before its declaration is expanded now.
-    for step in plan.steps.iter_mut() {
+    for step in &mut plan.steps {
         if step.id.value.starts_with(prefix) {
             step.needs = std::mem::take(&mut step.needs)
                 .into_iter()
@@ -357,7 +357,7 @@ fn decode_doc(root: &Node, file: FileId, diags: &mut Vec<Diagnostic>) -> Option<
         match name.as_str() {
             "apiVersion" => match value.as_str() {
                 Some(API_VERSION) => {
-                    api_version = Some(Sp::new(API_VERSION.to_string(), value.span))
+                    api_version = Some(Sp::new(API_VERSION.to_string(), value.span));
                 }
                 _ => {
                     diags.push(
@@ -400,7 +400,7 @@ fn decode_doc(root: &Node, file: FileId, diags: &mut Vec<Diagnostic>) -> Option<
                 locks = decode(value, "locks", diags).unwrap_or_else(|| {
                     ok = false;
                     Vec::new()
-                })
+                });
             }
             "steps" => match &value.value {
                 NodeValue::Seq(items) => {

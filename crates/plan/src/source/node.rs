@@ -92,7 +92,7 @@ impl Node {
                         f(k, s);
                     }
                 }
-                v.walk_strings(f)
+                v.walk_strings(f);
             }),
             _ => {}
         }
@@ -426,7 +426,7 @@ fn unclosed_flow(text: &str, at: usize) -> Option<usize> {
             '"' | '\'' if !prev_significant.is_alphanumeric() => quote = Some(c),
             // In block context a bracket opens a flow collection only where a value starts.
             '[' | '{' if !stack.is_empty() || matches!(prev_significant, ':' | '-' | '\n') => {
-                stack.push(i)
+                stack.push(i);
             }
             ']' | '}' if !stack.is_empty() => {
                 stack.pop();

@@ -404,7 +404,7 @@ impl Executor {
                     );
                 }
                 (InDoubt::Check, _) | (InDoubt::Compensate, StepStatus::Succeeded) => {}
-                (InDoubt::Compensate, _) | (InDoubt::Rerun, _) => {
+                (InDoubt::Compensate | InDoubt::Rerun, _) => {
                     // It may still hold what it took: count it as started, so cleanup runs.
                     states[i] = State::Done(StepStatus::Cancelled);
                     return Some(format!(

@@ -197,9 +197,8 @@ impl Recorder {
             seq: inner.seq,
             event: event.clone(),
         };
-        let mut line = match serde_json::to_vec(&record) {
-            Ok(l) => l,
-            Err(_) => return None,
+        let Ok(mut line) = serde_json::to_vec(&record) else {
+            return None;
         };
         line.push(b'\n');
         let seq = inner.seq;

@@ -78,9 +78,14 @@ pub fn plan_resume(
             continue;
         };
         for phase in [Phase::Undo, Phase::Cleanup] {
-            if s.phase(phase).is_some_and(|p| p.succeeded()) {
+            if s.phase(phase)
+                .is_some_and(super::state::PhaseState::succeeded)
+            {
                 prior.rolled_back.insert((phase, i));
-            } else if s.phase(phase).is_some_and(|p| p.in_doubt()) {
+            } else if s
+                .phase(phase)
+                .is_some_and(super::state::PhaseState::in_doubt)
+            {
                 rp.notes.push(format!(
                     "{} of `{}` was running at the crash: it runs again",
                     phase_name(phase),
@@ -88,8 +93,13 @@ pub fn plan_resume(
                 ));
             }
         }
-        let forward_doubt = s.forward.as_ref().is_some_and(|p| p.in_doubt())
-            || s.check.as_ref().is_some_and(|p| p.in_doubt());
+        let forward_doubt = s
+            .forward
+            .as_ref()
+            .is_some_and(super::state::PhaseState::in_doubt)
+            || s.check
+                .as_ref()
+                .is_some_and(super::state::PhaseState::in_doubt);
         match &s.forward {
             Some(p) if p.status.is_some() && !forward_doubt => {
                 let status = p.status.unwrap_or(StepStatus::Cancelled);

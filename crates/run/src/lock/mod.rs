@@ -38,7 +38,7 @@ impl std::fmt::Display for Holder {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("lock `{name}` is held by {}", holder.as_ref().map_or("another run".to_string(), |h| h.to_string()))]
+    #[error("lock `{name}` is held by {}", holder.as_ref().map_or("another run".to_string(), std::string::ToString::to_string))]
     Held {
         name: String,
         holder: Option<Box<Holder>>,

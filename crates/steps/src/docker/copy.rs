@@ -529,7 +529,7 @@ fn place(staging: &Path, dest: &Path, overwrite: bool) -> std::io::Result<()> {
 /// The first destination path that a merge would replace.
 fn first_clash(from: &Path, into: &Path) -> std::io::Result<Option<PathBuf>> {
     let mut entries = std::fs::read_dir(from)?.collect::<std::io::Result<Vec<_>>>()?;
-    entries.sort_by_key(|e| e.file_name());
+    entries.sort_by_key(std::fs::DirEntry::file_name);
     for entry in entries {
         let target = into.join(entry.file_name());
         match std::fs::symlink_metadata(&target) {

@@ -350,7 +350,7 @@ pub fn finish_process(
         let tail = captured.stderr_tail();
         let expected = expect
             .iter()
-            .map(|c| c.to_string())
+            .map(std::string::ToString::to_string)
             .collect::<Vec<_>>()
             .join(" or ");
         let mut message = format!("{what} exited with code {exit_code} (expected {expected})");

@@ -434,7 +434,7 @@ async fn remove(engine: &Engine, id: &str, ctx: &StepContext) {
             engine.error(e, "removing it")
         ),
         Err(_) => {
-            tracing::warn!(step = %ctx.step_id, "container {id} was not removed: the engine did not answer")
+            tracing::warn!(step = %ctx.step_id, "container {id} was not removed: the engine did not answer");
         }
     }
 }

@@ -515,7 +515,7 @@ fn extract(
             )))
         }
         Err(_) => {
-            fs::create_dir_all(&folder).map_err(|e| io_error("create the folder", &folder, &e))?
+            fs::create_dir_all(&folder).map_err(|e| io_error("create the folder", &folder, &e))?;
         }
     }
     let root = fs::canonicalize(&folder).map_err(|e| io_error("read", &folder, &e))?;
@@ -567,7 +567,7 @@ fn extract(
             let link = entry
                 .link_name()
                 .map_err(read_err)?
-                .map(|l| l.into_owned())
+                .map(std::borrow::Cow::into_owned)
                 .unwrap_or_default();
             let link_rel = safe_relative(&link, &archive_path, "a hard link")?;
             no_symlink_parents(&root, &link_rel, &archive_path)?;

@@ -202,7 +202,9 @@ pub fn read_manifest(path: &Path) -> Result<Option<Document>, StepError> {
             path.display()
         )));
     }
-    let version = header.get("format_version").and_then(|v| v.as_u64());
+    let version = header
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64);
     if version != Some(u64::from(FORMAT_VERSION)) {
         return Err(StepError::fatal(format!(
             "manifest {} has format version {}; this opsplan reads version {FORMAT_VERSION}",

@@ -101,7 +101,7 @@ impl StepType for K8sExec {
                 s = format!(
                     "zcat {} | {s}",
                     super::super::shell_quote(std::slice::from_ref(f))
-                )
+                );
             }
             (_, Some(f)) => s.push_str(&format!(
                 " < {}",

@@ -380,7 +380,7 @@ async fn watch(
         if started.elapsed() + interval > deadline {
             let active = job
                 .pointer("/status/active")
-                .and_then(|v| v.as_u64())
+                .and_then(serde_json::Value::as_u64)
                 .unwrap_or(0);
             return Err(StepError::fatal(format!(
                 "job {name} did not finish within {} in {} ({active} pods active)",

@@ -460,7 +460,7 @@ async fn get(
 /// `spec.replicas`; the API server defaults an absent one to 1.
 fn replicas_of(obj: &serde_json::Value) -> u32 {
     obj.pointer("/spec/replicas")
-        .and_then(|v| v.as_u64())
+        .and_then(serde_json::Value::as_u64)
         .map_or(1, |n| n.min(u32::MAX as u64) as u32)
 }
 
@@ -557,7 +557,11 @@ fn items(list: &serde_json::Value) -> Vec<serde_json::Value> {
 
 /// Why a workload has not settled at `want`, or None when it has.
 fn unsettled(obj: &serde_json::Value, want: u32) -> Option<String> {
-    let num = |p: &str| obj.pointer(p).and_then(|v| v.as_u64()).unwrap_or(0);
+    let num = |p: &str| {
+        obj.pointer(p)
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+    };
     let generation = num("/metadata/generation");
     let observed = num("/status/observedGeneration");
     if observed < generation {

@@ -116,7 +116,7 @@ impl Connection {
                     host = Some(match one {
                         tokio_postgres::config::Host::Tcp(h) => h.clone(),
                         tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
-                    })
+                    });
                 }
                 _ => {
                     return Err(StepError::fatal(
@@ -238,7 +238,7 @@ impl Connection {
                         ),
                 ),
                 Ok(c) if c.get_user().is_none() && self.user.is_none() => {
-                    diags.push(no_user(node.span))
+                    diags.push(no_user(node.span));
                 }
                 Ok(_) => {}
             },

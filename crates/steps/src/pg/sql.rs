@@ -819,7 +819,7 @@ pub fn mask(sql: &str) -> String {
                 .position(|&c| !(c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80))
                 .map(|p| i + 1 + p);
             match tag_end {
-                Some(t) if b[t] == b'$' && !b.get(i + 1).is_some_and(|c| c.is_ascii_digit()) => {
+                Some(t) if b[t] == b'$' && !b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
                     let tag = &b[i..=t];
                     let body = t + 1;
                     let end = b[body..]
