@@ -346,3 +346,27 @@ fn after_kill_9_resume_stops_the_steps_survivors_before_it_releases_anything() {
     assert!(cleanup_ran(dir), "the release did not run:\n{stderr}");
     figure("fault matrix: 1 kill -9 with a child alive, 0 survivors left after resume");
 }
+
+#[test]
+fn a_run_journal_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let journal = dir.join("runs");
+    let child = command(dir, &journal, &["--set", "work=true"])
+        .spawn()
+        .unwrap();
+    let (code, stderr) = finish(child, Duration::from_secs(30));
+    assert_eq!(code, 0, "{stderr}");
+    let run = std::fs::read_dir(&journal)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&run), 0o700, "the run's folder");
+    for f in ["meta.json", "events.jsonl"] {
+        assert_eq!(mode(&run.join(f)), 0o600, "{f}");
+    }
+}

@@ -96,6 +96,17 @@ pub fn take_owner(dir: &Path) -> std::io::Result<Flock<File>> {
     })
 }
 
+/// A new file only its owner can read.
+fn private_file(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+}
+
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -105,21 +116,30 @@ impl Recorder {
     pub fn create(root: &Path, meta: &Meta, on_failure: Interrupts) -> std::io::Result<Recorder> {
         let dir = root.join(&meta.run_id);
         std::fs::create_dir_all(root)?;
-        std::fs::create_dir(&dir)?;
+        // A run's journal is its operator's: outputs and errors can say more about a system
+        // than other local users should read (secrets themselves are masked).
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        }
         let owner = take_owner(&dir)?;
         let tmp = dir.join(format!("{META_FILE}.tmp"));
         {
-            let mut f = File::create(&tmp)?;
+            let mut f = private_file(&tmp)?;
             let text = serde_json::to_string_pretty(meta).map_err(std::io::Error::other)?;
             f.write_all(text.as_bytes())?;
             f.write_all(b"\n")?;
             f.sync_all()?;
         }
         std::fs::rename(&tmp, dir.join(META_FILE))?;
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join(EVENTS_FILE))?;
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(dir.join(EVENTS_FILE))?
+        };
         file.sync_all()?;
         sync_dir(&dir)?;
         sync_dir(root)?;
