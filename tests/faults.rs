@@ -370,3 +370,57 @@ fn a_run_journal_is_readable_by_its_owner_only() {
         assert_eq!(mode(&run.join(f)), 0o600, "{f}");
     }
 }
+
+#[test]
+fn a_resume_started_from_another_folder_acts_on_the_files_of_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let started_in = tmp.path().join("ops");
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(started_in.join("work")).unwrap();
+    std::fs::create_dir_all(elsewhere.join("work")).unwrap();
+    let journal = tmp.path().join("runs");
+    // `dir=work` is relative: it means ops/work for this run.
+    let mut child = Command::new(BIN)
+        .args(["run"])
+        .arg(hold_plan())
+        .args(["--set", "dir=work"])
+        .current_dir(&started_in)
+        .env("OPSPLAN_JOURNAL_DIR", &journal)
+        .env("OPSPLAN_LOCK_DIR", tmp.path().join("locks"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let work = read_pid(&started_in.join("work/work.pid"));
+    std::thread::sleep(Duration::from_millis(300));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+    let _ = child.wait();
+    let run = std::fs::read_dir(&journal)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .into_owned();
+    let out = Command::new(BIN)
+        .args(["resume", &run, "--rollback"])
+        .current_dir(&elsewhere)
+        .env("OPSPLAN_JOURNAL_DIR", &journal)
+        .env("OPSPLAN_LOCK_DIR", tmp.path().join("locks"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let _ = kill(Pid::from_raw(work), Signal::SIGKILL);
+    assert!(stderr.contains("where the run started"), "{stderr}");
+    assert!(
+        cleanup_ran(&started_in.join("work")),
+        "the cleanup did not act on the run's own files:\n{stderr}"
+    );
+    assert!(
+        !elsewhere.join("work/log").exists(),
+        "the cleanup acted on the folder resume was started from"
+    );
+}

@@ -82,6 +82,21 @@ impl Redactor {
         }
         Cow::Owned(out)
     }
+    /// Whether `text` holds a secret as a value of its own: an occurrence that is not part
+    /// of a longer word (`--password=hunter2`, `user:hunter2@host`, but not the secret `pass`
+    /// inside `--password`). Command lines are refused on this, since a secret rendered into
+    /// an argv is readable by every local user in /proc, while a word that merely contains
+    /// the secret's letters is not a leak.
+    pub fn holds_secret(&self, text: &str) -> bool {
+        let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+        self.forms.iter().any(|f| {
+            text.match_indices(f.as_str()).any(|(at, m)| {
+                !word(text[..at].chars().next_back()) && !word(text[at + m.len()..].chars().next())
+            })
+        }) || (!self.secrets.is_empty()
+            && !base64_words_with_secret(text, &self.secrets).is_empty())
+    }
+
     pub fn contains_secret(&self, text: &str) -> bool {
         self.forms.iter().any(|s| text.contains(s.as_str()))
             || (!self.secrets.is_empty()
@@ -469,6 +484,23 @@ fn find_version(text: &str) -> Option<String> {
         i += 1;
     }
     None
+}
+
+#[cfg(test)]
+mod holds_secret {
+    use super::Redactor;
+
+    #[test]
+    fn a_secret_standing_alone_is_found_and_a_word_that_contains_it_is_not() {
+        let r = Redactor::new(["pass".to_string(), "hunter2".to_string()]);
+        assert!(!r.holds_secret("--password"));
+        assert!(!r.holds_secret("bypass"));
+        assert!(r.holds_secret("pass"));
+        assert!(r.holds_secret("--token=pass"));
+        assert!(r.holds_secret("https://user:hunter2@db"));
+        assert!(r.holds_secret("hunter2"));
+        assert!(!r.holds_secret("hunter22"));
+    }
 }
 
 #[cfg(test)]

@@ -109,6 +109,16 @@ pub enum ResumeRefusal {
     InDoubt { run_id: String, steps: Vec<String> },
 }
 
+/// The folder run `req.run` started in, as its journal records it. A resume must work
+/// there (relative paths in the run's params name files there): the caller changes to it
+/// before [`prepare`], having made its journal and lock folders absolute first.
+pub fn original_dir(req: &ResumeRequest) -> Option<PathBuf> {
+    let root = crate::journal::absolute(&req.journal_root);
+    let dir = store::find(&root, &req.run).ok()?;
+    let meta = store::read_meta(&dir).ok()?;
+    meta.cwd.map(PathBuf::from).filter(|d| d.is_dir())
+}
+
 /// Decides how run `req.run` goes on. `prompter` settles steps in doubt whose `on_resume`
 /// is `ask` when it can ask; `locks` is where leftover locks of a finished run are freed.
 pub async fn prepare(
@@ -140,6 +150,11 @@ pub async fn prepare(
         ));
     }
     let meta = &journal.meta;
+    for (line, kind) in &journal.unknown {
+        notes.push(format!(
+            "journal: line {line} is a `{kind}` record, which this opsplan does not know (a newer one wrote it); skipped"
+        ));
+    }
     if let Some(t) = &journal.torn {
         notes.push(format!("journal: {t}"));
     }

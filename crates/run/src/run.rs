@@ -371,6 +371,9 @@ impl RunBuilder {
                         max_parallel,
                         grace_ms: grace.as_millis() as u64,
                     },
+                    cwd: std::env::current_dir()
+                        .ok()
+                        .map(|d| d.display().to_string()),
                 };
                 let root = crate::journal::absolute(&root);
                 match Recorder::create(&root, &meta, interrupts.clone()) {

@@ -98,7 +98,7 @@ pub async fn run(spec: &ProcessSpec, ctx: &StepContext) -> Result<ProcessResult,
         return Err(StepError::fatal("empty command"));
     };
     for arg in &spec.argv {
-        if ctx.redact.contains_secret(arg) {
+        if ctx.redact.holds_secret(arg) {
             return Err(StepError::fatal(
                 "a secret value is in the command line, where any local user could read it \
                  in /proc; pass it through `env` or `stdin` instead",

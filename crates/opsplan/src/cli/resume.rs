@@ -12,12 +12,33 @@ use opsplan_run::RunBuilder;
 use std::sync::Arc;
 
 pub(super) fn cmd_resume(
-    req: ResumeRequest,
+    mut req: ResumeRequest,
     exec: ExecOptions,
-    durable: DurableOptions,
+    mut durable: DurableOptions,
     registry: &Arc<Registry>,
 ) -> i32 {
     super::init_tracing(exec.log_format);
+    // The run's relative paths mean files where it started: work there, with the journal
+    // and lock folders fixed first.
+    req.journal_root = opsplan_run::journal::absolute(&req.journal_root);
+    durable.journal_dir = req.journal_root.clone();
+    durable.lock_dir = opsplan_run::journal::absolute(&durable.lock_dir);
+    if let Some(dir) = resume::original_dir(&req) {
+        let here = std::env::current_dir().ok();
+        if here.as_deref() != Some(dir.as_path()) {
+            if let Err(e) = std::env::set_current_dir(&dir) {
+                errln!(
+                    "error: the run started in {}, where its relative paths point, and that folder cannot be entered: {e}; nothing was run",
+                    dir.display()
+                );
+                return exit::INVALID;
+            }
+            errln!(
+                "resume: working in {}, where the run started",
+                dir.display()
+            );
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

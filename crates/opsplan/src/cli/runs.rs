@@ -39,7 +39,10 @@ pub(super) fn cmd_runs_show(root: &Path, run: &str, json: bool) -> i32 {
     };
     let st = state::fold(&journal.records);
     let live = store::liveness(&journal.dir, &st);
-    let notes: Vec<String> = journal.torn.iter().map(ToString::to_string).collect();
+    let mut notes: Vec<String> = journal.torn.iter().map(ToString::to_string).collect();
+    notes.extend(journal.unknown.iter().map(|(line, kind)| {
+        format!("line {line}: a `{kind}` record this opsplan does not know; skipped")
+    }));
     if json {
         let v = serde_json::json!({
             "meta": journal.meta, "status": live.label(), "state": st, "notes": notes,

@@ -38,6 +38,10 @@ pub struct Meta {
     pub opsplan: String,
     #[serde(default)]
     pub options: MetaOptions,
+    /// The folder the run started in: relative paths in its params mean files there, so a
+    /// resume works there too, wherever it is started from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

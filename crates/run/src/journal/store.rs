@@ -15,6 +15,30 @@ pub struct Journal {
     pub torn: Option<Torn>,
     /// Bytes of `events.jsonl` up to the end of the last complete record.
     pub valid_len: u64,
+    /// Records of kinds this version does not know (a newer opsplan wrote them): skipped,
+    /// as (line, kind), and said so, rather than refusing the whole journal.
+    pub unknown: Vec<(usize, String)>,
+}
+
+/// The event kinds this version writes and reads (`event` of a record).
+const KNOWN_KINDS: &[&str] = &[
+    "run_started",
+    "step_started",
+    "step_log",
+    "child_started",
+    "attempt_failed",
+    "step_finished",
+    "rollback_started",
+    "signal",
+    "run_finished",
+];
+
+/// A complete line that is a record of a kind this version does not know.
+fn unknown_kind(line: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(line).ok()?;
+    v.get("seq")?.as_u64()?;
+    let kind = v.get("event")?.as_str()?;
+    (!KNOWN_KINDS.contains(&kind)).then(|| kind.to_string())
 }
 
 #[derive(Debug, Clone)]
@@ -72,13 +96,21 @@ pub fn read_meta(dir: &Path) -> Result<Meta, JournalError> {
     Ok(meta)
 }
 
+/// What [`parse_events`] read.
+pub struct Parsed {
+    pub records: Vec<Record>,
+    pub torn: Option<Torn>,
+    pub valid_len: u64,
+    pub unknown: Vec<(usize, String)>,
+}
+
 /// Parses `events.jsonl`. Only the last line may be incomplete (a crash mid-write); a bad
-/// line anywhere else means the journal was damaged and is an error.
-pub fn parse_events(
-    text: &[u8],
-    path: &Path,
-) -> Result<(Vec<Record>, Option<Torn>, u64), JournalError> {
+/// line anywhere else means the journal was damaged and is an error. A well-formed record of
+/// an unknown kind is skipped and reported (the version policy: kinds are added, never
+/// changed, so an older reader can still fold what it knows).
+pub fn parse_events(text: &[u8], path: &Path) -> Result<Parsed, JournalError> {
     let mut records = Vec::new();
+    let mut unknown = Vec::new();
     let mut offset = 0usize;
     let mut line_no = 0usize;
     while offset < text.len() {
@@ -91,6 +123,9 @@ pub fn parse_events(
         let last = next == text.len();
         match (serde_json::from_slice::<Record>(line), end.is_some()) {
             (Ok(r), true) => records.push(r),
+            (Err(_), true) if unknown_kind(line).is_some() => {
+                unknown.push((line_no, unknown_kind(line).unwrap_or_default()));
+            }
             (Err(e), true) if !last => {
                 return Err(JournalError::Invalid {
                     path: path.display().to_string(),
@@ -103,25 +138,41 @@ pub fn parse_events(
                     line: line_no,
                     bytes: line.len(),
                 };
-                return Ok((records, Some(torn), offset as u64));
+                return Ok(Parsed {
+                    records,
+                    torn: Some(torn),
+                    valid_len: offset as u64,
+                    unknown,
+                });
             }
         }
         offset = next;
     }
-    Ok((records, None, offset as u64))
+    Ok(Parsed {
+        records,
+        torn: None,
+        valid_len: offset as u64,
+        unknown,
+    })
 }
 
 pub fn open(dir: &Path) -> Result<Journal, JournalError> {
     let meta = read_meta(dir)?;
     let path = dir.join(EVENTS_FILE);
     let bytes = std::fs::read(&path).map_err(io(&path))?;
-    let (records, torn, valid_len) = parse_events(&bytes, &path)?;
+    let Parsed {
+        records,
+        torn,
+        valid_len,
+        unknown,
+    } = parse_events(&bytes, &path)?;
     Ok(Journal {
         dir: dir.to_path_buf(),
         meta,
         records,
         torn,
         valid_len,
+        unknown,
     })
 }
 
@@ -171,10 +222,10 @@ mod tests {
     #[test]
     fn a_torn_last_line_is_reported_and_cut_off() {
         let text = format!("{A}\n{}", &A[..20]);
-        let (records, torn, valid) = parse_events(text.as_bytes(), Path::new("e")).unwrap();
-        assert_eq!(records.len(), 1);
-        assert_eq!(torn.map(|t| t.line), Some(2));
-        assert_eq!(valid as usize, A.len() + 1);
+        let p = parse_events(text.as_bytes(), Path::new("e")).unwrap();
+        assert_eq!(p.records.len(), 1);
+        assert_eq!(p.torn.map(|t| t.line), Some(2));
+        assert_eq!(p.valid_len as usize, A.len() + 1);
     }
 
     #[test]
@@ -186,9 +237,22 @@ mod tests {
     #[test]
     fn a_clean_journal_has_no_torn_line() {
         let text = format!("{A}\n{A}\n");
-        let (records, torn, valid) = parse_events(text.as_bytes(), Path::new("e")).unwrap();
-        assert_eq!((records.len(), torn.is_none()), (2, true));
-        assert_eq!(valid as usize, text.len());
+        let p = parse_events(text.as_bytes(), Path::new("e")).unwrap();
+        assert_eq!((p.records.len(), p.torn.is_none()), (2, true));
+        assert_eq!(p.valid_len as usize, text.len());
+    }
+
+    #[test]
+    fn a_record_of_an_unknown_kind_is_skipped_and_named() {
+        let newer = r#"{"seq":2,"event":"lease_renewed","lock":"db"}"#;
+        let text = format!("{A}\n{newer}\n{A}\n");
+        let p = parse_events(text.as_bytes(), Path::new("e")).unwrap();
+        assert_eq!(p.records.len(), 2);
+        assert_eq!(p.unknown, vec![(2, "lease_renewed".to_string())]);
+        // A known kind with a broken body is still damage.
+        let broken = r#"{"seq":2,"event":"signal","signal":7}"#;
+        let text = format!("{A}\n{broken}\n{A}\n");
+        assert!(parse_events(text.as_bytes(), Path::new("e")).is_err());
     }
 }
 

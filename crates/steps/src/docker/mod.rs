@@ -386,7 +386,7 @@ pub fn env_list(env: &BTreeMap<String, String>) -> Option<Vec<String>> {
 /// Refuses a secret in a command line: it would show in `docker inspect` and in the
 /// process table of the container and of the host.
 pub fn refuse_secret_argv(argv: &[String], ctx: &StepContext) -> Result<(), StepError> {
-    if argv.iter().any(|a| ctx.redact.contains_secret(a)) {
+    if argv.iter().any(|a| ctx.redact.holds_secret(a)) {
         return Err(StepError::fatal(
             "a secret value is in the command line, where `docker inspect` and the process \
              table show it; pass it through `env` instead",
