@@ -152,6 +152,7 @@ fixtures! {
     destructive_unguarded => ["E060"],
     destructive_undo_unguarded => ["E060"],
     guard_skipped_by_its_when => ["E060"],
+    secret_in_shell_script => ["W105"],
     // Durations and retries.
     bad_duration_timeout => ["E070"],
     bad_duration_backoff => ["E070"],

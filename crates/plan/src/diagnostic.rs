@@ -74,6 +74,7 @@ codes! {
     UnreachableUndo = "W102", "undo-on-cleanup", Warning;
     LongTimeoutMissing = "W103", "no-timeout", Warning;
     UnquotedShellTemplate = "W104", "unquoted-shell-template", Warning;
+    SecretInShellScript = "W105", "secret-in-shell-script", Warning;
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -628,6 +628,32 @@ fn check_shell_templates(plan: &LoadedPlan, sources: &Sources, diags: &mut Vec<D
                 if let Some(at) = in_raw {
                     raw_from = at + token.len();
                 }
+                // A secret rendered into the script reaches the command lines of the
+                // programs the script starts (quoted or not), where every local user can
+                // read it in /proc: W105, whatever the filter.
+                if let Some(name) = secret_named(expr, &plan.scopes[s.scope].params) {
+                    let span = match in_raw {
+                        Some(at) => script.span.sub(at, token.len()),
+                        None => template::sub_span(
+                            script.span,
+                            text,
+                            Some(range.clone()),
+                            Some(sources),
+                        ),
+                    };
+                    diags.push(
+                        Diagnostic::new(
+                            Code::SecretInShellScript,
+                            format!("secret `{name}` is pasted into the script of step `{}`", s.id.value),
+                        )
+                        .label(span, "the programs the script starts may get it on their command line")
+                        .help(format!(
+                            "leave it out of the script text: every child has it as $OPSPLAN_SECRET_{}; hand it to a program in the environment variable it reads (PGPASSWORD, AWS_SECRET_ACCESS_KEY), a file or stdin, never as an argument",
+                            name.to_uppercase().replace('-', "_")
+                        )),
+                    );
+                    continue;
+                }
                 if last_filter(expr).is_some_and(|f| SHELL_SAFE_FILTERS.contains(&f)) {
                     continue;
                 }
@@ -653,6 +679,30 @@ fn check_shell_templates(plan: &LoadedPlan, sources: &Sources, diags: &mut Vec<D
             }
         }
     }
+}
+
+/// The secret param an expression reads (`params.db_password`, `params['db-password']`).
+fn secret_named(
+    expr: &str,
+    params: &indexmap::IndexMap<String, crate::plan::ParamDecl>,
+) -> Option<String> {
+    params
+        .iter()
+        .filter(|(_, d)| d.ty.value == ParamType::Secret)
+        .map(|(name, _)| name)
+        .find(|name| {
+            expr.contains(&format!("params['{name}']"))
+                || expr.contains(&format!("params[\"{name}\"]"))
+                || expr
+                    .match_indices(&format!("params.{name}"))
+                    .any(|(at, m)| {
+                        !expr[at + m.len()..]
+                            .chars()
+                            .next()
+                            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+                    })
+        })
+        .cloned()
 }
 
 /// Each `{{ … }}` of a template: its byte range and the expression inside.
