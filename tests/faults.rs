@@ -424,3 +424,87 @@ fn a_resume_started_from_another_folder_acts_on_the_files_of_the_run() {
         "the cleanup acted on the folder resume was started from"
     );
 }
+
+#[test]
+fn resume_reruns_a_finished_step_whose_secret_outputs_later_steps_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let plan = dir.join("plan.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            r#"apiVersion: opsplan/v1
+kind: Plan
+metadata:
+  name: secret-outputs
+params:
+  token:
+    type: secret
+    env: TEST_TOKEN
+steps:
+  - id: issue
+    type: shell
+    on_resume: rerun
+    with:
+      script: echo "tok=$OPSPLAN_SECRET_TOKEN"
+  - id: use
+    needs: [issue]
+    type: shell
+    on_resume: rerun
+    with:
+      env:
+        SEEN: "{{{{ steps.issue.outputs.stdout }}}}"
+      script: |
+        echo "$SEEN" > "{0}/out"
+        if [ ! -e "{0}/second" ]; then touch "{0}/second"; echo $$ > "{0}/use.pid"; exec sleep 30; fi
+"#,
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let journal = dir.join("runs");
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .arg(&plan)
+        .env("TEST_TOKEN", "s3cr3t-t0ken")
+        .env("OPSPLAN_JOURNAL_DIR", &journal)
+        .env("OPSPLAN_LOCK_DIR", dir.join("locks"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = read_pid(&dir.join("use.pid"));
+    std::thread::sleep(Duration::from_millis(300));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+    let _ = child.wait();
+    let run = std::fs::read_dir(&journal)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .into_owned();
+    let out = Command::new(BIN)
+        .args(["resume", &run])
+        .env("TEST_TOKEN", "s3cr3t-t0ken")
+        .env("OPSPLAN_JOURNAL_DIR", &journal)
+        .env("OPSPLAN_LOCK_DIR", dir.join("locks"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("`issue` runs again: its outputs held a secret"),
+        "{stderr}"
+    );
+    let seen = std::fs::read_to_string(dir.join("out")).unwrap();
+    assert_eq!(
+        seen.trim(),
+        "tok=s3cr3t-t0ken",
+        "the step read a mask instead of the value"
+    );
+}

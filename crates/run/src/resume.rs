@@ -107,6 +107,10 @@ pub enum ResumeRefusal {
         if .steps.len() == 1 { "its" } else { "their" },
         .steps.join(" --rerun "))]
     InDoubt { run_id: String, steps: Vec<String> },
+    #[error("run {run_id} cannot go on: the outputs of {} held a secret, which the journal does not keep, and steps still to run read them. Nothing was run.\n  help: `opsplan resume {run_id} --rerun {}` runs them again for their outputs, or `opsplan resume {run_id} --rollback` undoes and cleans up",
+        .steps.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
+        .steps.join(" --rerun "))]
+    SecretOutputs { run_id: String, steps: Vec<String> },
 }
 
 /// The folder run `req.run` started in, as its journal records it. A resume must work
@@ -231,6 +235,12 @@ pub async fn prepare(
             }
         }
         rp.ask = still;
+    }
+    if !rp.secret_outputs.is_empty() {
+        return Err(ResumeRefusal::SecretOutputs {
+            run_id: meta.run_id.clone(),
+            steps: rp.secret_outputs,
+        });
     }
     if !rp.ask.is_empty() {
         return Err(ResumeRefusal::InDoubt {

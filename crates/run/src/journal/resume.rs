@@ -26,6 +26,9 @@ pub struct ResumePlan {
     pub notes: Vec<String>,
     /// In-doubt steps whose `on_resume` is `ask` and that no `--rerun` settled.
     pub ask: Vec<String>,
+    /// Finished steps whose outputs held a secret (masked in the journal), read by steps
+    /// still to run, and not safe to run again without the operator's `--rerun`.
+    pub secret_outputs: Vec<String>,
 }
 
 pub fn plan_resume(
@@ -147,6 +150,9 @@ pub fn plan_resume(
             }
         }
     }
+    if !rollback_only {
+        rerun_for_masked_outputs(plan, &mut prior, &mut rp, rerun);
+    }
     prior.completion_order = state
         .completion_order
         .iter()
@@ -156,6 +162,50 @@ pub fn plan_resume(
     rp.prior = prior;
     rp.rollback_only = rollback_only;
     rp
+}
+
+/// The journal keeps outputs masked: a finished step whose outputs held a secret has only
+/// `********` there. When a step still to run reads them, the real values must come from
+/// running that step again: at once when it is rerun-safe (or `--rerun` names it), else the
+/// operator decides (`secret_outputs`); a run never goes on with a mask as a value.
+fn rerun_for_masked_outputs(
+    plan: &CompiledPlan,
+    prior: &mut Prior,
+    rp: &mut ResumePlan,
+    rerun: &[String],
+) {
+    let n = plan.steps.len();
+    let pending: Vec<usize> = (0..n)
+        .filter(|&j| prior.states[j] == State::NotRun)
+        .collect();
+    for i in 0..n {
+        let masked = prior.states[i] == State::Done(StepStatus::Succeeded)
+            && prior
+                .outputs
+                .get(&i)
+                .is_some_and(|v| v.to_string().contains(opsplan_plan::template::MASK));
+        if !masked {
+            continue;
+        }
+        let read_later = pending
+            .iter()
+            .any(|&j| plan.steps[j].reads.as_ref().is_none_or(|r| r.contains(&i)));
+        if !read_later {
+            continue;
+        }
+        let step = &plan.steps[i];
+        if step.on_resume == ResumePolicy::Rerun || rerun.iter().any(|r| r == &step.id) {
+            prior.states[i] = State::NotRun;
+            prior.outputs.remove(&i);
+            prior.in_doubt.push((i, InDoubt::Rerun));
+            rp.notes.push(format!(
+                "`{}` runs again: its outputs held a secret, which the journal does not keep, and later steps read them",
+                step.id
+            ));
+        } else {
+            rp.secret_outputs.push(step.id.clone());
+        }
+    }
 }
 
 fn phase_name(phase: Phase) -> &'static str {
