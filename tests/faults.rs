@@ -508,3 +508,82 @@ steps:
         "the step read a mask instead of the value"
     );
 }
+
+#[test]
+fn stop_signals_during_cleanup_are_reported_and_the_cleanup_finishes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let plan = dir.join("plan.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            r#"apiVersion: opsplan/v1
+kind: Plan
+metadata:
+  name: slow-cleanup
+steps:
+  - id: take
+    type: exec
+    with: {{ argv: [touch, "{0}/held"] }}
+    acquires: held
+  - id: work
+    needs: [take]
+    type: exec
+    with: {{ argv: ["false"] }}
+  - id: give-back
+    needs: [work]
+    type: exec
+    with: {{ argv: [sh, -c, "touch {0}/cleanup.started; sleep 2; rm -f {0}/held; echo cleanup-give-back >> {0}/log"] }}
+    releases: held
+"#,
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(BIN)
+        .arg("run")
+        .arg(&plan)
+        .arg("--no-journal")
+        .env("OPSPLAN_LOCK_DIR", dir.join("locks"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !dir.join("cleanup.started").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "cleanup never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let opsplan = Pid::from_raw(child.id() as i32);
+    let signals = [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ];
+    for s in signals {
+        kill(opsplan, s).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, stderr) = finish(child, Duration::from_secs(30));
+    assert_eq!(
+        code, 1,
+        "the run failed at `work`; the signals change nothing:\n{stderr}"
+    );
+    assert!(cleanup_ran(dir), "the cleanup did not finish:\n{stderr}");
+    for s in signals {
+        assert!(
+            stderr.contains(&format!("{s}")),
+            "{s} not reported:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("will not be interrupted"), "{stderr}");
+    figure(
+        "fault matrix: 4 signals injected during cleanup, all reported and ignored, 0 leaks found",
+    );
+}
