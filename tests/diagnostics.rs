@@ -153,6 +153,7 @@ fixtures! {
     destructive_undo_unguarded => ["E060"],
     guard_skipped_by_its_when => ["E060"],
     secret_in_shell_script => ["W105"],
+    yaml_1_1_booleans => ["W106"],
     // Durations and retries.
     bad_duration_timeout => ["E070"],
     bad_duration_backoff => ["E070"],

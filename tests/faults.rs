@@ -587,3 +587,29 @@ steps:
         "fault matrix: 4 signals injected during cleanup, all reported and ignored, 0 leaks found",
     );
 }
+
+#[test]
+fn yaml_1_1_boolean_words_stay_the_strings_they_were_written_as() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let plan = dir.join("plan.yaml");
+    std::fs::write(
+        &plan,
+        "apiVersion: opsplan/v1\nkind: Plan\nmetadata:\n  name: words\nparams:\n  n:\n    type: string\n    default: NO\n  on:\n    type: string\n    default: off\nsteps:\n  - id: say\n    type: exec\n    with:\n      argv: [echo, y, n, yes, no, on, off, Y, N, \"{{ params.n }}\", \"{{ params.on }}\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("run")
+        .arg(&plan)
+        .arg("--no-journal")
+        .env("OPSPLAN_LOCK_DIR", dir.join("locks"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("say | y n yes no on off Y N NO off"),
+        "a word was read as a boolean:\n{stderr}"
+    );
+}

@@ -75,6 +75,7 @@ codes! {
     LongTimeoutMissing = "W103", "no-timeout", Warning;
     UnquotedShellTemplate = "W104", "unquoted-shell-template", Warning;
     SecretInShellScript = "W105", "secret-in-shell-script", Warning;
+    Yaml11Boolean = "W106", "yaml-1.1-boolean", Warning;
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -318,7 +318,50 @@ fn read_doc(
             return None;
         }
     };
+    diags.extend(yaml11_booleans(&root, &text));
     decode_doc(&root, file, diags).map(|doc| (file, doc))
+}
+
+/// Plain scalars a YAML 1.1 reader (PyYAML, Ansible, older tools) takes for booleans: plans
+/// are read as YAML 1.2, where they stay strings (W106), so a file two tools read differently
+/// is pointed out.
+fn yaml11_booleans(root: &Node, text: &str) -> Vec<Diagnostic> {
+    const WORDS: &[&str] = &[
+        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",
+        "OFF",
+    ];
+    let mut out = Vec::new();
+    let mut visit = |n: &Node| {
+        let NodeValue::Str(s) = &n.value else { return };
+        let raw = text.get(n.span.offset..n.span.offset + n.span.len);
+        if WORDS.contains(&s.as_str()) && raw == Some(s.as_str()) {
+            let as_bool = matches!(s.to_lowercase().as_str(), "y" | "yes" | "on");
+            out.push(
+                Diagnostic::new(
+                    Code::Yaml11Boolean,
+                    format!("`{s}` is the string \"{s}\" here; a YAML 1.1 reader takes it for `{as_bool}`"),
+                )
+                .label(n.span, "read as a string (YAML 1.2)")
+                .help(format!(
+                    "quote it (\"{s}\") if you mean the text, or write `{as_bool}` if you mean a boolean"
+                )),
+            );
+        }
+    };
+    walk_all(root, &mut visit);
+    out
+}
+
+fn walk_all<'a>(n: &'a Node, f: &mut dyn FnMut(&'a Node)) {
+    f(n);
+    match &n.value {
+        NodeValue::Seq(items) => items.iter().for_each(|i| walk_all(i, f)),
+        NodeValue::Map(entries) => entries.iter().for_each(|(k, v)| {
+            walk_all(k, f);
+            walk_all(v, f);
+        }),
+        _ => {}
+    }
 }
 
 fn decode_doc(root: &Node, file: FileId, diags: &mut Vec<Diagnostic>) -> Option<PlanDoc> {

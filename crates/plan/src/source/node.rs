@@ -170,7 +170,11 @@ impl Node {
         // plus ALIAS_SCALAR_BYTES, and replays are capped at ALIAS_REPLAYED_EVENTS events; an
         // alias bomb ("billion laughs") stops at a few tens of megabytes, not gigabytes.
         let scalar_bytes = text.len().saturating_add(ALIAS_SCALAR_BYTES).min(1 << 30);
+        // YAML 1.2 core: only true/false (any case form) are booleans; `n`, `y`, `yes`, `no`,
+        // `on`, `off` stay the strings they were written as (a param named `n`, `argv: [echo,
+        // n, y]`, `default: NO`). validate warns where a YAML 1.1 reader would differ (W106).
         let options = serde_saphyr::options! {
+            strict_booleans: true,
             duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
             budget: serde_saphyr::budget! {
                 max_nodes: MAX_YAML_NODES,
