@@ -75,6 +75,16 @@ fn static_skips(plan: &CompiledPlan) -> (Vec<bool>, Vec<Option<String>>) {
     let run = serde_json::json!({"id": "preview"});
     for (i, s) in plan.steps.iter().enumerate() {
         let Some(when) = &s.when else { continue };
+        // A condition that reads step outputs or the run's state cannot be decided before the
+        // run: evaluating it on the missing values would show a guess (`is defined` → false)
+        // as a decision.
+        if runtime_dependent(&when.value) {
+            shown[i] = Some(format!(
+                "{} (decided at run time)",
+                template::condition_expression(&when.value)
+            ));
+            continue;
+        }
         let ctx = plan.context(i, &HashMap::new(), false, false, &run);
         shown[i] = Some(
             match template::eval_condition(when.span, &when.value, &ctx) {
@@ -91,6 +101,13 @@ fn static_skips(plan: &CompiledPlan) -> (Vec<bool>, Vec<Option<String>>) {
         );
     }
     (skipped, shown)
+}
+
+/// Whether a template reads what only the run knows: step outputs or `run.*`.
+pub fn runtime_dependent(text: &str) -> bool {
+    let vars = crate::validate::template_variables(text);
+    vars.iter()
+        .any(|v| v == "steps" || v.starts_with("steps.") || v == "run" || v.starts_with("run."))
 }
 
 pub fn build(plan: &CompiledPlan, fail_at: Option<usize>) -> Preview {
