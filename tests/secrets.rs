@@ -274,6 +274,32 @@ fn a_secret_reaches_its_steps_and_nothing_else() {
         assert_eq!(p.code, Some(0), "{}", p.all());
         assert!(!p.all().contains(SECRET), "preview: {}", p.all());
         assert!(p.stdout.contains("********"), "{}", p.stdout);
+        // Every other format of preview and graph, the secret in any encoded form.
+        let encoded = [
+            SECRET.to_string(),
+            b64encode(SECRET.as_bytes()),
+            SECRET.replace(' ', "%20"),
+        ];
+        for extra in [
+            &["preview", "--format", "json"][..],
+            &["preview", "--format", "markdown"],
+            &["graph", "--format", "dot"],
+            &["graph", "--format", "mermaid"],
+        ] {
+            let mut args = vec![extra[0], plan.as_str(), "--set", &dir, "--set", &url];
+            args.extend(&extra[1..]);
+            let mut cmd = opsplan(w, &args);
+            cmd.env("OPSPLAN_TEST_SECRET", SECRET);
+            let out = run(cmd);
+            assert_eq!(out.code, Some(0), "{args:?}: {}", out.all());
+            for form in &encoded {
+                assert!(
+                    !out.all().contains(form.as_str()),
+                    "{args:?} shows {form}: {}",
+                    out.all()
+                );
+            }
+        }
     }
 }
 
