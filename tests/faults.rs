@@ -54,6 +54,18 @@ fn finish(mut child: Child, limit: Duration) -> (i32, String) {
     }
 }
 
+/// The id of the one run in a journal folder.
+fn only_run(journal: &Path) -> String {
+    std::fs::read_dir(journal)
+        .unwrap()
+        .flatten()
+        .next()
+        .expect("a run in the journal folder")
+        .file_name()
+        .to_string_lossy()
+        .into_owned()
+}
+
 fn alive(pid: i32) -> bool {
     kill(Pid::from_raw(pid), None).is_ok()
 }
@@ -247,14 +259,7 @@ fn a_journal_on_a_full_disk_stops_the_run_rolls_back_and_cannot_be_resumed() {
     assert!(cleanup_ran(dir), "the release did not run:\n{stderr}");
     // Room again: resume must still refuse to build a success on the lost journal.
     let _ = std::fs::remove_file(small.0.join("fill"));
-    let run = std::fs::read_dir(&journal)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .file_name()
-        .to_string_lossy()
-        .into_owned();
+    let run = only_run(&journal);
     let out = Command::new(BIN)
         .args(["resume", &run])
         .env("OPSPLAN_JOURNAL_DIR", &journal)
@@ -314,14 +319,7 @@ fn after_kill_9_resume_stops_the_steps_survivors_before_it_releases_anything() {
         alive(work),
         "precondition: the step's process survives kill -9 of the engine"
     );
-    let run = std::fs::read_dir(&journal)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .file_name()
-        .to_string_lossy()
-        .into_owned();
+    let run = only_run(&journal);
     let out = Command::new(BIN)
         .args(["resume", &run, "--rollback"])
         .env("OPSPLAN_JOURNAL_DIR", &journal)
@@ -396,14 +394,7 @@ fn a_resume_started_from_another_folder_acts_on_the_files_of_the_run() {
     std::thread::sleep(Duration::from_millis(300));
     kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
     let _ = child.wait();
-    let run = std::fs::read_dir(&journal)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .file_name()
-        .to_string_lossy()
-        .into_owned();
+    let run = only_run(&journal);
     let out = Command::new(BIN)
         .args(["resume", &run, "--rollback"])
         .current_dir(&elsewhere)
@@ -478,14 +469,7 @@ steps:
     std::thread::sleep(Duration::from_millis(300));
     kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
     let _ = child.wait();
-    let run = std::fs::read_dir(&journal)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .file_name()
-        .to_string_lossy()
-        .into_owned();
+    let run = only_run(&journal);
     let out = Command::new(BIN)
         .args(["resume", &run])
         .env("TEST_TOKEN", "s3cr3t-t0ken")
