@@ -206,13 +206,19 @@ fn crash_at_every_event_boundary_then_resume() {
             }
         }
     }
-    println!(
+    let line = format!(
         "crash matrix: {} runs (crashed runs + resumes), {} kill points ({} killed as planned), {} leaks found",
         fig.runs,
         fig.kill_points,
         fig.killed,
         fig.leaks.len()
     );
+    println!("{line}");
+    // Past the test harness's capture, so the test run shows the figure.
+    if let Ok(mut e) = std::fs::OpenOptions::new().write(true).open("/dev/stderr") {
+        use std::io::Write;
+        let _ = writeln!(e, "{line}");
+    }
     assert!(
         fig.kill_points >= 50,
         "only {} kill points",
