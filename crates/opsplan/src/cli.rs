@@ -575,6 +575,12 @@ struct DrillHost {
 }
 
 impl drill::DrillHost for DrillHost {
+    fn notice(&self, notice: &drill::DrillNotice) {
+        match notice {
+            drill::DrillNotice::Result(_) => outln!("{notice}"),
+            _ => errln!("{notice}"),
+        }
+    }
     fn load(&self, path: &Path, params: &ParamInputs) -> Result<CompiledPlan, i32> {
         load_inputs(path, params, &self.registry)
     }

@@ -56,7 +56,63 @@ pub struct DrillArgs {
 /// What the drill needs from its caller: loading a plan (showing its diagnostics) and
 /// running one the way `opsplan run` does (journal, locks, console), so a drill phase is a
 /// run like any other. Both return the exit code of [`crate::exit`] on failure.
+/// What the drill tells as it goes; the host decides where it is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DrillNotice {
+    /// A phase's plan started as run `run_id`.
+    PhaseStarted {
+        phase: &'static str,
+        plan: PathBuf,
+        run_id: String,
+    },
+    /// A phase's files were checked against the manifest.
+    PhaseChecked {
+        phase: &'static str,
+        files: u64,
+        bytes: u64,
+    },
+    /// SIGINT or SIGTERM during a check: the drill stops.
+    Signal,
+    /// Why nothing (more) could be run: a refusal, or a report that could not be written.
+    Error(String),
+    /// The one-line result (`drill ok: …`, `drill FAILED at …`, `drill REFUSED …`).
+    Result(String),
+}
+
+impl std::fmt::Display for DrillNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DrillNotice::PhaseStarted {
+                phase,
+                plan,
+                run_id,
+            } => {
+                write!(
+                    f,
+                    "drill: {phase}: running {} (run {run_id})",
+                    plan.display()
+                )
+            }
+            DrillNotice::PhaseChecked {
+                phase,
+                files,
+                bytes,
+            } => write!(
+                f,
+                "drill: {phase}: {files} files, {} match the manifest",
+                human_bytes(*bytes)
+            ),
+            DrillNotice::Signal => f.write_str("drill: signal received: stopping"),
+            DrillNotice::Error(message) => write!(f, "error: {message}"),
+            DrillNotice::Result(line) => f.write_str(line),
+        }
+    }
+}
+
 pub trait DrillHost {
+    /// Tells the operator how the drill goes (the CLI prints the result on stdout, the rest on
+    /// stderr).
+    fn notice(&self, notice: &DrillNotice);
     fn load(&self, path: &Path, params: &ParamInputs) -> Result<CompiledPlan, i32>;
     /// Runs `plan` as run `run_id`, telling `observer` every event; returns the exit code.
     fn execute(&self, plan: Arc<CompiledPlan>, run_id: String, observer: Arc<dyn EventSink>)
@@ -136,6 +192,9 @@ struct Checked {
 struct Failure {
     code: i32,
     message: String,
+    /// A refusal is told as an error line before the result; a failed phase was already
+    /// told by its run's own events.
+    refusal: bool,
 }
 
 /// Reads what the drill needs from a run's events: forward outputs and the first failure.
@@ -293,8 +352,11 @@ impl Drill<'_> {
                  above); nothing was run",
                 path.display()
             );
-            errln!("error: {message}");
-            Failure { code, message }
+            Failure {
+                code,
+                message,
+                refusal: true,
+            }
         })
     }
 
@@ -407,7 +469,11 @@ impl Drill<'_> {
             run_id = crate::run::new_run_id();
         }
         self.run_ids.push(run_id.clone());
-        errln!("drill: {phase}: running {} (run {run_id})", path.display());
+        self.host.notice(&DrillNotice::PhaseStarted {
+            phase,
+            plan: path.to_path_buf(),
+            run_id: run_id.clone(),
+        });
         let observed = Arc::new(Observed::default());
         let clock = Instant::now();
         let mut report = PhaseReport {
@@ -444,7 +510,14 @@ impl Drill<'_> {
         };
         report.error = Some(message.clone());
         self.phases.push(report);
-        Err((phase, Failure { code, message }))
+        Err((
+            phase,
+            Failure {
+                code,
+                message,
+                refusal: false,
+            },
+        ))
     }
 
     fn verify(&mut self, manifests: &[PathBuf]) -> Result<(), (&'static str, Failure)> {
@@ -456,6 +529,7 @@ impl Drill<'_> {
         let outcome = if manifests.is_empty() {
             Err(Failure {
                 code: exit::RUN_FAILED,
+                refusal: false,
                 message: "the backup wrote no manifest (its `manifest` steps did not run), so \
                           there is nothing to verify it against"
                     .into(),
@@ -486,6 +560,7 @@ impl Drill<'_> {
             ),
             _ => Err(Failure {
                 code: exit::RUN_FAILED,
+                refusal: false,
                 message: format!(
                     "--compare needs exactly one backup manifest to compare with; the backup has {} ({})",
                     manifests.len(),
@@ -529,20 +604,24 @@ impl Drill<'_> {
             });
             let r = match result {
                 Err(Interrupted) => {
+                    self.host.notice(&DrillNotice::Signal);
                     return Err(Failure {
                         code: exit::INTERRUPTED,
+                        refusal: false,
                         message: format!("{} was interrupted", report.phase),
                     })
                 }
                 Ok(Err(e)) => {
                     return Err(Failure {
                         code: exit::RUN_FAILED,
+                        refusal: false,
                         message: e.message,
                     })
                 }
                 Ok(Ok(None)) => {
                     return Err(Failure {
                         code: exit::RUN_FAILED,
+                        refusal: false,
                         message: format!(
                             "backup {} is incomplete: it has no manifest {} (the backup did not finish)",
                             folder.display(),
@@ -583,6 +662,7 @@ impl Drill<'_> {
                 };
                 return Err(Failure {
                     code: exit::RUN_FAILED,
+                    refusal: false,
                     message,
                 });
             }
@@ -603,10 +683,11 @@ impl Drill<'_> {
         match outcome {
             Ok(()) => {
                 report.status = "succeeded";
-                errln!(
-                    "drill: {phase}: {files} files, {} match the manifest",
-                    human_bytes(bytes)
-                );
+                self.host.notice(&DrillNotice::PhaseChecked {
+                    phase,
+                    files,
+                    bytes,
+                });
                 self.phases.push(report);
                 Ok(())
             }
@@ -641,6 +722,11 @@ impl Drill<'_> {
             self.files_checked,
             human_bytes(self.bytes_checked)
         );
+        if let Err((_, f)) = &result {
+            if f.refusal {
+                self.host.notice(&DrillNotice::Error(f.message.clone()));
+            }
+        }
         let (summary, code, failed, result_word) = match result {
             Ok(()) => (
                 format!(
@@ -693,7 +779,7 @@ impl Drill<'_> {
                 }),
             }
         }
-        outln!("{summary}");
+        self.host.notice(&DrillNotice::Result(summary.clone()));
         let report = Report {
             format: REPORT_FORMAT,
             format_version: REPORT_VERSION,
@@ -711,10 +797,10 @@ impl Drill<'_> {
         };
         if let Some(path) = &self.args.report {
             if let Err(e) = write_report(path, &report) {
-                errln!(
-                    "error: cannot write the drill report {}: {e}",
+                self.host.notice(&DrillNotice::Error(format!(
+                    "cannot write the drill report {}: {e}",
                     path.display()
-                );
+                )));
                 // A scheduled drill is judged by its report: a missing one is a failure.
                 if code == exit::OK {
                     return exit::RUN_FAILED;
@@ -726,10 +812,10 @@ impl Drill<'_> {
 }
 
 fn refuse(message: String) -> Failure {
-    errln!("error: {message}");
     Failure {
         code: exit::INVALID,
         message,
+        refusal: true,
     }
 }
 
@@ -890,7 +976,6 @@ fn with_signals<T: Send + 'static>(
                     _ = int.recv() => {}
                     _ = term.recv() => {}
                 }
-                errln!("drill: signal received: stopping");
                 watcher.cancel();
             }
         });

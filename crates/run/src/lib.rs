@@ -8,35 +8,8 @@
 //! or a typed refusal. [`exec`] is the scheduler, [`journal`] the run journal and the state
 //! fold, [`signals`] the optional standard signal policy, [`drill`] the restore drill.
 
-/// Printing that never panics: a closed or broken stdout or stderr (`opsplan schema |
-/// head -1`, an SSH session that dropped) must not turn a run into a panic or change its
-/// outcome, so write errors are ignored.
-#[allow(unused_macros)]
-macro_rules! outln {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
-    }};
-}
-#[allow(unused_macros)]
-macro_rules! out {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stdout(), $($t)*);
-    }};
-}
-macro_rules! errln {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($t)*);
-    }};
-}
-macro_rules! err {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stderr(), $($t)*);
-    }};
-}
+// The library prints nothing itself: it tells the host through notices, events and
+// the prompter (prompt.rs is the terminal's own prompter).
 
 pub mod drill;
 pub mod exec;
@@ -49,6 +22,7 @@ pub mod run;
 pub mod signals;
 pub mod survivors;
 
+pub use drill::{DrillHost, DrillNotice};
 pub use exec::events::{EventSink, RunEvent, RunStatus};
 pub use exec::Interrupts;
 pub use run::{JournalTarget, Notice, RunBuilder, RunError, RunOutcome, Signals};

@@ -29,8 +29,10 @@ impl Prompter for TerminalPrompter {
 /// True only for an explicit yes.
 fn ask_blocking(message: &str) -> bool {
     use std::io::Write;
-    err!("\n? {message} [y/N] ");
-    let _ = std::io::stderr().flush();
+    // A closed stderr must not panic: the answer is then read blind, as before.
+    let mut stderr = std::io::stderr();
+    let _ = write!(stderr, "\n? {message} [y/N] ");
+    let _ = stderr.flush();
     let mut line = String::new();
     if std::io::stdin().read_line(&mut line).is_err() {
         return false;

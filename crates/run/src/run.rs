@@ -50,6 +50,10 @@ pub enum Notice {
     LockReleaseFailed { name: String, error: String },
     /// A lease-backed lock could not be renewed: the run was cancelled.
     LockLost { name: String, error: String },
+    /// The journal could not be written: the run stops (a crash now could not be resumed).
+    JournalLost { reason: String },
+    /// A signal arrived before the run started (while waiting for a lock): nothing ran.
+    SignalBeforeStart { signal: String },
 }
 
 impl std::fmt::Display for Notice {
@@ -66,6 +70,13 @@ impl std::fmt::Display for Notice {
             ),
             Notice::LockReleaseFailed { name, error } => {
                 write!(f, "warning: releasing lock `{name}`: {error}")
+            }
+            Notice::JournalLost { reason } => write!(
+                f,
+                "error: {reason}; stopping the run (a crash now could not be resumed)"
+            ),
+            Notice::SignalBeforeStart { signal } => {
+                write!(f, "{signal}: stopping before the run started")
             }
             Notice::LockLost { name, error } => write!(
                 f,
@@ -119,7 +130,7 @@ impl RunOutcome {
     }
 }
 
-type NoticeFn = Arc<dyn Fn(&Notice) + Send + Sync>;
+pub(crate) type NoticeFn = Arc<dyn Fn(&Notice) + Send + Sync>;
 
 /// Runs a compiled plan: `RunBuilder::new(plan).journal(..).locks(..).sink(..).run().await`.
 pub struct RunBuilder {
@@ -285,7 +296,10 @@ impl RunBuilder {
             rollback_only,
             notice,
         } = self;
-        let slot = Arc::new(SinkSlot::default());
+        let slot = Arc::new(SinkSlot {
+            sink: std::sync::OnceLock::new(),
+            early: notice.clone(),
+        });
         if signal_policy == Signals::Standard {
             signals::spawn_handler(interrupts.clone(), slot.clone());
         }
@@ -376,7 +390,7 @@ impl RunBuilder {
                         .map(|d| d.display().to_string()),
                 };
                 let root = crate::journal::absolute(&root);
-                match Recorder::create(&root, &meta, interrupts.clone()) {
+                match Recorder::create(&root, &meta, interrupts.clone(), notice.clone()) {
                     Ok(r) => Some(Arc::new(r)),
                     Err(source) => {
                         release(false);
@@ -386,8 +400,14 @@ impl RunBuilder {
             }
             JournalTarget::Resume(j) => {
                 let dir = j.dir.clone();
-                match Recorder::reopen(&j.dir, j.owner, j.last_seq, j.valid_len, interrupts.clone())
-                {
+                match Recorder::reopen(
+                    &j.dir,
+                    j.owner,
+                    j.last_seq,
+                    j.valid_len,
+                    interrupts.clone(),
+                    notice.clone(),
+                ) {
                     Ok(r) => Some(Arc::new(r)),
                     Err(source) => {
                         release(true);
@@ -408,7 +428,7 @@ impl RunBuilder {
         }
         sinks.extend(extra_sinks);
         let sink: Arc<dyn EventSink> = Arc::new(Fanout(sinks));
-        let _ = slot.0.set(sink.clone());
+        let _ = slot.sink.set(sink.clone());
         if interrupts.cancel.is_cancelled() {
             release(false);
             return Err(RunError::Interrupted);

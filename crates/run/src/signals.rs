@@ -10,26 +10,32 @@
 
 use crate::exec::events::{EventSink, RunEvent};
 use crate::exec::Interrupts;
+use crate::run::{Notice, NoticeFn};
 use std::sync::{Arc, OnceLock};
 
 /// The signal handler exists before the journal does (a signal while waiting for a lock);
 /// it reports to whatever sink is installed by then.
-#[derive(Default)]
-pub(crate) struct SinkSlot(pub(crate) OnceLock<Arc<dyn EventSink>>);
+pub(crate) struct SinkSlot {
+    pub(crate) sink: OnceLock<Arc<dyn EventSink>>,
+    /// Told of a signal that arrives before any sink is installed.
+    pub(crate) early: NoticeFn,
+}
 
 impl EventSink for SinkSlot {
     fn emit(&self, event: &RunEvent) {
-        match self.0.get() {
+        match self.sink.get() {
             Some(s) => s.emit(event),
             None => {
                 if let RunEvent::Signal { signal, .. } = event {
-                    errln!("{signal}: stopping before the run started");
+                    (self.early)(&Notice::SignalBeforeStart {
+                        signal: signal.clone(),
+                    });
                 }
             }
         }
     }
     fn emit_all(&self, events: &[RunEvent]) {
-        match self.0.get() {
+        match self.sink.get() {
             Some(s) => s.emit_all(events),
             None => events.iter().for_each(|e| self.emit(e)),
         }

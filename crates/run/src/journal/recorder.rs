@@ -15,6 +15,7 @@
 use super::format::{Meta, Record, EVENTS_FILE, META_FILE, OWNER_FILE};
 use crate::exec::events::{EventSink, RunEvent};
 use crate::exec::Interrupts;
+use crate::run::{Notice, NoticeFn};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -31,6 +32,8 @@ pub struct Recorder {
     /// Cancelled when a record cannot be written: a run whose journal is broken cannot be
     /// resumed after a crash, so it stops and rolls back instead of going on blind.
     on_failure: Interrupts,
+    /// Where the loss of the journal is told, at once (the operator must know why it stops).
+    notice: NoticeFn,
     /// Why the journal stopped being written, once it did.
     lost: std::sync::OnceLock<String>,
     /// `journal-lost`, created with its full size at the start, so that marking the journal
@@ -113,7 +116,12 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 
 impl Recorder {
     /// Creates `<root>/<run id>/` with its metadata, durably, before anything runs.
-    pub fn create(root: &Path, meta: &Meta, on_failure: Interrupts) -> std::io::Result<Recorder> {
+    pub fn create(
+        root: &Path,
+        meta: &Meta,
+        on_failure: Interrupts,
+        notice: NoticeFn,
+    ) -> std::io::Result<Recorder> {
         let dir = root.join(&meta.run_id);
         std::fs::create_dir_all(root)?;
         // A run's journal is its operator's: outputs and errors can say more about a system
@@ -155,6 +163,7 @@ impl Recorder {
                 kill: kill_hook(),
             }),
             on_failure,
+            notice,
             lost: std::sync::OnceLock::new(),
             lost_marker,
             _owner: owner,
@@ -170,6 +179,7 @@ impl Recorder {
         last_seq: u64,
         valid_len: u64,
         on_failure: Interrupts,
+        notice: NoticeFn,
     ) -> std::io::Result<Recorder> {
         let path = dir.join(EVENTS_FILE);
         let f = OpenOptions::new().write(true).open(&path)?;
@@ -191,6 +201,7 @@ impl Recorder {
                 kill: kill_hook(),
             }),
             on_failure,
+            notice,
             lost: std::sync::OnceLock::new(),
             lost_marker,
             _owner: owner,
@@ -270,7 +281,9 @@ impl Recorder {
             "the run journal in {} could not be written: {e}",
             self.dir.display()
         );
-        errln!("error: {reason}; stopping the run (a crash now could not be resumed)");
+        (self.notice)(&Notice::JournalLost {
+            reason: reason.clone(),
+        });
         if self.lost.set(reason.clone()).is_ok() {
             if let Some(f) = &self.lost_marker {
                 mark_lost(f, &reason);
