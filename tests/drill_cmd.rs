@@ -4,9 +4,11 @@
 //! report), removed when the test ends. Stdin is never a terminal, so the destructive gate
 //! is what `run` does without one.
 
+use opsplan_testkit::bin::{self, Ran};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_opsplan");
 
@@ -18,12 +20,6 @@ fn fixture(name: &str) -> PathBuf {
 
 struct Lab {
     dir: tempfile::TempDir,
-}
-
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
 }
 
 impl Lab {
@@ -71,12 +67,7 @@ impl Lab {
             .env("OPSPLAN_LOCK_DIR", self.path("locks"))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
-        let out = cmd.output().expect("run opsplan");
-        Ran {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        bin::run_within(cmd, Duration::from_secs(120))
     }
     fn report(&self) -> Value {
         let text = std::fs::read_to_string(self.path("report.json")).expect("report written");

@@ -632,6 +632,7 @@ fn day_offset(days: i64) -> String {
 
 #[test]
 fn cosmos7() {
+    let _lab = crate::common::one_at_a_time();
     let lab = Lab::new("cosmos7");
     let tsdb = lab.name("openc3-tsdb-1");
     let tsdb_v = lab.name("openc3-tsdb-v");
@@ -640,6 +641,11 @@ fn cosmos7() {
 
     lab.openc3("run");
     wait_tsdb(&lab);
+    // The stand-in reads a request as QuestDB's HTTP clients send it: `+` for a space,
+    // percent-escapes, basic auth.
+    let (code, body) = http_get(lab.port, "/exec?query=SELECT+build%28%29")
+        .unwrap_or_else(|e| panic!("QuestDB stand-in at {}: {e}", lab.url()));
+    assert_eq!(code, 200, "SELECT+build%28%29: HTTP {code} {body}");
 
     // Seed: two tables of daily partitions in QuestDB, files in the bucket volume.
     tsdb_exec(
@@ -1219,6 +1225,7 @@ fn cosmos7() {
 
 #[test]
 fn cosmos6() {
+    let _lab = crate::common::one_at_a_time();
     let lab = Lab::new("cosmos6");
     let minio = lab.name("openc3-minio-1");
     let bucket_v = lab.name("openc3-bucket-v");

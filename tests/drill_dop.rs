@@ -140,9 +140,9 @@ impl Lab {
         args.extend(["--force", "--yes", "--log-format", "json"].map(String::from));
         let ran = opsplan(&args, &self.env(), Duration::from_secs(300));
         assert!(
-            !ran.out.contains(SECRET) && !ran.out.contains(lab::pg::DOP_PASSWORD),
+            !ran.all().contains(SECRET) && !ran.all().contains(lab::pg::DOP_PASSWORD),
             "drill dop: a secret appears in the output of {plan}:\n{}",
-            ran.out
+            ran.all()
         );
         ran
     }
@@ -285,7 +285,7 @@ fn block_report(ran: &Ran, id: &str) -> serde_json::Value {
     ran.finished(id)
         .first()
         .map(|e| e["outputs"]["json"].clone())
-        .unwrap_or_else(|| panic!("drill dop: step {id} did not finish:\n{}", ran.out))
+        .unwrap_or_else(|| panic!("drill dop: step {id} did not finish:\n{}", ran.all()))
 }
 
 /// Request lines of moto's log from index `from` on.
@@ -433,21 +433,22 @@ fn scaled_down(lab: &Lab) -> Vec<String> {
 
 fn failed_step(ran: &Ran, id: &str, drill: &str) -> String {
     assert_ne!(
-        ran.code, 0,
+        ran.code,
+        0,
         "drill dop: {drill}: the run did not fail:\n{}",
-        ran.out
+        ran.all()
     );
     assert_eq!(
         ran.status(id),
         "failed",
         "drill dop: {drill}: step {id} did not fail:\n{}",
-        ran.out
+        ran.all()
     );
     assert_eq!(
         ran.run_status(),
         "failed",
         "drill dop: {drill}: the run did not end `failed` (its cleanup must succeed):\n{}",
-        ran.out
+        ran.all()
     );
     ran.finished(id)[0]["error"]
         .as_str()
@@ -457,6 +458,7 @@ fn failed_step(ran: &Ran, id: &str, drill: &str) -> String {
 
 #[test]
 fn drill_dop() {
+    let _lab = crate::common::one_at_a_time();
     let lab = Lab::start();
     let seed = &lab.seed;
 
@@ -471,7 +473,7 @@ fn drill_dop() {
         ran.status("resync"),
         "succeeded",
         "drill dop: corrupted block, but no re-sync:\n{}",
-        ran.out
+        ran.all()
     );
     assert_eq!(block_report(&ran, "blocks-after-resync"), want);
     let error = failed_step(&ran, "no-corrupted-blocks", "corrupted block");
@@ -514,9 +516,10 @@ fn drill_dop() {
         .put(MIMIR, &seed.missing_chunk.key, &seed.missing_chunk.data);
     let ran = lab.backup();
     assert_eq!(
-        ran.code, 0,
+        ran.code,
+        0,
         "drill dop: the clean backup failed:\n{}",
-        ran.out
+        ran.all()
     );
     let clean = serde_json::json!({"complete": seed.complete + 1, "partial": seed.partial,
         "corrupted": 0, "corrupted_blocks": []});
@@ -537,9 +540,9 @@ fn drill_dop() {
         seed.partial
     );
     assert!(
-        ran.out.contains(&line),
+        ran.all().contains(&line),
         "drill dop: no `{line}` in:\n{}",
-        ran.out
+        ran.all()
     );
     let (files, bytes) = check_backup_folder(&lab);
 
@@ -556,7 +559,7 @@ fn drill_dop() {
         );
         let mark = lab.moto.requests().len();
         let ran = lab.restore_bucket(plan, bucket);
-        assert_eq!(ran.code, 0, "drill dop: {plan} failed:\n{}", ran.out);
+        assert_eq!(ran.code, 0, "drill dop: {plan} failed:\n{}", ran.all());
         let want = seed.expected(role, true);
         if let Some(d) = differences(
             &format!("{bucket} after {plan}"),
@@ -585,9 +588,10 @@ fn drill_dop() {
     let backup = lab.backup_dir();
     let ran = lab.restore_postgres(&backup, &dump);
     assert_eq!(
-        ran.code, 0,
+        ran.code,
+        0,
         "drill dop: restore-postgres failed:\n{}",
-        ran.out
+        ran.all()
     );
     let now = lab.pg.digest();
     if now != lab.db_digest {
@@ -608,7 +612,7 @@ fn drill_dop() {
         );
     }
     check_components(&lab, "restore-postgres");
-    assert_eq!(ran.status("cronjobs-back"), "succeeded", "{}", ran.out);
+    assert_eq!(ran.status("cronjobs-back"), "succeeded", "{}", ran.all());
     let mut left = lab.cluster.cronjobs();
     left.sort();
     let mut want_cj: Vec<String> = CRONJOBS
@@ -748,9 +752,10 @@ fn drill_dop() {
     lab.cluster.reset(&[]);
     let ran = lab.restore_postgres(&backup, &dump);
     assert_eq!(
-        ran.code, 0,
+        ran.code,
+        0,
         "drill dop: restore after the broken dump failed:\n{}",
-        ran.out
+        ran.all()
     );
     assert_eq!(
         lab.pg.digest(),

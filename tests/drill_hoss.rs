@@ -54,9 +54,9 @@ fn run(lab: &HossLab, plan: &str, sets: &[(&str, String)]) -> Ran {
         .env("HOME", lab.home())
         .env("HOSSADM_LAB_PROJECT", &lab.project)
         .env("HOSSADM_LAB_POLL", "1");
-    let ran = Ran::from(cmd.output().expect("run opsplan"));
+    let ran = common::run(cmd);
     if std::env::var_os("DRILL_SHOW_RUNS").is_some() {
-        eprintln!("--- opsplan run {plan} (exit {}):\n{}", ran.code, ran.out);
+        eprintln!("--- opsplan run {plan} (exit {}):\n{}", ran.code, ran.all());
     }
     ran
 }
@@ -154,6 +154,7 @@ fn docker_names(lab: &HossLab) -> Vec<String> {
 
 #[test]
 fn drill_hoss() {
+    let _lab = crate::common::one_at_a_time();
     let missing = lab::missing_tools();
     if !missing.is_empty() {
         report!(
@@ -269,7 +270,7 @@ fn drill_hoss() {
         problems.is_empty(),
         "drill hoss: the backup is wrong:\n{}\nrun:\n{}",
         problems.join("\n"),
-        ran.out
+        ran.all()
     );
 
     // ------------------------------------- failure drill 1: hossadm fails half-way (backup)
@@ -281,7 +282,7 @@ fn drill_hoss() {
     std::fs::rename(&sync_aside, &sync).expect("sync/ back");
     ran.expect_code(1, "hoss-backup while hossadm fails");
     let mut wrong = Vec::new();
-    if !ran.out.contains("hossadm-backup") {
+    if !ran.all().contains("hossadm-backup") {
         wrong.push("the failure does not name hossadm-backup".to_string());
     }
     if lab.backup_root().join(".current").exists() {
@@ -295,7 +296,7 @@ fn drill_hoss() {
         wrong.is_empty(),
         "drill hoss: failure drill 1: {}\n{}",
         wrong.join("; "),
-        ran.out
+        ran.all()
     );
     failure_drills += 1;
 
@@ -317,7 +318,7 @@ fn drill_hoss() {
         wrong.is_empty(),
         "drill hoss: failure drill 2: {}\n{}",
         wrong.join("; "),
-        ran.out
+        ran.all()
     );
     failure_drills += 1;
 
@@ -330,7 +331,7 @@ fn drill_hoss() {
         if ran.code != 1 {
             wrong.push(format!("exit {}, expected 1", ran.code));
         }
-        if !ran.out.contains(step) {
+        if !ran.all().contains(step) {
             wrong.push(format!("the failure does not name {step}"));
         }
         if lab.hoss().join(".env").exists() {
@@ -350,7 +351,7 @@ fn drill_hoss() {
             wrong.is_empty(),
             "drill hoss: failure drill ({what}): {}\n{}",
             wrong.join("; "),
-            ran.out
+            ran.all()
         );
     };
     // A stale database folder: PostgreSQL would skip the restore script.
@@ -409,10 +410,10 @@ fn drill_hoss() {
     .expect("tar");
     let ran = restore(&lab, &broken, &[("verify_manifest", "false".into())]);
     let mut wrong = Vec::new();
-    if ran.code != 1 || !ran.out.contains("FAILED db-restored") {
+    if ran.code != 1 || !ran.all().contains("FAILED db-restored") {
         wrong.push(format!("exit {}, expected 1 at db-restored", ran.code));
     }
-    if !ran.out.contains("Restore Complete") {
+    if !ran.all().contains("Restore Complete") {
         wrong.push("hossadm did not report Restore Complete (the point of the drill)".into());
     }
     if !scratch_left(&lab, &broken).is_empty() {
@@ -423,7 +424,7 @@ fn drill_hoss() {
         wrong.is_empty(),
         "drill hoss: failure drill 6 (database not loaded): {}\n{}",
         wrong.join("; "),
-        ran.out
+        ran.all()
     );
     failure_drills += 1;
     lab.reset_for_restore();
@@ -478,7 +479,7 @@ fn drill_hoss() {
             "services restarted: {restarts:?}, expected core and sync"
         ));
     }
-    let leftover_dumps_removed = ran.out.contains("removed leftover");
+    let leftover_dumps_removed = ran.all().contains("removed leftover");
     let mut wrong = Vec::new();
     no_locks(&lab, &mut wrong);
     diffs.extend(wrong);
@@ -486,7 +487,7 @@ fn drill_hoss() {
         diffs.is_empty(),
         "drill hoss: the restore differs from the seed:\n{}\nrun:\n{}",
         diffs.join("\n"),
-        ran.out
+        ran.all()
     );
     let rows: u64 = seed_db
         .values()

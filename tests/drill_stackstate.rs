@@ -97,9 +97,9 @@ impl Drill {
             .env("CLICKHOUSE_BACKUP_STANDIN_DIR", self.dir("clickhouse"))
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("RESTORE_STANDIN_DIR", self.dir("jobs"));
-        let ran = Ran::from(cmd.output().expect("run opsplan"));
+        let ran = common::run(cmd);
         if std::env::var_os("DRILL_SHOW_RUNS").is_some() {
-            eprintln!("--- opsplan run {plan} (exit {}):\n{}", ran.code, ran.out);
+            eprintln!("--- opsplan run {plan} (exit {}):\n{}", ran.code, ran.all());
         }
         ran
     }
@@ -127,7 +127,7 @@ impl Drill {
                 "{what}: {}\n--- run output (exit {}):\n{}",
                 problems.join("; "),
                 ran.code,
-                ran.out
+                ran.all()
             ));
         }
     }
@@ -200,6 +200,7 @@ fn initial_state(vm_hook: Option<Vec<String>>) -> serde_json::Value {
 
 #[test]
 fn drill_stackstate() {
+    let _lab = crate::common::one_at_a_time();
     let missing = lab::missing_base_tools();
     if !missing.is_empty() {
         report!(
@@ -394,7 +395,7 @@ fn drill_stackstate() {
                     .into(),
             );
         }
-        if !ran.out.contains("restored") {
+        if !ran.all().contains("restored") {
             p.push("the run log does not show vmrestore's 'restored … bytes from backup'".into());
         }
         d.check("victoria-metrics restore", &ran, p);
@@ -410,7 +411,7 @@ fn drill_stackstate() {
             ],
         );
         let mut p = Vec::new();
-        if ran.code != 1 || !ran.out.contains("FAILED version-listed") {
+        if ran.code != 1 || !ran.all().contains("FAILED version-listed") {
             p.push(format!(
                 "expected exit 1 at version-listed, got {}",
                 ran.code
@@ -436,7 +437,7 @@ fn drill_stackstate() {
             ],
         );
         let mut p = Vec::new();
-        if ran.code != 1 || !ran.out.contains("FAILED instance-restore-enabled") {
+        if ran.code != 1 || !ran.all().contains("FAILED instance-restore-enabled") {
             p.push(format!(
                 "expected exit 1 at instance-restore-enabled, got {}",
                 ran.code
@@ -467,7 +468,7 @@ fn drill_stackstate() {
         std::fs::remove_file(jobs.join("fail-restore-victoria-metrics-backup.sh"))
             .expect("fail file");
         let mut p = Vec::new();
-        if ran.code != 1 || !ran.out.contains("FAILED restore-job") {
+        if ran.code != 1 || !ran.all().contains("FAILED restore-job") {
             p.push(format!("expected exit 1 at restore-job, got {}", ran.code));
         }
         p.extend(d.settled(&want));
@@ -537,7 +538,7 @@ fn drill_stackstate() {
     if ran.code != 1 {
         p.push(format!("expected exit 1, got {}", ran.code));
     }
-    if !ran.out.contains("Restore isn't possible in a non empty") {
+    if !ran.all().contains("Restore isn't possible in a non empty") {
         p.push("the error does not quote the job's refusal".into());
     }
     p.extend(d.settled(&want));
@@ -622,8 +623,8 @@ fn drill_stackstate() {
     );
     let mut p = Vec::new();
     if ran.code != 1
-        || !ran.out.contains("FAILED none-running")
-        || !ran.out.contains("full_scheduled-1")
+        || !ran.all().contains("FAILED none-running")
+        || !ran.all().contains("full_scheduled-1")
     {
         p.push(format!(
             "expected exit 1 at none-running naming the scheduled backup, got {}",
@@ -729,7 +730,7 @@ fn drill_stackstate() {
     );
     ch.set("dropped-tables", None);
     let mut p = Vec::new();
-    if ran.code != 1 || !ran.out.contains("FAILED no-recent-drops") {
+    if ran.code != 1 || !ran.all().contains("FAILED no-recent-drops") {
         p.push(format!(
             "expected exit 1 at no-recent-drops, got {}",
             ran.code
@@ -752,7 +753,9 @@ fn drill_stackstate() {
     );
     ch.set("fail-restore", None);
     let mut p = Vec::new();
-    if ran.code != 1 || !ran.out.contains("FAILED restore ") || !ran.out.contains("already exists")
+    if ran.code != 1
+        || !ran.all().contains("FAILED restore ")
+        || !ran.all().contains("already exists")
     {
         p.push(format!(
             "expected exit 1 at restore quoting the error, got {}",
@@ -780,7 +783,7 @@ fn drill_stackstate() {
         )),
     );
     let mut p = Vec::new();
-    if ran.code != 1 || !ran.out.contains("FAILED snapshot-holds-indices") {
+    if ran.code != 1 || !ran.all().contains("FAILED snapshot-holds-indices") {
         p.push(format!(
             "expected exit 1 at snapshot-holds-indices, got {}",
             ran.code
@@ -879,10 +882,7 @@ fn drill_stackstate() {
 }
 
 fn ran_none() -> Ran {
-    Ran {
-        code: 0,
-        out: String::new(),
-    }
+    Ran::default()
 }
 
 /// The cluster: workloads, the ClickHouse pods and the chart's configmap of job templates.

@@ -63,13 +63,9 @@ fn two_concurrent_runs_with_the_same_lock_exactly_one_proceeds() {
         a.wait(Duration::from_secs(30)),
         b.wait(Duration::from_secs(30)),
     );
-    let (winner, loser) = if ra.code == Some(0) {
-        (ra, rb)
-    } else {
-        (rb, ra)
-    };
-    assert_eq!(winner.code, Some(0), "{}", winner.all());
-    assert_eq!(loser.code, Some(4), "{}", loser.all());
+    let (winner, loser) = if ra.code == 0 { (ra, rb) } else { (rb, ra) };
+    assert_eq!(winner.code, 0, "{}", winner.all());
+    assert_eq!(loser.code, 4, "{}", loser.all());
     let holder = run_id_of(&winner.stderr).expect("winner's run id");
     assert!(
         loser.stderr.contains("lock `db-main` is held by run"),
@@ -99,8 +95,8 @@ fn two_concurrent_runs_with_the_same_lock_exactly_one_proceeds() {
         first.wait(Duration::from_secs(30)),
         second.wait(Duration::from_secs(40)),
     );
-    assert_eq!(r1.code, Some(0), "{}", r1.all());
-    assert_eq!(r2.code, Some(0), "{}", r2.all());
+    assert_eq!(r1.code, 0, "{}", r1.all());
+    assert_eq!(r2.code, 0, "{}", r2.all());
     let ran = std::fs::read_to_string(w.join("ran")).unwrap();
     assert_eq!(ran.lines().count(), 3, "{ran}");
 }
@@ -122,7 +118,7 @@ fn stale_lock_after_sigkill_is_reported_and_broken_only_with_the_flag() {
 
     // Another run is refused: the lock is stale, and names the run that held it.
     let b = run(locked(w, &[]));
-    assert_eq!(b.code, Some(4), "{}", b.all());
+    assert_eq!(b.code, 4, "{}", b.all());
     assert!(b.stderr.contains("lock `db-main` is stale"), "{}", b.stderr);
     assert!(b.stderr.contains(&a_id), "{}", b.stderr);
     assert!(b.stderr.contains(&format!("pid {a_pid}")), "{}", b.stderr);
@@ -135,7 +131,7 @@ fn stale_lock_after_sigkill_is_reported_and_broken_only_with_the_flag() {
     // Waiting does not help a stale lock: refused at once, not after the wait.
     let started = Instant::now();
     let c = run(locked(w, &["--wait-lock", "20s"]));
-    assert_eq!(c.code, Some(4), "{}", c.all());
+    assert_eq!(c.code, 4, "{}", c.all());
     assert!(started.elapsed() < Duration::from_secs(10));
     // `opsplan runs` shows the killed run as interrupted.
     let list = run(opsplan(w, &["runs"]));
@@ -149,7 +145,7 @@ fn stale_lock_after_sigkill_is_reported_and_broken_only_with_the_flag() {
     // --break-lock takes it over, says so, and the run goes through.
     std::fs::write(w.join("go"), "").unwrap();
     let d = run(locked(w, &["--break-lock"]));
-    assert_eq!(d.code, Some(0), "{}", d.all());
+    assert_eq!(d.code, 0, "{}", d.all());
     assert!(
         d.stderr.contains("broke the stale lock of run"),
         "{}",
@@ -174,7 +170,7 @@ fn sigint_mid_step_runs_cleanup_journals_it_and_leaves_no_child() {
     assert!(w.join("held").exists());
     kill(running.pid(), Signal::SIGINT).unwrap();
     let r = running.wait(Duration::from_secs(20));
-    assert_eq!(r.code, Some(130), "{}", r.all());
+    assert_eq!(r.code, 130, "{}", r.all());
     assert!(
         !w.join("held").exists(),
         "the release did not run:\n{}",
@@ -235,7 +231,7 @@ fn resume_refuses_a_changed_plan_and_asks_about_steps_in_doubt() {
     assert_eq!(std::fs::read_to_string(w.join("sent")).unwrap(), "sent\n");
 
     let r = run(opsplan(w, &["resume", &run_id]));
-    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("`send` was running"), "{}", r.stderr);
     assert!(
         r.stderr
@@ -251,7 +247,7 @@ fn resume_refuses_a_changed_plan_and_asks_about_steps_in_doubt() {
     )
     .unwrap();
     let r = run(opsplan(w, &["resume", &run_id, "--rerun", "send"]));
-    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("changed since run"), "{}", r.stderr);
     assert!(r.stderr.contains("--allow-changed-plan"), "{}", r.stderr);
 
@@ -259,7 +255,7 @@ fn resume_refuses_a_changed_plan_and_asks_about_steps_in_doubt() {
         w,
         &["resume", &run_id, "--rerun", "send", "--allow-changed-plan"],
     ));
-    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(
         std::fs::read_to_string(w.join("sent")).unwrap(),
         "sent\nsent\n"
@@ -277,6 +273,6 @@ fn no_journal_writes_nothing() {
     let plan = fixture("ask.yaml").display().to_string();
     let dir = format!("dir={}", w.display());
     let r = run(opsplan(w, &["run", &plan, "--set", &dir, "--no-journal"]));
-    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(r.code, 0, "{}", r.all());
     assert!(!w.join(".opsplan/runs").exists());
 }

@@ -57,7 +57,7 @@ fn every_param_type_reaches_a_script_as_data() {
     let mut cmd = opsplan(w, &args);
     cmd.env("OPSPLAN_TEST_INJECT_SECRET", &secret);
     let r = run(cmd);
-    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(pwned(w), Vec::<String>::new(), "{}", r.all());
     let items: Vec<String> = l.split(',').map(|x| x.trim().to_string()).collect();
     let env = std::fs::read_to_string(w.join("env.txt")).unwrap();
@@ -76,7 +76,7 @@ fn every_param_type_reaches_a_script_as_data() {
     );
     // The fixture passes everything as data: no warning.
     let v = run(opsplan(w, &["validate", &plan, "--deny-warnings"]));
-    assert_eq!(v.code, Some(0), "{}", v.all());
+    assert_eq!(v.code, 0, "{}", v.all());
 }
 
 #[test]
@@ -101,7 +101,7 @@ fn the_example_plan_does_not_run_a_substitution_in_dest() {
             &format!("dest={dest}"),
         ],
     ));
-    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(pwned(w), Vec::<String>::new(), "{}", r.all());
     assert!(Path::new(&dest).join("archive.tar.gz").is_file());
 }

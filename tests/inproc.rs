@@ -315,3 +315,43 @@ async fn a_lost_lease_cancels_the_run_and_it_rolls_back() {
         .iter()
         .any(|n| n.contains("lock `shared` could not be renewed")));
 }
+
+// The journal's reader: a torn last line is the crash's, anything else is damage.
+
+const JOURNAL_LINE: &str = r#"{"seq":1,"event":"signal","signal":"SIGINT","action":"x"}"#;
+
+#[test]
+fn journal_a_torn_last_line_is_reported_and_cut_off() {
+    let text = format!("{JOURNAL_LINE}\n{}", &JOURNAL_LINE[..20]);
+    let p = store::parse_events(text.as_bytes(), Path::new("e")).expect("parses");
+    assert_eq!(p.records.len(), 1);
+    assert_eq!(p.torn.map(|t| t.line), Some(2));
+    assert_eq!(p.valid_len as usize, JOURNAL_LINE.len() + 1);
+}
+
+#[test]
+fn journal_a_bad_line_before_the_end_is_an_error() {
+    let text = format!("{}\n{JOURNAL_LINE}\n", &JOURNAL_LINE[..20]);
+    assert!(store::parse_events(text.as_bytes(), Path::new("e")).is_err());
+}
+
+#[test]
+fn journal_a_clean_journal_has_no_torn_line() {
+    let text = format!("{JOURNAL_LINE}\n{JOURNAL_LINE}\n");
+    let p = store::parse_events(text.as_bytes(), Path::new("e")).expect("parses");
+    assert_eq!((p.records.len(), p.torn.is_none()), (2, true));
+    assert_eq!(p.valid_len as usize, text.len());
+}
+
+#[test]
+fn journal_a_record_of_an_unknown_kind_is_skipped_and_named() {
+    let newer = r#"{"seq":2,"event":"lease_renewed","lock":"db"}"#;
+    let text = format!("{JOURNAL_LINE}\n{newer}\n{JOURNAL_LINE}\n");
+    let p = store::parse_events(text.as_bytes(), Path::new("e")).expect("parses");
+    assert_eq!(p.records.len(), 2);
+    assert_eq!(p.unknown, vec![(2, "lease_renewed".to_string())]);
+    // A known kind with a broken body is still damage.
+    let broken = r#"{"seq":2,"event":"signal","signal":7}"#;
+    let text = format!("{JOURNAL_LINE}\n{broken}\n{JOURNAL_LINE}\n");
+    assert!(store::parse_events(text.as_bytes(), Path::new("e")).is_err());
+}

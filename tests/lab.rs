@@ -1,6 +1,6 @@
 //! The restore drills: each shipped plan against its system's lab (real services where
-//! they can run here, contract stand-ins where they cannot). Run with --test-threads=1:
-//! the drills share Docker images and ports.
+//! they can run here, contract stand-ins where they cannot). The drills share Docker images
+//! and host tools, so each takes `common::one_at_a_time()` first.
 
 // Test helpers are `pub` inside their modules; the binary exports nothing.
 #![allow(unreachable_pub)]

@@ -4,10 +4,9 @@
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::io::Read;
+use opsplan_testkit::bin::{self, process_gone, wait_for, Ran, Running};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_opsplan");
@@ -35,151 +34,15 @@ fn command(plan: &str, dir: &Path, extra: &[&str]) -> Command {
     cmd
 }
 
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl Ran {
-    fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-}
-
-/// Runs to completion, killing the binary if it takes longer than `limit`.
-fn run_cmd(mut cmd: Command, limit: Duration) -> Ran {
-    let started = Instant::now();
-    let child = cmd.spawn().expect("start opsplan");
-    let running = Running::new(child);
-    let status = running.wait(limit);
-    let (stdout, stderr) = running.output();
-    Ran {
-        code: status.code().unwrap_or(-1),
-        stdout,
-        stderr,
-        elapsed: started.elapsed(),
-    }
+fn run_cmd(cmd: Command, limit: Duration) -> Ran {
+    bin::run_within(cmd, limit)
 }
 
 fn run(plan: &str, dir: &Path, extra: &[&str]) -> Ran {
     run_cmd(command(plan, dir, extra), Duration::from_secs(60))
 }
 
-/// A running binary whose stdout and stderr are collected by threads, so a test can watch
-/// them while it runs.
-struct Running {
-    child: Mutex<Child>,
-    pid: Pid,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-    readers: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Running {
-    fn new(mut child: Child) -> Self {
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut readers = Vec::new();
-        fn pump(
-            mut r: impl Read + Send + 'static,
-            into: Arc<Mutex<String>>,
-        ) -> std::thread::JoinHandle<()> {
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = r.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    into.lock()
-                        .expect("lock")
-                        .push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            })
-        }
-        if let Some(o) = child.stdout.take() {
-            readers.push(pump(o, stdout.clone()));
-        }
-        if let Some(e) = child.stderr.take() {
-            readers.push(pump(e, stderr.clone()));
-        }
-        let pid = Pid::from_raw(child.id() as i32);
-        Running {
-            child: Mutex::new(child),
-            pid,
-            stdout,
-            stderr,
-            readers,
-        }
-    }
-
-    fn pid(&self) -> Pid {
-        self.pid
-    }
-
-    fn stderr_now(&self) -> String {
-        self.stderr.lock().expect("lock").clone()
-    }
-
-    fn wait(&self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.try_wait() {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = kill(self.pid(), Signal::SIGKILL);
-                panic!(
-                    "opsplan did not finish within {limit:?}; stderr so far:\n{}",
-                    self.stderr_now()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn try_wait(&self) -> Option<ExitStatus> {
-        self.child
-            .lock()
-            .expect("lock")
-            .try_wait()
-            .expect("wait for opsplan")
-    }
-
-    fn output(self) -> (String, String) {
-        for r in self.readers {
-            let _ = r.join();
-        }
-        let out = self.stdout.lock().expect("lock").clone();
-        let err = self.stderr.lock().expect("lock").clone();
-        (out, err)
-    }
-}
-
-/// Waits up to `limit` for `cond`.
-fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A process that has exited counts as gone even while it waits, as a zombie, for its new
-/// parent (the container's init) to reap it.
-fn process_gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => kill(Pid::from_raw(pid), None).is_err(),
-        Ok(stat) => {
-            let state = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().next());
-            matches!(state, Some("Z" | "X"))
-        }
-    }
-}
-
+/// Fails unless `pid` is gone within 3 s.
 fn assert_gone_soon(pid: i32, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(3);
     while !process_gone(pid) {
@@ -258,7 +121,7 @@ fn failure_runs_undo_in_reverse_then_cleanup() {
 }
 
 fn spawn_run(plan: &str, dir: &Path, extra: &[&str]) -> Running {
-    Running::new(command(plan, dir, extra).spawn().expect("start opsplan"))
+    Running::spawn(command(plan, dir, extra))
 }
 
 // d. SIGINT during a long step: the step's processes are stopped, cleanup runs, exit 130.
@@ -272,10 +135,10 @@ fn sigint_runs_cleanup_and_exits_130() {
     });
     let started = Instant::now();
     kill(running.pid(), Signal::SIGINT).unwrap();
-    let status = running.wait(Duration::from_secs(20));
+    let ran = running.wait(Duration::from_secs(20));
     let stopped_in = started.elapsed();
-    let (_, stderr) = running.output();
-    assert_eq!(status.code(), Some(130), "{stderr}");
+    let stderr = ran.stderr;
+    assert_eq!(ran.code, 130, "{stderr}");
     assert!(stopped_in < Duration::from_secs(5), "took {stopped_in:?}");
     assert!(stderr.contains("SIGINT: stopping"), "{stderr}");
     assert!(stderr.contains("cancelled long"), "{stderr}");
@@ -288,7 +151,7 @@ fn sigint_runs_cleanup_and_exits_130() {
 fn second_sigint_skips_the_grace_period() {
     let dir = tempdir();
     let pid_file = dir.path().join("stubborn.pid");
-    let running = spawn_run("hurry.yaml", dir.path(), &["--grace", "60s"]);
+    let mut running = spawn_run("hurry.yaml", dir.path(), &["--grace", "60s"]);
     wait_for(
         Duration::from_secs(20),
         "the stubborn step to start",
@@ -304,14 +167,14 @@ fn second_sigint_skips_the_grace_period() {
     );
     std::thread::sleep(Duration::from_millis(200));
     assert!(
-        running.try_wait().is_none(),
+        !running.finished(),
         "the stubborn step should still be in its grace period"
     );
     kill(running.pid(), Signal::SIGINT).unwrap();
-    let status = running.wait(Duration::from_secs(20));
+    let ran = running.wait(Duration::from_secs(20));
     let stopped_in = started.elapsed();
-    let (_, stderr) = running.output();
-    assert_eq!(status.code(), Some(130), "{stderr}");
+    let stderr = ran.stderr;
+    assert_eq!(ran.code, 130, "{stderr}");
     assert!(
         stopped_in < Duration::from_secs(10),
         "the 60s grace period was not skipped: {stopped_in:?}"

@@ -210,7 +210,7 @@ fn a_secret_reaches_its_steps_and_nothing_else() {
         let (samples, in_cmdline) = watcher.join().unwrap();
 
         // It failed where it should (the refused HTTP call, then the failing child).
-        assert_eq!(r.code, Some(3), "{}", r.all());
+        assert_eq!(r.code, 3, "{}", r.all());
         // The secret reached every consumer.
         for f in ["exec.seen", "env.seen", "shell.seen"] {
             assert_eq!(std::fs::read_to_string(w.join(f)).unwrap(), SECRET, "{f}");
@@ -271,7 +271,7 @@ fn a_secret_reaches_its_steps_and_nothing_else() {
         let mut preview = opsplan(w, &["preview", &plan, "--set", &dir, "--set", &url]);
         preview.env("OPSPLAN_TEST_SECRET", SECRET);
         let p = run(preview);
-        assert_eq!(p.code, Some(0), "{}", p.all());
+        assert_eq!(p.code, 0, "{}", p.all());
         assert!(!p.all().contains(SECRET), "preview: {}", p.all());
         assert!(p.stdout.contains("********"), "{}", p.stdout);
         // Every other format of preview and graph, the secret in any encoded form.
@@ -291,7 +291,7 @@ fn a_secret_reaches_its_steps_and_nothing_else() {
             let mut cmd = opsplan(w, &args);
             cmd.env("OPSPLAN_TEST_SECRET", SECRET);
             let out = run(cmd);
-            assert_eq!(out.code, Some(0), "{args:?}: {}", out.all());
+            assert_eq!(out.code, 0, "{args:?}: {}", out.all());
             for form in &encoded {
                 assert!(
                     !out.all().contains(form.as_str()),
@@ -318,7 +318,7 @@ fn resume_needs_the_secret_again_and_says_where_from() {
     assert_eq!(first.signal, Some(9), "{}", first.all());
     let run_id = only_run(w);
     let r = run(opsplan(w, &["resume", &run_id]));
-    assert_eq!(r.code, Some(2), "{}", r.all());
+    assert_eq!(r.code, 2, "{}", r.all());
     assert!(
         r.stderr.contains("secret `token` came from the environment variable OPSPLAN_TEST_SECRET, which is not set now"),
         "{}",
@@ -342,7 +342,7 @@ fn outputs_passed_between_steps_are_not_masked() {
     let mut cmd = opsplan(w, &["run", &plan, "--set", &dir, "--log-format", "json"]);
     cmd.env("OPSPLAN_TEST_SECRET", SECRET);
     let r = run(cmd);
-    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(
         std::fs::read_to_string(w.join("consumed")).unwrap(),
         format!("sum={SECRET}-end")
@@ -370,7 +370,7 @@ fn encoded_and_multi_line_forms_are_masked() {
         let mut cmd = opsplan(w, &["run", &plan]);
         cmd.env("OPSPLAN_TEST_SECRET", &secret);
         let r = run(cmd);
-        assert_eq!(r.code, Some(1), "{}", r.all());
+        assert_eq!(r.code, 1, "{}", r.all());
         let mut leaks: Vec<String> = secret
             .lines()
             .filter(|l| l.len() >= 4)
@@ -420,9 +420,9 @@ fn short_secrets_are_refused_with_the_rule() {
         cmd.env("OPSPLAN_TEST_SECRET", value);
         let r = run(cmd);
         if ok {
-            assert_eq!(r.code, Some(0), "{value:?}: {}", r.all());
+            assert_eq!(r.code, 0, "{value:?}: {}", r.all());
         } else {
-            assert_eq!(r.code, Some(2), "{value:?}: {}", r.all());
+            assert_eq!(r.code, 2, "{value:?}: {}", r.all());
             assert!(r.all().contains("E047"), "{}", r.all());
             assert!(r.all().contains("a secret needs at least 4"), "{}", r.all());
         }

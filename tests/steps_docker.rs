@@ -6,8 +6,8 @@
 //!
 //! Preview and diagnostics snapshots need no engine.
 
-use crate::steps_common;
-use steps_common::opsplan_command;
+use crate::steps_common::opsplan_command;
+use opsplan_testkit::bin::{self, Ran};
 
 use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, Mount, MountType};
 use bollard::query_parameters::{
@@ -16,7 +16,6 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures::StreamExt;
-use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -45,18 +44,6 @@ fn engine_address() -> String {
     }
 }
 
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Ran {
-    fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-}
-
 /// Runs the binary from the repository root, killing it after `limit`.
 fn opsplan_with(args: &[&str], configure: impl FnOnce(&mut Command), limit: Duration) -> Ran {
     let mut cmd = opsplan_command();
@@ -68,35 +55,7 @@ fn opsplan_with(args: &[&str], configure: impl FnOnce(&mut Command), limit: Dura
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     configure(&mut cmd);
-    let mut child = cmd.spawn().expect("start opsplan");
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for opsplan") {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("opsplan {args:?} ran longer than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    Ran {
-        code: status.code().unwrap_or(-1),
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
-    }
+    bin::run_within(cmd, limit)
 }
 
 fn opsplan(args: &[&str]) -> Ran {

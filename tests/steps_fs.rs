@@ -6,8 +6,8 @@
 // Test helpers set up fixtures; a failed setup should panic right there.
 #![allow(clippy::unwrap_used)]
 
-use crate::steps_common;
-use steps_common::opsplan_command;
+use crate::steps_common::opsplan_command;
+use opsplan_testkit::bin::{self, Ran};
 
 use filetime::FileTime;
 use sha2::{Digest, Sha256};
@@ -40,36 +40,6 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// A finished run: exit code, output, and the `step_finished` events by step id.
-struct Ran {
-    code: i32,
-    text: String,
-    finished: BTreeMap<String, serde_json::Value>,
-}
-
-impl Ran {
-    fn outputs(&self, step: &str) -> &serde_json::Value {
-        let ev = self
-            .finished
-            .get(step)
-            .unwrap_or_else(|| panic!("step {step} did not finish:\n{}", self.text));
-        assert_eq!(ev["status"], "succeeded", "step {step}:\n{}", self.text);
-        &ev["outputs"]
-    }
-    fn error(&self, step: &str) -> String {
-        let ev = self
-            .finished
-            .get(step)
-            .unwrap_or_else(|| panic!("step {step} did not finish:\n{}", self.text));
-        assert_eq!(ev["status"], "failed", "step {step}:\n{}", self.text);
-        ev["error"].as_str().unwrap_or_default().to_string()
-    }
-    fn ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "run failed:\n{}", self.text);
-        self
-    }
-}
-
 fn sets(params: &[(&str, &str)]) -> Vec<String> {
     params
         .iter()
@@ -77,43 +47,15 @@ fn sets(params: &[(&str, &str)]) -> Vec<String> {
         .collect()
 }
 
-fn parse(code: i32, text: String) -> Ran {
-    let mut finished = BTreeMap::new();
-    for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        let Some(ev) = v["event"]
-            .as_str()
-            .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
-        else {
-            continue;
-        };
-        if ev["event"] == "step_finished" && ev["phase"] == "forward" {
-            finished.insert(ev["step"].as_str().unwrap_or_default().to_string(), ev);
-        }
-    }
-    Ran {
-        code,
-        text,
-        finished,
-    }
-}
-
+/// Runs from the repository root, plain, with no stdin (killed after 60 s).
 fn run_command(mut cmd: Command) -> Ran {
-    let out = cmd
-        .current_dir(repo_root())
+    cmd.current_dir(repo_root())
         .env("NO_COLOR", "1")
         .env_remove("OPSPLAN_LOG")
         .stdin(Stdio::null())
-        .output()
-        .expect("start opsplan");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    parse(out.status.code().unwrap_or(-1), text)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    bin::run(cmd)
 }
 
 /// `opsplan run FIXTURE --set k=v… --log-format json EXTRA…`.
@@ -480,7 +422,7 @@ fn sync_delete_removes_extraneous_but_not_excluded_and_needs_force() {
 
     // Destructive: without --force (and no terminal) nothing runs.
     let refused = run("sync-delete", &params, &[]);
-    assert_ne!(refused.code, 0, "{}", refused.text);
+    assert_ne!(refused.code, 0, "{}", refused.all());
     assert!(dst.join("stale.txt").exists());
 
     let forced = run("sync-delete", &params, &["--force"]);
@@ -546,7 +488,7 @@ fn sync_destination_inside_source_needs_an_exclude() {
         &[("source", p(&src)), ("destination", p(&dst))],
         &[],
     );
-    assert_eq!(ran.code, 1, "{}", ran.text);
+    assert_eq!(ran.code, 1, "{}", ran.all());
     assert_eq!(
         ran.error("sync"),
         format!(
@@ -855,7 +797,7 @@ fn archive_extract_refuses_entries_escaping_the_target() {
             &[("archive", p(&archive)), ("folder", p(&target))],
             &[],
         );
-        assert_eq!(ran.code, 1, "{name}: {}", ran.text);
+        assert_eq!(ran.code, 1, "{name}: {}", ran.all());
         assert_eq!(
             ran.error("unpack"),
             format!("archive {} {expected}", archive.display()),
@@ -1115,7 +1057,7 @@ fn manifest_cancelled_leaves_no_manifest() {
     big.set_len(4 << 30).unwrap();
     let started = std::time::Instant::now();
     let ran = run("manifest-timeout", &[("backup", p(&backup))], &[]);
-    assert_eq!(ran.code, 1, "{}", ran.text);
+    assert_eq!(ran.code, 1, "{}", ran.all());
     assert_eq!(ran.error("manifest"), "timed out after 300ms");
     assert!(
         started.elapsed() < std::time::Duration::from_secs(20),
@@ -1220,24 +1162,9 @@ esac"#;
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let started = std::time::Instant::now();
-    let child = cmd.spawn().expect("start opsplan");
-    let pid = child.id();
-    let watchdog = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(30));
-        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-    });
-    let out = child.wait_with_output().expect("wait for opsplan");
-    drop(watchdog);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        parse(out.status.code().unwrap_or(-1), text),
-        started.elapsed().as_secs_f64(),
-    )
+    let ran = bin::run_within(cmd, std::time::Duration::from_secs(30));
+    let seconds = ran.elapsed.as_secs_f64();
+    (ran, seconds)
 }
 
 /// Every byte below `dir`, archives decompressed, to look for content that must not be
@@ -1296,7 +1223,7 @@ fn swapped_files_are_refused_never_read_nor_waited_on() {
             let secret = tmp.path().join("root-only.txt");
             fs::write(&secret, "TOP-SECRET-BYTES").unwrap();
             let (ran, secs) = run_swapped(step, &src, &dir, swap, &secret);
-            assert_eq!(ran.code, 1, "{step}/{swap}: {}", ran.text);
+            assert_eq!(ran.code, 1, "{step}/{swap}: {}", ran.all());
             let error = ran.error(step);
             assert!(
                 error.contains(want) && error.contains("victim"),
@@ -1375,10 +1302,10 @@ fn crash_leftovers_are_cleaned_and_never_part_of_a_backup() {
     );
     ran.ok();
     assert!(
-        ran.text
+        ran.all()
             .contains("removed 1 temporary file(s) an interrupted run left"),
         "{}",
-        ran.text
+        ran.all()
     );
     assert_eq!(temp_names(&dest), Vec::<String>::new());
 
@@ -1395,7 +1322,7 @@ fn crash_leftovers_are_cleaned_and_never_part_of_a_backup() {
         &[],
     );
     let out = ran.ok().outputs("manifest");
-    assert_eq!(out["files"], 2, "{}", ran.text);
+    assert_eq!(out["files"], 2, "{}", ran.all());
     let manifest = backup.join("opsplan-manifest.json");
     let text = fs::read_to_string(&manifest).unwrap();
     assert!(!text.contains(".opsplan-"), "{text}");

@@ -7,15 +7,14 @@
 //! unreachable-cluster test also runs the real kubectl (/usr/bin/kubectl, or the first on
 //! PATH) against a closed loopback port.
 
-use crate::steps_common;
-use steps_common::opsplan_command;
+use crate::steps_common::opsplan_command;
+use opsplan_testkit::bin::{self, Ran};
+use opsplan_testkit::kubectl::{standin, Cluster};
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -23,99 +22,6 @@ fn root() -> PathBuf {
 
 fn fixture(name: &str) -> String {
     format!("tests/fixtures/steps/k8s/{name}")
-}
-
-fn standin() -> String {
-    let path = root().join("tests/standins/kubectl");
-    assert!(
-        Command::new("python3")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success()),
-        "the kubectl stand-in needs python3, which is not installed"
-    );
-    path.canonicalize()
-        .expect("tests/standins/kubectl exists")
-        .display()
-        .to_string()
-}
-
-/// A stand-in cluster: its state file in a temporary folder (removed on drop).
-struct Cluster {
-    dir: tempfile::TempDir,
-}
-
-impl Cluster {
-    fn new(state: Value) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let c = Cluster { dir };
-        std::fs::write(c.state_path(), state.to_string()).expect("write state");
-        c
-    }
-    fn state_path(&self) -> PathBuf {
-        self.dir.path().join("cluster.json")
-    }
-    fn state(&self) -> Value {
-        serde_json::from_str(&std::fs::read_to_string(self.state_path()).expect("state"))
-            .expect("json")
-    }
-    fn replicas(&self, ns: &str, kind: &str) -> BTreeMap<String, u64> {
-        self.state()["namespaces"][ns][kind]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v["replicas"].as_u64().unwrap_or(1)))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-    fn names(&self, ns: &str, kind: &str) -> Vec<String> {
-        self.state()["namespaces"][ns][kind]
-            .as_object()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default()
-    }
-    /// Every kubectl invocation, as the argv after `kubectl` joined with spaces.
-    fn calls(&self) -> Vec<String> {
-        self.state()["calls"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|c| {
-                c.as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|a| a.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect()
-    }
-}
-
-struct Ran {
-    code: i32,
-    out: String,
-}
-
-impl Ran {
-    /// The error of the failed step `id` as the console prints it (`FAILED id (1.2s): …`),
-    /// up to the rollback line.
-    fn failure(&self, id: &str) -> String {
-        let prefix = format!("FAILED {id} (");
-        let start = self
-            .out
-            .find(&prefix)
-            .unwrap_or_else(|| panic!("no failure of {id} in:\n{}", self.out));
-        let rest = &self.out[start..];
-        let rest = &rest[rest.find("): ").expect("duration") + 3..];
-        let end = ["\nrolling back", "\n\nstep "]
-            .iter()
-            .filter_map(|m| rest.find(m))
-            .min()
-            .unwrap_or(rest.len());
-        rest[..end].to_string()
-    }
 }
 
 /// Runs `opsplan <args>` from the repository root with the cluster's state file; killed
@@ -136,46 +42,13 @@ fn opsplan(args: &[&str], cluster: Option<&Cluster>, env: &[(&str, &str)]) -> Ra
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("start opsplan");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("opsplan {args:?} ran longer than 60s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let out = format!(
-        "{}{}",
-        out_reader.join().unwrap_or_default(),
-        err_reader.join().unwrap_or_default()
-    );
-    Ran {
-        code: status.code().unwrap_or(-1),
-        out,
-    }
+    bin::run(cmd)
 }
 
 /// `opsplan run FIXTURE --set kubectl=<stand-in> --set …`.
 fn run(plan: &str, cluster: &Cluster, sets: &[&str], extra: &[&str]) -> Ran {
     let plan = fixture(plan);
-    let kubectl = format!("kubectl={}", standin());
+    let kubectl = format!("kubectl={}", standin().display());
     let mut args = vec!["run", plan.as_str(), "--set", kubectl.as_str()];
     for s in sets {
         args.extend(["--set", s]);
@@ -186,7 +59,7 @@ fn run(plan: &str, cluster: &Cluster, sets: &[&str], extra: &[&str]) -> Ran {
 
 /// Outputs of finished steps, from `--log-format json`.
 fn outputs(ran: &Ran, step: &str) -> Value {
-    for line in ran.out.lines() {
+    for line in ran.all().lines() {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
             continue;
         };
@@ -200,7 +73,7 @@ fn outputs(ran: &Ran, step: &str) -> Value {
             return event["outputs"].clone();
         }
     }
-    panic!("no step_finished for {step} in:\n{}", ran.out)
+    panic!("no step_finished for {step} in:\n{}", ran.all())
 }
 
 fn dop() -> Value {
@@ -242,9 +115,9 @@ fn dop_counts() -> BTreeMap<String, u64> {
 
 #[test]
 fn scale_down_records_previous_counts_and_scale_up_restores_them() {
-    let c = Cluster::new(dop());
+    let c = Cluster::new(&dop());
     let ran = run("scale-restore.yaml", &c, &[], &["--log-format", "json"]);
-    assert_eq!(ran.code, 0, "{}", ran.out);
+    assert_eq!(ran.code, 0, "{}", ran.all());
     assert_eq!(
         outputs(&ran, "scale-down")["previous"],
         json!({"deployment/alertgate-api": 3, "deployment/alertgate-receiver": 1, "deployment/backend": 2})
@@ -284,14 +157,14 @@ fn scale_down_records_previous_counts_and_scale_up_restores_them() {
 
 #[test]
 fn cleanup_restores_the_recorded_counts_when_a_later_step_fails() {
-    let c = Cluster::new(dop());
+    let c = Cluster::new(&dop());
     let ran = run("scale-restore.yaml", &c, &["restore_exit=3"], &[]);
-    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(ran.code, 1, "{}", ran.all());
     assert_eq!(
         ran.failure("restore-db"),
         "`sh -c 'echo \"restoring into $POD_NAME\"; exit \"$1\"' sh 3` exited with code 3 in pod postgres-b (namespace `d8-observability-platform`, context `lab`)"
     );
-    assert!(ran.out.contains("ok cleanup scale-up"), "{}", ran.out);
+    assert!(ran.all().contains("ok cleanup scale-up"), "{}", ran.all());
     // The workloads were really down in between, and are back at exactly their counts.
     assert!(c
         .calls()
@@ -302,7 +175,7 @@ fn cleanup_restores_the_recorded_counts_when_a_later_step_fails() {
 
 #[test]
 fn scale_by_selector_and_glob() {
-    let c = Cluster::new(json!({"namespaces": {"ops": {
+    let c = Cluster::new(&json!({"namespaces": {"ops": {
         "deployments": {
             "e2es": {"replicas": 2}, "trace2es": {"replicas": 1}, "api": {"replicas": 1},
             "web": {"replicas": 4, "labels": {"tier": "front"}}
@@ -319,7 +192,7 @@ fn scale_by_selector_and_glob() {
         ],
         &["--log-format", "json"],
     );
-    assert_eq!(ran.code, 0, "{}", ran.out);
+    assert_eq!(ran.code, 0, "{}", ran.all());
     assert_eq!(
         outputs(&ran, "scale")["previous"],
         json!({"deployment/e2es": 2, "deployment/trace2es": 1, "deployment/web": 4, "statefulset/cache": 3})
@@ -335,14 +208,15 @@ fn scale_by_selector_and_glob() {
 
 #[test]
 fn glob_matching_nothing_is_an_error() {
-    let c = Cluster::new(json!({"namespaces": {"ops": {"deployments": {"api": {"replicas": 1}}}}}));
+    let c =
+        Cluster::new(&json!({"namespaces": {"ops": {"deployments": {"api": {"replicas": 1}}}}}));
     let ran = run(
         "one-scale.yaml",
         &c,
         &["context=", "resource=deployment/*2es"],
         &[],
     );
-    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(ran.code, 1, "{}", ran.all());
     assert_eq!(
         ran.failure("scale"),
         "no deployment matches `*2es` in namespace `ops`, current context"
@@ -351,7 +225,7 @@ fn glob_matching_nothing_is_an_error() {
 
 #[test]
 fn a_refused_scale_puts_back_what_was_already_scaled() {
-    let c = Cluster::new(json!({
+    let c = Cluster::new(&json!({
         "deny": ["scale statefulset/db"],
         "namespaces": {"ops": {
             "deployments": {"api": {"replicas": 2, "labels": {"app": "x"}}},
@@ -364,7 +238,7 @@ fn a_refused_scale_puts_back_what_was_already_scaled() {
         &["context=", "resource=", "selector=app=x"],
         &[],
     );
-    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(ran.code, 1, "{}", ran.all());
     assert_eq!(
         ran.failure("scale"),
         "permission denied by the Kubernetes API (current context): statefulsets.apps \"db\" is forbidden: User \"standin\" cannot patch resource \"statefulsets/scale\" in API group \"apps\" in the namespace \"ops\"; put back deployment/api to 2"
@@ -383,15 +257,15 @@ fn a_refused_scale_puts_back_what_was_already_scaled() {
 fn a_failed_scale_down_leaves_its_release_nothing_to_do() {
     let mut state = dop();
     state["deny"] = json!(["scale deployment/backend"]);
-    let c = Cluster::new(state);
+    let c = Cluster::new(&state);
     let ran = run("scale-restore.yaml", &c, &[], &[]);
-    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(ran.code, 1, "{}", ran.all());
     assert!(
-        ran.out.contains("cleanup") && ran.out.contains("scale-up"),
+        ran.all().contains("cleanup") && ran.all().contains("scale-up"),
         "the release ran as cleanup: {}",
-        ran.out
+        ran.all()
     );
-    assert!(!ran.out.contains("ROLLBACK FAILED"), "{}", ran.out);
+    assert!(!ran.all().contains("ROLLBACK FAILED"), "{}", ran.all());
     assert_eq!(
         c.replicas(DOP, "deployments"),
         dop_counts(),
@@ -402,12 +276,12 @@ fn a_failed_scale_down_leaves_its_release_nothing_to_do() {
 #[test]
 fn scale_wait_deadline_names_the_unsettled_workload() {
     let c = Cluster::new(
-        json!({"contexts": ["lab"], "namespaces": {"ops": {"deployments": {
+        &json!({"contexts": ["lab"], "namespaces": {"ops": {"deployments": {
             "backend": {"replicas": 2, "stuck": true}
         }}}}),
     );
     let ran = run("one-scale.yaml", &c, &[], &[]);
-    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(ran.code, 1, "{}", ran.all());
     assert_eq!(
         ran.failure("scale"),
         "replicas did not settle within 2s in namespace `ops`, context `lab`: deployment/backend: 2 replicas, 2 ready (want 0); put back deployment/backend to 2"
@@ -419,12 +293,12 @@ fn scale_wait_deadline_names_the_unsettled_workload() {
 
 #[test]
 fn no_kubectl_at_all() {
-    let c = Cluster::new(json!({}));
+    let c = Cluster::new(&json!({}));
     let empty = tempfile::tempdir().expect("temp dir");
     let path = empty.path().display().to_string();
     let plan = fixture("one-scale.yaml");
     let ran = opsplan(&["run", &plan], Some(&c), &[("PATH", &path)]);
-    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(ran.code, 1, "{}", ran.all());
     assert_eq!(
         ran.failure("scale"),
         format!("kubectl not found: no executable `kubectl` in PATH ({path}); install kubectl or set `kubectl:` to its path")
@@ -442,8 +316,9 @@ fn no_kubectl_at_all() {
 
 #[test]
 fn the_standin_is_found_on_path_by_default() {
-    let c =
-        Cluster::new(json!({"namespaces": {"ops": {"deployments": {"backend": {"replicas": 2}}}}}));
+    let c = Cluster::new(
+        &json!({"namespaces": {"ops": {"deployments": {"backend": {"replicas": 2}}}}}),
+    );
     let dir = root()
         .join("tests/standins")
         .canonicalize()
@@ -458,15 +333,15 @@ fn the_standin_is_found_on_path_by_default() {
         Some(&c),
         &[("PATH", &path)],
     );
-    assert_eq!(ran.code, 0, "{}", ran.out);
+    assert_eq!(ran.code, 0, "{}", ran.all());
     assert_eq!(c.replicas("ops", "deployments")["backend"], 0);
 }
 
 #[test]
 fn unreachable_cluster_standin() {
-    let c = Cluster::new(json!({"unreachable": true, "server": "10.0.0.1:6443"}));
+    let c = Cluster::new(&json!({"unreachable": true, "server": "10.0.0.1:6443"}));
     let ran = run("one-scale.yaml", &c, &[], &[]);
-    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(ran.code, 1, "{}", ran.all());
     assert_eq!(
         ran.failure("scale"),
         "cannot reach the Kubernetes API server at 10.0.0.1:6443 (context `lab`): connection refused"
@@ -506,7 +381,7 @@ fn unreachable_cluster_real_kubectl() {
         None,
         &[("HOME", &dir.path().display().to_string())],
     );
-    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(ran.code, 1, "{}", ran.all());
     assert_eq!(
         ran.failure("scale"),
         format!(
@@ -519,10 +394,10 @@ fn unreachable_cluster_real_kubectl() {
 #[test]
 fn resource_not_found() {
     let c = Cluster::new(
-        json!({"contexts": ["lab"], "namespaces": {"ops": {"deployments": {"backend": {"replicas": 2}}}}}),
+        &json!({"contexts": ["lab"], "namespaces": {"ops": {"deployments": {"backend": {"replicas": 2}}}}}),
     );
     let ran = run("one-scale.yaml", &c, &["resource=deployment/bakend"], &[]);
-    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(ran.code, 1, "{}", ran.all());
     assert_eq!(
         ran.failure("scale"),
         "deployment bakend not found in namespace `ops`, context `lab`"
@@ -532,9 +407,9 @@ fn resource_not_found() {
 
 #[test]
 fn unknown_context() {
-    let c = Cluster::new(json!({"contexts": ["lab"]}));
+    let c = Cluster::new(&json!({"contexts": ["lab"]}));
     let ran = run("one-scale.yaml", &c, &["context=prod"], &[]);
-    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(ran.code, 1, "{}", ran.all());
     assert_eq!(ran.failure("scale"), "kubeconfig has no context `prod`");
 }
 
@@ -542,11 +417,11 @@ fn unknown_context() {
 
 #[test]
 fn exec_by_selector_with_stdin_and_kubectl_delete() {
-    let c = Cluster::new(dop());
+    let c = Cluster::new(&dop());
     let dir = tempfile::tempdir().expect("temp dir");
     let set_dir = format!("dir={}", dir.path().display());
     let ran = run("exec-kubectl.yaml", &c, &[&set_dir], &["--force"]);
-    assert_eq!(ran.code, 0, "{}", ran.out);
+    assert_eq!(ran.code, 0, "{}", ran.all());
     let loaded =
         std::fs::read_to_string(dir.path().join("loaded-by-postgres-b.sql")).expect("dump loaded");
     assert_eq!(
@@ -569,7 +444,7 @@ fn exec_by_selector_with_stdin_and_kubectl_delete() {
 #[test]
 fn exec_streams_a_gzipped_dump_file() {
     use std::io::Write;
-    let c = Cluster::new(dop());
+    let c = Cluster::new(&dop());
     let dir = tempfile::tempdir().expect("temp dir");
     let sql: String = (0..200_000)
         .map(|i| format!("INSERT INTO alerts VALUES ({i});\n"))
@@ -582,14 +457,14 @@ fn exec_streams_a_gzipped_dump_file() {
     let set_dir = format!("dir={}", dir.path().display());
     let set_dump = format!("dump={}", dump.display());
     let ran = run("exec-dump-file.yaml", &c, &[&set_dir, &set_dump], &[]);
-    assert_eq!(ran.code, 0, "{}", ran.out);
+    assert_eq!(ran.code, 0, "{}", ran.all());
     let loaded = std::fs::read_to_string(dir.path().join("loaded.sql")).expect("dump loaded");
     assert_eq!(loaded.len(), sql.len());
     assert!(loaded == sql, "the loaded dump differs from the original");
 
     std::fs::write(&dump, &compressed[..compressed.len() / 2]).expect("truncate dump");
     let ran = run("exec-dump-file.yaml", &c, &[&set_dir, &set_dump], &[]);
-    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(ran.code, 1, "{}", ran.all());
     let failure = ran.failure("load-dump");
     assert!(
         failure.contains("its input was not fully sent")
@@ -600,7 +475,7 @@ fn exec_streams_a_gzipped_dump_file() {
 
 #[test]
 fn kubectl_delete_is_destructive_and_refused_without_force() {
-    let c = Cluster::new(dop());
+    let c = Cluster::new(&dop());
     let dir = tempfile::tempdir().expect("temp dir");
     let ran = run(
         "exec-kubectl.yaml",
@@ -608,7 +483,7 @@ fn kubectl_delete_is_destructive_and_refused_without_force() {
         &[&format!("dir={}", dir.path().display())],
         &[],
     );
-    assert_ne!(ran.code, 0, "{}", ran.out);
+    assert_ne!(ran.code, 0, "{}", ran.all());
     assert_eq!(c.names(DOP, "cronjobs").len(), 3);
 }
 
@@ -616,7 +491,7 @@ fn kubectl_delete_is_destructive_and_refused_without_force() {
 fn exec_without_a_running_pod() {
     let mut state = dop();
     state["namespaces"][DOP]["pods"]["postgres-b"]["phase"] = json!("Failed");
-    let c = Cluster::new(state);
+    let c = Cluster::new(&state);
     let dir = tempfile::tempdir().expect("temp dir");
     let ran = run(
         "exec-kubectl.yaml",
@@ -624,7 +499,7 @@ fn exec_without_a_running_pod() {
         &[&format!("dir={}", dir.path().display())],
         &["--force"],
     );
-    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(ran.code, 1, "{}", ran.all());
     assert_eq!(
         ran.failure("load-dump"),
         "no Running pod with labels `spilo-role=master` in namespace `d8-observability-platform`, current context: found postgres-a (Pending), postgres-b (Failed)"
@@ -652,14 +527,14 @@ fn ss_counts(c: &Cluster) -> Vec<u64> {
 
 #[test]
 fn job_success_streams_logs_and_is_deleted() {
-    let c = Cluster::new(stackstate());
+    let c = Cluster::new(&stackstate());
     let ran = run(
         "es-restore.yaml",
         &c,
         &["job_seconds=0.5"],
         &["--log-format", "json"],
     );
-    assert_eq!(ran.code, 0, "{}", ran.out);
+    assert_eq!(ran.code, 0, "{}", ran.all());
     let out = outputs(&ran, "restore");
     assert!(
         out["name"]
@@ -672,7 +547,8 @@ fn job_success_streams_logs_and_is_deleted() {
         "=== Restoring Elasticsearch snapshot \"sts-backup-20210223-0300\"\nrestored index sts_internal_events-2021.02.19\nshards: total 3, failed 0, successful 3"
     );
     assert!(
-        ran.out.contains("shards: total 3, failed 0, successful 3"),
+        ran.all()
+            .contains("shards: total 3, failed 0, successful 3"),
         "logs not in the run log"
     );
     assert!(c.names("stackstate", "jobs").is_empty(), "job left behind");
@@ -682,9 +558,9 @@ fn job_success_streams_logs_and_is_deleted() {
 
 #[test]
 fn job_failure_quotes_the_last_log_lines_and_keeps_the_job() {
-    let c = Cluster::new(stackstate());
+    let c = Cluster::new(&stackstate());
     let ran = run("es-restore.yaml", &c, &["outcome=Failed"], &[]);
-    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(ran.code, 1, "{}", ran.all());
     let jobs = c.names("stackstate", "jobs");
     assert_eq!(jobs.len(), 1, "the failed job is kept for inspection");
     assert_eq!(
@@ -703,33 +579,33 @@ fn job_failure_quotes_the_last_log_lines_and_keeps_the_job() {
 
 #[test]
 fn job_failure_with_delete_always_removes_the_job() {
-    let c = Cluster::new(stackstate());
+    let c = Cluster::new(&stackstate());
     let ran = run(
         "es-restore.yaml",
         &c,
         &["outcome=Failed", "delete=always"],
         &[],
     );
-    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(ran.code, 1, "{}", ran.all());
     assert!(
         ran.failure("restore")
             .contains("; the job was deleted; last log lines:"),
         "{}",
-        ran.out
+        ran.all()
     );
     assert!(c.names("stackstate", "jobs").is_empty());
 }
 
 #[test]
 fn job_deadline() {
-    let c = Cluster::new(stackstate());
+    let c = Cluster::new(&stackstate());
     let ran = run(
         "es-restore.yaml",
         &c,
         &["job_seconds=60", "deadline=1s", "delete=never"],
         &[],
     );
-    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(ran.code, 1, "{}", ran.all());
     let jobs = c.names("stackstate", "jobs");
     assert_eq!(jobs.len(), 1);
     assert!(
@@ -738,7 +614,7 @@ fn job_deadline() {
             jobs[0]
         )),
         "{}",
-        ran.out
+        ran.all()
     );
     assert_eq!(ss_counts(&c), vec![2, 1, 1]);
 }
@@ -758,9 +634,9 @@ fn ops_workloads(stuck: bool) -> Value {
 
 #[test]
 fn wait_for_rollout_and_pods_ready() {
-    let c = Cluster::new(ops_workloads(false));
+    let c = Cluster::new(&ops_workloads(false));
     let ran = run("wait.yaml", &c, &[], &["--log-format", "json"]);
-    assert_eq!(ran.code, 0, "{}", ran.out);
+    assert_eq!(ran.code, 0, "{}", ran.all());
     assert_eq!(
         outputs(&ran, "rollout")["message"],
         "deployment \"backend\" successfully rolled out"
@@ -773,9 +649,9 @@ fn wait_for_rollout_and_pods_ready() {
 
 #[test]
 fn wait_deadline() {
-    let c = Cluster::new(ops_workloads(true));
+    let c = Cluster::new(&ops_workloads(true));
     let ran = run("wait.yaml", &c, &["deadline=1s"], &[]);
-    assert_eq!(ran.code, 1, "{}", ran.out);
+    assert_eq!(ran.code, 1, "{}", ran.all());
     assert_eq!(
         ran.failure("rollout"),
         "the rollout of deployment/backend not reached within 1s in namespace `ops`, current context; last status: Waiting for deployment \"backend\" rollout to finish: 1 of 2 updated replicas are available..."
@@ -786,8 +662,8 @@ fn wait_deadline() {
 
 fn preview(args: &[&str]) -> String {
     let ran = opsplan(args, None, &[]);
-    assert_eq!(ran.code, 0, "{}", ran.out);
-    ran.out
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    ran.all()
 }
 
 #[test]
@@ -834,5 +710,5 @@ fn preview_wait() {
 fn validate_wrong_arguments() {
     let ran = opsplan(&["validate", &fixture("invalid-args.yaml")], None, &[]);
     assert_ne!(ran.code, 0);
-    insta::assert_snapshot!(ran.out);
+    insta::assert_snapshot!(ran.all());
 }

@@ -6,8 +6,8 @@
 //! access log to prove what was (and was not) sent, and in which order. Objects on the
 //! server are read back with object_store, independently of the step under test.
 
-use crate::steps_common;
-use steps_common::opsplan_command;
+use crate::steps_common::opsplan_command;
+use opsplan_testkit::bin::{self, Ran};
 
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjPath;
@@ -144,19 +144,16 @@ fn rt() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
+/// What the fixtures' `report` step prints, and the secret check every run gets.
+trait ReportLine {
+    fn report(&self) -> BTreeMap<String, String>;
+    fn output(&self, name: &str) -> u64;
+    fn assert_no_secret(&self);
 }
 
-impl Ran {
-    fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
+impl ReportLine for Ran {
     /// The `report` step's line: `outputs copied=3 copied_bytes=...`.
-    fn outputs(&self) -> BTreeMap<String, String> {
+    fn report(&self) -> BTreeMap<String, String> {
         let all = self.all();
         let line = all
             .lines()
@@ -169,7 +166,7 @@ impl Ran {
             .collect()
     }
     fn output(&self, name: &str) -> u64 {
-        self.outputs()[name].parse().expect("a number")
+        self.report()[name].parse().expect("a number")
     }
     fn assert_no_secret(&self) {
         assert!(
@@ -197,14 +194,7 @@ fn command(plan: &str, sets: &[(&str, String)], extra: &[&str]) -> Command {
 }
 
 fn run(plan: &str, sets: &[(&str, String)], extra: &[&str]) -> Ran {
-    let started = Instant::now();
-    let out = command(plan, sets, extra).output().expect("run opsplan");
-    let ran = Ran {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed: started.elapsed(),
-    };
+    let ran = bin::run_within(command(plan, sets, extra), Duration::from_secs(300));
     ran.assert_no_secret();
     ran
 }
@@ -381,7 +371,7 @@ fn unchanged_objects_are_not_sent_again() {
         &[],
     );
     assert_eq!(second.code, 0, "{}", second.all());
-    let out = second.outputs();
+    let out = second.report();
     assert_eq!(out["copied"], "0", "{}", second.all());
     assert_eq!(out["copied_bytes"], "0");
     assert_eq!(out["skipped"], original.len().to_string());

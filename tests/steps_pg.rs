@@ -6,11 +6,9 @@
 //! through `runuser`. The plans under tests/fixtures/steps/pg/ run through the real
 //! `opsplan` binary and the effects are read back with the real `psql`.
 
-use crate::steps_common;
-use steps_common::opsplan_command;
-
+use crate::steps_common::opsplan_command;
+use opsplan_testkit::bin::{self, Ran};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 const PASSWORD: &str = "test-pw-0f3a9c";
 
@@ -55,11 +53,6 @@ impl Server {
     }
 }
 
-struct Ran {
-    code: i32,
-    out: String,
-}
-
 /// `opsplan run` on a fixture with `--set port=…` and the password in PGTEST_PASSWORD.
 fn run(plan: &str, port: u16, password: &str, extra: &[&str]) -> Ran {
     let mut cmd = opsplan_command();
@@ -67,39 +60,30 @@ fn run(plan: &str, port: u16, password: &str, extra: &[&str]) -> Ran {
         .arg(fixture(plan))
         .args(["--set", &format!("port={port}")])
         .args(extra)
-        .env("PGTEST_PASSWORD", password)
-        .env("NO_COLOR", "1")
-        .env_remove("OPSPLAN_LOG")
-        .stdin(Stdio::null());
-    let out = cmd.output().expect("run opsplan");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .env("PGTEST_PASSWORD", password);
+    let ran = bin::run(cmd);
     assert!(
-        !text.contains(password) || password.is_empty(),
-        "the password appears in the output:\n{text}"
+        !ran.all().contains(password) || password.is_empty(),
+        "the password appears in the output:\n{}",
+        ran.all()
     );
-    Ran {
-        code: out.status.code().unwrap_or(-1),
-        out: text,
-    }
+    ran
 }
 
 fn assert_ok(ran: &Ran) {
-    assert_eq!(ran.code, 0, "opsplan failed:\n{}", ran.out);
+    assert_eq!(ran.code, 0, "opsplan failed:\n{}", ran.all());
 }
 
 /// The failure message of step `id`: the line naming it and what follows, port replaced.
 fn failure(ran: &Ran, port: u16) -> String {
     assert_ne!(
-        ran.code, 0,
+        ran.code,
+        0,
         "opsplan succeeded but should fail:\n{}",
-        ran.out
+        ran.all()
     );
-    eprintln!("----\n{}", ran.out);
-    ran.out.replace(&port.to_string(), "PORT")
+    eprintln!("----\n{}", ran.all());
+    ran.all().replace(&port.to_string(), "PORT")
 }
 
 #[test]

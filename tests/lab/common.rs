@@ -4,70 +4,35 @@
 
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("the opsplan crate sits in crates/ of the repository")
-        .clone()
+#[allow(unused_imports)]
+pub use opsplan_testkit::{free_port, is_root, repo_root};
+
+pub use opsplan_testkit::bin::{self, Ran};
+
+/// The drills share Docker images, the lab's image builds and host tools, so they run one
+/// at a time whatever `--test-threads` says: each holds this for its whole length.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LAB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A drill that failed (panicked) while holding it leaves nothing the next one needs.
+    LAB.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-pub fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    // The owner of a file this process just created is its effective user.
-    static ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ROOT.get_or_init(|| {
-        let probe = tempfile::NamedTempFile::new().expect("temp file");
-        probe.as_file().metadata().expect("metadata").uid() == 0
-    })
-}
+/// The longest one plan run of a drill may take before the drill kills it and fails.
+pub const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(20 * 60);
 
 /// `opsplan` with its journals and locks in `state` (a drill's temp folder), so the drill
 /// can check that every lock was released and no run journal is left in the repository.
 pub fn opsplan(state: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_opsplan"));
-    cmd.env("OPSPLAN_JOURNAL_DIR", state.join("runs"))
-        .env("OPSPLAN_LOCK_DIR", state.join("locks"))
-        .env("NO_COLOR", "1");
-    cmd
+    bin::command(state)
 }
 
-/// A finished run: exit code and stdout+stderr.
-pub struct Ran {
-    pub code: i32,
-    pub out: String,
-}
-
-impl Ran {
-    pub fn from(out: Output) -> Ran {
-        Ran {
-            code: out.status.code().unwrap_or(-1),
-            out: format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        }
-    }
-
-    /// Panics with the run's output unless it exited with `code`.
-    pub fn expect_code(&self, code: i32, what: &str) {
-        assert_eq!(
-            self.code, code,
-            "{what}: expected exit {code}, got {}; output:\n{}",
-            self.code, self.out
-        );
-    }
+/// Runs a plan command of a drill to its end.
+pub fn run(cmd: Command) -> Ran {
+    bin::run_within(cmd, RUN_LIMIT)
 }
 
 pub fn sha256_file(path: &Path) -> String {

@@ -1,7 +1,9 @@
 //! The one test kit the test binaries share: where the repository is, the built-in
 //! registry, the plan pipeline as the tests call it, and the service harnesses the test
-//! binaries share ([`postgres`], [`moto`]).
+//! binaries share ([`postgres`], [`moto`]), and the binary under test ([`bin`]).
 
+pub mod bin;
+pub mod kubectl;
 pub mod moto;
 pub mod postgres;
 

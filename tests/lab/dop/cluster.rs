@@ -5,7 +5,8 @@
 //! is a symlink to the stand-in; `exec` into the master runs the command (psql) on this
 //! machine with the environment the plan run got, which points psql at the lab's PostgreSQL.
 
-use serde_json::{json, Value};
+use opsplan_testkit::kubectl;
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -22,21 +23,12 @@ pub const COMPONENTS: [(&str, u64); 4] = [
 ];
 pub const CRONJOBS: [&str; 3] = ["backend-clean-silences", "host-load", "postgres-backup"];
 
-pub struct Cluster {
-    dir: tempfile::TempDir,
-}
+/// The platform's namespace in a stand-in cluster of the test kit.
+pub struct Cluster(kubectl::Cluster);
 
 impl Cluster {
     pub fn new() -> Cluster {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let standin = super::repo_root()
-            .join("tests/standins/kubectl")
-            .canonicalize()
-            .expect("tests/standins/kubectl exists");
-        let bin = dir.path().join("bin");
-        std::fs::create_dir(&bin).expect("bin folder");
-        std::os::unix::fs::symlink(&standin, bin.join("kubectl")).expect("kubectl symlink");
-        let c = Cluster { dir };
+        let c = Cluster(kubectl::Cluster::new(&json!({})));
         c.reset(&[]);
         c
     }
@@ -54,7 +46,7 @@ impl Cluster {
         for name in CRONJOBS.iter().chain(["unrelated-report"].iter()) {
             cronjobs.insert(name.to_string(), json!({"schedule": "*/30 * * * *"}));
         }
-        let state = json!({
+        self.0.write(&json!({
             "server": "127.0.0.1:6443",
             "contexts": [CONTEXT],
             "deny": deny,
@@ -68,62 +60,30 @@ impl Cluster {
                                            "phase": "Running", "containers": ["postgres"]}
                 }
             }}
-        });
-        std::fs::write(self.state_path(), state.to_string()).expect("write stand-in state");
+        }));
     }
 
     pub fn state_path(&self) -> PathBuf {
-        self.dir.path().join("cluster.json")
+        self.0.state_path()
     }
 
     /// PATH with the stand-in's folder first, so the plans' `kubectl` is the stand-in.
     pub fn path_env(&self) -> String {
-        format!(
-            "{}:{}",
-            self.dir.path().join("bin").display(),
-            std::env::var("PATH").unwrap_or_default()
-        )
-    }
-
-    fn state(&self) -> Value {
-        serde_json::from_str(&std::fs::read_to_string(self.state_path()).expect("state"))
-            .expect("stand-in state is JSON")
+        self.0.path_env()
     }
 
     /// Replica counts of every deployment.
     pub fn replicas(&self) -> BTreeMap<String, u64> {
-        self.state()["namespaces"][NAMESPACE]["deployments"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v["replicas"].as_u64().unwrap_or(1)))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.0.replicas(NAMESPACE, "deployments")
     }
 
     pub fn cronjobs(&self) -> Vec<String> {
-        self.state()["namespaces"][NAMESPACE]["cronjobs"]
-            .as_object()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default()
+        self.0.names(NAMESPACE, "cronjobs")
     }
 
     /// Every kubectl invocation, argv joined with spaces.
     pub fn calls(&self) -> Vec<String> {
-        self.state()["calls"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|c| {
-                c.as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|a| a.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect()
+        self.0.calls()
     }
 
     /// The counts the namespace was created with.

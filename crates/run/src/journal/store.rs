@@ -213,49 +213,6 @@ pub fn list_dirs(root: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const A: &str = r#"{"seq":1,"event":"signal","signal":"SIGINT","action":"x"}"#;
-
-    #[test]
-    fn a_torn_last_line_is_reported_and_cut_off() {
-        let text = format!("{A}\n{}", &A[..20]);
-        let p = parse_events(text.as_bytes(), Path::new("e")).unwrap();
-        assert_eq!(p.records.len(), 1);
-        assert_eq!(p.torn.map(|t| t.line), Some(2));
-        assert_eq!(p.valid_len as usize, A.len() + 1);
-    }
-
-    #[test]
-    fn a_bad_line_before_the_end_is_an_error() {
-        let text = format!("{}\n{A}\n", &A[..20]);
-        assert!(parse_events(text.as_bytes(), Path::new("e")).is_err());
-    }
-
-    #[test]
-    fn a_clean_journal_has_no_torn_line() {
-        let text = format!("{A}\n{A}\n");
-        let p = parse_events(text.as_bytes(), Path::new("e")).unwrap();
-        assert_eq!((p.records.len(), p.torn.is_none()), (2, true));
-        assert_eq!(p.valid_len as usize, text.len());
-    }
-
-    #[test]
-    fn a_record_of_an_unknown_kind_is_skipped_and_named() {
-        let newer = r#"{"seq":2,"event":"lease_renewed","lock":"db"}"#;
-        let text = format!("{A}\n{newer}\n{A}\n");
-        let p = parse_events(text.as_bytes(), Path::new("e")).unwrap();
-        assert_eq!(p.records.len(), 2);
-        assert_eq!(p.unknown, vec![(2, "lease_renewed".to_string())]);
-        // A known kind with a broken body is still damage.
-        let broken = r#"{"seq":2,"event":"signal","signal":7}"#;
-        let text = format!("{A}\n{broken}\n{A}\n");
-        assert!(parse_events(text.as_bytes(), Path::new("e")).is_err());
-    }
-}
-
 /// What a run is, as far as the journal and the owner lock can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -632,15 +632,3 @@ fn injected_failure(file: &Path, query: &str) -> Option<String> {
         .map(normalize)
         .find(|p| !p.is_empty() && q.starts_with(p.as_str()))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decoding() {
-        assert_eq!(url_decode("CHECKPOINT+CREATE"), "CHECKPOINT CREATE");
-        assert_eq!(url_decode("a%20b%27c%"), "a b'c%");
-        assert_eq!(b64_decode("YWRtaW46cXVlc3Q=").unwrap(), b"admin:quest");
-    }
-}
