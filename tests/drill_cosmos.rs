@@ -35,19 +35,9 @@ const RSYNC: &str = "opsplan-lab/rsync";
 const ALPINE: &str = "opsplan-lab/alpine";
 const INIT: &str = "opsplan-lab/openc3-init";
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repository root")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
+use opsplan_testkit::bin::{run_tool, Ran};
+use opsplan_testkit::docker::{docker, docker_ok};
+use opsplan_testkit::{free_port, repo_root};
 
 /// The result line, written to the process's stdout directly: `println!` output is captured
 /// by the test harness and shown only for failing tests.
@@ -57,47 +47,10 @@ fn result_line(line: &str) {
     let _ = out.flush();
 }
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-}
-
-fn run_cmd(cmd: &mut Command, what: &str) -> Out {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn docker(args: &[&str]) -> Out {
-    run_cmd(
-        Command::new("docker").args(args),
-        &format!("docker {args:?}"),
-    )
-}
-
-fn docker_ok(args: &[&str]) -> String {
-    let out = docker(args);
-    assert_eq!(
-        out.code,
-        0,
-        "docker {args:?} failed (exit {}):\n{}",
-        out.code,
-        out.all()
-    );
-    out.stdout
+fn run_cmd(cmd: &mut Command, what: &str) -> Ran {
+    let ran = run_tool(cmd, Duration::from_secs(900));
+    assert!(ran.signal.is_none(), "{what} was killed: {}", ran.all());
+    ran
 }
 
 /// The lab needs the Docker engine and the tools build-images.sh uses; the images are built
@@ -195,7 +148,7 @@ impl Lab {
             .env("OPENC3_TSDB_PASSWORD", TSDB_PASSWORD);
     }
 
-    fn openc3_quiet(&self, verb: &str) -> Out {
+    fn openc3_quiet(&self, verb: &str) -> Ran {
         let mut cmd = Command::new(self.openc3_script());
         cmd.arg(verb);
         self.env(&mut cmd);
@@ -235,7 +188,7 @@ impl Lab {
     }
 
     /// `opsplan run PLAN --set k=v … --force --yes`, with journals and locks in the temp dir.
-    fn opsplan(&self, plan: &str, sets: &[(&str, String)]) -> Out {
+    fn opsplan(&self, plan: &str, sets: &[(&str, String)]) -> Ran {
         let mut cmd = opsplan_command();
         cmd.arg("run").arg(plan);
         for (k, v) in sets {
@@ -258,7 +211,7 @@ impl Lab {
         out
     }
 
-    fn opsplan_ok(&self, plan: &str, sets: &[(&str, String)]) -> Out {
+    fn opsplan_ok(&self, plan: &str, sets: &[(&str, String)]) -> Ran {
         let out = self.opsplan(plan, sets);
         assert_eq!(
             out.code,
@@ -561,7 +514,7 @@ fn manifest_totals(dir: &Path) -> (u64, u64) {
 
 /// The status of `step` in the run's summary table (`ok`, `FAILED`, `skipped`, …); a step
 /// that ran in the cleanup or undo phase is listed as `cleanup <step>` / `undo <step>`.
-fn step_status(out: &Out, step: &str) -> String {
+fn step_status(out: &Ran, step: &str) -> String {
     let all = out.all();
     let table: Vec<&str> = all
         .lines()
@@ -586,7 +539,7 @@ fn step_status(out: &Out, step: &str) -> String {
 
 /// What the run reported for a failed step: its `FAILED <step>` line and the stderr lines
 /// quoted after it, joined with ` | `.
-fn failure_report(out: &Out, step: &str) -> String {
+fn failure_report(out: &Ran, step: &str) -> String {
     let all = out.all();
     let mut lines = all
         .lines()
@@ -600,7 +553,7 @@ fn failure_report(out: &Out, step: &str) -> String {
     report.join(" | ")
 }
 
-fn summary_line(out: &Out) -> String {
+fn summary_line(out: &Ran) -> String {
     out.all()
         .lines()
         .rev()

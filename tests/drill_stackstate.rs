@@ -93,7 +93,7 @@ impl Drill {
         );
         cmd.args(["--force", "--yes"])
             .env("PATH", path)
-            .env("KUBECTL_STANDIN_STATE", &self.cluster.state)
+            .env("KUBECTL_STANDIN_STATE", self.cluster.state_path())
             .env("CLICKHOUSE_BACKUP_STANDIN_DIR", self.dir("clickhouse"))
             .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("RESTORE_STANDIN_DIR", self.dir("jobs"));
@@ -215,11 +215,8 @@ fn drill_stackstate() {
     let root = tempfile::tempdir().expect("temp dir");
     let bin = root.path().join("bin");
     std::fs::create_dir_all(&bin).expect("bin");
-    std::os::unix::fs::symlink(
-        repo_root().join("tests/standins/kubectl"),
-        bin.join("kubectl"),
-    )
-    .expect("kubectl link");
+    std::os::unix::fs::symlink(opsplan_testkit::kubectl::standin(), bin.join("kubectl"))
+        .expect("kubectl link");
     std::os::unix::fs::symlink(
         lab::lab_file("clickhouse-backup"),
         bin.join("clickhouse-backup"),
@@ -232,7 +229,7 @@ fn drill_stackstate() {
     .expect("clickhouse-client link");
     let mut d = Drill {
         cluster: lab::Cluster {
-            state: root.path().join("cluster.json"),
+            kube: opsplan_testkit::kubectl::Cluster::new(&json!({})),
             namespace: NS.into(),
         },
         root,

@@ -193,6 +193,12 @@ fn pump(mut from: impl Read + Send + 'static, into: Arc<Mutex<String>>) -> JoinH
 impl Running {
     #[track_caller]
     pub fn spawn(mut cmd: Command) -> Running {
+        Running::start(&mut cmd)
+    }
+
+    /// Like [`Running::spawn`], for a command the caller keeps.
+    #[track_caller]
+    pub fn start(cmd: &mut Command) -> Running {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let started = Instant::now();
         let mut child = cmd
@@ -288,6 +294,14 @@ impl Drop for Running {
 #[track_caller]
 pub fn run_within(cmd: Command, limit: Duration) -> Ran {
     Running::spawn(cmd).wait(limit)
+}
+
+/// Runs any program to the end with no stdin (killed and failed after `limit`): the same
+/// [`Ran`] for the tools a test drives as for `opsplan` itself.
+#[track_caller]
+pub fn run_tool(cmd: &mut Command, limit: Duration) -> Ran {
+    cmd.stdin(Stdio::null());
+    Running::start(cmd).wait(limit)
 }
 
 /// Runs `cmd` to the end (killed and failed after [`DEFAULT_LIMIT`]).

@@ -3,6 +3,7 @@
 //! binaries share ([`postgres`], [`moto`]), and the binary under test ([`bin`]).
 
 pub mod bin;
+pub mod docker;
 pub mod kubectl;
 pub mod moto;
 pub mod postgres;

@@ -322,21 +322,24 @@ impl Drop for Es {
     }
 }
 
-/// The kubectl stand-in's cluster state file.
+/// The StackState namespace in a kubectl stand-in cluster of the test kit.
 pub struct Cluster {
-    pub state: PathBuf,
+    pub kube: opsplan_testkit::kubectl::Cluster,
     pub namespace: String,
 }
 
 impl Cluster {
     pub fn read(&self) -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(&self.state).expect("kubectl state"))
-            .expect("kubectl state json")
+        self.kube.state()
     }
 
     pub fn write(&self, v: &serde_json::Value) {
-        std::fs::write(&self.state, serde_json::to_string_pretty(v).expect("json"))
-            .expect("kubectl state");
+        self.kube.write(v);
+    }
+
+    /// The state file the stand-in reads (`KUBECTL_STANDIN_STATE`).
+    pub fn state_path(&self) -> PathBuf {
+        self.kube.state_path()
     }
 
     /// Replica counts of every deployment and statefulset, as `kind/name`.
@@ -361,31 +364,12 @@ impl Cluster {
     }
 
     pub fn jobs(&self) -> Vec<String> {
-        self.read()["namespaces"][&self.namespace]["jobs"]
-            .as_object()
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default()
+        self.kube.names(&self.namespace, "jobs")
     }
 
     /// Every kubectl invocation so far, as the argv joined with spaces.
     pub fn calls(&self) -> Vec<String> {
-        self.read()["calls"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|c| {
-                        c.as_array()
-                            .map(|w| {
-                                w.iter()
-                                    .map(|x| x.as_str().unwrap_or_default())
-                                    .collect::<Vec<_>>()
-                                    .join(" ")
-                            })
-                            .unwrap_or_default()
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.kube.calls()
     }
 
     pub fn clear_calls(&self) {
