@@ -413,3 +413,43 @@ fn params_files_are_checked_against_their_plan_positioned_in_the_file() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
 
+#[test]
+fn the_example_ops_repository_checks_from_a_temporary_folder() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let src = repo_root().join("examples/ops-repo");
+    let o = Command::new("cp")
+        .arg("-a")
+        .arg(src.join("."))
+        .arg(tmp.path())
+        .output()
+        .expect("cp");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = Command::new("bash")
+        .arg(tmp.path().join("ci/check.sh"))
+        .arg("previews")
+        .env("OPSPLAN", env!("CARGO_BIN_EXE_opsplan"))
+        .env("NO_COLOR", "1")
+        .env_remove("OPENC3_TSDB_PASSWORD")
+        .output()
+        .expect("run ci/check.sh");
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    for line in [
+        "plans/restore-mimir.yaml: ok",
+        "params/restore-mimir/prod.yaml: ok",
+        "params/restore-mimir/staging.yaml: ok",
+        "builtin:cosmos7/backup.yaml: ok",
+        "params/cosmos7-backup/prod.yaml: ok",
+        "params/cosmos7-backup/staging.yaml: ok",
+    ] {
+        assert!(err.lines().any(|l| l == line), "no `{line}` in:\n{err}");
+    }
+    for env in ["staging", "prod"] {
+        let md =
+            std::fs::read_to_string(tmp.path().join(format!("previews/restore-mimir-{env}.md")))
+                .expect("a rendered preview");
+        assert!(md.contains("### Plan `acme-restore-mimir`"), "{md}");
+        assert!(md.contains("`restore.upload`"), "{md}");
+        assert!(md.contains("`s3_secret_key` | `********` | file"), "{md}");
+    }
+}
