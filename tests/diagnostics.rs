@@ -176,6 +176,7 @@ fixtures! {
     builtin_unknown_name => ["E094"],
     builtin_version_not_met => ["E095"],
     builtin_unversioned => ["W107"],
+    builtin_plan_not_fragment => ["E090"],
     // Everything at once.
     several_problems => ["E023", "E032", "E050", "E070", "E072", "W100"],
 }

@@ -207,6 +207,29 @@ fn commands_take_a_shipped_plan_by_name_outside_the_repository() {
             && err.contains("did you mean `cosmos7/backup`?"),
         "{err}"
     );
+    let o = opsplan_in(tmp.path(), &["validate", "cosmos7/backpu"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("did you mean `cosmos7/backup`?"),
+        "{}",
+        stderr(&o)
+    );
+    let o = opsplan_in(
+        tmp.path(),
+        &[
+            "drill",
+            "dop/bakup",
+            "dop/restore-logs",
+            "--target-param",
+            "bucket",
+        ],
+    );
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("did you mean `dop/backup`?"),
+        "{}",
+        stderr(&o)
+    );
     let o = opsplan_in(tmp.path(), &["run", "dop/restore-log"]);
     assert_eq!(code(&o), 2);
     assert!(

@@ -476,15 +476,9 @@ fn plan_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
                     }
                 }
             }
-        } else if p.exists() {
-            out.push(p.clone());
-        } else if let Ok(shipped) = opsplan_plan::library::resolve_arg(p) {
-            out.push(shipped);
         } else {
-            return Err(Diagnostic::new(
-                Code::Io,
-                format!("{}: no such file or folder", p.display()),
-            ));
+            // A file, or a shipped plan's name (an error suggests the closest one).
+            out.push(opsplan_plan::library::resolve_arg(p)?);
         }
     }
     out.sort();
@@ -499,10 +493,7 @@ fn cmd_validate(
 ) -> i32 {
     let files = match plan_files(paths) {
         Ok(f) => f,
-        Err(d) => {
-            errln!("error[{}]: {}", d.code.as_str(), d.message);
-            return exit::INVALID;
-        }
+        Err(d) => return plans::fail(&d),
     };
     let (mut errors, mut warnings) = (0, 0);
     let mut json = Vec::new();

@@ -136,7 +136,8 @@ fn short(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
 }
 
-fn fail(d: &Diagnostic) -> i32 {
+/// Prints an error that has no place in a file (code, message, help); exit 2.
+pub(super) fn fail(d: &Diagnostic) -> i32 {
     errln!("error[{}]: {}", d.code.as_str(), d.message);
     if let Some(h) = &d.help {
         errln!("  help: {h}");
