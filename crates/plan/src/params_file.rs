@@ -12,7 +12,6 @@ use crate::diagnostic::{self, Code, Diagnostic};
 use crate::params;
 use crate::plan::{LoadedPlan, ParamDecl, ParamType};
 use crate::source::{FileId, Node, NodeValue, SourceFile, Sources, Span};
-use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
 
 /// Params files under the given paths: a file as given, a folder's `*.yaml`, `*.yml` and
@@ -243,16 +242,4 @@ fn mask(text: &str, spans: &[Span]) -> String {
         }
     }
     out
-}
-
-/// The checked params files of one plan: `(file, diagnostics)` each.
-pub fn check_all(
-    plan: &LoadedPlan,
-    files: &[PathBuf],
-    sources: &mut Sources,
-) -> IndexMap<PathBuf, Vec<Diagnostic>> {
-    files
-        .iter()
-        .map(|f| (f.clone(), check(plan, f, sources)))
-        .collect()
 }
