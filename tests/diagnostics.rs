@@ -173,6 +173,10 @@ fixtures! {
     fragment_cycle => ["E091"],
     fragment_unknown_param => ["E042"],
     fragment_missing_param => ["E041"],
+    builtin_unknown_name => ["E094"],
+    builtin_version_not_met => ["E095"],
+    builtin_unversioned => ["W107"],
+    builtin_plan_not_fragment => ["E090"],
     // Everything at once.
     several_problems => ["E023", "E032", "E050", "E070", "E072", "W100"],
 }
@@ -231,6 +235,7 @@ fn codes_without_fixture_are_known() {
         "E001", // io: the plan file cannot be read (tested below)
         "E036", // template-render: only when templates are rendered with values
         "E040", // param-type: a value given with --set/--params has the wrong type
+        "E048", // secret-in-params-file: `validate --params` (tests/library.rs)
         "E047", // short-secret: a secret's value is known only at run time (tests/secrets.rs)
         "E071", // bad-glob: no step type has a glob field yet
         "E092", // for-each: checked when for_each is expanded with values

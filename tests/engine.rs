@@ -24,6 +24,8 @@ mod faults;
 mod injection;
 #[path = "inproc.rs"]
 mod inproc;
+#[path = "library_resume.rs"]
+mod library_resume;
 #[path = "run.rs"]
 mod run;
 #[path = "secrets.rs"]

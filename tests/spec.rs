@@ -7,6 +7,8 @@
 mod diagnostics;
 #[path = "fuzz_loader.rs"]
 mod fuzz_loader;
+#[path = "library.rs"]
+mod library;
 #[path = "plans.rs"]
 mod plans;
 #[path = "preview.rs"]

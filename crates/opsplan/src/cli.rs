@@ -14,6 +14,7 @@ use opsplan_run::exec::events::EventSink;
 use opsplan_run::exit;
 
 mod execute;
+mod plans;
 mod resume;
 mod runs;
 use std::io::IsTerminal;
@@ -36,9 +37,13 @@ struct Cli {
 enum Command {
     /// Check plan files (or folders of them) and report every problem found.
     Validate {
-        /// Plan files or folders (searched for *.yaml and *.yml).
+        /// Plan files or folders (searched for *.yaml and *.yml), or shipped plans' names.
         #[arg(default_value = "plans")]
         paths: Vec<PathBuf>,
+        /// Check these params files (or folders of them, one file per environment) against
+        /// the plan: unknown keys, types, choices, missing values, secrets in clear.
+        #[arg(long, value_name = "FILE|DIR", num_args = 1..)]
+        params: Vec<PathBuf>,
         /// Fail on warnings too.
         #[arg(long)]
         deny_warnings: bool,
@@ -112,6 +117,8 @@ enum Command {
         #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },
+    /// The plans this opsplan ships: list them, show, export an editable copy, diff a copy.
+    Plans(plans::PlansCli),
     /// Print the JSON Schema of plan files (or check a committed copy).
     Schema {
         /// Compare with this file instead of printing; exit 1 when it differs.
@@ -278,20 +285,34 @@ pub(crate) fn main() -> i32 {
     match cli.command {
         Command::Validate {
             paths,
+            params,
             deny_warnings,
             format,
+        } if !params.is_empty() => {
+            plans::cmd_validate_params(&paths, &params, deny_warnings, format, &registry)
+        }
+        Command::Validate {
+            paths,
+            deny_warnings,
+            format,
+            ..
         } => cmd_validate(&paths, deny_warnings, format, &registry),
+        Command::Plans(p) => plans::cmd(p),
         Command::Preview {
             plan,
             params,
             fail_at,
             format,
-        } => cmd_preview(&plan, &params, fail_at.as_deref(), format, &registry),
+        } => match plans::resolve(&plan) {
+            Ok(plan) => cmd_preview(&plan, &params, fail_at.as_deref(), format, &registry),
+            Err(code) => code,
+        },
         Command::Graph {
             plan,
             params,
             format,
-        } => match load_compiled(&plan, &params, false, &registry) {
+        } => match plans::resolve(&plan).and_then(|p| load_compiled(&p, &params, false, &registry))
+        {
             Ok(p) => {
                 out!(
                     "{}",
@@ -310,7 +331,10 @@ pub(crate) fn main() -> i32 {
             exec,
             durable,
             no_journal,
-        } => cmd_run(&plan, &params, &exec, &durable, no_journal, &registry),
+        } => match plans::resolve(&plan) {
+            Ok(plan) => cmd_run(&plan, &params, &exec, &durable, no_journal, &registry),
+            Err(code) => code,
+        },
         Command::Drill(d) => {
             let DrillCli {
                 backup_plan,
@@ -330,6 +354,14 @@ pub(crate) fn main() -> i32 {
                 exec,
                 durable,
             } = *d;
+            let (backup_plan, restore_plan, check) = match (
+                plans::resolve(&backup_plan),
+                plans::resolve(&restore_plan),
+                check.as_deref().map(plans::resolve).transpose(),
+            ) {
+                (Ok(b), Ok(r), Ok(c)) => (b, r, c),
+                (Err(code), _, _) | (_, Err(code), _) | (_, _, Err(code)) => return code,
+            };
             let inputs = |set, file| ParamInputs {
                 set,
                 file,
@@ -444,13 +476,9 @@ fn plan_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
                     }
                 }
             }
-        } else if p.exists() {
-            out.push(p.clone());
         } else {
-            return Err(Diagnostic::new(
-                Code::Io,
-                format!("{}: no such file or folder", p.display()),
-            ));
+            // A file, or a shipped plan's name (an error suggests the closest one).
+            out.push(opsplan_plan::library::resolve_arg(p)?);
         }
     }
     out.sort();
@@ -465,10 +493,7 @@ fn cmd_validate(
 ) -> i32 {
     let files = match plan_files(paths) {
         Ok(f) => f,
-        Err(d) => {
-            errln!("error[{}]: {}", d.code.as_str(), d.message);
-            return exit::INVALID;
-        }
+        Err(d) => return plans::fail(&d),
     };
     let (mut errors, mut warnings) = (0, 0);
     let mut json = Vec::new();

@@ -55,6 +55,7 @@ codes! {
     SecretEnvCollision = "E045", "secret-env-collision", Error;
     SecretUnmaskable = "E046", "secret-unmaskable", Error;
     ShortSecret = "E047", "short-secret", Error;
+    SecretInParamsFile = "E048", "secret-in-params-file", Error;
     ResourceNotReleased = "E050", "resource-not-released", Error;
     ReleaseWithoutAcquire = "E051", "release-without-acquire", Error;
     ReleaseNotAfterAcquire = "E052", "release-before-acquire", Error;
@@ -69,6 +70,8 @@ codes! {
     FragmentCycle = "E091", "fragment-cycle", Error;
     ForEach = "E092", "for-each", Error;
     UnknownLockOrResource = "E093", "bad-name", Error;
+    BuiltinName = "E094", "builtin-name", Error;
+    BuiltinVersion = "E095", "builtin-version", Error;
     UnusedParam = "W100", "unused-param", Warning;
     NoDescription = "W101", "missing-description", Warning;
     UnreachableUndo = "W102", "undo-on-cleanup", Warning;
@@ -76,6 +79,7 @@ codes! {
     UnquotedShellTemplate = "W104", "unquoted-shell-template", Warning;
     SecretInShellScript = "W105", "secret-in-shell-script", Warning;
     Yaml11Boolean = "W106", "yaml-1.1-boolean", Warning;
+    BuiltinUnversioned = "W107", "builtin-unversioned", Warning;
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -6,13 +6,15 @@
 //! `for_each`, the DAG). [`rollback`] says what runs after a failure; [`preview`] and [`graph`] interpret the compiled plan without
 //! running it. [`step`] is the seam step types plug into, through a [`step::Registry`]
 //! value passed to every stage; [`pipeline`] chains the stages; [`fields`] holds the argument checks both validate and the
-//! step types use.
+//! step types use; [`params_file`] checks params files against a plan; [`library`] holds the shipped plans, embedded at build time.
 
 pub mod compile;
 pub mod diagnostic;
 pub mod fields;
 pub mod graph;
+pub mod library;
 pub mod params;
+pub mod params_file;
 pub mod pipeline;
 pub mod plan;
 pub mod preview;

@@ -1,5 +1,6 @@
 use super::model::*;
 use crate::diagnostic::{de_diagnostic, did_you_mean, Code, Diagnostic};
+use crate::library;
 use crate::source::de::{from_node, quote_list, Sp};
 use crate::source::{FileId, Node, NodeValue, SourceFile, Sources, Span};
 use crate::step::{DynStepType, Registry};
@@ -187,12 +188,36 @@ fn inline_fragment(
         .last()
         .and_then(|p| p.parent())
         .unwrap_or(Path::new("."));
-    let path = base.join(&uses.value);
-    let canonical = path.canonicalize().unwrap_or(path.clone());
-    if stack
-        .iter()
-        .any(|p| p.canonicalize().ok().as_ref() == Some(&canonical))
-    {
+    let (path, shipped) = match library::parse_uses(&uses.value) {
+        None => (base.join(&uses.value), None),
+        Some(Err(message)) => {
+            diags.push(
+                Diagnostic::new(Code::BuiltinName, message)
+                    .label(uses.span, "not a shipped plan reference")
+                    .help(format!("write `{}NAME@REQUIREMENT`, e.g. `builtin:dop/fragments/restore-bucket@^1`", library::SCHEME)),
+            );
+            return;
+        }
+        Some(Ok(r)) => match library::get(&r.name) {
+            Some(e) => (e.path(), Some((r, e))),
+            None => {
+                diags.push(
+                    Diagnostic::new(
+                        Code::BuiltinName,
+                        format!(
+                            "`{}`: this opsplan ships no plan or fragment `{}`",
+                            uses.value, r.name
+                        ),
+                    )
+                    .label(uses.span, "unknown shipped name")
+                    .help(library::unknown_name(&r.name)),
+                );
+                return;
+            }
+        },
+    };
+    let here = canonical(&path).unwrap_or(path.clone());
+    if stack.iter().any(|p| canonical(p).as_ref() == Some(&here)) {
         let chain: Vec<String> = stack
             .iter()
             .chain(std::iter::once(&path))
@@ -212,8 +237,17 @@ fn inline_fragment(
         diags.push(
             Diagnostic::new(Code::FragmentLoad, "`uses:` names a plan, not a fragment")
                 .label(uses.span, "this file has `kind: Plan`")
-                .help("set `kind: Fragment` in the used file"),
+                .help(if shipped.is_some() {
+                    "`uses:` inlines fragments; a shipped plan runs by name (`opsplan run NAME`), or `opsplan plans export NAME DIR` gives a copy to edit"
+                } else {
+                    "set `kind: Fragment` in the used file"
+                }),
         );
+    }
+    if let Some((r, e)) = &shipped {
+        if let Some(d) = shipped_version(r, e, uses) {
+            diags.push(d);
+        }
     }
     plan.scopes.push(Scope {
         params: doc.params.clone(),
@@ -240,6 +274,67 @@ fn inline_fragment(
     stack.pop();
 }
 
+/// The shipped version against a `uses: builtin:NAME@REQ` requirement: a diagnostic when
+/// it does not meet it (E095), or when no requirement pins it (W107).
+fn shipped_version(
+    r: &library::UsesRef,
+    e: &library::Entry,
+    uses: &Sp<String>,
+) -> Option<Diagnostic> {
+    let shipped = e.version.as_deref().unwrap_or("no version");
+    let Some(req) = &r.req else {
+        return Some(
+            Diagnostic::new(
+                Code::BuiltinUnversioned,
+                format!("`{}` has no version requirement; this opsplan ships {shipped}", uses.value),
+            )
+            .label(uses.span, "any version")
+            .help(format!(
+                "pin the major version, e.g. `{}{}@^{}`, so an upgrade that changes it incompatibly is refused",
+                library::SCHEME,
+                r.name,
+                e.semver().map_or(1, |v| v.major)
+            )),
+        );
+    };
+    if e.semver().is_some_and(|v| req.matches(&v)) {
+        return None;
+    }
+    Some(
+        Diagnostic::new(
+            Code::BuiltinVersion,
+            format!(
+                "`{}` requires version {req} of `{}`, but this opsplan ships {shipped}",
+                uses.value, r.name
+            ),
+        )
+        .label(uses.span, format!("requires {req}, shipped {shipped}"))
+        .help(format!(
+            "this opsplan ships another version than the plan was written for (a new major version is a breaking change, docs/plans/README.md): read it with `opsplan plans show {}`, adapt this plan and change the requirement, or run an opsplan release that ships a matching version",
+            r.name
+        )),
+    )
+}
+
+fn canonical(path: &Path) -> Option<PathBuf> {
+    library::normalize(path).or_else(|| path.canonicalize().ok())
+}
+
+/// A file's bytes: a shipped plan's virtual path (`builtin:…`) reads the embedded text.
+fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
+    if library::is_builtin(path) {
+        return library::read(path)
+            .map(|t| t.as_bytes().to_vec())
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "this opsplan ships no such plan or fragment",
+                )
+            });
+    }
+    std::fs::read(path)
+}
+
 /// Reads, parses and decodes one file; every decodable part is kept, every problem reported.
 fn read_doc(
     path: &Path,
@@ -247,7 +342,7 @@ fn read_doc(
     diags: &mut Vec<Diagnostic>,
     used_at: Option<Span>,
 ) -> Option<(FileId, PlanDoc)> {
-    let text = match std::fs::read(path).and_then(|bytes| {
+    let text = match read_bytes(path).and_then(|bytes| {
         String::from_utf8(bytes)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
     }) {

@@ -156,8 +156,9 @@ pub struct StepDecl {
     /// The step type (`exec`, `http`, `docker.run`, ...). Exactly one of `type` and `uses`.
     #[serde(default, rename = "type")]
     pub step_type: Option<Sp<String>>,
-    /// A fragment file (relative to this file) whose steps are inlined here; `with` gives
-    /// the fragment's params.
+    /// A fragment file (relative to this file) whose steps are inlined here, or a shipped
+    /// fragment by name and semver requirement (`builtin:dop/fragments/restore-bucket@^1`);
+    /// `with` gives the fragment's params.
     #[serde(default)]
     pub uses: Option<Sp<String>>,
     #[serde(default)]

@@ -21,5 +21,9 @@ pub const DEFAULT_LOCK_DIR: &str = ".opsplan/locks";
 
 /// `path` made absolute against the current directory (a journal outlives the shell's cwd).
 pub fn absolute(path: &std::path::Path) -> PathBuf {
+    // A shipped plan's virtual path (`builtin:cosmos7/backup.yaml`) names no file here.
+    if opsplan_plan::library::is_builtin(path) {
+        return path.to_path_buf();
+    }
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
