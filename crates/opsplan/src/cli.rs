@@ -14,6 +14,7 @@ use opsplan_run::exec::events::EventSink;
 use opsplan_run::exit;
 
 mod execute;
+mod generations;
 mod resume;
 mod runs;
 use std::io::IsTerminal;
@@ -110,6 +111,13 @@ enum Command {
         #[arg(long, global = true, env = "OPSPLAN_JOURNAL_DIR", default_value = opsplan_run::journal::DEFAULT_DIR)]
         journal_dir: PathBuf,
         #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
+    /// List the backup generations in a backup location with their state and age.
+    Generations {
+        /// The backup location (a backup plan's `backup_dir`).
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },
     /// Print the JSON Schema of plan files (or check a committed copy).
@@ -394,6 +402,9 @@ pub(crate) fn main() -> i32 {
                 runs::cmd_runs_show(&journal_dir, &run, format == OutputFormat::Json)
             }
         },
+        Command::Generations { dir, format } => {
+            generations::cmd_generations(&dir, format == OutputFormat::Json)
+        }
         Command::Schema { check } => cmd_schema(check.as_deref(), &registry),
         Command::Reference { dir, check } => cmd_reference(&dir, check, &registry),
         Command::Types => {
