@@ -168,7 +168,7 @@ pub enum GenerationError {
     NoLocation(PathBuf),
     #[error("cannot read backup location {}: {cause}", .path.display())]
     Unreadable { path: PathBuf, cause: String },
-    #[error("generation `{name}` in {} is {state}{}; usable generations: {}",
+    #[error("generation `{name}` in {} cannot be restored: it is {state}{}; usable generations: {}",
         .dir.display(), .reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default(), usable_text(.usable))]
     Unusable {
         dir: PathBuf,

@@ -126,7 +126,7 @@ fn policy_text(keep: &KeepSpec) -> String {
     if let Some(c) = keep.count {
         parts.push(format!("the newest {c} verified"));
     }
-    if let Some(a) = &keep.age {
+    if let Some(a) = keep.age.as_deref().filter(|a| !zero(a)) {
         parts.push(format!("every verified one younger than {a}"));
     }
     if parts.is_empty() {
@@ -136,13 +136,19 @@ fn policy_text(keep: &KeepSpec) -> String {
     }
 }
 
+/// `0s`: no age rule (a plan's param default that turns it off).
+fn zero(age: &str) -> bool {
+    opsplan_plan::fields::parse_duration(age).is_ok_and(|d| d.is_zero())
+}
+
 fn age_secs(age: Option<&str>) -> Result<Option<i64>, StepError> {
-    age.map(|a| {
-        opsplan_plan::fields::parse_duration(a)
-            .map(|d| d.as_secs() as i64)
-            .map_err(|e| StepError::fatal(format!("`keep.age` `{a}`: {e}")))
-    })
-    .transpose()
+    age.filter(|a| !zero(a))
+        .map(|a| {
+            opsplan_plan::fields::parse_duration(a)
+                .map(|d| d.as_secs() as i64)
+                .map_err(|e| StepError::fatal(format!("`keep.age` `{a}`: {e}")))
+        })
+        .transpose()
 }
 
 /// What preview says: the folder read now, this run's generation counted as committed now.
@@ -185,6 +191,9 @@ fn decide_with_new(
     now: i64,
 ) -> Result<Vec<Doomed>, StepError> {
     let mut l = listing.clone();
+    for g in &mut l.generations {
+        g.latest = false;
+    }
     let name = super::format_name(now, "preview");
     l.generations.push(super::Generation {
         name: name.clone(),
@@ -239,7 +248,7 @@ pub fn decide(
         if g.state == State::Verified {
             verified_rank += 1;
         }
-        if g.name == committed || g.latest {
+        if g.name == committed {
             continue;
         }
         match g.state {
