@@ -9,6 +9,10 @@
 //! whole old or whole new files, never a torn one. Hard links are copied as separate files
 //! and special files (fifos, devices, sockets) are skipped with a log line.
 //!
+//! With `link_dest` (rsync's `--link-dest`), a file whose copy in that folder (a backup's
+//! previous generation) has the same size, mtime and mode (owner as root) is hard-linked
+//! instead of copied; a file shared by several links is never changed in place.
+//!
 //! A source file is opened with `open_listed`: one swapped for a symlink, a fifo or
 //! another file after the walk listed it fails the step instead of being read. The
 //! temporary files a killed sync left in the destination are removed when it starts.
