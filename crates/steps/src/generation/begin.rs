@@ -2,7 +2,7 @@
 //!
 //! Creates `<dir>/<UTC time>-<run id>` with a marker that says `incomplete`, under a
 //! temporary name first and renamed into place, so a generation folder always has its
-//! marker. Never touches another generation. Outputs the new folder and the latest
+//! marker. The folder takes the location's mode (and owner, as root). Never touches another generation. Outputs the new folder and the latest
 //! verified one (`previous`), which a copy may reuse (`rsync --link-dest`, `fs.sync`'s
 //! `link_dest`) without writing into it.
 //!
@@ -150,6 +150,10 @@ fn begin(dir: &str, run_id: &str, plan: &str) -> Result<Outputs, StepError> {
     let final_path = root.join(&name);
     let temp = root.join(format!(".{name}.opsplan-{:08x}", rand::random::<u32>()));
     fs::create_dir(&temp).map_err(|e| io_error("create a folder in", &root, &e))?;
+    if let Err(e) = like_location(&temp, &root) {
+        let _ = fs::remove_dir_all(&temp);
+        return Err(e);
+    }
     let marker = Marker {
         format: FORMAT.into(),
         format_version: FORMAT_VERSION,
@@ -176,4 +180,17 @@ fn begin(dir: &str, run_id: &str, plan: &str) -> Result<Outputs, StepError> {
     out.insert("name".into(), name.into());
     out.insert("resumed".into(), false.into());
     Ok(out)
+}
+
+/// A new generation takes the location's mode and, as root, its owner: a copy that runs as
+/// another user (COSMOS 6's `mc` as uid 501) writes into it as it wrote into the location.
+fn like_location(gen: &std::path::Path, root: &std::path::Path) -> Result<(), StepError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = fs::metadata(root).map_err(|e| io_error("read", root, &e))?;
+    if crate::fs::running_as_root() {
+        std::os::unix::fs::chown(gen, Some(meta.uid()), Some(meta.gid()))
+            .map_err(|e| io_error("change the owner of", gen, &e))?;
+    }
+    fs::set_permissions(gen, fs::Permissions::from_mode(meta.mode() & 0o7777))
+        .map_err(|e| io_error("change the mode of", gen, &e))
 }
