@@ -304,15 +304,16 @@ fn backup_with_dump(location: &Path, dump: &Path) -> PathBuf {
     });
     let manifest = manifest.to_string();
     std::fs::write(dir.join(MANIFEST), &manifest).expect("write manifest");
+    let manifest_sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(manifest.as_bytes()))
+    };
     let marker = serde_json::json!({
         "format": "opsplan-generation", "format_version": 1, "name": name,
         "run_id": "20261201-000000-0d0d0d0d", "plan": "dop-backup",
         "started": "2026-12-01T00:00:00Z", "previous": null, "state": "verified",
         "committed": "2026-12-01T00:10:00Z", "manifest": MANIFEST,
-        "manifest_sha256": {
-            use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(manifest.as_bytes()))
-        },
+        "manifest_sha256": manifest_sha,
     });
     std::fs::write(dir.join("opsplan-generation.json"), marker.to_string()).expect("write marker");
     std::os::unix::fs::symlink(name, location.join("latest")).expect("latest pointer");
