@@ -221,6 +221,66 @@ fn an_interrupted_backup_leaves_the_previous_generation_verified_and_its_own_inc
 }
 
 #[test]
+fn a_backup_killed_halfway_leaves_the_previous_generation_verified_and_usable() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    source(w);
+    let good = backup(w, &[]);
+    assert_eq!(good.code, Some(0), "{}", good.all());
+    let verified = states(w)[0].0.clone();
+    std::thread::sleep(Duration::from_millis(1100));
+    let plan = fixture("backup");
+    let src = format!("source={}", w.join("src").display());
+    let dir = format!("backup_dir={}", w.join("b").display());
+    let running = Running::spawn(opsplan(
+        w,
+        &[
+            "run",
+            &plan,
+            "--set",
+            &src,
+            "--set",
+            &dir,
+            "--set",
+            "hold=true",
+        ],
+    ));
+    crate::durable_common::wait_for(Duration::from_secs(20), "the copy to be done", || {
+        running.stderr_now().contains("> hold")
+    });
+    let pid = running.pid();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    let killed = running.wait(Duration::from_secs(10));
+    assert_eq!(killed.signal, Some(9), "{}", killed.all());
+    // The step's own shell is in its own process group; it must not outlive the test.
+    let hold_pid = w.join("b.hold.pid");
+    crate::durable_common::wait_for(Duration::from_secs(10), "the hold shell", || {
+        hold_pid.exists()
+    });
+    if let Ok(p) = fs::read_to_string(&hold_pid).unwrap().trim().parse::<i32>() {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(p),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+
+    let gens = states(w);
+    assert_eq!(gens.len(), 2, "{gens:?}");
+    assert_eq!(gens[0].1, "incomplete", "{gens:?}");
+    assert_eq!(
+        gens[1],
+        (verified.clone(), "verified".to_string()),
+        "{gens:?}"
+    );
+    assert_eq!(listing(w)["latest"], verified.as_str());
+    // Usable: a restore (past the killed run's stale lock) selects and verifies it.
+    let plan = fixture("select");
+    let restore = run(opsplan(w, &["run", &plan, "--set", &dir, "--break-lock"]));
+    assert_eq!(restore.code, Some(0), "{}", restore.all());
+    assert!(restore.stderr.contains("ok verify"), "{}", restore.stderr);
+}
+
+#[test]
 fn a_generation_that_changed_after_its_manifest_is_marked_verify_failed_and_never_latest() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
