@@ -500,6 +500,25 @@ fn assert_same(what: &str, expected: &[String], found: &[String]) {
     );
 }
 
+/// The generation `latest` points at in a backup location, resolved (docker mounts and
+/// the checks below read the real folder).
+fn latest_generation(location: &Path) -> std::path::PathBuf {
+    std::fs::canonicalize(location.join("latest"))
+        .unwrap_or_else(|e| panic!("no latest generation in {}: {e}", location.display()))
+}
+
+/// (name, state) of a backup location's generations, newest first.
+fn generation_states(location: &Path) -> Vec<(String, opsplan_steps::generation::State)> {
+    let listing = opsplan_steps::generation::list(location)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", location.display()));
+    listing
+        .generations
+        .iter()
+        .rev()
+        .map(|g| (g.name.clone(), g.state))
+        .collect()
+}
+
 /// (files, bytes) from a backup's opsplan-manifest.json.
 fn manifest_totals(dir: &Path) -> (u64, u64) {
     let path = dir.join("opsplan-manifest.json");
@@ -673,7 +692,8 @@ fn cosmos7() {
         "drill cosmos7: the backup under live writes failed:\n{}",
         backup_run.all()
     );
-    let (files, bytes) = manifest_totals(&backup);
+    let first_generation = latest_generation(&backup);
+    let (files, bytes) = manifest_totals(&first_generation);
     let log = checkpoint_log(&lab);
     let new_log = &log[log_before..];
     assert!(
@@ -716,28 +736,29 @@ fn cosmos7() {
         "a checkpoint is still held after the backup"
     );
     // The copy was taken inside the checkpoint: it carries .checkpoint/db and a log ending in CREATE.
-    let copied_log = std::fs::read_to_string(backup.join("questdb/checkpoint.log"))
+    let copied_log = std::fs::read_to_string(first_generation.join("questdb/checkpoint.log"))
         .expect("questdb/checkpoint.log in the backup");
     assert!(
         copied_log
             .lines()
             .last()
             .is_some_and(|l| l.contains("CHECKPOINT CREATE"))
-            && backup.join("questdb/.checkpoint/db").is_dir(),
+            && first_generation.join("questdb/.checkpoint/db").is_dir(),
         "the backup's QuestDB copy was not taken inside a checkpoint"
     );
-    let buckets_backup = lab.sums(&format!("{}", backup.join("buckets").display()));
+    let buckets_backup = lab.sums(&format!("{}", first_generation.join("buckets").display()));
     assert_same(
         "bucket files (volume vs backup/buckets)",
         &buckets_seeded,
         &buckets_backup,
     );
 
-    // ---- failure drill 1: the copy fails right after checkpoint-create; the checkpoint
-    // must be released. The rsync image tag does not exist (a real docker error); the S3
-    // bucket backend leaves tsdb-copy the only step using it.
-    let fail_dir = lab.dir("backup-fail");
-    let mut sets = backup_sets(&fail_dir);
+    // ---- failure drill 1: the next backup into the same location fails halfway, right
+    // after checkpoint-create; the checkpoint must be released, and the first generation
+    // must stay verified and the latest (the restore below restores it). The rsync image
+    // tag does not exist (a real docker error); the S3 bucket backend leaves tsdb-copy the
+    // only step using it.
+    let mut sets = backup_sets(&backup);
     sets.retain(|(k, _)| *k != "rsync_image");
     sets.push(("rsync_image", format!("{RSYNC}:no-such-tag")));
     sets.push(("bucket_backend", "s3".into()));
@@ -769,9 +790,18 @@ fn cosmos7() {
         !checkpoint_in_progress(&lab),
         "failure drill 1: checkpoint_status() still shows the checkpoint in progress"
     );
+    let gens = generation_states(&backup);
     assert!(
-        !fail_dir.join("opsplan-manifest.json").exists(),
-        "failure drill 1: the failed backup has a manifest"
+        gens.len() == 2
+            && gens[0].1 == opsplan_steps::generation::State::Incomplete
+            && gens[1].1 == opsplan_steps::generation::State::Verified
+            && !backup.join(&gens[0].0).join("opsplan-manifest.json").exists(),
+        "failure drill 1: expected the failed generation incomplete (no manifest) and the first verified: {gens:?}"
+    );
+    assert_eq!(
+        latest_generation(&backup),
+        first_generation,
+        "failure drill 1: latest moved off the verified generation"
     );
     let drill1 = format!(
         "{} / {}",
@@ -1237,11 +1267,21 @@ fn cosmos6() {
          echo new > /data/config/DEFAULT/targets/INST6.json",
     ]);
     let seeded = lab.sums(&bucket_v);
-    let out = lab.opsplan_ok("plans/cosmos6/backup.yaml", &backup_sets);
+    let first_generation = latest_generation(&backup);
+    lab.opsplan_ok("plans/cosmos6/backup.yaml", &backup_sets);
+    // A second generation, with the changed and the new file; the first one untouched.
+    let second_generation = latest_generation(&backup);
+    assert_ne!(second_generation, first_generation);
+    assert_same(
+        "bucket files (volume vs the second generation's minio)",
+        &seeded,
+        &lab.sums(&second_generation.join("minio").display().to_string()),
+    );
     assert!(
-        out.all().contains("2 copied"),
-        "the second backup did not copy exactly the changed and the new file:\n{}",
-        out.all()
+        !first_generation
+            .join("minio/config/DEFAULT/targets/INST6.json")
+            .exists(),
+        "the second backup wrote into the first generation"
     );
     // Failure drill: a file mc cannot read. Real mc skips it and the mirror "succeeds"
     // (the mc stand-in models that); the plan's mirror-complete must catch it.
@@ -1270,9 +1310,19 @@ fn cosmos6() {
         "mirror-complete does not name the skipped file:\n{}",
         out.all()
     );
+    let gens = generation_states(&backup);
     assert!(
-        !backup.join("opsplan-manifest.json").exists(),
-        "an incomplete backup got a manifest"
+        gens[0].1 == opsplan_steps::generation::State::Incomplete
+            && !backup
+                .join(&gens[0].0)
+                .join("opsplan-manifest.json")
+                .exists(),
+        "an incomplete backup got a manifest or was committed: {gens:?}"
+    );
+    assert_eq!(
+        latest_generation(&backup),
+        second_generation,
+        "the incomplete backup moved latest"
     );
     docker_ok(&[
         "run",
@@ -1285,11 +1335,16 @@ fn cosmos6() {
         "/data/config/locked.json",
     ]);
     lab.opsplan_ok("plans/cosmos6/backup.yaml", &backup_sets);
-    let (files, bytes) = manifest_totals(&backup);
+    let (files, bytes) = manifest_totals(&latest_generation(&backup));
     assert_same(
         "bucket files (volume vs backup/minio)",
         &seeded,
-        &lab.sums(&backup.join("minio").display().to_string()),
+        &lab.sums(
+            &latest_generation(&backup)
+                .join("minio")
+                .display()
+                .to_string(),
+        ),
     );
 
     // ---- wipe
@@ -1411,7 +1466,7 @@ fn cosmos6() {
     );
 
     result_line(&format!(
-        "drill cosmos6: ok (backup {files} files, {:.2} MiB checked, second run copied the 2 changed/new files; \
+        "drill cosmos6: ok (backup {files} files, {:.2} MiB checked, a second generation beside the first, an incomplete one left incomplete; \
          restore equal: {} files same SHA-256, {entries} entries 501:501 mode 777; 2 failure drills ok) \
          [real: Docker, busybox/GNU find, opsplan; stand-ins: mc (tests/lab/images/openc3-init/mc), \
          MinIO (a volume holder), openc3.sh]",

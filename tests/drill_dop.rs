@@ -183,11 +183,23 @@ impl Lab {
         ran
     }
 
-    /// restore-postgres without anything recreating the cronjobs.
+    /// restore-postgres without anything recreating the cronjobs. `dump` is a path on disk;
+    /// the plan takes it relative to the generation it selects (the latest verified one),
+    /// so a dump outside the generation is given as `../…`, as an operator could type it.
     fn restore_postgres_with(&self, backup: &Path, dump: &Path, extra: &[(&str, String)]) -> Ran {
+        let generation = latest_generation(backup);
+        let dump = std::fs::canonicalize(dump).unwrap_or_else(|_| dump.to_path_buf());
+        let dump_rel = match dump.strip_prefix(&generation) {
+            Ok(rel) => rel.display().to_string(),
+            Err(_) => format!(
+                "{}{}",
+                "../".repeat(generation.components().count() - 1),
+                dump.display().to_string().trim_start_matches('/')
+            ),
+        };
         let mut sets = vec![
             ("backup_dir", backup.display().to_string()),
-            ("dump_file", dump.display().to_string()),
+            ("dump_file", dump_rel),
             ("namespace", NAMESPACE.to_string()),
             ("context", CONTEXT.to_string()),
         ];
@@ -256,10 +268,23 @@ impl Reconciler {
     }
 }
 
-/// A backup folder with `dump` under the backup bucket's folder and a manifest (in
-/// opsplan's documented manifest format) that lists it: a dump the backup really holds but
-/// that fails in psql, e.g. one made by a newer server.
-fn backup_with_dump(dir: &Path, dump: &Path) -> PathBuf {
+/// The generation `latest` points at in a backup location (resolved).
+fn latest_generation(location: &Path) -> PathBuf {
+    std::fs::canonicalize(location.join("latest")).unwrap_or_else(|e| {
+        panic!(
+            "drill dop: no latest generation in {}: {e}",
+            location.display()
+        )
+    })
+}
+
+/// A backup location with one verified generation (in opsplan's documented formats,
+/// docs/design/0006-generations.md and 0002-backup-manifest.md) holding `dump` under the
+/// backup bucket's folder and a manifest that lists it: a dump the backup really holds but
+/// that fails in psql, e.g. one made by a newer server. Returns the dump's path.
+fn backup_with_dump(location: &Path, dump: &Path) -> PathBuf {
+    let name = "20261201T000000Z-20261201-000000-0d0d0d0d";
+    let dir = location.join(name);
     let rel = format!("{BACKUP}/{DUMP}");
     let path = dir.join(&rel);
     std::fs::create_dir_all(path.parent().expect("dump folder")).expect("create backup folder");
@@ -277,7 +302,21 @@ fn backup_with_dump(dir: &Path, dump: &Path) -> PathBuf {
         "files": [{"path": rel, "type": "file", "size": data.len(), "sha256": sha,
                    "mode": "0644", "uid": 0, "gid": 0, "mtime": "2026-12-01T00:00:00Z"}]
     });
-    std::fs::write(dir.join(MANIFEST), manifest.to_string()).expect("write manifest");
+    let manifest = manifest.to_string();
+    std::fs::write(dir.join(MANIFEST), &manifest).expect("write manifest");
+    let manifest_sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(manifest.as_bytes()))
+    };
+    let marker = serde_json::json!({
+        "format": "opsplan-generation", "format_version": 1, "name": name,
+        "run_id": "20261201-000000-0d0d0d0d", "plan": "dop-backup",
+        "started": "2026-12-01T00:00:00Z", "previous": null, "state": "verified",
+        "committed": "2026-12-01T00:10:00Z", "manifest": MANIFEST,
+        "manifest_sha256": manifest_sha,
+    });
+    std::fs::write(dir.join("opsplan-generation.json"), marker.to_string()).expect("write marker");
+    std::os::unix::fs::symlink(name, location.join("latest")).expect("latest pointer");
     path
 }
 
@@ -360,7 +399,7 @@ fn check_put_order(lines: &[String], bucket: &str, want: &BTreeMap<String, Vec<u
 }
 
 fn check_backup_folder(lab: &Lab) -> (usize, u64) {
-    let root = lab.backup_dir();
+    let root = latest_generation(&lab.backup_dir());
     let mut want = BTreeMap::new();
     for (bucket, role) in [(MIMIR, "mimir"), (LOKI, "loki")] {
         for (k, v) in lab.seed.expected(role, true) {
@@ -370,7 +409,7 @@ fn check_backup_folder(lab: &Lab) -> (usize, u64) {
     for (k, v) in &lab.dumps {
         want.insert(format!("{BACKUP}/{k}"), v.clone());
     }
-    let have = read_tree(&root, &[MANIFEST]);
+    let have = read_tree(&root, &[MANIFEST, "opsplan-generation.json"]);
     if let Some(d) = differences("backup folder against the seed", &want, &have) {
         panic!("drill dop: {d}");
     }
@@ -490,11 +529,15 @@ fn drill_dop() {
         lists, 2,
         "drill dop: the metrics bucket was not synced exactly twice (sync + one re-sync)"
     );
+    let listing = opsplan_steps::generation::list(&lab.backup_dir()).expect("list generations");
     assert!(
-        !lab.backup_dir().join(MANIFEST).exists(),
-        "drill dop: a failed backup left a manifest"
+        listing.generations.len() == 1
+            && listing.generations[0].state == opsplan_steps::generation::State::Incomplete
+            && !listing.generations[0].path.join(MANIFEST).exists()
+            && listing.latest.is_none(),
+        "drill dop: a failed backup left a manifest or a verified generation: {listing:?}"
     );
-    for step in ["manifest", "verify", "report"] {
+    for step in ["manifest", "commit", "report"] {
         assert_eq!(
             ran.status(step),
             "not run",
@@ -504,7 +547,7 @@ fn drill_dop() {
     // A restore refuses the unfinished backup and sends nothing.
     let mark = lab.moto.requests().len();
     let ran = lab.restore_bucket("restore-metrics", MIMIR);
-    failed_step(&ran, "verify-backup", "restore from an unfinished backup");
+    failed_step(&ran, "select", "restore from an unfinished backup");
     let sent = puts(&requests_since(&lab.moto, mark), MIMIR);
     assert!(
         sent.is_empty(),
@@ -533,7 +576,7 @@ fn drill_dop() {
         "skipped",
         "drill dop: re-sync without a corrupted block"
     );
-    assert_eq!(ran.status("verify"), "succeeded");
+    assert_eq!(ran.status("commit"), "succeeded");
     let line = format!(
         "TSDB blocks: {} complete, {} partial, 0 corrupted",
         seed.complete + 1,
@@ -584,7 +627,7 @@ fn drill_dop() {
         lab.db_digest,
         "drill dop: the damage changed nothing"
     );
-    let dump = lab.backup_dir().join(BACKUP).join(DUMP);
+    let dump = latest_generation(&lab.backup_dir()).join(BACKUP).join(DUMP);
     let backup = lab.backup_dir();
     let ran = lab.restore_postgres(&backup, &dump);
     assert_eq!(
@@ -789,7 +832,7 @@ fn drill_dop() {
     let ran = lab.restore_postgres(&backup, &tiny);
     let error = failed_step(&ran, "dump-size", "tiny dump");
     assert!(
-        error.contains(&tiny.display().to_string()),
+        error.contains(tiny.display().to_string().trim_start_matches('/')),
         "drill dop: dump-size does not name the dump: {error}"
     );
     assert!(

@@ -20,6 +20,8 @@ mod drill_cmd;
 mod durable;
 #[path = "faults.rs"]
 mod faults;
+#[path = "generations.rs"]
+mod generations;
 #[path = "injection.rs"]
 mod injection;
 #[path = "inproc.rs"]

@@ -14,6 +14,7 @@ use opsplan_run::exec::events::EventSink;
 use opsplan_run::exit;
 
 mod execute;
+mod generations;
 mod plans;
 mod resume;
 mod runs;
@@ -119,6 +120,13 @@ enum Command {
     },
     /// The plans this opsplan ships: list them, show, export an editable copy, diff a copy.
     Plans(plans::PlansCli),
+    /// List the backup generations in a backup location with their state and age.
+    Generations {
+        /// The backup location (a backup plan's `backup_dir`).
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
     /// Print the JSON Schema of plan files (or check a committed copy).
     Schema {
         /// Compare with this file instead of printing; exit 1 when it differs.
@@ -426,6 +434,9 @@ pub(crate) fn main() -> i32 {
                 runs::cmd_runs_show(&journal_dir, &run, format == OutputFormat::Json)
             }
         },
+        Command::Generations { dir, format } => {
+            generations::cmd_generations(&dir, format == OutputFormat::Json)
+        }
         Command::Schema { check } => cmd_schema(check.as_deref(), &registry),
         Command::Reference { dir, check } => cmd_reference(&dir, check, &registry),
         Command::Types => {

@@ -173,6 +173,9 @@ pub struct PlanInfo {
     pub name: String,
     pub version: Option<String>,
     pub system: Option<String>,
+    /// The run's id (`run.id`), for steps that name what they create after the run
+    /// (`generation.begin`); empty when an embedder runs a step outside a run.
+    pub run_id: String,
 }
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;

@@ -10,6 +10,7 @@ pub mod confirm;
 pub mod docker;
 pub mod exec;
 pub mod fs;
+pub mod generation;
 pub mod http;
 #[cfg(feature = "k8s")]
 pub mod k8s;
@@ -52,7 +53,11 @@ pub fn builtin() -> Registry {
         .register::<fs::archive::Archive>()
         .register::<fs::manifest::Manifest>()
         .register::<fs::verify::Verify>()
-        .register::<fs::remove::FsRemove>();
+        .register::<fs::remove::FsRemove>()
+        .register::<generation::begin::GenerationBegin>()
+        .register::<generation::commit::GenerationCommit>()
+        .register::<generation::prune::GenerationPrune>()
+        .register::<generation::select::GenerationSelect>();
     #[cfg(feature = "pg")]
     r.register::<pg::sql::Sql>()
         .register::<pg::dump::PgDump>()

@@ -650,6 +650,7 @@ impl Executor {
                 name: plan.name.clone(),
                 version: plan.version.clone(),
                 system: plan.system.clone(),
+                run_id: opts.run_id.clone(),
             });
             let started = Instant::now();
             let action = match call.kind.describe(&call.masked) {

@@ -39,7 +39,8 @@
 //! - `exclude`: globs whose paths were not recorded; `verify` ignores them too.
 //! - `files`: every regular file and symlink below the folder, sorted by `path` (relative,
 //!   `/`-separated, UTF-8), except the manifest itself. Folders are not listed (an empty
-//!   folder is not recorded), and except opsplan's temporary files
+//!   folder is not recorded), nor a generation's marker `opsplan-generation.json` at the
+//!   top (docs/design/0006-generations.md), and except opsplan's temporary files
 //!   (`.<name>.opsplan-<8 hex>`, a write in progress or a leftover of a killed run), which
 //!   are never content. `type` is `file` (with `size` in bytes and `sha256` in lower
 //!   hex) or `symlink` (with `target`, never followed). `mode` is the permission bits in
@@ -155,13 +156,18 @@ pub struct FileRecord {
     pub mtime: String,
 }
 
-/// Whether a top-level name is the manifest or one of its temporary files, which neither
-/// `manifest` nor `verify` count as backup content.
+/// Whether a top-level name is the manifest, a generation's marker
+/// (`opsplan-generation.json`, rewritten when the generation is committed), or one of
+/// their temporary files, which neither `manifest` nor `verify` count as backup content.
 pub fn is_manifest_name(rel: &Path, file: &str) -> bool {
     let Some(name) = rel.to_str() else {
         return false;
     };
-    name == file || name.starts_with(&format!(".{file}.opsplan-"))
+    let marker = crate::generation::MARKER;
+    name == file
+        || name.starts_with(&format!(".{file}.opsplan-"))
+        || name == marker
+        || name.starts_with(&format!(".{marker}.opsplan-"))
 }
 
 /// The manifest's name must be a plain name: it lives at the top of the backup folder,

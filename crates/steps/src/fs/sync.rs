@@ -9,6 +9,10 @@
 //! whole old or whole new files, never a torn one. Hard links are copied as separate files
 //! and special files (fifos, devices, sockets) are skipped with a log line.
 //!
+//! With `link_dest` (rsync's `--link-dest`), a file whose copy in that folder (a backup's
+//! previous generation) has the same size, mtime and mode (owner as root) is hard-linked
+//! instead of copied; a file shared by several links is never changed in place.
+//!
 //! A source file is opened with `open_listed`: one swapped for a symlink, a fifo or
 //! another file after the walk listed it fails the step instead of being read. The
 //! temporary files a killed sync left in the destination are removed when it starts.
@@ -57,6 +61,13 @@ pub struct FsSyncSpec {
     /// makes the step destructive.
     #[serde(default)]
     pub delete: bool,
+    /// A previous copy of the same source (a backup's previous generation), like rsync's
+    /// `--link-dest`: a file missing from `destination` whose copy there has the same size,
+    /// mtime and mode (and owner, as root; and SHA-256 with `checksum`) is hard-linked
+    /// instead of copied. Nothing in it is ever written. Must be on the same file system as
+    /// `destination` (else files are copied). Empty: copy everything.
+    #[serde(default)]
+    pub link_dest: String,
 }
 
 #[derive(Default)]
@@ -65,6 +76,8 @@ struct Stats {
     copied_bytes: u64,
     skipped: u64,
     deleted: u64,
+    linked: u64,
+    linked_bytes: u64,
 }
 
 impl StepType for FsSync {
@@ -90,6 +103,14 @@ impl StepType for FsSync {
             OutputDecl {
                 name: "deleted",
                 description: "destination entries removed with `delete: true`",
+            },
+            OutputDecl {
+                name: "linked",
+                description: "files hard-linked from `link_dest` instead of copied",
+            },
+            OutputDecl {
+                name: "linked_bytes",
+                description: "bytes of the files hard-linked (not written)",
             },
         ]
     }
@@ -131,6 +152,12 @@ impl StepType for FsSync {
             how.push("delete extraneous files".into());
         }
         how.extend(super::filter_parts(&spec.include, &spec.exclude));
+        if !spec.link_dest.trim().is_empty() {
+            how.push(format!(
+                "hard-link unchanged files from {}/",
+                spec.link_dest.trim_end_matches('/')
+            ));
+        }
         Action::new(format!(
             "sync {}/ -> {}/ ({})",
             spec.source.trim_end_matches('/'),
@@ -146,6 +173,8 @@ impl StepType for FsSync {
         out.insert("copied_bytes".into(), stats.copied_bytes.into());
         out.insert("skipped".into(), stats.skipped.into());
         out.insert("deleted".into(), stats.deleted.into());
+        out.insert("linked".into(), stats.linked.into());
+        out.insert("linked_bytes".into(), stats.linked_bytes.into());
         Ok(out)
     }
 }
@@ -195,6 +224,10 @@ fn sync(spec: &FsSyncSpec, token: &CancellationToken, log: &LogFn) -> Result<Sta
         }
     }
     let root = running_as_root();
+    let link_dest = Some(spec.link_dest.trim())
+        .filter(|l| !l.is_empty())
+        .map(PathBuf::from)
+        .filter(|l| l.is_dir());
     let entries = walk(&source, &filter, token)?;
 
     let wanted = selected(&entries, &filter);
@@ -212,7 +245,10 @@ fn sync(spec: &FsSyncSpec, token: &CancellationToken, log: &LogFn) -> Result<Sta
             make_dir(&target, &mut stats, root)?;
             dirs.push((target, e.meta.clone()));
         } else if ft.is_file() {
-            sync_file(&e.path, &e.meta, &target, spec, token, &mut stats, root)?;
+            let link = link_dest.as_ref().map(|l| l.join(&e.rel));
+            sync_file(
+                &e.path, &e.meta, &target, link, spec, token, &mut stats, root,
+            )?;
         } else if ft.is_symlink() {
             sync_symlink(&e.path, &e.meta, &target, spec.delete, &mut stats, root)?;
         } else {
@@ -283,10 +319,12 @@ fn clear_dir_for(target: &Path, delete: bool, stats: &mut Stats) -> Result<(), S
     fs::remove_dir_all(target).map_err(|e| io_error("remove the folder", target, &e))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn sync_file(
     src: &Path,
     meta: &Metadata,
     target: &Path,
+    link: Option<PathBuf>,
     spec: &FsSyncSpec,
     token: &CancellationToken,
     stats: &mut Stats,
@@ -302,13 +340,23 @@ fn sync_file(
                     && d.mtime() == meta.mtime()
                     && d.mtime_nsec() == meta.mtime_nsec()
             };
-            if same {
+            // A file shared with another copy (hard-linked from `link_dest`) is never
+            // changed in place: new attributes get a new file.
+            let shared_and_differs = d.nlink() > 1 && !same_attrs(&d, meta, root);
+            if same && !shared_and_differs {
                 stats.skipped += 1;
                 return apply_attrs(target, meta, root, false);
             }
         }
         Ok(d) if d.is_dir() => clear_dir_for(target, spec.delete, stats)?,
         _ => {}
+    }
+    if let Some(link) = link {
+        if try_link(src, meta, &link, target, spec.checksum, token, root)? {
+            stats.linked += 1;
+            stats.linked_bytes += meta.len();
+            return Ok(());
+        }
     }
     let mut input = open_listed(src, meta)?;
     let mut temp = TempFile::create(target, 0o600)?;
@@ -328,6 +376,54 @@ fn sync_file(
     stats.copied += 1;
     stats.copied_bytes += n;
     Ok(())
+}
+
+/// Mode, mtime and (as root) owner equal: a hard link to `d` is a faithful copy of `meta`.
+fn same_attrs(d: &Metadata, meta: &Metadata, root: bool) -> bool {
+    d.mode() & 0o7777 == meta.mode() & 0o7777
+        && d.mtime() == meta.mtime()
+        && d.mtime_nsec() == meta.mtime_nsec()
+        && (!root || (d.uid() == meta.uid() && d.gid() == meta.gid()))
+}
+
+/// Hard-links `link` (the previous copy of this file) to `target` when it is a regular
+/// file with the source's size and attributes (and checksum), through a temporary name
+/// and a rename. False when it is not, or the link cannot be made (another file system):
+/// the caller copies.
+fn try_link(
+    src: &Path,
+    meta: &Metadata,
+    link: &Path,
+    target: &Path,
+    checksum: bool,
+    token: &CancellationToken,
+    root: bool,
+) -> Result<bool, StepError> {
+    let Ok(old) = fs::symlink_metadata(link) else {
+        return Ok(false);
+    };
+    if !old.is_file() || old.len() != meta.len() || !same_attrs(&old, meta, root) {
+        return Ok(false);
+    }
+    if checksum && sha256_file(src, meta, token)?.0 != sha256_file(link, &old, token)?.0 {
+        return Ok(false);
+    }
+    let temp = parent_of(target).join(format!(
+        ".{}.opsplan-{:08x}",
+        target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        rand::random::<u32>()
+    ));
+    if fs::hard_link(link, &temp).is_err() {
+        return Ok(false);
+    }
+    if let Err(e) = fs::rename(&temp, target) {
+        let _ = fs::remove_file(&temp);
+        return Err(io_error("write", target, &e));
+    }
+    Ok(true)
 }
 
 fn sync_symlink(
