@@ -7,6 +7,8 @@
 mod diagnostics;
 #[path = "fuzz_loader.rs"]
 mod fuzz_loader;
+#[path = "no_values.rs"]
+mod no_values;
 #[path = "plans.rs"]
 mod plans;
 #[path = "preview.rs"]

@@ -291,8 +291,12 @@ pub(crate) fn main() -> i32 {
             plan,
             params,
             format,
-        } => match load_compiled(&plan, &params, false, &registry) {
+        } => match load_preview(&plan, &params, &registry) {
             Ok(p) => {
+                if !p.not_given.is_empty() {
+                    let note = preview::not_given_note(&p.not_given, |n| format!("⟨params.{n}⟩"));
+                    errln!("note: {note}");
+                }
                 out!(
                     "{}",
                     match format {
@@ -540,12 +544,32 @@ fn load_compiled(
     load_inputs(path, &inputs, registry)
 }
 
+/// Load for preview and graph: params without a value (secrets too) become placeholders
+/// `⟨params.NAME⟩`; the preview and the graph say which.
+fn load_preview(
+    path: &Path,
+    args: &ParamArgs,
+    registry: &Arc<Registry>,
+) -> Result<CompiledPlan, i32> {
+    let inputs = ParamInputs {
+        set: args.set.clone(),
+        file: args.file.clone(),
+        read_secrets: false,
+    };
+    report_load(pipeline::load_for_preview(path, &inputs, registry))
+}
+
 fn load_inputs(
     path: &Path,
     inputs: &ParamInputs,
     registry: &Arc<Registry>,
 ) -> Result<CompiledPlan, i32> {
-    match pipeline::load_compiled(path, inputs, Vec::new(), registry) {
+    report_load(pipeline::load_compiled(path, inputs, Vec::new(), registry))
+}
+
+/// Prints the warnings or errors of a load; errors map to exit code 2.
+fn report_load(loaded: Result<pipeline::Compiled, LoadError>) -> Result<CompiledPlan, i32> {
+    match loaded {
         Ok(c) => {
             print_diagnostics(&c.warnings, &c.sources);
             Ok(c.plan)
@@ -604,7 +628,7 @@ fn cmd_preview(
     format: PreviewFormat,
     registry: &Arc<Registry>,
 ) -> i32 {
-    let plan = match load_compiled(path, args, false, registry) {
+    let plan = match load_preview(path, args, registry) {
         Ok(p) => p,
         Err(code) => return code,
     };

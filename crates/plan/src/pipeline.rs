@@ -4,7 +4,7 @@
 
 use crate::compile::{self, CompiledPlan};
 use crate::diagnostic::{self, Code, Diagnostic};
-use crate::params::{self, ParamInputs};
+use crate::params::{self, MissingValues, ParamInputs};
 use crate::plan::{self, Kind, LoadedPlan};
 use crate::source::{Node, Sources};
 use crate::step::Registry;
@@ -76,6 +76,33 @@ pub fn load_compiled(
     extra: Vec<(Node, Node)>,
     registry: &Arc<Registry>,
 ) -> Result<Compiled, LoadError> {
+    load_compiled_with(path, inputs, extra, registry, MissingValues::Refuse)
+}
+
+/// [`load_compiled`] for preview and graph: a param without a value (secrets included)
+/// becomes a placeholder `⟨params.NAME⟩` instead of an error, and the plan says which
+/// ([`CompiledPlan::not_given`]). Such a plan is [`CompiledPlan::preview_only`].
+pub fn load_for_preview(
+    path: &Path,
+    inputs: &ParamInputs,
+    registry: &Arc<Registry>,
+) -> Result<Compiled, LoadError> {
+    load_compiled_with(
+        path,
+        inputs,
+        Vec::new(),
+        registry,
+        MissingValues::Placeholder,
+    )
+}
+
+fn load_compiled_with(
+    path: &Path,
+    inputs: &ParamInputs,
+    extra: Vec<(Node, Node)>,
+    registry: &Arc<Registry>,
+    missing: MissingValues,
+) -> Result<Compiled, LoadError> {
     let mut sources = Sources::default();
     let checked = check_file(path, &mut sources, registry);
     if checked.fragment {
@@ -105,7 +132,7 @@ pub fn load_compiled(
     };
     let given = [given, extra].concat();
     let sources = Arc::new(sources);
-    match compile::compile(&loaded, sources.clone(), inputs, &given) {
+    match compile::compile_with(&loaded, sources.clone(), inputs, &given, missing) {
         Ok(plan) => Ok(Compiled {
             plan,
             warnings,

@@ -80,6 +80,8 @@ impl std::fmt::Display for Notice {
 pub enum RunError {
     #[error("this plan has destructive steps ({}) and there is no terminal to confirm them on; nothing was run", .steps.join(", "))]
     NeedsForce { steps: Vec<String> },
+    #[error("this plan was compiled for a preview, with placeholders for {}; a run needs every value; nothing was run", .not_given.join(", "))]
+    PreviewOnly { not_given: Vec<String> },
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error("cannot create the run journal in {}: {source}; nothing was run", .dir.display())]
@@ -242,6 +244,11 @@ impl RunBuilder {
     /// The destructive steps that would need an answer nobody can give: checked before
     /// anything is taken or run.
     fn refuse_unanswerable(&self) -> Result<(), RunError> {
+        if self.plan.preview_only {
+            return Err(RunError::PreviewOnly {
+                not_given: self.plan.not_given.clone(),
+            });
+        }
         let mut steps = Vec::new();
         for s in &self.plan.steps {
             if s.destructive {
