@@ -15,3 +15,5 @@ mod plans;
 mod preview;
 #[path = "schema.rs"]
 mod schema;
+#[path = "validate.rs"]
+mod validate;

@@ -3,7 +3,7 @@
 use crate::console::LogFormat;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use opsplan_plan::compile::CompiledPlan;
-use opsplan_plan::diagnostic::{self, Code, Diagnostic, Severity};
+use opsplan_plan::diagnostic::{self, Diagnostic, Severity};
 use opsplan_plan::params::ParamInputs;
 use opsplan_plan::pipeline::{self, LoadError};
 use opsplan_plan::source::Sources;
@@ -16,10 +16,12 @@ use opsplan_run::exit;
 mod execute;
 mod resume;
 mod runs;
+mod validate;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use validate::ValidateFormat;
 
 #[derive(Parser)]
 #[command(
@@ -36,14 +38,18 @@ struct Cli {
 enum Command {
     /// Check plan files (or folders of them) and report every problem found.
     Validate {
-        /// Plan files or folders (searched for *.yaml and *.yml).
+        /// Plan files or folders. A folder is searched for *.yaml and *.yml files that are
+        /// opsplan files (`apiVersion: opsplan/…`); other YAML and hidden files are skipped
+        /// and counted. No plan found is an error.
         #[arg(default_value = "plans")]
         paths: Vec<PathBuf>,
         /// Fail on warnings too.
         #[arg(long)]
         deny_warnings: bool,
-        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-        format: OutputFormat,
+        /// text (stderr), json, sarif (SARIF 2.1.0) or github (workflow annotations), on
+        /// stdout; the summary line is on stderr in every format.
+        #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+        format: ValidateFormat,
     },
     /// Show what a run would do, without touching anything.
     Preview {
@@ -423,60 +429,28 @@ fn print_diagnostics(diags: &[Diagnostic], sources: &Sources) {
     }
 }
 
-/// Plan files under the given paths; folders are searched recursively, sorted.
-fn plan_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut stack = vec![p.clone()];
-            while let Some(dir) = stack.pop() {
-                let entries = std::fs::read_dir(&dir).map_err(|e| {
-                    Diagnostic::new(
-                        Code::Io,
-                        format!("cannot read folder {}: {e}", dir.display()),
-                    )
-                })?;
-                for entry in entries.flatten() {
-                    let path = entry.path();
-                    if path.is_dir() {
-                        stack.push(path);
-                    } else if matches!(
-                        path.extension().and_then(|e| e.to_str()),
-                        Some("yaml" | "yml")
-                    ) {
-                        out.push(path);
-                    }
-                }
-            }
-        } else if p.exists() {
-            out.push(p.clone());
-        } else {
-            return Err(Diagnostic::new(
-                Code::Io,
-                format!("{}: no such file or folder", p.display()),
-            ));
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 fn cmd_validate(
     paths: &[PathBuf],
     deny_warnings: bool,
-    format: OutputFormat,
+    format: ValidateFormat,
     registry: &Arc<Registry>,
 ) -> i32 {
-    let files = match plan_files(paths) {
+    let found = match validate::find_plans(paths) {
         Ok(f) => f,
         Err(d) => {
             errln!("error[{}]: {}", d.code.as_str(), d.message);
             return exit::INVALID;
         }
     };
+    if found.files.is_empty() {
+        errln!("{}", validate::nothing_found(paths, &found));
+        return exit::INVALID;
+    }
+    let files = &found.files;
     let (mut errors, mut warnings) = (0, 0);
     let mut json = Vec::new();
-    for file in &files {
+    let mut reports = Vec::new();
+    for file in files {
         let mut sources = Sources::default();
         let pipeline::Checked {
             diagnostics: diags,
@@ -492,7 +466,7 @@ fn cmd_validate(
             .filter(|d| d.severity == Severity::Warning)
             .count();
         match format {
-            OutputFormat::Text => {
+            ValidateFormat::Text => {
                 print_diagnostics(&diags, &sources);
                 if diags.is_empty() {
                     let what = if fragment {
@@ -503,25 +477,38 @@ fn cmd_validate(
                     errln!("{}: {what}", file.display());
                 }
             }
-            OutputFormat::Json => {
+            ValidateFormat::Json => {
                 json.extend(diags.iter().map(|d| diagnostic::to_json(d, &sources)));
             }
+            ValidateFormat::Sarif | ValidateFormat::Github => reports.push(validate::FileReport {
+                file: file.clone(),
+                sources,
+                diagnostics: diags,
+            }),
         }
     }
-    if format == OutputFormat::Json {
-        outln!(
+    let skipped = validate::skipped_text(&found);
+    match format {
+        ValidateFormat::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "files": files.len(), "errors": errors, "warnings": warnings, "diagnostics": json,
+                "files": files.len(), "errors": errors, "warnings": warnings,
+                "skipped": {"other_yaml": found.other_yaml, "hidden": found.hidden},
+                "diagnostics": json,
             }))
             .unwrap_or_default()
-        );
-    } else {
-        errln!(
-            "{} file(s): {errors} error(s), {warnings} warning(s)",
-            files.len()
-        );
+        ),
+        ValidateFormat::Sarif => outln!(
+            "{}",
+            serde_json::to_string_pretty(&validate::sarif(&reports)).unwrap_or_default()
+        ),
+        ValidateFormat::Github => out!("{}", validate::github(&reports)),
+        ValidateFormat::Text => {}
     }
+    errln!(
+        "{} file(s): {errors} error(s), {warnings} warning(s){skipped}",
+        files.len()
+    );
     if errors > 0 || (deny_warnings && warnings > 0) {
         exit::INVALID
     } else {
