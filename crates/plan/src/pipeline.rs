@@ -37,9 +37,19 @@ pub fn check_file(path: &Path, sources: &mut Sources, registry: &Arc<Registry>) 
         };
     }
     if let Some(l) = &loaded {
-        if !diags.iter().any(Diagnostic::is_error) {
-            diags.extend(crate::validate::check(l, sources));
-        }
+        // One pass: the checks run on whatever could be read. When a part had to be left
+        // out (or a fragment could not be read), only the checks of single fields and
+        // steps run; those that relate parts would report what is missing.
+        let complete = !l.incomplete
+            && diags
+                .iter()
+                .filter(|d| d.is_error())
+                .all(|d| d.code == Code::UnknownField);
+        diags.extend(
+            crate::validate::check(l, sources)
+                .into_iter()
+                .filter(|d| complete || local_check(d.code)),
+        );
     }
     diagnostic::sort(&mut diags);
     Checked {
@@ -47,6 +57,33 @@ pub fn check_file(path: &Path, sources: &mut Sources, registry: &Arc<Registry>) 
         diagnostics: diags,
         fragment: false,
     }
+}
+
+/// Codes of checks that look at one field or one step, and stay right when other parts of
+/// the plan could not be read.
+fn local_check(code: Code) -> bool {
+    matches!(
+        code,
+        Code::UnknownStepType
+            | Code::DuplicateStepId
+            | Code::InvalidStepId
+            | Code::Cycle
+            | Code::SelfNeeds
+            | Code::TemplateSyntax
+            | Code::SecretLiteral
+            | Code::ParamDefaultType
+            | Code::SecretUnmaskable
+            | Code::ShortSecret
+            | Code::BadDuration
+            | Code::BadGlob
+            | Code::BadRetry
+            | Code::StepArgs
+            | Code::UnknownLockOrResource
+            | Code::NoDescription
+            | Code::LongTimeoutMissing
+            | Code::UnquotedShellTemplate
+            | Code::SecretInShellScript
+    )
 }
 
 /// Why [`load_compiled`] gave no plan.
