@@ -112,6 +112,10 @@ fixtures! {
     wrong_type_string_for_list => ["E012"],
     wrong_type_list_for_string => ["E012"],
     several_load_problems => ["E010"],
+    // One pass: an unknown field does not hide the template, duration, type and graph
+    // checks; a part left out (a wrong value) hides only the checks that relate parts.
+    one_pass_every_layer => ["E010", "E020", "E023", "E030", "E032", "E070"],
+    one_pass_part_left_out => ["E012", "E030", "E070"],
     // Steps and the DAG.
     unknown_step_type => ["E020"],
     undo_unknown_type => ["E020"],

@@ -9,7 +9,8 @@
 // Test helpers fail the test loudly on setup errors; that is what unwrap is for here.
 #![allow(clippy::unwrap_used)]
 
-use crate::durable_common::{opsplan, repo, run, Ran, Running};
+use crate::durable_common::{opsplan, repo, run, Running};
+use opsplan_testkit::bin::Ran;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -52,7 +53,7 @@ fn select(work: &Path, generation: &str) -> Ran {
 fn listing(work: &Path) -> serde_json::Value {
     let dir = work.join("b").display().to_string();
     let out = run(opsplan(work, &["generations", &dir, "--format", "json"]));
-    assert_eq!(out.code, Some(0), "{}", out.all());
+    assert_eq!(out.code, 0, "{}", out.all());
     serde_json::from_str(&out.stdout).unwrap()
 }
 
@@ -102,12 +103,12 @@ fn two_backups_leave_two_verified_generations_the_second_hard_linked() {
     let t0 = Instant::now();
     let first = backup(w, &[]);
     let first_time = t0.elapsed();
-    assert_eq!(first.code, Some(0), "{}", first.all());
+    assert_eq!(first.code, 0, "{}", first.all());
     std::thread::sleep(Duration::from_millis(1100));
     let t1 = Instant::now();
     let second = backup(w, &[]);
     let second_time = t1.elapsed();
-    assert_eq!(second.code, Some(0), "{}", second.all());
+    assert_eq!(second.code, 0, "{}", second.all());
 
     let gens = states(w);
     assert_eq!(gens.len(), 2, "{gens:?}");
@@ -167,11 +168,11 @@ fn an_interrupted_backup_leaves_the_previous_generation_verified_and_its_own_inc
     let w = work.path();
     source(w);
     let good = backup(w, &[]);
-    assert_eq!(good.code, Some(0), "{}", good.all());
+    assert_eq!(good.code, 0, "{}", good.all());
     std::thread::sleep(Duration::from_millis(1100));
     fs::write(w.join("src/small"), b"changed\n").unwrap();
     let broken = backup(w, &[("fail_copy", "true")]);
-    assert_eq!(broken.code, Some(1), "{}", broken.all());
+    assert_eq!(broken.code, 1, "{}", broken.all());
 
     let gens = states(w);
     assert_eq!(gens.len(), 2, "{gens:?}");
@@ -184,10 +185,10 @@ fn an_interrupted_backup_leaves_the_previous_generation_verified_and_its_own_inc
 
     // A restore takes the verified one by default ...
     let latest = select(w, "");
-    assert_eq!(latest.code, Some(0), "{}", latest.all());
+    assert_eq!(latest.code, 0, "{}", latest.all());
     // ... and refuses the incomplete one by name, listing what it can use.
     let refused = select(w, &gens[0].0);
-    assert_eq!(refused.code, Some(1), "{}", refused.all());
+    assert_eq!(refused.code, 1, "{}", refused.all());
     let expected = format!(
         "generation `{}` in {} cannot be restored: it is incomplete (not committed: the \
          backup is running or did not finish); usable generations: {}",
@@ -211,7 +212,7 @@ fn an_interrupted_backup_leaves_the_previous_generation_verified_and_its_own_inc
     // and prune removes the incomplete leftover.
     std::thread::sleep(Duration::from_millis(1100));
     let next = backup(w, &[]);
-    assert_eq!(next.code, Some(0), "{}", next.all());
+    assert_eq!(next.code, 0, "{}", next.all());
     let gens = states(w);
     assert_eq!(
         gens.iter().map(|g| g.1.as_str()).collect::<Vec<_>>(),
@@ -226,7 +227,7 @@ fn a_backup_killed_halfway_leaves_the_previous_generation_verified_and_usable() 
     let w = work.path();
     source(w);
     let good = backup(w, &[]);
-    assert_eq!(good.code, Some(0), "{}", good.all());
+    assert_eq!(good.code, 0, "{}", good.all());
     let verified = states(w)[0].0.clone();
     std::thread::sleep(Duration::from_millis(1100));
     let plan = fixture("backup");
@@ -276,7 +277,7 @@ fn a_backup_killed_halfway_leaves_the_previous_generation_verified_and_usable() 
     // Usable: a restore (past the killed run's stale lock) selects and verifies it.
     let plan = fixture("select");
     let restore = run(opsplan(w, &["run", &plan, "--set", &dir, "--break-lock"]));
-    assert_eq!(restore.code, Some(0), "{}", restore.all());
+    assert_eq!(restore.code, 0, "{}", restore.all());
     assert!(restore.stderr.contains("ok verify"), "{}", restore.stderr);
 }
 
@@ -286,10 +287,10 @@ fn a_generation_that_changed_after_its_manifest_is_marked_verify_failed_and_neve
     let w = work.path();
     source(w);
     let good = backup(w, &[]);
-    assert_eq!(good.code, Some(0), "{}", good.all());
+    assert_eq!(good.code, 0, "{}", good.all());
     std::thread::sleep(Duration::from_millis(1100));
     let bad = backup(w, &[("tamper", "true")]);
-    assert_eq!(bad.code, Some(1), "{}", bad.all());
+    assert_eq!(bad.code, 1, "{}", bad.all());
     assert!(
         bad.stderr
             .contains("does not match its manifest: 1 changed (data/small: size 8 instead of 6)"),
@@ -339,7 +340,7 @@ fn retention_keeps_the_newest_and_the_young_and_deletes_the_rest() {
     ] {
         let fail = if fail { "true" } else { "false" };
         let r = backup(w, &[("fail_copy", fail), ("prune", "false")]);
-        assert_eq!(r.code == Some(0), fail == "false", "{}", r.all());
+        assert_eq!(r.code == 0, fail == "false", "{}", r.all());
         let newest = states(w)[0].0.clone();
         aged.push(age_generation(&dir, &newest, days));
         if fail == "false" {
@@ -355,7 +356,7 @@ fn retention_keeps_the_newest_and_the_young_and_deletes_the_rest() {
     // keep 2 newest, or younger than 15 days: the new one and 5d (count), 10d (age) stay;
     // 20d and 40d go, and the 30-day incomplete one goes.
     let r = backup(w, &[("keep_count", "2"), ("keep_age", "15d")]);
-    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(r.code, 0, "{}", r.all());
     let after: Vec<String> = states(w).into_iter().map(|g| g.0).collect();
     assert_eq!(after.len(), 3, "{after:?}");
     assert_eq!(&after[1..], [aged[4].clone(), aged[3].clone()], "{after:?}");
@@ -367,7 +368,7 @@ fn retention_keeps_the_newest_and_the_young_and_deletes_the_rest() {
 
     // keep 1 with no age: only the newest (the latest verified) stays; never zero.
     let r = backup(w, &[("keep_count", "1")]);
-    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(r.code, 0, "{}", r.all());
     let last = states(w);
     assert_eq!(last.len(), 1, "{last:?}");
     assert_eq!(listing(w)["latest"], last[0].0.as_str());
@@ -380,7 +381,7 @@ fn preview_of_prune_lists_what_it_would_delete_now() {
     source(w);
     let dir = w.join("b");
     let r = backup(w, &[]);
-    assert_eq!(r.code, Some(0), "{}", r.all());
+    assert_eq!(r.code, 0, "{}", r.all());
     let old = age_generation(&dir, &states(w)[0].0, 40);
     fs::remove_file(dir.join("latest")).unwrap();
     std::os::unix::fs::symlink(&old, dir.join("latest")).unwrap();
@@ -495,7 +496,7 @@ fn a_restore_is_refused_while_a_backup_of_the_same_system_holds_its_lock() {
             ("tsdb_url", url.clone()),
         ],
     ));
-    assert_eq!(restore.code, Some(4), "{}", restore.all());
+    assert_eq!(restore.code, 4, "{}", restore.all());
     assert!(
         restore.stderr.contains(&format!(
             "lock `cosmos7-openc3-tsdb-1` is held by run {holder} (plan cosmos7-backup)"
@@ -514,7 +515,7 @@ fn a_restore_is_refused_while_a_backup_of_the_same_system_holds_its_lock() {
             ("tsdb_url", url.clone()),
         ],
     ));
-    assert_eq!(detach.code, Some(4), "{}", detach.all());
+    assert_eq!(detach.code, 4, "{}", detach.all());
     assert!(
         detach
             .stderr
@@ -533,7 +534,7 @@ fn a_restore_is_refused_while_a_backup_of_the_same_system_holds_its_lock() {
             ("tsdb_url", url.clone()),
         ],
     ));
-    assert_eq!(other_target.code, Some(4), "{}", other_target.all());
+    assert_eq!(other_target.code, 4, "{}", other_target.all());
     assert!(
         other_target.stderr.contains("is held by run")
             && other_target.stderr.contains("lock `backup-location-"),
@@ -552,7 +553,7 @@ fn a_restore_is_refused_while_a_backup_of_the_same_system_holds_its_lock() {
             ("tsdb_url", url),
         ],
     ));
-    assert_eq!(other.code, Some(1), "{}", other.all());
+    assert_eq!(other.code, 1, "{}", other.all());
     assert!(!other.stderr.contains("is held by"), "{}", other.stderr);
     assert!(
         other
@@ -565,5 +566,5 @@ fn a_restore_is_refused_while_a_backup_of_the_same_system_holds_its_lock() {
     let pid = backup.pid();
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
     let done = backup.wait(Duration::from_secs(30));
-    assert_ne!(done.code, Some(0), "{}", done.all());
+    assert_ne!(done.code, 0, "{}", done.all());
 }

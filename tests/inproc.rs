@@ -355,3 +355,77 @@ fn journal_a_record_of_an_unknown_kind_is_skipped_and_named() {
     let text = format!("{JOURNAL_LINE}\n{broken}\n{JOURNAL_LINE}\n");
     assert!(store::parse_events(text.as_bytes(), Path::new("e")).is_err());
 }
+
+/// A prompter with a terminal that answers yes to everything and records the questions.
+#[derive(Debug, Default)]
+struct SaysYes(Mutex<Vec<String>>);
+
+impl opsplan_plan::step::Prompter for SaysYes {
+    fn can_ask(&self) -> bool {
+        true
+    }
+    fn ask(&self, question: &str) -> opsplan_plan::step::BoxFuture<bool> {
+        self.0.lock().unwrap().push(question.to_string());
+        Box::pin(async { true })
+    }
+}
+
+/// Ask once: the operator's yes to a `confirm` approves the destructive steps after it
+/// (the question names them); a destructive step no confirm comes before is still asked
+/// about on its own (it follows an `assert`, not a confirm).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_yes_to_a_confirm_approves_the_destructive_steps_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let body = [
+        "  - id: ask\n    type: confirm\n    with: { message: Wipe the data? }\n".to_string(),
+        mock("wipe", &log, "").replace(
+            "    type",
+            "    needs: [ask]\n    destructive: true\n    type",
+        ),
+        "  - id: guard\n    type: assert\n    with: { that: true, message: never }\n".to_string(),
+        mock("lone", &log, "").replace(
+            "    type",
+            "    needs: [guard]\n    destructive: true\n    type",
+        ),
+    ]
+    .concat();
+    let path = dir.path().join("plan.yaml");
+    std::fs::write(
+        &path,
+        format!("apiVersion: opsplan/v1\nkind: Plan\nmetadata:\n  name: ask-once\nsteps:\n{body}"),
+    )
+    .unwrap();
+    let registry = Arc::new(
+        Registry::new()
+            .with::<Mock>()
+            .with::<opsplan_steps::confirm::Confirm>()
+            .with::<opsplan_steps::assert::Assert>(),
+    );
+    let plan = match pipeline::load_compiled(&path, &ParamInputs::default(), Vec::new(), &registry)
+    {
+        Ok(c) => Arc::new(c.plan),
+        Err(e) => panic!("the test plan does not compile: {e:?}"),
+    };
+    let prompter = Arc::new(SaysYes::default());
+    let outcome = RunBuilder::new(plan)
+        .locks(Arc::new(FileLocks::new(dir.path().join("locks"))))
+        .prompter(prompter.clone())
+        .max_parallel(1)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(outcome.status(), RunStatus::Succeeded);
+    let mut ran = log_lines(&log);
+    ran.sort();
+    assert_eq!(ran, ["lone", "wipe"]);
+    let mut questions = prompter.0.lock().unwrap().clone();
+    questions.sort();
+    assert_eq!(
+        questions,
+        [
+            "Step `lone` is destructive: mock lone\n  Run it?",
+            "Wipe the data?\n  A yes also runs the destructive step(s) `wipe` without asking again.",
+        ]
+    );
+}

@@ -252,19 +252,61 @@ fn destructive_needs_force_without_a_terminal() {
     assert!(dir.path().join("wiped").exists());
 }
 
-// g. A confirm step with no terminal and no --yes fails and says to pass --yes.
+// g. A confirm step with no terminal and no --yes: refused before the first step runs
+// (exit 2, the step named, --yes suggested); with --yes it runs.
 #[test]
 fn confirm_needs_yes_without_a_terminal() {
     let dir = tempdir();
     let r = run("confirm.yaml", dir.path(), &[]);
-    assert_eq!(r.code, 1, "{}", r.all());
-    assert!(r.stderr.contains("--yes"), "{}", r.stderr);
-    assert!(r.stderr.contains("Really go on?"), "{}", r.stderr);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert_eq!(
+        r.stderr.trim_end(),
+        "error: this plan has confirm steps (ask) and there is no terminal to answer them on; \
+         nothing was run. Check `opsplan preview` and pass --yes to answer them.",
+        "{}",
+        r.all()
+    );
+    assert!(
+        !dir.path().join("before-ran").exists(),
+        "a step ran before the refusal"
+    );
     assert!(!dir.path().join("after-ran").exists());
 
     let r = run("confirm.yaml", dir.path(), &["--yes"]);
     assert_eq!(r.code, 0, "{}", r.all());
+    assert!(dir.path().join("before-ran").exists());
     assert!(dir.path().join("after-ran").exists());
+}
+
+// g2. A confirm before a destructive step, no terminal: one refusal names both and what
+// answers each (--yes, --force); --yes alone is still refused before anything runs.
+#[test]
+fn confirm_and_destructive_are_refused_together_without_a_terminal() {
+    let dir = tempdir();
+    let r = run("confirm-destructive.yaml", dir.path(), &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert_eq!(
+        r.stderr.trim_end(),
+        "error: this plan has confirm steps (ask) and there is no terminal to answer them on, \
+         and destructive steps (wipe-data) that need --force; nothing was run. Check \
+         `opsplan preview` and pass --yes and --force to answer them.",
+        "{}",
+        r.all()
+    );
+    assert!(!dir.path().join("before-ran").exists());
+
+    let r = run("confirm-destructive.yaml", dir.path(), &["--yes"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("wipe-data"), "{}", r.stderr);
+    assert!(!dir.path().join("before-ran").exists());
+
+    let r = run(
+        "confirm-destructive.yaml",
+        dir.path(),
+        &["--yes", "--force"],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(dir.path().join("wiped").exists());
 }
 
 // h. A secret from the environment reaches the child, but never the binary's output, even
@@ -324,4 +366,40 @@ fn background_process_holding_the_pipes_does_not_hang_the_step() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.elapsed < Duration::from_secs(10), "took {:?}", r.elapsed);
     assert!(r.stderr.contains("after | saw started"), "{}", r.stderr);
+}
+
+// i. An HTTP step against a server that accepts the connection and never answers fails on
+// its request timeout (per step here; 5m by default), naming it, instead of hanging.
+#[test]
+fn http_step_times_out_on_a_server_that_never_answers() {
+    let dir = tempdir();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/exec", listener.local_addr().expect("addr"));
+    // Accepts and holds every connection, reading nothing and answering nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let started = Instant::now();
+    let r = run(
+        "http-silent.yaml",
+        dir.path(),
+        &["--set", &format!("url={url}")],
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stderr.contains(&format!(
+            "no complete answer from {url} within 1s (request_timeout)"
+        )),
+        "{}",
+        r.all()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the step hung: {:?}",
+        started.elapsed()
+    );
+    assert!(!dir.path().join("after-ran").exists());
 }

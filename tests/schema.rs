@@ -80,3 +80,65 @@ fn schema_rejects_a_misspelt_argument() {
         "`args` is not an exec argument; the schema must say so"
     );
 }
+
+fn committed_validator() -> jsonschema::Validator {
+    let text =
+        std::fs::read_to_string(repo().join("schemas/plan.v1.json")).expect("schema committed");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("the schema is JSON");
+    jsonschema::validator_for(&schema).expect("the committed schema compiles")
+}
+
+/// What editors load: the committed file, checked with a standard validator against every
+/// plan file under plans/ (fragments and examples too).
+#[test]
+fn every_plan_conforms_to_the_committed_schema_file() {
+    let validator = committed_validator();
+    let plans = plans();
+    assert!(plans.len() > 10, "plans/ holds the shipped plans");
+    for path in plans {
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let value: serde_json::Value = serde_saphyr::from_str(&text).expect("plan parses");
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{} does not conform to schemas/plan.v1.json:\n{}",
+            path.display(),
+            errors.join("\n")
+        );
+    }
+}
+
+/// The schema says what validate says where a schema can: the apiVersion of this format,
+/// the step id grammar (E022) and the duration grammar (E070), templates allowed.
+#[test]
+fn schema_rejects_a_wrong_api_version_id_or_duration() {
+    let validator = committed_validator();
+    let plan = |api: &str, id: &str, timeout: &str| {
+        serde_json::json!({
+            "apiVersion": api, "kind": "Plan", "metadata": {"name": "x"},
+            "steps": [{"id": id, "type": "exec", "with": {"argv": ["true"]}, "timeout": timeout,
+                       "retry": {"attempts": 2, "backoff": {"initial": "1s", "max": "1m 30s"}}}]
+        })
+    };
+    assert!(validator.is_valid(&plan("opsplan/v1", "copy-db_2", "1h 30m")));
+    assert!(validator.is_valid(&plan("opsplan/v1", "a", "{{ params.deadline }}")));
+    assert!(
+        !validator.is_valid(&plan("opsplan/v2", "a", "30s")),
+        "apiVersion other than opsplan/v1"
+    );
+    for id in ["Copy", "2nd", "copy db", "copy.db", ""] {
+        assert!(
+            !validator.is_valid(&plan("opsplan/v1", id, "30s")),
+            "id `{id}`"
+        );
+    }
+    for timeout in ["forever", "30", "5 parsecs", ""] {
+        assert!(
+            !validator.is_valid(&plan("opsplan/v1", "a", timeout)),
+            "timeout `{timeout}`"
+        );
+    }
+}

@@ -9,9 +9,13 @@ mod diagnostics;
 mod fuzz_loader;
 #[path = "library.rs"]
 mod library;
+#[path = "no_values.rs"]
+mod no_values;
 #[path = "plans.rs"]
 mod plans;
 #[path = "preview.rs"]
 mod preview;
 #[path = "schema.rs"]
 mod schema;
+#[path = "validate.rs"]
+mod validate;

@@ -3,7 +3,7 @@
 use crate::console::LogFormat;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use opsplan_plan::compile::CompiledPlan;
-use opsplan_plan::diagnostic::{self, Code, Diagnostic, Severity};
+use opsplan_plan::diagnostic::{self, Diagnostic, Severity};
 use opsplan_plan::params::ParamInputs;
 use opsplan_plan::pipeline::{self, LoadError};
 use opsplan_plan::source::Sources;
@@ -18,10 +18,12 @@ mod generations;
 mod plans;
 mod resume;
 mod runs;
+mod validate;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use validate::ValidateFormat;
 
 #[derive(Parser)]
 #[command(
@@ -38,7 +40,9 @@ struct Cli {
 enum Command {
     /// Check plan files (or folders of them) and report every problem found.
     Validate {
-        /// Plan files or folders (searched for *.yaml and *.yml), or shipped plans' names.
+        /// Plan files or folders, or shipped plans' names. A folder is searched for *.yaml and *.yml files that are
+        /// opsplan files (`apiVersion: opsplan/…`); other YAML and hidden files are skipped
+        /// and counted. No plan found is an error.
         #[arg(default_value = "plans")]
         paths: Vec<PathBuf>,
         /// Check these params files (or folders of them, one file per environment) against
@@ -48,8 +52,10 @@ enum Command {
         /// Fail on warnings too.
         #[arg(long)]
         deny_warnings: bool,
-        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-        format: OutputFormat,
+        /// text (stderr), json, sarif (SARIF 2.1.0) or github (workflow annotations), on
+        /// stdout; the summary line is on stderr in every format.
+        #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+        format: ValidateFormat,
     },
     /// Show what a run would do, without touching anything.
     Preview {
@@ -296,9 +302,26 @@ pub(crate) fn main() -> i32 {
             params,
             deny_warnings,
             format,
-        } if !params.is_empty() => {
-            plans::cmd_validate_params(&paths, &params, deny_warnings, format, &registry)
-        }
+        } if !params.is_empty() => match format {
+            ValidateFormat::Text => plans::cmd_validate_params(
+                &paths,
+                &params,
+                deny_warnings,
+                OutputFormat::Text,
+                &registry,
+            ),
+            ValidateFormat::Json => plans::cmd_validate_params(
+                &paths,
+                &params,
+                deny_warnings,
+                OutputFormat::Json,
+                &registry,
+            ),
+            ValidateFormat::Sarif | ValidateFormat::Github => {
+                errln!("error: --params reports as text or json (--format text|json); SARIF and GitHub annotations cover plan files only");
+                exit::INVALID
+            }
+        },
         Command::Validate {
             paths,
             deny_warnings,
@@ -319,9 +342,12 @@ pub(crate) fn main() -> i32 {
             plan,
             params,
             format,
-        } => match plans::resolve(&plan).and_then(|p| load_compiled(&p, &params, false, &registry))
-        {
+        } => match load_preview(&plan, &params, &registry) {
             Ok(p) => {
+                if !p.not_given.is_empty() {
+                    let note = preview::not_given_note(&p.not_given, |n| format!("⟨params.{n}⟩"));
+                    errln!("note: {note}");
+                }
                 out!(
                     "{}",
                     match format {
@@ -462,53 +488,25 @@ fn print_diagnostics(diags: &[Diagnostic], sources: &Sources) {
     }
 }
 
-/// Plan files under the given paths; folders are searched recursively, sorted.
-fn plan_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Diagnostic> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut stack = vec![p.clone()];
-            while let Some(dir) = stack.pop() {
-                let entries = std::fs::read_dir(&dir).map_err(|e| {
-                    Diagnostic::new(
-                        Code::Io,
-                        format!("cannot read folder {}: {e}", dir.display()),
-                    )
-                })?;
-                for entry in entries.flatten() {
-                    let path = entry.path();
-                    if path.is_dir() {
-                        stack.push(path);
-                    } else if matches!(
-                        path.extension().and_then(|e| e.to_str()),
-                        Some("yaml" | "yml")
-                    ) {
-                        out.push(path);
-                    }
-                }
-            }
-        } else {
-            // A file, or a shipped plan's name (an error suggests the closest one).
-            out.push(opsplan_plan::library::resolve_arg(p)?);
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 fn cmd_validate(
     paths: &[PathBuf],
     deny_warnings: bool,
-    format: OutputFormat,
+    format: ValidateFormat,
     registry: &Arc<Registry>,
 ) -> i32 {
-    let files = match plan_files(paths) {
+    let found = match validate::find_plans(paths) {
         Ok(f) => f,
         Err(d) => return plans::fail(&d),
     };
+    if found.files.is_empty() {
+        errln!("{}", validate::nothing_found(paths, &found));
+        return exit::INVALID;
+    }
+    let files = &found.files;
     let (mut errors, mut warnings) = (0, 0);
     let mut json = Vec::new();
-    for file in &files {
+    let mut reports = Vec::new();
+    for file in files {
         let mut sources = Sources::default();
         let pipeline::Checked {
             diagnostics: diags,
@@ -524,7 +522,7 @@ fn cmd_validate(
             .filter(|d| d.severity == Severity::Warning)
             .count();
         match format {
-            OutputFormat::Text => {
+            ValidateFormat::Text => {
                 print_diagnostics(&diags, &sources);
                 if diags.is_empty() {
                     let what = if fragment {
@@ -535,25 +533,38 @@ fn cmd_validate(
                     errln!("{}: {what}", file.display());
                 }
             }
-            OutputFormat::Json => {
+            ValidateFormat::Json => {
                 json.extend(diags.iter().map(|d| diagnostic::to_json(d, &sources)));
             }
+            ValidateFormat::Sarif | ValidateFormat::Github => reports.push(validate::FileReport {
+                file: file.clone(),
+                sources,
+                diagnostics: diags,
+            }),
         }
     }
-    if format == OutputFormat::Json {
-        outln!(
+    let skipped = validate::skipped_text(&found);
+    match format {
+        ValidateFormat::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "files": files.len(), "errors": errors, "warnings": warnings, "diagnostics": json,
+                "files": files.len(), "errors": errors, "warnings": warnings,
+                "skipped": {"other_yaml": found.other_yaml, "hidden": found.hidden},
+                "diagnostics": json,
             }))
             .unwrap_or_default()
-        );
-    } else {
-        errln!(
-            "{} file(s): {errors} error(s), {warnings} warning(s)",
-            files.len()
-        );
+        ),
+        ValidateFormat::Sarif => outln!(
+            "{}",
+            serde_json::to_string_pretty(&validate::sarif(&reports)).unwrap_or_default()
+        ),
+        ValidateFormat::Github => out!("{}", validate::github(&reports)),
+        ValidateFormat::Text => {}
     }
+    errln!(
+        "{} file(s): {errors} error(s), {warnings} warning(s){skipped}",
+        files.len()
+    );
     if errors > 0 || (deny_warnings && warnings > 0) {
         exit::INVALID
     } else {
@@ -576,12 +587,33 @@ fn load_compiled(
     load_inputs(path, &inputs, registry)
 }
 
+/// Load for preview and graph: params without a value (secrets too) become placeholders
+/// `⟨params.NAME⟩`; the preview and the graph say which.
+fn load_preview(
+    path: &Path,
+    args: &ParamArgs,
+    registry: &Arc<Registry>,
+) -> Result<CompiledPlan, i32> {
+    let path = plans::resolve(path)?;
+    let inputs = ParamInputs {
+        set: args.set.clone(),
+        file: args.file.clone(),
+        read_secrets: false,
+    };
+    report_load(pipeline::load_for_preview(&path, &inputs, registry))
+}
+
 fn load_inputs(
     path: &Path,
     inputs: &ParamInputs,
     registry: &Arc<Registry>,
 ) -> Result<CompiledPlan, i32> {
-    match pipeline::load_compiled(path, inputs, Vec::new(), registry) {
+    report_load(pipeline::load_compiled(path, inputs, Vec::new(), registry))
+}
+
+/// Prints the warnings or errors of a load; errors map to exit code 2.
+fn report_load(loaded: Result<pipeline::Compiled, LoadError>) -> Result<CompiledPlan, i32> {
+    match loaded {
         Ok(c) => {
             print_diagnostics(&c.warnings, &c.sources);
             Ok(c.plan)
@@ -646,7 +678,7 @@ fn cmd_preview(
     format: PreviewFormat,
     registry: &Arc<Registry>,
 ) -> i32 {
-    let plan = match load_compiled(path, args, false, registry) {
+    let plan = match load_preview(path, args, registry) {
         Ok(p) => p,
         Err(code) => return code,
     };

@@ -3,7 +3,7 @@
 //! `needs` edges plus undo and cleanup edges. Preview, graph and run all read this one value.
 
 use crate::diagnostic::{Code, Diagnostic};
-use crate::params::{self, ParamInputs, ResolvedParams};
+use crate::params::{self, MissingValues, ParamInputs, ResolvedParams};
 use crate::plan::{LoadedPlan, ResumePolicy, RetryDecl};
 use crate::source::de::Sp;
 use crate::source::{Node, NodeValue, Sources, Span};
@@ -96,6 +96,9 @@ pub struct CompiledStep {
     pub on_resume: ResumePolicy,
     /// What `on_resume: check` runs.
     pub probe: Option<CompiledAction>,
+    /// The `timeout:` as written when it reads a param without a value (a preview with
+    /// placeholders); `timeout` is then `None`.
+    pub timeout_pending: Option<String>,
     /// The steps whose outputs this step's templates may read (ascending), so its template
     /// context holds only those instead of every step of the plan (which made each render
     /// cost O(plan size), and a run or preview of N steps O(N²)). `None` when a template
@@ -117,6 +120,10 @@ pub struct ScopeParams {
     pub masked: serde_json::Map<String, serde_json::Value>,
     /// Qualified-id prefix of the fragment's steps (`tsdb.`), empty for the plan.
     pub prefix: String,
+    /// The params of this scope whose value is a placeholder (`⟨params.x⟩`), which
+    /// templates see as a placeholder object: a preview renders `{{ params.x }}/dump` as
+    /// `⟨params.x⟩/dump` and `params.x.y` as `⟨params.x.y⟩`.
+    pub placeholders: Vec<String>,
 }
 
 pub struct CompiledPlan {
@@ -134,6 +141,11 @@ pub struct CompiledPlan {
     pub graph: DiGraph<GraphNode, EdgeKind>,
     pub locks: Vec<String>,
     pub redactor: Arc<Redactor>,
+    /// The plan's params that had no value and were compiled as placeholders (empty unless
+    /// compiled with [`MissingValues::Placeholder`]).
+    pub not_given: Vec<String>,
+    /// Compiled with [`MissingValues::Placeholder`]: for preview and graph only, never run.
+    pub preview_only: bool,
 }
 
 impl CompiledPlan {
@@ -316,7 +328,7 @@ fn context_for(
         &scope_params.masked
     };
     let mut ctx = serde_json::json!({
-        "params": params,
+        "params": {},
         "plan": {
             "name": plan.name, "version": plan.version, "system": plan.system,
         },
@@ -335,7 +347,45 @@ fn context_for(
         })
         .unwrap_or_default();
     value.insert("steps".into(), Value::from(steps_map));
+    let params: std::collections::BTreeMap<String, Value> = params
+        .iter()
+        .map(|(k, v)| {
+            let v = match v.as_str().and_then(placeholder_inner) {
+                Some(inner) if scope_params.placeholders.contains(k) => {
+                    Value::from_object(template::Placeholder(inner.to_string()))
+                }
+                _ => template::json_to_value(v),
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    value.insert("params".into(), Value::from(params));
+    if plan.preview_only {
+        if let Some(inner) = item
+            .and_then(|(v, _)| v.as_str())
+            .and_then(placeholder_inner)
+        {
+            value.insert(
+                "item".into(),
+                Value::from_object(template::Placeholder(inner.to_string())),
+            );
+        }
+    }
     Value::from(value)
+}
+
+/// `x` of a string that is exactly one placeholder `⟨x⟩`.
+fn placeholder_inner(s: &str) -> Option<&str> {
+    s.strip_prefix(template::PLACEHOLDER_OPEN)?
+        .strip_suffix('⟩')
+        .filter(|inner| !inner.contains(template::PLACEHOLDER_OPEN))
+}
+
+/// Whether any string in a node holds a placeholder.
+fn holds_placeholder(node: &Node) -> bool {
+    let mut found = false;
+    node.walk_strings(&mut |_, s| found |= s.contains(template::PLACEHOLDER_OPEN));
+    found
 }
 
 fn parse_duration(text: &Sp<String>, what: &str) -> Result<Duration, Diagnostic> {
@@ -393,14 +443,32 @@ pub fn compile(
     inputs: &ParamInputs,
     given: &[(Node, Node)],
 ) -> Result<CompiledPlan, Vec<Diagnostic>> {
+    compile_with(plan, sources, inputs, given, MissingValues::Refuse)
+}
+
+/// [`compile`], with `missing` saying what a param without a value becomes. With
+/// [`MissingValues::Placeholder`] (preview, graph) a missing value is `⟨params.NAME⟩`
+/// wherever it is rendered, a `for_each` over it is one step `id[⟨params.NAME⟩]` whose
+/// `item` is `⟨item⟩`, and a timeout that reads it is shown as written; the plan is marked
+/// [`CompiledPlan::preview_only`].
+pub fn compile_with(
+    plan: &LoadedPlan,
+    sources: Arc<Sources>,
+    inputs: &ParamInputs,
+    given: &[(Node, Node)],
+    missing: MissingValues,
+) -> Result<CompiledPlan, Vec<Diagnostic>> {
     let doc = &plan.doc;
-    let resolved = params::resolve(
+    let placeholder_mode = missing == MissingValues::Placeholder;
+    let resolved = params::resolve_with(
         &doc.params,
         given,
         &inputs.set,
         inputs.read_secrets,
         "--params",
+        missing,
     )?;
+    let not_given = resolved.not_given();
     let mut secrets: Vec<String> = resolved.secret_values().collect();
     let mut diags = Vec::new();
     let run_stub = serde_json::json!({"id": "preview", "started": "1970-01-01T00:00:00Z"});
@@ -410,6 +478,7 @@ pub fn compile(
         real: resolved.to_json(true),
         masked: resolved.to_json(false),
         prefix: String::new(),
+        placeholders: not_given.clone(),
     }];
     let mut compiled = CompiledPlan {
         name: doc.metadata.name.value.clone(),
@@ -426,6 +495,8 @@ pub fn compile(
         graph: DiGraph::new(),
         locks: Vec::new(),
         redactor: Arc::new(Redactor::default()),
+        not_given,
+        preview_only: placeholder_mode,
     };
     for (i, scope) in plan.scopes.iter().enumerate().skip(1) {
         let Some((args, parent)) = &scope.args else {
@@ -460,22 +531,38 @@ pub fn compile(
                 let entries = |n: &Node| n.as_map().map(<[_]>::to_vec).unwrap_or_default();
                 let what = format!("the `with:` of fragment {}", prefix.trim_end_matches('.'));
                 match (
-                    params::resolve(
+                    params::resolve_with(
                         &scope.params,
                         &entries(&real),
                         &[],
                         inputs.read_secrets,
                         &what,
+                        missing,
                     ),
-                    params::resolve(&scope.params, &entries(&masked), &[], false, &what),
+                    params::resolve_with(
+                        &scope.params,
+                        &entries(&masked),
+                        &[],
+                        false,
+                        &what,
+                        missing,
+                    ),
                 ) {
                     (Ok(r), Ok(m)) => {
                         secrets.extend(r.secret_values());
+                        // A value passed from a parent param without a value is one too.
+                        let placeholders = r
+                            .0
+                            .iter()
+                            .filter(|(_, v)| v.value.as_str().and_then(placeholder_inner).is_some())
+                            .map(|(k, _)| k.clone())
+                            .collect();
                         // A value passed from a secret of the parent stays masked.
                         scopes.push(ScopeParams {
                             real: r.to_json(true),
                             masked: m.to_json(false),
                             prefix,
+                            placeholders,
                         });
                     }
                     (Err(e), _) | (_, Err(e)) => {
@@ -484,6 +571,7 @@ pub fn compile(
                             real: Default::default(),
                             masked: Default::default(),
                             prefix,
+                            placeholders: Vec::new(),
                         });
                     }
                 }
@@ -494,6 +582,7 @@ pub fn compile(
                     real: Default::default(),
                     masked: Default::default(),
                     prefix,
+                    placeholders: Vec::new(),
                 });
             }
         }
@@ -519,9 +608,21 @@ pub fn compile(
             &run_stub,
             None,
         );
+        let mut placeholder_label = None;
         let items: Vec<Option<(serde_json::Value, usize)>> = match &step.decl.for_each {
             None => vec![None],
             Some(node) => match template::render_node(node, &ctx, Some(&sources)) {
+                // A list not given: one step stands for all of its items.
+                Ok(Node {
+                    value: NodeValue::Str(text),
+                    ..
+                }) if placeholder_mode && text.contains(template::PLACEHOLDER_OPEN) => {
+                    placeholder_label = Some(text);
+                    vec![Some((
+                        serde_json::Value::String(format!("{}item⟩", template::PLACEHOLDER_OPEN)),
+                        0,
+                    ))]
+                }
                 Ok(Node {
                     value: NodeValue::Seq(items),
                     ..
@@ -552,20 +653,28 @@ pub fn compile(
             .iter()
             .flat_map(|n| expanded.get(&n.value).cloned().unwrap_or_default())
             .collect();
+        let mut timeout_pending = None;
         let timeout = match &step.decl.timeout {
-            Some(t) => {
-                match render_static(t, &ctx, &sources).and_then(|t| parse_duration(&t, "timeout")) {
+            Some(t) => match render_static(t, &ctx, &sources) {
+                Ok(r) if placeholder_mode && r.value.contains(template::PLACEHOLDER_OPEN) => {
+                    timeout_pending = Some(r.value);
+                    None
+                }
+                r => match r.and_then(|t| parse_duration(&t, "timeout")) {
                     Ok(d) => Some(d),
                     Err(d) => {
                         diags.push(d);
                         None
                     }
-                }
-            }
+                },
+            },
             None => None,
         };
         let retry = retry_policy(step.decl.retry.as_ref(), &ctx, &sources).unwrap_or_else(|d| {
-            diags.push(d);
+            // A backoff that reads a param without a value: the default is shown.
+            if !placeholder_mode {
+                diags.push(d);
+            }
             RetryPolicy::default()
         });
         let action = |u: &crate::plan::ActionDecl| {
@@ -596,17 +705,22 @@ pub fn compile(
         // Decided from the arguments rendered with the params where they need nothing else
         // (`delete: "{{ params.prune }}"`); otherwise a templated flag counts as set.
         // Rendering is needed only when the worst case says the step may destroy data.
+        // A flag that reads a param without a value counts as set (the worst case).
         let destructive = kind.destructive(&with)
             && match template::render_node(&with, &ctx, None) {
+                Ok(rendered) if placeholder_mode && holds_placeholder(&rendered) => true,
                 Ok(rendered) => kind.destructive_rendered(&rendered),
                 Err(_) => true,
             };
         let count = items.len();
         let mut ids = Vec::new();
         for item in items {
-            let id = match &item {
-                None => step.id.value.clone(),
-                Some((v, i)) => format!("{}[{}]", step.id.value, item_label(v, *i, count)),
+            let id = match (&item, &placeholder_label) {
+                (None, _) => step.id.value.clone(),
+                (Some(_), Some(label)) => format!("{}[{label}]", step.id.value),
+                (Some((v, i)), None) => {
+                    format!("{}[{}]", step.id.value, item_label(v, *i, count))
+                }
             };
             ids.push(compiled.steps.len());
             compiled.steps.push(CompiledStep {
@@ -645,6 +759,7 @@ pub fn compile(
                     .map_or_else(|| default_resume(&kind, &with, &step.decl), |p| p.value),
                 probe: probe.clone(),
                 reads: None,
+                timeout_pending: timeout_pending.clone(),
             });
         }
         expanded.insert(step.id.value.clone(), ids);

@@ -26,6 +26,10 @@ pub fn dot(plan: &CompiledPlan) -> String {
         "digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];",
         plan.name
     );
+    if !plan.not_given.is_empty() {
+        let note = crate::preview::not_given_note(&plan.not_given, |n| format!("⟨params.{n}⟩"));
+        let _ = writeln!(o, "  // {note}");
+    }
     for n in plan.graph.node_indices() {
         let (id, text) = label(plan, plan.graph[n]);
         let style = match plan.graph[n] {
@@ -52,6 +56,10 @@ pub fn dot(plan: &CompiledPlan) -> String {
 
 pub fn mermaid(plan: &CompiledPlan) -> String {
     let mut o = String::from("flowchart TD\n");
+    if !plan.not_given.is_empty() {
+        let note = crate::preview::not_given_note(&plan.not_given, |n| format!("⟨params.{n}⟩"));
+        let _ = writeln!(o, "  %% {note}");
+    }
     for n in plan.graph.node_indices() {
         let (id, text) = label(plan, plan.graph[n]);
         let text = text.replace("\\n", "<br>");

@@ -20,6 +20,25 @@ pub struct ParamInputs {
     pub read_secrets: bool,
 }
 
+/// What a declared param without any value becomes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MissingValues {
+    /// An error (`E041 missing-param`): a run needs every value.
+    #[default]
+    Refuse,
+    /// A placeholder `⟨params.NAME⟩` with the source [`NOT_GIVEN`]: preview and graph need
+    /// no values (a change ticket or a CI job has no production secrets).
+    Placeholder,
+}
+
+/// The `source` of a param that got a placeholder instead of a value.
+pub const NOT_GIVEN: &str = "not given";
+
+/// How a param without a value is shown: `⟨params.backup_dir⟩`.
+pub fn placeholder_text(name: &str) -> String {
+    format!("{}params.{name}⟩", crate::template::PLACEHOLDER_OPEN)
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ParamValue {
     pub value: Value,
@@ -32,12 +51,12 @@ pub struct ParamValue {
 pub struct ResolvedParams(pub IndexMap<String, ParamValue>);
 
 impl ResolvedParams {
-    /// Values for templates; secrets masked unless `real`.
+    /// Values for templates; secrets masked unless `real` (a placeholder stays as it is).
     pub fn to_json(&self, real: bool) -> serde_json::Map<String, Value> {
         self.0
             .iter()
             .map(|(k, p)| {
-                let v = if p.secret && !real {
+                let v = if p.secret && !real && p.source != NOT_GIVEN {
                     Value::String(MASK.into())
                 } else {
                     p.value.clone()
@@ -46,10 +65,18 @@ impl ResolvedParams {
             })
             .collect()
     }
+    /// The params without a value (placeholders), in declaration order.
+    pub fn not_given(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(_, p)| p.source == NOT_GIVEN)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
     pub fn secret_values(&self) -> impl Iterator<Item = String> + '_ {
         self.0
             .values()
-            .filter(|p| p.secret)
+            .filter(|p| p.secret && p.source != NOT_GIVEN)
             .filter_map(|p| p.value.as_str().map(str::to_string))
     }
 }
@@ -100,6 +127,22 @@ pub fn resolve(
     read_secrets: bool,
     what: &str,
 ) -> Result<ResolvedParams, Vec<Diagnostic>> {
+    resolve_with(decls, given, set, read_secrets, what, MissingValues::Refuse)
+}
+
+/// [`resolve`], with `missing` saying what a param without a value becomes. With
+/// [`MissingValues::Placeholder`] a given value that holds a placeholder (a fragment's
+/// `with:` rendered from a parent param without a value) is kept as it is, whatever the
+/// declared type: it stands for a value only a run has.
+pub fn resolve_with(
+    decls: &IndexMap<String, ParamDecl>,
+    given: &[(Node, Node)],
+    set: &[(String, String)],
+    read_secrets: bool,
+    what: &str,
+    missing: MissingValues,
+) -> Result<ResolvedParams, Vec<Diagnostic>> {
+    let placeholders = missing == MissingValues::Placeholder;
     let mut diags = Vec::new();
     let mut out = IndexMap::new();
     for (key, _) in given {
@@ -151,7 +194,12 @@ pub fn resolve(
         let result: Option<Result<(Value, String), Diagnostic>> = if let Some((_, v)) = from_set {
             Some(from_string(ty, v, name).map(|v| (v, "--set".into())))
         } else if let Some((_, node)) = from_given {
-            Some(from_node(ty, node, name).map(|v| (v, what.to_string())))
+            match node.as_str() {
+                Some(s) if placeholders && s.contains(crate::template::PLACEHOLDER_OPEN) => {
+                    Some(Ok((Value::String(s.to_string()), what.to_string())))
+                }
+                _ => Some(from_node(ty, node, name).map(|v| (v, what.to_string()))),
+            }
         } else if let Some((env, v)) = from_env {
             Some(from_string(ty, &v, name).map(|v| (v, format!("env:{}", env.value))))
         } else if let (true, Some(file)) = (secret, &decl.file) {
@@ -193,6 +241,21 @@ pub fn resolve(
                 .map(|d| from_node(ty, d, name).map(|v| (v, "default".into())))
         };
         match result {
+            Some(Ok((value, source)))
+                if placeholders
+                    && value
+                        .as_str()
+                        .is_some_and(|s| s.contains(crate::template::PLACEHOLDER_OPEN)) =>
+            {
+                out.insert(
+                    name.clone(),
+                    ParamValue {
+                        value,
+                        secret,
+                        source,
+                    },
+                );
+            }
             Some(Ok((value, source))) => {
                 if let Some(text) = value.as_str().filter(|t| secret && too_short(t)) {
                     diags.push(
@@ -245,6 +308,16 @@ pub fn resolve(
                     d = d.label(here, "declared here");
                 }
                 diags.push(d);
+            }
+            None if placeholders && (decl.required || secret) => {
+                out.insert(
+                    name.clone(),
+                    ParamValue {
+                        value: Value::String(placeholder_text(name)),
+                        secret,
+                        source: NOT_GIVEN.into(),
+                    },
+                );
             }
             None if decl.required || secret => {
                 let mut how = vec![format!("--set {name}=…"), "--params FILE".to_string()];

@@ -4,7 +4,7 @@
 
 use crate::compile::{self, CompiledPlan};
 use crate::diagnostic::{self, Code, Diagnostic};
-use crate::params::{self, ParamInputs};
+use crate::params::{self, MissingValues, ParamInputs};
 use crate::plan::{self, Kind, LoadedPlan};
 use crate::source::{Node, Sources};
 use crate::step::Registry;
@@ -37,9 +37,19 @@ pub fn check_file(path: &Path, sources: &mut Sources, registry: &Arc<Registry>) 
         };
     }
     if let Some(l) = &loaded {
-        if !diags.iter().any(Diagnostic::is_error) {
-            diags.extend(crate::validate::check(l, sources));
-        }
+        // One pass: the checks run on whatever could be read. When a part had to be left
+        // out (or a fragment could not be read), only the checks of single fields and
+        // steps run; those that relate parts would report what is missing.
+        let complete = !l.incomplete
+            && diags
+                .iter()
+                .filter(|d| d.is_error())
+                .all(|d| d.code == Code::UnknownField);
+        diags.extend(
+            crate::validate::check(l, sources)
+                .into_iter()
+                .filter(|d| complete || local_check(d.code)),
+        );
     }
     diagnostic::sort(&mut diags);
     Checked {
@@ -47,6 +57,33 @@ pub fn check_file(path: &Path, sources: &mut Sources, registry: &Arc<Registry>) 
         diagnostics: diags,
         fragment: false,
     }
+}
+
+/// Codes of checks that look at one field or one step, and stay right when other parts of
+/// the plan could not be read.
+fn local_check(code: Code) -> bool {
+    matches!(
+        code,
+        Code::UnknownStepType
+            | Code::DuplicateStepId
+            | Code::InvalidStepId
+            | Code::Cycle
+            | Code::SelfNeeds
+            | Code::TemplateSyntax
+            | Code::SecretLiteral
+            | Code::ParamDefaultType
+            | Code::SecretUnmaskable
+            | Code::ShortSecret
+            | Code::BadDuration
+            | Code::BadGlob
+            | Code::BadRetry
+            | Code::StepArgs
+            | Code::UnknownLockOrResource
+            | Code::NoDescription
+            | Code::LongTimeoutMissing
+            | Code::UnquotedShellTemplate
+            | Code::SecretInShellScript
+    )
 }
 
 /// Why [`load_compiled`] gave no plan.
@@ -75,6 +112,33 @@ pub fn load_compiled(
     inputs: &ParamInputs,
     extra: Vec<(Node, Node)>,
     registry: &Arc<Registry>,
+) -> Result<Compiled, LoadError> {
+    load_compiled_with(path, inputs, extra, registry, MissingValues::Refuse)
+}
+
+/// [`load_compiled`] for preview and graph: a param without a value (secrets included)
+/// becomes a placeholder `⟨params.NAME⟩` instead of an error, and the plan says which
+/// ([`CompiledPlan::not_given`]). Such a plan is [`CompiledPlan::preview_only`].
+pub fn load_for_preview(
+    path: &Path,
+    inputs: &ParamInputs,
+    registry: &Arc<Registry>,
+) -> Result<Compiled, LoadError> {
+    load_compiled_with(
+        path,
+        inputs,
+        Vec::new(),
+        registry,
+        MissingValues::Placeholder,
+    )
+}
+
+fn load_compiled_with(
+    path: &Path,
+    inputs: &ParamInputs,
+    extra: Vec<(Node, Node)>,
+    registry: &Arc<Registry>,
+    missing: MissingValues,
 ) -> Result<Compiled, LoadError> {
     let mut sources = Sources::default();
     let checked = check_file(path, &mut sources, registry);
@@ -105,7 +169,7 @@ pub fn load_compiled(
     };
     let given = [given, extra].concat();
     let sources = Arc::new(sources);
-    match compile::compile(&loaded, sources.clone(), inputs, &given) {
+    match compile::compile_with(&loaded, sources.clone(), inputs, &given, missing) {
         Ok(plan) => Ok(Compiled {
             plan,
             warnings,

@@ -4,6 +4,7 @@
 
 use crate::compile::CompiledPlan;
 use crate::rollback::{self, RollbackPlan, State};
+use crate::source::{Node, NodeValue};
 use crate::step::StepStatus;
 use crate::template;
 use serde::Serialize;
@@ -18,6 +19,10 @@ pub struct Preview {
     pub applies_to: Option<String>,
     pub file: String,
     pub params: Vec<ParamLine>,
+    /// Params without a value, shown as `⟨params.NAME⟩` wherever they are rendered; a run
+    /// needs them all.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_given: Vec<String>,
     pub locks: Vec<String>,
     pub stages: Vec<Vec<StepPreview>>,
     pub rollback_map: Vec<RollbackEntry>,
@@ -75,10 +80,10 @@ fn static_skips(plan: &CompiledPlan) -> (Vec<bool>, Vec<Option<String>>) {
     let run = serde_json::json!({"id": "preview"});
     for (i, s) in plan.steps.iter().enumerate() {
         let Some(when) = &s.when else { continue };
-        // A condition that reads step outputs or the run's state cannot be decided before the
-        // run: evaluating it on the missing values would show a guess (`is defined` → false)
-        // as a decision.
-        if runtime_dependent(&when.value) {
+        // A condition that reads step outputs, the run's state or a param without a value
+        // cannot be decided before the run: evaluating it on the missing values would show a
+        // guess (`is defined` → false) as a decision.
+        if runtime_dependent(&when.value) || reads_not_given(plan, i, &when.value) {
             shown[i] = Some(format!(
                 "{} (decided at run time)",
                 template::condition_expression(&when.value)
@@ -110,13 +115,87 @@ pub fn runtime_dependent(text: &str) -> bool {
         .any(|v| v == "steps" || v.starts_with("steps.") || v == "run" || v.starts_with("run."))
 }
 
+/// Whether a template reads a param of the step's scope that has no value (a placeholder).
+fn reads_not_given(plan: &CompiledPlan, step: usize, text: &str) -> bool {
+    let missing = &plan.scopes[plan.steps[step].scope].placeholders;
+    if missing.is_empty() {
+        return false;
+    }
+    crate::validate::template_variables(text).iter().any(|v| {
+        v == "params"
+            || v.strip_prefix("params.")
+                .is_some_and(|rest| missing.iter().any(|m| rest.split('.').next() == Some(m)))
+    })
+}
+
+/// A decision computed from placeholders is a guess: where a template that is one
+/// expression reads run-time values (or a param without a value) and rendered to anything
+/// but text (`that: "{{ steps.size.outputs.stdout | int > 1024 }}"` → `false`), the preview
+/// shows `⟨expression⟩` instead, which step types describe as decided at run time.
+fn undecided(plan: &CompiledPlan, step: usize, written: &Node, rendered: Node) -> Node {
+    match (&written.value, rendered.value) {
+        // A list or map built from placeholders shows its shape (an argv with
+        // ⟨steps.x.outputs.y⟩ in it), which says more than the expression would; a scalar
+        // (a condition, a count) would be a guess.
+        (NodeValue::Str(s), value)
+            if !matches!(
+                value,
+                NodeValue::Str(_) | NodeValue::Seq(_) | NodeValue::Map(_)
+            ) =>
+        {
+            match template::whole_expression(s) {
+                Some(expr) if runtime_dependent(s) || reads_not_given(plan, step, s) => Node::new(
+                    rendered.span,
+                    NodeValue::Str(format!("{}{expr}⟩", template::PLACEHOLDER_OPEN)),
+                ),
+                _ => Node::new(rendered.span, value),
+            }
+        }
+        (NodeValue::Seq(written), NodeValue::Seq(items)) if written.len() == items.len() => {
+            Node::new(
+                rendered.span,
+                NodeValue::Seq(
+                    written
+                        .iter()
+                        .zip(items)
+                        .map(|(w, r)| undecided(plan, step, w, r))
+                        .collect(),
+                ),
+            )
+        }
+        (NodeValue::Map(written), NodeValue::Map(entries)) if written.len() == entries.len() => {
+            Node::new(
+                rendered.span,
+                NodeValue::Map(
+                    written
+                        .iter()
+                        .zip(entries)
+                        .map(|((_, w), (k, r))| (k, undecided(plan, step, w, r)))
+                        .collect(),
+                ),
+            )
+        }
+        (_, value) => Node::new(rendered.span, value),
+    }
+}
+
+/// Renders a step's (or its undo's) arguments for the preview.
+fn render_for_preview(
+    plan: &CompiledPlan,
+    step: usize,
+    with: &Node,
+    ctx: &minijinja::Value,
+) -> Result<Node, crate::diagnostic::Diagnostic> {
+    template::render_node(with, ctx, Some(&plan.sources)).map(|r| undecided(plan, step, with, r))
+}
+
 pub fn build(plan: &CompiledPlan, fail_at: Option<usize>) -> Preview {
     let (skipped, when_shown) = static_skips(plan);
     let run = serde_json::json!({"id": "⟨run id⟩", "started": "⟨run started⟩"});
     let step_preview = |i: usize| {
         let s = &plan.steps[i];
         let ctx = plan.context(i, &HashMap::new(), false, true, &run);
-        let (action, with) = match template::render_node(&s.with, &ctx, Some(&plan.sources)) {
+        let (action, with) = match render_for_preview(plan, i, &s.with, &ctx) {
             Ok(rendered) => {
                 let action = s
                     .kind
@@ -139,16 +218,17 @@ pub fn build(plan: &CompiledPlan, fail_at: Option<usize>) -> Preview {
                 )
             }
         };
-        let undo = s.undo.as_ref().map(|u| {
-            match template::render_node(&u.with, &ctx, Some(&plan.sources)) {
+        let undo = s
+            .undo
+            .as_ref()
+            .map(|u| match render_for_preview(plan, i, &u.with, &ctx) {
                 Ok(r) => u
                     .kind
                     .describe(&r)
                     .map(|a| a.summary)
                     .unwrap_or_else(|d| d.message),
                 Err(d) => format!("cannot render: {}", d.message),
-            }
-        });
+            });
         let mut action = plan.redactor.redact(&action).into_owned();
         if skipped[i] {
             action = format!("(skipped) {action}");
@@ -177,7 +257,10 @@ pub fn build(plan: &CompiledPlan, fail_at: Option<usize>) -> Preview {
                     if s.retry.jitter { ", jitter" } else { "" }
                 )
             }),
-            timeout: s.timeout.map(|t| humantime::format_duration(t).to_string()),
+            timeout: s
+                .timeout
+                .map(|t| humantime::format_duration(t).to_string())
+                .or_else(|| s.timeout_pending.clone()),
             undo,
         }
     };
@@ -235,7 +318,7 @@ pub fn build(plan: &CompiledPlan, fail_at: Option<usize>) -> Preview {
             .iter()
             .map(|(k, v)| ParamLine {
                 name: k.clone(),
-                value: if v.secret {
+                value: if v.secret && v.source != crate::params::NOT_GIVEN {
                     template::MASK.into()
                 } else {
                     v.value.clone()
@@ -243,6 +326,7 @@ pub fn build(plan: &CompiledPlan, fail_at: Option<usize>) -> Preview {
                 source: v.source.clone(),
             })
             .collect(),
+        not_given: plan.not_given.clone(),
         locks: plan.locks.clone(),
         stages,
         rollback_map,
@@ -303,6 +387,13 @@ pub fn text(p: &Preview) -> String {
                 l.source
             );
         }
+    }
+    if !p.not_given.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n{}",
+            not_given_note(&p.not_given, |n| format!("⟨params.{n}⟩"))
+        );
     }
     if !p.locks.is_empty() {
         let _ = writeln!(o, "\nLocks: {}", p.locks.join(", "));
@@ -367,6 +458,18 @@ pub fn text(p: &Preview) -> String {
         }
     }
     o
+}
+
+/// The sentence that says which params had no value (text, Markdown, graph comments).
+pub fn not_given_note(names: &[String], shown: impl Fn(&str) -> String) -> String {
+    format!(
+        "Values not given (shown as placeholders; `opsplan run` needs them): {}",
+        names
+            .iter()
+            .map(|n| shown(n))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// What happens when the `--fail-at` step fails, one line per event, in order.
@@ -446,6 +549,13 @@ pub fn markdown(p: &Preview) -> String {
                 l.source
             );
         }
+    }
+    if !p.not_given.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n> **{}**",
+            not_given_note(&p.not_given, |n| format!("`⟨params.{n}⟩`"))
+        );
     }
     if !p.locks.is_empty() {
         let _ = writeln!(

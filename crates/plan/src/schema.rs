@@ -56,7 +56,37 @@ pub fn plan_schema(registry: &Registry) -> Value {
             }
         }
     }
+    tighten(&mut root);
     root
+}
+
+/// A step id as validate accepts it (E022).
+pub const STEP_ID_PATTERN: &str = "^[a-z][a-z0-9_-]*$";
+
+/// A duration as validate accepts it (E070): humantime's numbers and units (`30s`, `1h 30m`,
+/// `500ms`), or a template that renders to one.
+pub const DURATION_PATTERN: &str = "^\\s*([0-9]+\\s*(nsec|ns|usec|us|µs|msec|ms|seconds|second|secs|sec|s|minutes|minute|mins|min|m|hours|hour|hrs|hr|h|days|day|d|weeks|week|w|months|month|M|years|year|y)\\s*)+$|\\{\\{[\\s\\S]*\\}\\}|\\{%[\\s\\S]*%\\}";
+
+/// What validate checks that a schema can say too: the `apiVersion` of this format, the
+/// step id grammar and the duration grammar of `timeout` and `backoff`, so an editor flags
+/// them as the file is typed.
+fn tighten(root: &mut Value) {
+    if let Some(api) = root.pointer_mut("/properties/apiVersion") {
+        api["const"] = json!(crate::plan::API_VERSION);
+    }
+    if let Some(id) = root.pointer_mut("/definitions/StepDecl/properties/id") {
+        id["pattern"] = json!(STEP_ID_PATTERN);
+    }
+    for pointer in [
+        "/definitions/StepDecl/properties/timeout",
+        "/definitions/ActionDecl/properties/timeout",
+        "/definitions/BackoffDecl/properties/initial",
+        "/definitions/BackoffDecl/properties/max",
+    ] {
+        if let Some(d) = root.pointer_mut(pointer) {
+            d["pattern"] = json!(DURATION_PATTERN);
+        }
+    }
 }
 
 pub fn plan_schema_text(registry: &Registry) -> String {

@@ -140,6 +140,9 @@ pub struct StepContext {
     /// Asks the operator (`confirm`, destructive steps): the terminal in the CLI, a script
     /// in tests and embedders.
     pub prompter: Arc<dyn Prompter>,
+    /// For a step that [asks](StepType::asks): the destructive steps after it that an
+    /// operator's yes also approves (they are not asked about again), to say in the question.
+    pub approves: Vec<String>,
     /// The running plan's metadata, for steps that record provenance (`manifest`).
     pub plan: Arc<PlanInfo>,
 }
@@ -202,6 +205,13 @@ pub trait StepType: Send + Sync + 'static {
     fn destructive(_spec: &Self::Spec) -> bool {
         false
     }
+    /// True when the step asks the operator (a `confirm`): `--yes` answers it, and with no
+    /// terminal and no `--yes` a run is refused before its first step. An operator's yes
+    /// also approves the destructive steps that need this step, which are then not asked
+    /// about again.
+    fn asks(_spec: &Self::Spec) -> bool {
+        false
+    }
     /// True when running this spec twice has the effect of running it once: `resume` then
     /// reruns it when a crash left it in doubt (the default `on_resume` becomes `rerun`).
     fn idempotent(_spec: &Self::Spec) -> bool {
@@ -228,6 +238,8 @@ pub trait DynStepType: Send + Sync {
     /// Whether the step destroys data, from arguments rendered with known values.
     fn destructive_rendered(&self, with: &Node) -> bool;
     fn idempotent(&self, with: &Node) -> bool;
+    /// See [`StepType::asks`].
+    fn asks(&self, with: &Node) -> bool;
     fn describe(&self, with: &Node) -> Result<Action, Diagnostic>;
     fn run(&self, with: &Node, ctx: StepContext) -> BoxFuture<Result<Outputs, StepError>>;
 }
@@ -269,6 +281,9 @@ impl<T: StepType> DynStepType for Registered<T> {
     }
     fn idempotent(&self, with: &Node) -> bool {
         decode::<T>(with, true).is_ok_and(|s| T::idempotent(&s))
+    }
+    fn asks(&self, with: &Node) -> bool {
+        decode::<T>(with, true).is_ok_and(|s| T::asks(&s))
     }
     fn describe(&self, with: &Node) -> Result<Action, Diagnostic> {
         decode::<T>(with, true).map(|s| T::describe(&s))

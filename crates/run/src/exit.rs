@@ -27,7 +27,9 @@ pub fn for_status(status: RunStatus) -> i32 {
 
 pub fn for_run_error(e: &RunError) -> i32 {
     match e {
-        RunError::NeedsForce { .. } => INVALID,
+        RunError::NeedsForce { .. }
+        | RunError::NeedsAnswers { .. }
+        | RunError::PreviewOnly { .. } => INVALID,
         RunError::Lock(LockError::Interrupted { .. }) | RunError::Interrupted => INTERRUPTED,
         RunError::Lock(_) => LOCKED,
         RunError::JournalCreate { .. } | RunError::JournalReopen { .. } | RunError::LockTask(_) => {

@@ -91,6 +91,14 @@ impl std::fmt::Display for Notice {
 pub enum RunError {
     #[error("this plan has destructive steps ({}) and there is no terminal to confirm them on; nothing was run", .steps.join(", "))]
     NeedsForce { steps: Vec<String> },
+    /// `confirm` steps (and maybe destructive ones) that would need an answer nobody can give.
+    #[error("{}", needs_answers_text(.confirm, .destructive))]
+    NeedsAnswers {
+        confirm: Vec<String>,
+        destructive: Vec<String>,
+    },
+    #[error("this plan was compiled for a preview, with placeholders for {}; a run needs every value; nothing was run", .not_given.join(", "))]
+    PreviewOnly { not_given: Vec<String> },
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error("cannot create the run journal in {}: {source}; nothing was run", .dir.display())]
@@ -107,6 +115,21 @@ pub enum RunError {
     Interrupted,
     #[error("taking the locks failed: {0}")]
     LockTask(String),
+}
+
+fn needs_answers_text(confirm: &[String], destructive: &[String]) -> String {
+    let mut text = format!(
+        "this plan has confirm steps ({}) and there is no terminal to answer them on",
+        confirm.join(", ")
+    );
+    if !destructive.is_empty() {
+        text.push_str(&format!(
+            ", and destructive steps ({}) that need --force",
+            destructive.join(", ")
+        ));
+    }
+    text.push_str("; nothing was run");
+    text
 }
 
 /// What a run that ran came to.
@@ -250,9 +273,16 @@ impl RunBuilder {
         self
     }
 
-    /// The destructive steps that would need an answer nobody can give: checked before
-    /// anything is taken or run.
+    /// The `confirm` and destructive steps that would need an answer nobody can give:
+    /// checked before anything is taken or run, so a run that would certainly be refused
+    /// later runs nothing. A `confirm` with a `when` may be skipped, so it is left to ask (or
+    /// refuse) when it comes; one a resumed run finished already is not asked again.
     fn refuse_unanswerable(&self) -> Result<(), RunError> {
+        if self.plan.preview_only {
+            return Err(RunError::PreviewOnly {
+                not_given: self.plan.not_given.clone(),
+            });
+        }
         let mut steps = Vec::new();
         for s in &self.plan.steps {
             if s.destructive {
@@ -265,12 +295,38 @@ impl RunBuilder {
                 steps.push(format!("the probe of {}", s.id));
             }
         }
-        if !self.rollback_only
-            && !steps.is_empty()
-            && !self.answers.force
-            && !self.prompter.can_ask()
-        {
-            return Err(RunError::NeedsForce { steps });
+        let can_ask = self.prompter.can_ask();
+        let confirm: Vec<String> = self
+            .plan
+            .steps
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| {
+                s.when.is_none()
+                    && s.kind.asks(&s.with)
+                    && !matches!(
+                        self.prior.states.get(*i),
+                        Some(opsplan_plan::rollback::State::Done(_))
+                    )
+            })
+            .map(|(_, s)| s.id.clone())
+            .collect();
+        if self.rollback_only || can_ask {
+            return Ok(());
+        }
+        let destructive = if self.answers.force {
+            Vec::new()
+        } else {
+            steps
+        };
+        if !confirm.is_empty() && !self.answers.yes {
+            return Err(RunError::NeedsAnswers {
+                confirm,
+                destructive,
+            });
+        }
+        if !destructive.is_empty() {
+            return Err(RunError::NeedsForce { steps: destructive });
         }
         Ok(())
     }

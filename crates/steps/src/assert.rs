@@ -13,7 +13,8 @@ pub struct Assert;
 pub struct AssertSpec {
     /// A template expression that must be true, e.g. `"{{ steps.dump_size.outputs.stdout | int > 1024 }}"`.
     #[serde(default)]
-    pub that: Option<bool>,
+    #[schemars(with = "Option<bool>")]
+    pub that: Option<Condition>,
     /// Paths that must exist.
     #[serde(default)]
     pub exists: Vec<String>,
@@ -30,6 +31,41 @@ pub struct AssertSpec {
     pub message: String,
 }
 
+/// `that:` once rendered: a boolean, or (in a preview) an expression that reads what only
+/// the run knows (step outputs, `run.*`, a param without a value), shown as `⟨expression⟩`
+/// and described as decided at run time instead of as true or false.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum Condition {
+    Known(bool),
+    Pending(String),
+}
+
+impl<'de> Deserialize<'de> for Condition {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Condition;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a boolean")
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Condition, E> {
+                Ok(Condition::Known(b))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Condition, E> {
+                if opsplan_plan::source::de::is_template(s)
+                    || s.contains(opsplan_plan::template::PLACEHOLDER_OPEN)
+                {
+                    Ok(Condition::Pending(s.to_string()))
+                } else {
+                    Err(E::invalid_type(serde::de::Unexpected::Str(s), &self))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 impl StepType for Assert {
     const NAME: &'static str = "assert";
     const SUMMARY: &'static str =
@@ -42,8 +78,16 @@ impl StepType for Assert {
     }
     fn describe(spec: &AssertSpec) -> Action {
         let mut parts = Vec::new();
-        if let Some(that) = spec.that {
-            parts.push(format!("condition is {that}"));
+        match &spec.that {
+            Some(Condition::Known(that)) => parts.push(format!("condition is {that}")),
+            Some(Condition::Pending(text)) => {
+                let shown = opsplan_plan::template::whole_expression(text).map_or_else(
+                    || text.clone(),
+                    |e| format!("{}{e}⟩", opsplan_plan::template::PLACEHOLDER_OPEN),
+                );
+                parts.push(format!("condition {shown} (decided at run time)"));
+            }
+            None => {}
         }
         parts.extend(spec.exists.iter().map(|p| format!("{p} exists")));
         parts.extend(spec.absent.iter().map(|p| format!("{p} is absent")));
@@ -61,8 +105,14 @@ impl StepType for Assert {
     }
     async fn run(spec: AssertSpec, _ctx: StepContext) -> Result<Outputs, StepError> {
         let mut failures = Vec::new();
-        if spec.that == Some(false) {
-            failures.push("the condition is false".to_string());
+        match &spec.that {
+            Some(Condition::Known(false)) => failures.push("the condition is false".to_string()),
+            Some(Condition::Pending(text)) => {
+                failures.push(format!(
+                    "the condition rendered to {text:?}, not true or false"
+                ));
+            }
+            _ => {}
         }
         for p in &spec.exists {
             if !Path::new(p).exists() {

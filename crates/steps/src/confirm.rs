@@ -1,5 +1,7 @@
 //! `confirm`: an interactive gate. `--yes` answers it; with no terminal and no `--yes` the
-//! run stops here rather than guess.
+//! run is refused before its first step (and, should it get here, stops rather than guess).
+//! An operator's yes also approves the destructive steps that need this one: the question
+//! names them, and they are not asked about again.
 
 use super::{Action, Outputs, StepContext, StepError, StepType};
 use schemars::JsonSchema;
@@ -20,6 +22,9 @@ impl StepType for Confirm {
         "Ask the operator to confirm before going on (`--yes` answers it).";
     type Spec = ConfirmSpec;
 
+    fn asks(_spec: &ConfirmSpec) -> bool {
+        true
+    }
     /// Rerun on resume: asking again is harmless.
     fn idempotent(_spec: &ConfirmSpec) -> bool {
         true
@@ -39,7 +44,20 @@ impl StepType for Confirm {
                 spec.message
             )));
         }
-        if ctx.prompter.ask(&spec.message).await {
+        let question = if ctx.approves.is_empty() {
+            spec.message.clone()
+        } else {
+            format!(
+                "{}\n  A yes also runs the destructive step(s) {} without asking again.",
+                spec.message,
+                ctx.approves
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        if ctx.prompter.ask(&question).await {
             out.insert("answered_by".into(), "operator".into());
             Ok(out)
         } else {

@@ -1,4 +1,9 @@
 //! `http`: one HTTP request with reqwest; the QuestDB `/exec` calls, health checks, APIs.
+//!
+//! Every request has a connect timeout and a total timeout (defaults
+//! [`DEFAULT_CONNECT_TIMEOUT`] and [`DEFAULT_REQUEST_TIMEOUT`], per step `connect_timeout` and
+//! `request_timeout`), so a server that accepts and never answers fails the attempt (which
+//! `retry` may repeat) instead of hanging the run until the step's own `timeout`, if any.
 
 use super::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use schemars::JsonSchema;
@@ -33,6 +38,42 @@ pub struct HttpSpec {
     /// Status codes that count as success (default: any 2xx).
     #[serde(default)]
     pub expect_status: Vec<u16>,
+    /// How long to wait for the TCP (and TLS) connection, e.g. `5s` (default 10s).
+    #[serde(default)]
+    pub connect_timeout: Option<String>,
+    /// How long the whole request may take, from connecting to the last byte of the
+    /// response, e.g. `30s` or `20m` for a slow admin call (default 5m). A request past it
+    /// fails the attempt; `retry` may repeat it.
+    #[serde(default)]
+    pub request_timeout: Option<String>,
+}
+
+/// The connect timeout of a request without `connect_timeout`.
+pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The total timeout of a request without `request_timeout`.
+pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+impl HttpSpec {
+    /// (connect, total) timeouts of the request: the step's, else the defaults.
+    pub fn timeouts(&self) -> Result<(std::time::Duration, std::time::Duration), String> {
+        let parse = |field: &str, text: &Option<String>, default| match text {
+            None => Ok(default),
+            Some(t) => opsplan_plan::fields::parse_duration(t)
+                .map_err(|e| format!("bad `{field}` `{t}`: {e}")),
+        };
+        Ok((
+            parse(
+                "connect_timeout",
+                &self.connect_timeout,
+                DEFAULT_CONNECT_TIMEOUT,
+            )?,
+            parse(
+                "request_timeout",
+                &self.request_timeout,
+                DEFAULT_REQUEST_TIMEOUT,
+            )?,
+        ))
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -107,6 +148,9 @@ impl StepType for Http {
                 .help("write an absolute URL such as `http://localhost:9000/exec`"),
             );
         }
+        for field in ["connect_timeout", "request_timeout"] {
+            diags.extend(opsplan_plan::fields::check_duration_field(with, field));
+        }
         if spec.body.is_some() && spec.json.is_some() {
             diags.push(
                 Diagnostic::new(Code::StepArgs, "both `body` and `json` are set")
@@ -143,7 +187,12 @@ impl StepType for Http {
             .map_err(|_| StepError::fatal(format!("unknown HTTP method `{}`", spec.method)))?;
         let url = reqwest::Url::parse(&spec.url)
             .map_err(|e| StepError::fatal(format!("`{}` is not a valid URL: {e}", spec.url)))?;
-        let client = reqwest::Client::new();
+        let (connect, total) = spec.timeouts().map_err(StepError::fatal)?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(connect)
+            .timeout(total)
+            .build()
+            .map_err(|e| StepError::fatal(format!("cannot set up the HTTP client: {e}")))?;
         let mut req = client.request(method, url.clone());
         if !spec.query.is_empty() {
             req = req.query(&spec.query);
@@ -165,12 +214,16 @@ impl StepType for Http {
         }
         let target = ctx.redact.redact(url.as_str()).into_owned();
         let response = tokio::select! {
-            r = req.send() => r.map_err(|e| StepError::new(format!("cannot reach {target}: {}", describe_error(&e))))?,
+            r = req.send() => r.map_err(|e| StepError::new(failed(&target, &e, connect, total)))?,
             _ = ctx.cancel.cancelled() => return Err(StepError::cancelled()),
         };
         let status = response.status().as_u16();
         let bytes = tokio::select! {
-            r = response.bytes() => r.map_err(|e| StepError::new(format!("reading the response of {target}: {e}")))?,
+            r = response.bytes() => r.map_err(|e| StepError::new(if e.is_timeout() {
+                failed(&target, &e, connect, total)
+            } else {
+                format!("reading the response of {target}: {e}")
+            }))?,
             _ = ctx.cancel.cancelled() => return Err(StepError::cancelled()),
         };
         let text = String::from_utf8_lossy(&bytes[..bytes.len().min(BODY_KEEP)]).into_owned();
@@ -196,6 +249,29 @@ impl StepType for Http {
         }
         outputs.insert("body".into(), text.into());
         Ok(outputs)
+    }
+}
+
+/// Why a request failed, naming the timeout that ended it.
+fn failed(
+    target: &str,
+    e: &reqwest::Error,
+    connect: std::time::Duration,
+    total: std::time::Duration,
+) -> String {
+    let show = |d| humantime::format_duration(d).to_string();
+    if e.is_connect() && e.is_timeout() {
+        format!(
+            "cannot reach {target}: no connection within {} (connect_timeout)",
+            show(connect)
+        )
+    } else if e.is_timeout() {
+        format!(
+            "no complete answer from {target} within {} (request_timeout)",
+            show(total)
+        )
+    } else {
+        format!("cannot reach {target}: {}", describe_error(e))
     }
 }
 

@@ -44,6 +44,14 @@ fn run_error_text(e: &RunError) -> String {
         RunError::NeedsForce { .. } => {
             format!("{e}. Check `opsplan preview` and pass --force to allow them.")
         }
+        RunError::NeedsAnswers { destructive, .. } => {
+            let force = if destructive.is_empty() {
+                ""
+            } else {
+                " and --force"
+            };
+            format!("{e}. Check `opsplan preview` and pass --yes{force} to answer them.")
+        }
         RunError::Lock(l) => lock_failure(l),
         RunError::JournalCreate { .. } => {
             format!("{e} (pass --no-journal to run without one)")

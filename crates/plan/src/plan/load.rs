@@ -49,6 +49,10 @@ pub struct LoadedPlan {
     pub scopes: Vec<Scope>,
     /// sha256 of the plan file and every fragment, for resume's "plan changed" check.
     pub content_hash: String,
+    /// Some part of the plan (a step, a param, a field of one) could not be read and is
+    /// left out: its errors are reported, and checks that relate parts (needs, template
+    /// references, resources, guards) would report what is missing, so they are not run.
+    pub incomplete: bool,
 }
 
 const TOP_FIELDS: &[&str] = &["apiVersion", "kind", "metadata", "params", "locks", "steps"];
@@ -61,7 +65,8 @@ pub fn load_plan(
     registry: &Arc<Registry>,
 ) -> (Option<LoadedPlan>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let Some((file, doc)) = read_doc(path, sources, &mut diags, None) else {
+    let mut incomplete = false;
+    let Some((file, doc)) = read_doc(path, sources, &mut diags, None, &mut incomplete) else {
         return (None, diags);
     };
     if doc.kind.value != Kind::Plan {
@@ -82,6 +87,7 @@ pub fn load_plan(
         }],
         content_hash: String::new(),
         doc: doc.clone(),
+        incomplete,
     };
     let mut stack = vec![path.to_path_buf()];
     inline_steps(
@@ -230,7 +236,11 @@ fn inline_fragment(
         );
         return;
     }
-    let Some((file, doc)) = read_doc(&path, sources, diags, Some(uses.span)) else {
+    let mut incomplete = false;
+    let read = read_doc(&path, sources, diags, Some(uses.span), &mut incomplete);
+    plan.incomplete |= incomplete;
+    let Some((file, doc)) = read else {
+        plan.incomplete = true;
         return;
     };
     if doc.kind.value != Kind::Fragment {
@@ -341,6 +351,7 @@ fn read_doc(
     sources: &mut Sources,
     diags: &mut Vec<Diagnostic>,
     used_at: Option<Span>,
+    incomplete: &mut bool,
 ) -> Option<(FileId, PlanDoc)> {
     let text = match read_bytes(path).and_then(|bytes| {
         String::from_utf8(bytes)
@@ -414,7 +425,7 @@ fn read_doc(
         }
     };
     diags.extend(yaml11_booleans(&root, &text));
-    decode_doc(&root, file, diags).map(|doc| (file, doc))
+    decode_doc(&root, file, diags, incomplete).map(|doc| (file, doc))
 }
 
 /// Plain scalars a YAML 1.1 reader (PyYAML, Ansible, older tools) takes for booleans: plans
@@ -459,7 +470,15 @@ fn walk_all<'a>(n: &'a Node, f: &mut dyn FnMut(&'a Node)) {
     }
 }
 
-fn decode_doc(root: &Node, file: FileId, diags: &mut Vec<Diagnostic>) -> Option<PlanDoc> {
+/// Decodes the document, keeping every part that can be read: a step, param or metadata
+/// with unknown fields is read without them (each reported), one with a wrong value is
+/// left out (`incomplete`), so one pass reports the problems of every layer.
+fn decode_doc(
+    root: &Node,
+    file: FileId,
+    diags: &mut Vec<Diagnostic>,
+    incomplete: &mut bool,
+) -> Option<PlanDoc> {
     let Some(entries) = root.as_map() else {
         if root.value == NodeValue::Null {
             diags.push(
@@ -510,16 +529,14 @@ fn decode_doc(root: &Node, file: FileId, diags: &mut Vec<Diagnostic>) -> Option<
                 }
             },
             "kind" => kind = decode(value, "kind", diags),
-            "metadata" => metadata = decode(value, "metadata", diags),
+            "metadata" => metadata = decode_repairing(value, "metadata", diags, incomplete),
             "params" => match value.as_map() {
                 Some(entries) => {
                     for (k, v) in entries {
-                        if let Some(p) =
-                            decode::<ParamDecl>(v, &format!("param `{}`", k.scalar_text()), diags)
+                        let what = format!("param `{}`", k.scalar_text());
+                        if let Some(p) = decode_repairing::<ParamDecl>(v, &what, diags, incomplete)
                         {
                             params.insert(k.scalar_text(), p);
-                        } else {
-                            ok = false;
                         }
                     }
                 }
@@ -548,9 +565,10 @@ fn decode_doc(root: &Node, file: FileId, diags: &mut Vec<Diagnostic>) -> Option<
                             Some(id) => format!("step `{id}`"),
                             None => "step".to_string(),
                         };
-                        match decode::<StepDecl>(item, &what, diags) {
-                            Some(step) => decoded.push(step),
-                            None => ok = false,
+                        if let Some(step) =
+                            decode_repairing::<StepDecl>(item, &what, diags, incomplete)
+                        {
+                            decoded.push(step);
                         }
                     }
                     steps = Some(decoded);
@@ -611,6 +629,60 @@ fn decode_doc(root: &Node, file: FileId, diags: &mut Vec<Diagnostic>) -> Option<
         locks,
         steps: steps?,
     })
+}
+
+/// [`decode`], going on past an error: the entry it is in is dropped and the rest decoded
+/// again, so every unknown field of a step is reported, not only the first. Dropping an
+/// unknown field loses nothing; dropping a known one (its value is wrong) marks the plan
+/// `incomplete`, and the part is left out when a required field had to go.
+fn decode_repairing<T: serde::de::DeserializeOwned>(
+    node: &Node,
+    what: &str,
+    diags: &mut Vec<Diagnostic>,
+    incomplete: &mut bool,
+) -> Option<T> {
+    let mut node = node.clone();
+    let mut dropped: Vec<String> = Vec::new();
+    // Each round drops one entry, so there are at most as many rounds as entries.
+    let rounds = node.as_map().map_or(1, <[_]>::len) + 1;
+    for _ in 0..rounds {
+        let e = match from_node::<T>(&node, false) {
+            Ok(v) => return Some(v),
+            Err(e) => e,
+        };
+        if let crate::source::de::DeErrorKind::MissingField(field) = &e.kind {
+            if e.path.is_empty() && dropped.iter().any(|d| d == field) {
+                // A consequence of dropping a wrong value, already reported.
+                *incomplete = true;
+                return None;
+            }
+        }
+        diags.push(de_diagnostic(&e, what, node.span));
+        let key = match (e.path.first(), &e.kind) {
+            (Some(key), _) => {
+                *incomplete = true;
+                key.clone()
+            }
+            (None, crate::source::de::DeErrorKind::UnknownField { field, .. }) => field.clone(),
+            (None, _) => {
+                *incomplete = true;
+                return None;
+            }
+        };
+        let NodeValue::Map(entries) = &mut node.value else {
+            *incomplete = true;
+            return None;
+        };
+        let before = entries.len();
+        entries.retain(|(k, _)| k.scalar_text() != key);
+        if entries.len() == before {
+            *incomplete = true;
+            return None;
+        }
+        dropped.push(key);
+    }
+    *incomplete = true;
+    None
 }
 
 fn wrong_kind(node: &Node, field: &str, expected: &str, help: &str) -> Diagnostic {

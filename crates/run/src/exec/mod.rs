@@ -123,6 +123,9 @@ pub struct Executor {
     /// Every secret param as `OPSPLAN_SECRET_<NAME>`, set in each child process, so a
     /// script can use a secret without it being rendered into its argv.
     secret_env: Arc<Vec<(String, String)>>,
+    /// The steps that ask (`confirm`) an operator answered yes to in this process: the
+    /// destructive steps that need one are approved by that answer.
+    approved: Arc<std::sync::Mutex<HashSet<usize>>>,
 }
 
 impl Executor {
@@ -142,7 +145,36 @@ impl Executor {
             interrupts,
             run_ctx,
             secret_env,
+            approved: Arc::default(),
         }
+    }
+
+    /// Whether an operator's yes to a `confirm` that step `i` needs (directly or not)
+    /// already approved it, in this process.
+    fn approved_by_confirm(&self, i: usize) -> bool {
+        let approved = match self.approved.lock() {
+            Ok(a) => a,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        !approved.is_empty()
+            && self
+                .plan
+                .ancestors(i)
+                .iter()
+                .enumerate()
+                .any(|(j, &up)| up && approved.contains(&j))
+    }
+
+    /// The destructive steps after step `i` (those that need it) that a yes to it approves.
+    fn approves(&self, i: usize) -> Vec<String> {
+        let plan = &self.plan;
+        if self.opts.answers.force || !plan.steps[i].kind.asks(&plan.steps[i].with) {
+            return Vec::new();
+        }
+        (0..plan.steps.len())
+            .filter(|&k| plan.steps[k].destructive && plan.ancestors(k)[i])
+            .map(|k| plan.steps[k].id.clone())
+            .collect()
     }
 
     pub async fn run(&self) -> RunReport {
@@ -627,7 +659,8 @@ impl Executor {
             masked,
             retry: step.retry.clone(),
             timeout: step.timeout,
-            destructive: step.destructive,
+            // One answer, not two: a yes to the `confirm` before it approved it.
+            destructive: step.destructive && !self.approved_by_confirm(i),
         })
     }
 
@@ -644,6 +677,10 @@ impl Executor {
         let opts = self.opts.clone();
         let hurry = self.interrupts.hurry.clone();
         let secret_env = self.secret_env.clone();
+        let asks =
+            phase == Phase::Forward && self.plan.steps[i].kind.asks(&self.plan.steps[i].with);
+        let approves = if asks { self.approves(i) } else { Vec::new() };
+        let approved = self.approved.clone();
         let attempts = async move {
             let step_id = plan.steps[i].id.clone();
             let plan_info = Arc::new(opsplan_plan::step::PlanInfo {
@@ -716,12 +753,21 @@ impl Executor {
                     secret_env: secret_env.as_ref().clone(),
                     prompter: opts.prompter.clone(),
                     plan: plan_info.clone(),
+                    approves: approves.clone(),
                 };
                 panic_hook(&step_id);
                 let fut = call.kind.run(&call.real, ctx);
                 let result = run_with_timeout(fut, call.timeout, &attempt_token).await;
                 let error = match result {
                     Ok(out) => {
+                        if asks
+                            && out.get("answered_by").and_then(|v| v.as_str()) == Some("operator")
+                        {
+                            match approved.lock() {
+                                Ok(mut a) => a.insert(i),
+                                Err(poisoned) => poisoned.into_inner().insert(i),
+                            };
+                        }
                         return Outcome {
                             index: i,
                             status: StepStatus::Succeeded,
