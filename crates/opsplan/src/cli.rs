@@ -14,6 +14,7 @@ use opsplan_run::exec::events::EventSink;
 use opsplan_run::exit;
 
 mod execute;
+mod new;
 mod plans;
 mod resume;
 mod runs;
@@ -119,6 +120,8 @@ enum Command {
     },
     /// The plans this opsplan ships: list them, show, export an editable copy, diff a copy.
     Plans(plans::PlansCli),
+    /// Write a plan or an ops repository to start from, that validates as written.
+    New(new::NewCli),
     /// Print the JSON Schema of plan files (or check a committed copy).
     Schema {
         /// Compare with this file instead of printing; exit 1 when it differs.
@@ -298,6 +301,7 @@ pub(crate) fn main() -> i32 {
             ..
         } => cmd_validate(&paths, deny_warnings, format, &registry),
         Command::Plans(p) => plans::cmd(p),
+        Command::New(n) => new::cmd(n, &registry),
         Command::Preview {
             plan,
             params,
