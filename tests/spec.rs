@@ -13,5 +13,7 @@ mod library;
 mod plans;
 #[path = "preview.rs"]
 mod preview;
+#[path = "scaffold.rs"]
+mod scaffold;
 #[path = "schema.rs"]
 mod schema;
