@@ -458,6 +458,9 @@ fn the_example_ops_repository_checks_from_a_temporary_folder() {
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let err = stderr(&o);
     for line in [
+        "plans/restore-app.yaml: ok",
+        "params/restore-app/prod.yaml: ok",
+        "params/restore-app/staging.yaml: ok",
         "plans/restore-mimir.yaml: ok",
         "params/restore-mimir/prod.yaml: ok",
         "params/restore-mimir/staging.yaml: ok",

@@ -15,6 +15,8 @@ mod no_values;
 mod plans;
 #[path = "preview.rs"]
 mod preview;
+#[path = "scaffold.rs"]
+mod scaffold;
 #[path = "schema.rs"]
 mod schema;
 #[path = "validate.rs"]

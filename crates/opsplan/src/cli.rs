@@ -15,6 +15,7 @@ use opsplan_run::exit;
 
 mod execute;
 mod generations;
+mod new;
 mod plans;
 mod resume;
 mod runs;
@@ -133,6 +134,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },
+    /// Write a plan or an ops repository to start from, that validates as written.
+    New(new::NewCli),
     /// Print the JSON Schema of plan files (or check a committed copy).
     Schema {
         /// Compare with this file instead of printing; exit 1 when it differs.
@@ -329,6 +332,7 @@ pub(crate) fn main() -> i32 {
             ..
         } => cmd_validate(&paths, deny_warnings, format, &registry),
         Command::Plans(p) => plans::cmd(p),
+        Command::New(n) => new::cmd(n, &registry),
         Command::Preview {
             plan,
             params,

@@ -6,7 +6,8 @@
 //! `for_each`, the DAG). [`rollback`] says what runs after a failure; [`preview`] and [`graph`] interpret the compiled plan without
 //! running it. [`step`] is the seam step types plug into, through a [`step::Registry`]
 //! value passed to every stage; [`pipeline`] chains the stages; [`fields`] holds the argument checks both validate and the
-//! step types use; [`params_file`] checks params files against a plan; [`library`] holds the shipped plans, embedded at build time.
+//! step types use; [`params_file`] checks params files against a plan; [`library`] holds the shipped plans, embedded at build time; [`scaffold`]
+//! writes a starter plan or ops repository (`opsplan new`).
 
 pub mod compile;
 pub mod diagnostic;
@@ -20,6 +21,7 @@ pub mod plan;
 pub mod preview;
 pub mod reference;
 pub mod rollback;
+pub mod scaffold;
 pub mod schema;
 pub mod source;
 pub mod step;

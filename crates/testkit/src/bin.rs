@@ -27,10 +27,28 @@ pub fn path() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("opsplan"))
 }
 
+/// The binary placed in `dir/bin/opsplan` (a hard link, or a copy across file systems),
+/// for a test that runs it from a folder holding nothing of the repository, as an
+/// installed binary runs; returns its path.
+pub fn install_into(dir: &Path) -> PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("create the bin folder");
+    let exe = bin.join("opsplan");
+    if std::fs::hard_link(path(), &exe).is_err() {
+        std::fs::copy(path(), &exe).expect("copy the binary");
+    }
+    exe
+}
+
 /// `opsplan` with its run journals and locks under `state` (the test's temp folder), plain
 /// output, no inherited log or fault-injection settings, no stdin, piped streams.
 pub fn command(state: &Path) -> Command {
-    let mut cmd = Command::new(path());
+    command_of(&path(), state)
+}
+
+/// [`command`] for the binary at `exe` (as [`install_into`] placed it).
+pub fn command_of(exe: &Path, state: &Path) -> Command {
+    let mut cmd = Command::new(exe);
     cmd.env("OPSPLAN_JOURNAL_DIR", state.join("runs"))
         .env("OPSPLAN_LOCK_DIR", state.join("locks"))
         .env("NO_COLOR", "1")

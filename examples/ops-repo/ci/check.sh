@@ -15,11 +15,15 @@ mkdir -p "$out"
 # Each line: a plan (a file here, or a shipped plan by name) and the folder of its params
 # files, one per environment.
 checks=(
+  "plans/restore-app.yaml params/restore-app"
   "plans/restore-mimir.yaml params/restore-mimir"
   "cosmos7/backup params/cosmos7-backup"
 )
 
 "$opsplan" validate plans --deny-warnings
+# The JSON Schema editors read (each plan's first line names it): when it is not this
+# opsplan's, say how to refresh it, without failing the check.
+"$opsplan" schema --check schemas/plan.v1.json || true
 for check in "${checks[@]}"; do
   read -r plan params <<<"$check"
   "$opsplan" validate "$plan" --params "$params" --deny-warnings

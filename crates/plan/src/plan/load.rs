@@ -200,7 +200,7 @@ fn inline_fragment(
             diags.push(
                 Diagnostic::new(Code::BuiltinName, message)
                     .label(uses.span, "not a shipped plan reference")
-                    .help(format!("write `{}NAME@REQUIREMENT`, e.g. `builtin:dop/fragments/restore-bucket@^1`", library::SCHEME)),
+                    .help(format!("write `{}NAME@REQUIREMENT`, e.g. `builtin:dop/fragments/restore-bucket@^2`", library::SCHEME)),
             );
             return;
         }

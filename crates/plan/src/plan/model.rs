@@ -157,7 +157,7 @@ pub struct StepDecl {
     #[serde(default, rename = "type")]
     pub step_type: Option<Sp<String>>,
     /// A fragment file (relative to this file) whose steps are inlined here, or a shipped
-    /// fragment by name and semver requirement (`builtin:dop/fragments/restore-bucket@^1`);
+    /// fragment by name and semver requirement (`builtin:dop/fragments/restore-bucket@^2`);
     /// `with` gives the fragment's params.
     #[serde(default)]
     pub uses: Option<Sp<String>>,
