@@ -122,6 +122,9 @@ pub struct RunOutcome {
     /// The journal could not be written (a full disk): the run was stopped and rolled back,
     /// but that is not on record, and the run cannot be resumed into a success.
     pub journal_lost: Option<String>,
+    /// The `fdatasync` calls the journal made for the run's records (creating the journal is
+    /// not counted); `None` without a journal. docs/design/0003 says which records need one.
+    pub journal_syncs: Option<u64>,
 }
 
 impl RunOutcome {
@@ -449,6 +452,7 @@ impl RunBuilder {
             r.abort();
         }
         let journal_lost = recorder.as_ref().and_then(|r| r.lost());
+        let journal_syncs = recorder.as_ref().map(|r| r.syncs());
         // A run whose journal was lost keeps its locks marked too: what it did is not all on
         // record, so no other run should start on top of it unchecked.
         let keep = report.status == RunStatus::RollbackFailed || journal_lost.is_some();
@@ -459,6 +463,7 @@ impl RunBuilder {
             journal: journal_dir,
             locks_kept: keep,
             journal_lost,
+            journal_syncs,
         })
     }
 }
