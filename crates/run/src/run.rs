@@ -445,9 +445,26 @@ impl RunBuilder {
             grace,
             started: Some(started),
         };
-        let report = Executor::new(plan, opts, sink, interrupts)
-            .run_from(prior, rollback_only)
-            .await;
+        let executor = Executor::new(plan, opts, sink, interrupts);
+        // The scheduler runs as a task on the runtime's workers, like the steps it starts:
+        // a step's task then starts, and its result comes back, on the worker that scheduled
+        // it (tokio's LIFO slot) instead of a wake-up of the thread awaiting the run.
+        let started_at = std::time::Instant::now();
+        let report = match tokio::spawn(
+            async move { executor.run_from(prior, rollback_only).await },
+        )
+        .await
+        {
+            Ok(report) => report,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Only a runtime shutting down cancels it; what ran is unknown, so the locks
+            // stay marked, as after a failed rollback.
+            Err(_) => RunReport {
+                status: RunStatus::RollbackFailed,
+                records: Vec::new(),
+                duration: started_at.elapsed(),
+            },
+        };
         if let Some(r) = renewal {
             r.abort();
         }
