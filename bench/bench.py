@@ -28,7 +28,7 @@ OPSPLAN = os.path.abspath(
     os.environ.get("OPSPLAN_BIN", os.path.join(ROOT, "target", "release", "opsplan"))
 )
 VENV = os.environ.get("BENCH_VENV", os.path.join(ROOT, "target", "bench-venv"))
-PEERS = {p for p in os.environ.get("BENCH_PEERS", "ansible,make,rclone,rsync").split(",") if p}
+PEERS = {p for p in os.environ.get("BENCH_PEERS", "ansible,make,rclone,rsync,strace").split(",") if p}
 GIB = 1 << 30
 MIB = 1 << 20
 
@@ -79,7 +79,7 @@ ENV_KNOBS = {
     "BENCH_DATA_RUNS": "data_runs",
     "BENCH_WARMUP": "warmup",
 }
-WORKLOADS = ["overhead", "parallel", "plans", "journal", "s3", "fs"]
+WORKLOADS = ["overhead", "parallel", "plans", "journal", "syscalls", "s3", "fs"]
 
 
 def log(msg):
@@ -205,8 +205,9 @@ def table():
     for r in ROWS:
         ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}×"
         met = {None: "", True: "yes", False: "**no**"}[r["met"]]
+        median = r.get("median_text") or fmt_time(r["median_s"])
         lines.append(
-            f"| {r['workload']} | {r['contender']} | {fmt_time(r['median_s'])} | {r['unit']} | "
+            f"| {r['workload']} | {r['contender']} | {median} | {r['unit']} | "
             f"{ratio} | {r['target']} | {met} |"
         )
     return "\n".join(lines)
@@ -267,6 +268,8 @@ def versions():
         v["rclone"] = first_line([tool("rclone"), "version"], env=rclone_env(0))
     if "rsync" in PEERS:
         v["rsync"] = first_line([tool("rsync"), "--version"])
+    if "strace" in PEERS:
+        v["strace"] = first_line([tool("strace"), "-V"])
     moto_python = os.path.join(os.path.dirname(os.path.realpath(tool("moto_server"))), "python")
     if not os.access(moto_python, os.X_OK):
         moto_python = "python3"
@@ -410,6 +413,79 @@ def journal(cfg):
         "target": "< 1 ms/step", "met": (diff < 0.001) if JUDGE else None, "rss_bytes": None,
     })
     log(f"journal cost {diff * 1000:.3f} ms/step")
+
+
+# ---------------------------------------------------------------------------------------
+# Workload 6: system calls per step (strace -f -c), chain of /bin/true
+
+
+def strace_counts(argv, cwd=None):
+    """Runs argv under `strace -f -c` (children included): {syscall: calls}, with "total"."""
+    out_path = os.path.join(WORK, "strace.txt")
+    with open(os.path.join(WORK, "last-command.log"), "wb") as out:
+        code = subprocess.call([tool("strace"), "-f", "-c", "-o", out_path, *argv], cwd=cwd,
+                               stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+    if code != 0:
+        with open(os.path.join(WORK, "last-command.log"), "rb") as f:
+            text = f.read()[-4000:].decode(errors="replace")
+        fail(f"`strace -f -c {' '.join(argv)}` exited {code}:\n{text}")
+    counts = {}
+    with open(out_path) as f:
+        for line in f:
+            parts = line.split()
+            # % time, seconds, usecs/call, calls, [errors,] syscall
+            if len(parts) in (5, 6) and parts[3].isdigit():
+                counts[parts[-1]] = int(parts[3])
+    if "total" not in counts:
+        fail(f"no strace summary in {out_path}")
+    return counts
+
+
+# The calls issue 18 names, in the order the table lists them.
+SYSCALLS_SHOWN = ["fdatasync", "futex", "epoll_wait", "epoll_ctl", "write", "prlimit64",
+                  "fcntl", "dup2", "close", "pipe2", "read", "openat"]
+
+
+def syscalls(cfg):
+    """System calls per step over a whole chain run (start-up included, children included,
+    as the issue measured it): opsplan with and without the journal, and GNU make."""
+    if "strace" not in PEERS:
+        log("workload 6 (syscalls) skipped: strace is not in BENCH_PEERS")
+        return
+    n = cfg["chain"]
+    d = os.path.join(WORK, "chain")
+    plan = os.path.join(d, "chain.yaml")
+    write(plan, chain_plan(n))
+    write(os.path.join(d, "Makefile"), chain_makefile(n))
+    log(f"workload 6: syscalls per step, chain of {n} /bin/true under strace -f -c (load {load()})")
+    name = f"6. syscalls per step, chain of {n} `/bin/true` (strace -f -c)"
+    runs = [("opsplan run (journal on)", opsplan_run(plan), None, clear_journal),
+            ("opsplan run --no-journal", opsplan_run(plan, "--no-journal"), None, None)]
+    if "make" in PEERS:
+        runs.append(("GNU make", [tool("make"), "-s", "-f", "Makefile"], d, None))
+    figures = {}
+    for contender, argv, cwd, prepare in runs:
+        if prepare:
+            prepare()
+        c = strace_counts(argv, cwd=cwd)
+        figures[contender] = c
+        detail = ", ".join(f"{k} {c.get(k, 0) / n:.1f}" for k in SYSCALLS_SHOWN if c.get(k))
+        log(f"{contender}: {c['total'] / n:.1f} syscalls/step ({detail})")
+    ops = figures["opsplan run (journal on)"]["total"] / n
+    for contender, c in figures.items():
+        per = c["total"] / n
+        is_make = contender == "GNU make"
+        ROWS.append({
+            "workload": name, "contender": contender, "median_s": 0.0,
+            "median_text": f"{c['total']} calls", "runs": [c["total"]],
+            "unit": f"{per:.1f} syscalls/step; fdatasync {c.get('fdatasync', 0) / n:.2f}, "
+                    f"futex {c.get('futex', 0) / n:.1f}, epoll {(c.get('epoll_wait', 0) + c.get('epoll_ctl', 0)) / n:.1f}, "
+                    f"prlimit64 {c.get('prlimit64', 0) / n:.1f}, write {c.get('write', 0) / n:.1f}",
+            "ratio": (per / ops) if is_make else None,
+            "target": "≤ 1 fdatasync per step" if contender.endswith("(journal on)") else "",
+            "met": (c.get("fdatasync", 0) <= n + 1) if contender.endswith("(journal on)") and JUDGE else None,
+            "rss_bytes": None, "syscalls": c,
+        })
 
 
 # ---------------------------------------------------------------------------------------
@@ -792,7 +868,7 @@ def main():
     t0 = time.time()
     for w in cfg["only"]:
         {"overhead": overhead, "parallel": parallel, "plans": plans, "journal": journal,
-         "s3": s3, "fs": fs}[w](cfg)
+         "syscalls": syscalls, "s3": s3, "fs": fs}[w](cfg)
     elapsed = time.time() - t0
     header = [
         f"- date: {m['date']}, scale `{cfg['scale']}`, harness time {elapsed / 60:.1f} min",

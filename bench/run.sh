@@ -10,7 +10,8 @@
 #   BENCH_SCALE   full (default) | tiny
 #   BENCH_DIR     work folder for workloads and results (default target/bench)
 #   BENCH_VENV    virtual environment for the PyPI peers (default target/bench-venv)
-#   BENCH_PEERS   peers to install and run: ansible,make,rclone,rsync (default all) or none
+#   BENCH_PEERS   peers to install and run: ansible,make,rclone,rsync,strace (default all) or
+#                 none (strace is the counter of the syscalls workload, not a contender)
 #   OPSPLAN_BIN   use this opsplan binary instead of building target/release/opsplan
 #   BENCH_NO_INSTALL=1  install nothing; a missing peer stops the harness naming it (the
 #                 cargo test tests/bench_smoke.rs uses this)
@@ -18,18 +19,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 export BENCH_DIR="${BENCH_DIR:-$root/target/bench}"
-export BENCH_PEERS="${BENCH_PEERS:-ansible,make,rclone,rsync}"
+export BENCH_PEERS="${BENCH_PEERS:-ansible,make,rclone,rsync,strace}"
 mkdir -p "$BENCH_DIR"
 venv="${BENCH_VENV:-$root/target/bench-venv}"
 
 has_peer() { [[ ",$BENCH_PEERS," == *",$1,"* ]]; }
 
-# Debian peers: GNU make, rclone and rsync. `apt-get` waits for the dpkg lock other jobs hold.
+# Debian peers: GNU make, rclone, rsync and strace. `apt-get` waits for the dpkg lock other jobs hold.
 install() { [ -z "${BENCH_NO_INSTALL:-}" ]; }
 need=()
 if has_peer make && ! command -v make >/dev/null; then need+=(make); fi
 if has_peer rclone && ! command -v rclone >/dev/null; then need+=(rclone); fi
 if has_peer rsync && ! command -v rsync >/dev/null; then need+=(rsync); fi
+if has_peer strace && ! command -v strace >/dev/null; then need+=(strace); fi
 if [ ${#need[@]} -gt 0 ] && install; then
   echo "bench: installing ${need[*]} from Debian" >&2
   sudo_=""

@@ -4,8 +4,12 @@
 //! resume` finishes the run. Kill points come from the test-only hook
 //! `OPSPLAN_TEST_KILL_AT` (debug builds): `before:N` kills after the effect of the step whose
 //! record N is, but before that record is written; `after:N` once record N is durable;
-//! `torn:N` after writing half of record N. Both the success path and the rollback path
-//! (`fail=true`) are covered.
+//! `torn:N` after writing half of record N; `lost:N` is a crash of the machine just before
+//! record N: no record is written any more, the run's child processes finish, what the
+//! journal had not synced is cut off, then the engine is killed; so the case tests which
+//! records the engine syncs before which effect (a SIGKILL alone leaves every written
+//! record in place). Both the success path and the
+//! rollback path (`fail=true`) are covered.
 //!
 //! In every case: the checkpoint is released, the lock is free, the non-idempotent create
 //! ran exactly once, a copy the journal shows finished was not redone, and the destination
@@ -199,6 +203,7 @@ fn crash_at_every_event_boundary_then_resume() {
             if n % 3 == 1 {
                 case(fail, "torn", n, &mut fig);
             }
+            case(fail, "lost", n, &mut fig);
         }
     }
     let line = format!(

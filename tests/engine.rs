@@ -26,6 +26,8 @@ mod generations;
 mod injection;
 #[path = "inproc.rs"]
 mod inproc;
+#[path = "journal_syncs.rs"]
+mod journal_syncs;
 #[path = "library_resume.rs"]
 mod library_resume;
 #[path = "run.rs"]

@@ -145,6 +145,9 @@ pub struct RunOutcome {
     /// The journal could not be written (a full disk): the run was stopped and rolled back,
     /// but that is not on record, and the run cannot be resumed into a success.
     pub journal_lost: Option<String>,
+    /// The `fdatasync` calls the journal made for the run's records (creating the journal is
+    /// not counted); `None` without a journal. docs/design/0003 says which records need one.
+    pub journal_syncs: Option<u64>,
 }
 
 impl RunOutcome {
@@ -498,13 +501,31 @@ impl RunBuilder {
             grace,
             started: Some(started),
         };
-        let report = Executor::new(plan, opts, sink, interrupts)
-            .run_from(prior, rollback_only)
-            .await;
+        let executor = Executor::new(plan, opts, sink, interrupts);
+        // The scheduler runs as a task on the runtime's workers, like the steps it starts:
+        // a step's task then starts, and its result comes back, on the worker that scheduled
+        // it (tokio's LIFO slot) instead of a wake-up of the thread awaiting the run.
+        let started_at = std::time::Instant::now();
+        let report = match tokio::spawn(
+            async move { executor.run_from(prior, rollback_only).await },
+        )
+        .await
+        {
+            Ok(report) => report,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Only a runtime shutting down cancels it; what ran is unknown, so the locks
+            // stay marked, as after a failed rollback.
+            Err(_) => RunReport {
+                status: RunStatus::RollbackFailed,
+                records: Vec::new(),
+                duration: started_at.elapsed(),
+            },
+        };
         if let Some(r) = renewal {
             r.abort();
         }
         let journal_lost = recorder.as_ref().and_then(|r| r.lost());
+        let journal_syncs = recorder.as_ref().map(|r| r.syncs());
         // A run whose journal was lost keeps its locks marked too: what it did is not all on
         // record, so no other run should start on top of it unchecked.
         let keep = report.status == RunStatus::RollbackFailed || journal_lost.is_some();
@@ -515,6 +536,7 @@ impl RunBuilder {
             journal: journal_dir,
             locks_kept: keep,
             journal_lost,
+            journal_syncs,
         })
     }
 }

@@ -40,6 +40,17 @@ impl EventSink for SinkSlot {
             None => events.iter().for_each(|e| self.emit(e)),
         }
     }
+    fn emit_unsynced(&self, events: &[RunEvent]) {
+        match self.sink.get() {
+            Some(s) => s.emit_unsynced(events),
+            None => events.iter().for_each(|e| self.emit(e)),
+        }
+    }
+    fn sync(&self) {
+        if let Some(s) = self.sink.get() {
+            s.sync();
+        }
+    }
 }
 
 pub(crate) fn spawn_handler(interrupts: Interrupts, sink: Arc<dyn EventSink>) {

@@ -9,13 +9,32 @@ use std::time::{Duration, Instant};
 
 /// Fields of /proc/PID/stat after the command name: (process group, start time).
 fn stat(pid: i32) -> Option<(i32, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let text = read_stat(pid)?;
     let rest = &text[text.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // rest[0] is field 3 (state): pgrp is field 5, starttime field 22.
     let pgrp = fields.get(2)?.parse().ok()?;
     let start = fields.get(19)?.parse().ok()?;
     Some((pgrp, start))
+}
+
+/// /proc/PID/stat in one `read` (it is generated whole; `read_to_string` would add a
+/// `statx` and several growing reads, on every step's child).
+fn read_stat(pid: i32) -> Option<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut buf = vec![0u8; 1024];
+    let mut len = 0;
+    loop {
+        let n = f.read(&mut buf[len..]).ok()?;
+        len += n;
+        if n == 0 || len < buf.len() {
+            break;
+        }
+        buf.resize(buf.len() * 2, 0);
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).ok()
 }
 
 /// The start time of process `pid` (clock ticks since boot), if it exists.

@@ -102,9 +102,10 @@ pub fn now() -> String {
 }
 
 /// Receives every event, in order, before the executor goes on. A sink that makes events
-/// durable (the journal) returns only once the event is on disk: the executor emits
-/// `StepStarted` before an attempt and `StepFinished` before anything depending on the step
-/// is scheduled, so that return is the point where a step's effect counts as done.
+/// durable (the journal) returns from [`EventSink::emit`] only once the event is on disk;
+/// which records must be durable before which effect is the executor's business
+/// (docs/design/0003-journal-and-resume.md, "Durability point"): it emits those with
+/// `emit`/`emit_all` and the others with [`EventSink::emit_unsynced`].
 pub trait EventSink: Send + Sync {
     fn emit(&self, event: &RunEvent);
     /// Several events in order; a journal makes them durable together (one sync), which is
@@ -114,8 +115,16 @@ pub trait EventSink: Send + Sync {
             self.emit(e);
         }
     }
+    /// Events in order that need not be durable yet: a journal writes them at once (so a
+    /// killed process leaves them on record) and makes them durable with the next `emit`,
+    /// `emit_all` or [`EventSink::sync`]. Sinks that keep nothing treat them like `emit`.
+    fn emit_unsynced(&self, events: &[RunEvent]) {
+        self.emit_all(events);
+    }
+    /// Makes every event emitted so far durable (a journal: one `fdatasync` unless a sync
+    /// since the last event already covered it).
+    fn sync(&self) {}
 }
-
 /// Sends each event to several sinks (console and journal).
 pub struct Fanout(pub Vec<std::sync::Arc<dyn EventSink>>);
 
@@ -128,6 +137,16 @@ impl EventSink for Fanout {
     fn emit_all(&self, events: &[RunEvent]) {
         for s in &self.0 {
             s.emit_all(events);
+        }
+    }
+    fn emit_unsynced(&self, events: &[RunEvent]) {
+        for s in &self.0 {
+            s.emit_unsynced(events);
+        }
+    }
+    fn sync(&self) {
+        for s in &self.0 {
+            s.sync();
         }
     }
 }

@@ -195,14 +195,15 @@ impl Executor {
         let mut outputs = prior.outputs.clone();
         let mut completion_order = prior.completion_order.clone();
         let mut records = Vec::new();
-        self.sink.emit(&RunEvent::RunStarted {
+        // Durable with the first record that must be (nothing has happened yet).
+        self.sink.emit_unsynced(&[RunEvent::RunStarted {
             run_id: self.opts.run_id.clone(),
             plan: plan.name.clone(),
             version: plan.version.clone(),
             content_hash: plan.content_hash.clone(),
             steps: plan.steps.iter().map(|s| s.id.clone()).collect(),
             at: now(),
-        });
+        }]);
 
         let forward_token = self.interrupts.cancel.child_token();
         let mut failure: Option<String> = if rollback_only {
@@ -229,11 +230,16 @@ impl Executor {
         }
         let mut running: JoinSet<Outcome> = JoinSet::new();
         let mut in_flight = vec![false; n];
+        // A `step_finished` of a step whose record matters (not rerun-safe, or holding
+        // something) was written but is not durable yet: it must be before anything that
+        // depends on it starts, and before the scheduler waits.
+        let mut finish_unsynced = false;
         loop {
+            let mut starts: Vec<(usize, Call)> = Vec::new();
             if failure.is_none() && !self.interrupts.cancel.is_cancelled() {
                 // Start every ready step, up to the parallelism limit.
                 for i in 0..n {
-                    if running.len() >= self.opts.max_parallel.max(1) {
+                    if running.len() + starts.len() >= self.opts.max_parallel.max(1) {
                         break;
                     }
                     if in_flight[i] || states[i] != State::NotRun {
@@ -251,7 +257,9 @@ impl Executor {
                     match self.prepare(i, &outputs) {
                         Prepared::Skip => {
                             states[i] = State::Done(StepStatus::Skipped);
-                            self.finish_event(
+                            // Nothing happened: if the record is lost, resume evaluates
+                            // `when` again.
+                            let event = self.finish_record(
                                 i,
                                 Phase::Forward,
                                 StepStatus::Skipped,
@@ -261,6 +269,7 @@ impl Executor {
                                 None,
                                 &mut records,
                             );
+                            self.sink.emit_unsynced(&[event]);
                             continue;
                         }
                         Prepared::Fail(msg) => {
@@ -281,12 +290,25 @@ impl Executor {
                         }
                         Prepared::Run(call) => {
                             in_flight[i] = true;
-                            let token = forward_token.child_token();
-                            let fut = self.attempt_loop(i, Phase::Forward, call, token);
-                            running.spawn(fut);
+                            starts.push((i, call));
                         }
                     }
                 }
+            }
+            // Group commit: a step that needs its `step_started` durable syncs it before its
+            // effect, and that sync covers the finished records written above. Otherwise
+            // they are synced here, before the steps that need them start.
+            let covered = starts
+                .iter()
+                .any(|(i, call)| !call.destructive && needs_durable_start(&plan.steps[*i]));
+            if finish_unsynced && !covered && (!starts.is_empty() || !running.is_empty()) {
+                self.sink.sync();
+            }
+            finish_unsynced = false;
+            for (i, call) in starts {
+                let token = forward_token.child_token();
+                let fut = self.attempt_loop(i, Phase::Forward, call, token);
+                running.spawn(fut);
             }
             if running.is_empty() {
                 break;
@@ -319,6 +341,7 @@ impl Executor {
                 };
                 let i = outcome.index;
                 in_flight[i] = false;
+                finish_unsynced |= needs_durable_start(&plan.steps[i]);
                 states[i] = State::Done(outcome.status);
                 if outcome.status == StepStatus::Succeeded {
                     completion_order.push(i);
@@ -346,7 +369,9 @@ impl Executor {
                     &mut records,
                 ));
             }
-            self.sink.emit_all(&finished);
+            // Durable with the next sync: of a step started next, or before the scheduler
+            // waits, or of the rollback's or the run's end.
+            self.sink.emit_unsynced(&finished);
         }
 
         let cancelled = self.interrupts.cancel.is_cancelled() || prior.cancelled;
@@ -718,27 +743,39 @@ impl Executor {
                     line: line.to_string(),
                 });
             });
+            // Forward: the first attempt's record is durable before the effect when the step
+            // holds something or is not rerun-safe; a later attempt changes no decision
+            // (the step is in doubt from the first). Undo, cleanup and checks: every one.
+            let durable_first = phase != Phase::Forward || needs_durable_start(&plan.steps[i]);
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                sink.emit(&RunEvent::StepStarted {
+                let record = RunEvent::StepStarted {
                     step: step_id.clone(),
                     phase,
                     attempt,
                     action: action.clone(),
                     at: now(),
-                });
+                };
+                if durable_first && (attempt == 1 || phase != Phase::Forward) {
+                    sink.emit(&record);
+                } else {
+                    sink.emit_unsynced(&[record]);
+                }
                 let attempt_token = token.child_token();
                 let on_child: opsplan_plan::step::ChildFn = {
                     let sink = sink.clone();
                     let step = step_id.clone();
+                    // Read only to stop survivors after the engine was killed, when every
+                    // written record is there (the page cache outlives the process); a crash
+                    // of the machine leaves no survivors. So it is never synced.
                     Arc::new(move |pgid| {
-                        sink.emit(&RunEvent::ChildStarted {
+                        sink.emit_unsynced(&[RunEvent::ChildStarted {
                             step: step.clone(),
                             phase,
                             pgid,
                             start: crate::survivors::start_time(pgid).unwrap_or(0),
-                        });
+                        }]);
                     })
                 };
                 let ctx = StepContext {
@@ -801,13 +838,14 @@ impl Executor {
                     };
                 }
                 let delay = backoff(&call.retry, attempt + 1);
-                sink.emit(&RunEvent::AttemptFailed {
+                // Informational: no resume decision reads it.
+                sink.emit_unsynced(&[RunEvent::AttemptFailed {
                     step: step_id.clone(),
                     phase,
                     attempt,
                     error: error_text,
                     retry_in_ms: Some(delay.as_millis() as u64),
-                });
+                }]);
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = token.cancelled() => {
@@ -853,6 +891,17 @@ fn panic_hook(step_id: &str) {
     {
         panic!("injected by OPSPLAN_TEST_PANIC_STEP");
     }
+}
+
+/// Whether a forward step's records must be durable: its `step_started` before its effect,
+/// its `step_finished` before anything after it. Not for a step that is rerun-safe
+/// (`on_resume: rerun`) and holds nothing (acquires no resource, has no undo to run): if a
+/// crash of the machine loses its records, resume runs it again, which is what it would do
+/// with the step in doubt anyway. docs/design/0003-journal-and-resume.md has the rules.
+pub fn needs_durable_start(step: &opsplan_plan::compile::CompiledStep) -> bool {
+    step.on_resume != opsplan_plan::plan::ResumePolicy::Rerun
+        || !step.acquires.is_empty()
+        || step.undo.is_some()
 }
 
 /// `OPSPLAN_SECRET_<NAME>` (upper case, `-` as `_`) for each secret param of the plan.

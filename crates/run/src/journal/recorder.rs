@@ -1,11 +1,13 @@
 //! The one writer of a run's journal: an [`EventSink`] that appends each event as a JSON line.
 //!
 //! Durability point: [`EventSink::emit`] returns only after the record is on disk
-//! (`fdatasync`), and the executor emits `StepStarted` before it starts an attempt and
-//! `StepFinished` before it schedules anything that depends on the step. So a step that
-//! the journal does not show as finished is treated as in doubt by `resume`, and a step it
-//! shows as finished really finished. Log lines (`StepLog`) are written but not synced on
-//! their own: the next durable record syncs them too.
+//! (`fdatasync`); [`EventSink::emit_unsynced`] writes records that the next sync makes
+//! durable. Which record must be durable before which effect is decided by the executor
+//! (docs/design/0003-journal-and-resume.md, "Durability point": a `step_started` before the
+//! effect of a step that holds something or is not rerun-safe, a `step_finished` before
+//! anything that depends on it). Every record is written at once, so a killed process
+//! leaves all of them on record (the page cache survives it); only a crash of the machine
+//! loses what was not synced. Log lines (`StepLog`) are never synced on their own.
 //!
 //! Group commit: the sync runs outside the write lock, and one sync covers every record
 //! written before it started, so steps starting or finishing at the same time (parallel
@@ -20,6 +22,7 @@ use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 pub struct Recorder {
@@ -27,6 +30,10 @@ pub struct Recorder {
     inner: Mutex<Inner>,
     /// Serializes syncs; holds the highest sequence number known to be on disk.
     synced: Mutex<u64>,
+    /// Bytes of the events file known to be on disk (what a crash of the machine keeps).
+    synced_len: AtomicU64,
+    /// `fdatasync` calls made for records (not the ones that create the journal).
+    syncs: AtomicU64,
     /// The events file again, to sync while others keep writing through `inner`.
     sync_file: File,
     /// Cancelled when a record cannot be written: a run whose journal is broken cannot be
@@ -46,18 +53,24 @@ pub struct Recorder {
 struct Inner {
     file: File,
     seq: u64,
+    /// Bytes written to the events file so far.
+    len: u64,
     failed: bool,
     kill: Option<KillHook>,
 }
 
 /// Test-only crash injection (debug builds): `OPSPLAN_TEST_KILL_AT=after:N` SIGKILLs the
-/// process right after record N is durable, `before:N` just before record N is written
-/// (the step's effect happened, its record did not), `torn:N` after writing half of it.
+/// process right after record N is written (and synced, if it is synced at all),
+/// `before:N` just before record N is written (the step's effect happened, its record did
+/// not), `torn:N` after writing half of it. `lost:N` is a crash of the machine just before
+/// record N is written: the run's child processes end, what was not synced is cut off the
+/// events file, then the engine is SIGKILLed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KillHook {
     Before(u64),
     After(u64),
     Torn(u64),
+    Lost(u64),
 }
 
 fn kill_hook() -> Option<KillHook> {
@@ -71,6 +84,7 @@ fn kill_hook() -> Option<KillHook> {
         "before" => Some(KillHook::Before(n)),
         "after" => Some(KillHook::After(n)),
         "torn" => Some(KillHook::Torn(n)),
+        "lost" => Some(KillHook::Lost(n)),
         _ => None,
     }
 }
@@ -78,6 +92,57 @@ fn kill_hook() -> Option<KillHook> {
 fn die() -> ! {
     let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
     std::process::abort()
+}
+
+/// `lost:N`: the machine stops. Called with the journal's write lock held, so no record is
+/// written or synced any more. The children this process started finish what they were
+/// doing (the worst case for the journal: their effect happened, records after the last
+/// sync are gone; a child still running after 5 s is killed), then everything past the
+/// last completed sync is cut off the events file and the engine dies.
+fn power_loss(file: &File, synced_len: &AtomicU64) -> ! {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while live_children(std::time::Instant::now() > deadline) > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    // Read last: a sync that completed meanwhile may have let its step start a child,
+    // which was waited for above; its record is durable and stays.
+    let _ = file.set_len(synced_len.load(Ordering::SeqCst));
+    die()
+}
+
+/// How many children of this process are still running (exited ones waiting to be reaped
+/// do not count); with `kill`, SIGKILLs the process group of each.
+fn live_children(kill_them: bool) -> usize {
+    use nix::sys::signal::{kill, killpg, Signal};
+    use nix::unistd::Pid;
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut live = 0;
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        if fields.next() != Some(me.as_str()) || matches!(state, Some("Z" | "X")) {
+            continue;
+        }
+        live += 1;
+        if kill_them {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+    live
 }
 
 /// Takes the run's owner lock; fails when another process is writing this run's journal.
@@ -155,10 +220,13 @@ impl Recorder {
         Ok(Recorder {
             dir,
             synced: Mutex::new(0),
+            synced_len: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
             sync_file: file.try_clone()?,
             inner: Mutex::new(Inner {
                 file,
                 seq: 0,
+                len: 0,
                 failed: false,
                 kill: kill_hook(),
             }),
@@ -193,10 +261,13 @@ impl Recorder {
         Ok(Recorder {
             dir: dir.to_path_buf(),
             synced: Mutex::new(last_seq),
+            synced_len: AtomicU64::new(valid_len),
+            syncs: AtomicU64::new(0),
             sync_file: file.try_clone()?,
             inner: Mutex::new(Inner {
                 file,
                 seq: last_seq,
+                len: valid_len,
                 failed: false,
                 kill: kill_hook(),
             }),
@@ -210,6 +281,13 @@ impl Recorder {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// How many `fdatasync` calls the recorder made for records so far (creating the
+    /// journal's files and folder is not counted): what the group commit and the executor's
+    /// durability rules save is measured in these.
+    pub fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Relaxed)
     }
 }
 
@@ -235,6 +313,7 @@ impl Recorder {
         let seq = inner.seq;
         match inner.kill {
             Some(KillHook::Before(n)) if n == seq => die(),
+            Some(KillHook::Lost(n)) if n == seq => power_loss(&inner.file, &self.synced_len),
             Some(KillHook::Torn(n)) if n == seq => {
                 let half = line.len() / 2;
                 let _ = inner.file.write_all(&line[..half]);
@@ -249,6 +328,7 @@ impl Recorder {
             self.fail(&e);
             return None;
         }
+        inner.len += line.len() as u64;
         Some((seq, !matches!(event, RunEvent::StepLog { .. })))
     }
 
@@ -261,12 +341,16 @@ impl Recorder {
         if *synced >= seq {
             return;
         }
-        let upto = match self.inner.lock() {
-            Ok(inner) if !inner.failed => inner.seq,
+        let (upto, len) = match self.inner.lock() {
+            Ok(inner) if !inner.failed => (inner.seq, inner.len),
             _ => return,
         };
+        self.syncs.fetch_add(1, Ordering::Relaxed);
         match self.sync_file.sync_data() {
-            Ok(()) => *synced = upto,
+            Ok(()) => {
+                *synced = upto;
+                self.synced_len.store(len, Ordering::SeqCst);
+            }
             Err(e) => {
                 if let Ok(mut inner) = self.inner.lock() {
                     inner.failed = true;
@@ -335,6 +419,23 @@ impl EventSink for Recorder {
         for seq in written {
             self.kill_after(seq);
         }
+    }
+
+    fn emit_unsynced(&self, events: &[RunEvent]) {
+        for e in events {
+            let Some((seq, _)) = self.append(e) else {
+                return;
+            };
+            self.kill_after(seq);
+        }
+    }
+
+    fn sync(&self) {
+        let seq = match self.inner.lock() {
+            Ok(inner) => inner.seq,
+            Err(_) => return,
+        };
+        self.sync_through(seq);
     }
 }
 
