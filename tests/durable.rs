@@ -276,3 +276,43 @@ fn no_journal_writes_nothing() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(!w.join(".opsplan/runs").exists());
 }
+
+#[test]
+fn a_run_is_named_by_id_prefix_or_last_and_an_ambiguous_prefix_names_its_runs() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let plan = fixture("ask.yaml").display().to_string();
+    let dir = format!("dir={}", w.display());
+    for _ in 0..2 {
+        let r = run(opsplan(w, &["run", &plan, "--set", &dir]));
+        assert_eq!(r.code, 0, "{}", r.all());
+        // Run ids start with their start second; the next run must start later.
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let mut ids: Vec<String> = std::fs::read_dir(w.join(".opsplan/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    ids.sort();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+
+    // `last` is the run that started last.
+    assert_eq!(show(w, "last")["meta"]["run_id"], ids[1].as_str());
+    // A unique prefix names its run.
+    let unique = &ids[1][..ids[1].len() - 2];
+    assert_eq!(show(w, unique)["meta"]["run_id"], ids[1].as_str());
+    // A prefix of both is refused, naming both.
+    let r = run(opsplan(w, &["runs", "show", "2"]));
+    assert_eq!(r.code, 2, "{}", r.all());
+    let runs = w.join(".opsplan/runs");
+    assert_eq!(
+        r.stderr.trim_end(),
+        format!(
+            "error: `2` matches 2 runs in {}: {}, {}; give more of the id",
+            runs.display(),
+            ids[0],
+            ids[1]
+        )
+    );
+}

@@ -95,7 +95,7 @@ enum Command {
     Drill(Box<DrillCli>),
     /// Finish a run that a crash (or kill -9) interrupted, from its journal.
     Resume {
-        /// The run id (or a unique prefix of it), as `opsplan runs` lists it.
+        /// The run id, a unique prefix of it (as `opsplan runs` lists them), or `last`.
         run: String,
         /// Do not go forward: only undo and clean up what the run did.
         #[arg(long)]
@@ -211,7 +211,10 @@ struct DrillCli {
 #[derive(Subcommand)]
 enum RunsAction {
     /// The timeline of one run: every step, attempt, output, error and what was rolled back.
-    Show { run: String },
+    Show {
+        /// The run id, a unique prefix of it, or `last`.
+        run: String,
+    },
 }
 
 /// How steps run (shared by `run` and `resume`).

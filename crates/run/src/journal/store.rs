@@ -61,6 +61,12 @@ impl std::fmt::Display for Torn {
 pub enum JournalError {
     #[error("no run `{run}` in {dir}")]
     NotFound { run: String, dir: String },
+    #[error("`{run}` matches {} runs in {dir}: {}; give more of the id", matches.len(), matches.join(", "))]
+    Ambiguous {
+        run: String,
+        dir: String,
+        matches: Vec<String>,
+    },
     #[error("cannot read {path}: {source}")]
     Io {
         path: String,
@@ -176,8 +182,18 @@ pub fn open(dir: &Path) -> Result<Journal, JournalError> {
     })
 }
 
-/// The journal of run `run` under `root` (a run id, or a unique prefix of one).
+/// The word that names the newest run (`opsplan resume last`, `opsplan runs show last`).
+pub const LAST: &str = "last";
+
+/// The journal of run `run` under `root`: a run id, a unique prefix of one, or [`LAST`] (the
+/// run that started last; run ids start with their start time).
 pub fn find(root: &Path, run: &str) -> Result<PathBuf, JournalError> {
+    if run == LAST {
+        return list_dirs(root).pop().ok_or_else(|| JournalError::NotFound {
+            run: run.into(),
+            dir: root.display().to_string(),
+        });
+    }
     let exact = root.join(run);
     if !run.is_empty() && !run.contains('/') && exact.join(META_FILE).exists() {
         return Ok(exact);
@@ -192,6 +208,14 @@ pub fn find(root: &Path, run: &str) -> Result<PathBuf, JournalError> {
         .collect();
     match matches.as_slice() {
         [one] if !run.is_empty() => Ok(one.clone()),
+        [_, _, ..] if !run.is_empty() => Err(JournalError::Ambiguous {
+            run: run.into(),
+            dir: root.display().to_string(),
+            matches: matches
+                .iter()
+                .filter_map(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect(),
+        }),
         _ => Err(JournalError::NotFound {
             run: run.into(),
             dir: root.display().to_string(),
