@@ -19,5 +19,7 @@ mod preview;
 mod scaffold;
 #[path = "schema.rs"]
 mod schema;
+#[path = "types_cmd.rs"]
+mod types_cmd;
 #[path = "validate.rs"]
 mod validate;

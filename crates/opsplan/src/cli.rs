@@ -142,8 +142,11 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         check: Option<PathBuf>,
     },
-    /// List the step types with their outputs.
-    Types,
+    /// List the step types with their outputs, or print one type's arguments and outputs.
+    Types {
+        /// A step type (`fs.sync`): its arguments, their types and defaults, and its outputs.
+        name: Option<String>,
+    },
     /// Write the generated reference pages into a folder (or check them with --check).
     Reference {
         #[arg(default_value = "docs/reference")]
@@ -472,7 +475,22 @@ pub(crate) fn main() -> i32 {
         }
         Command::Schema { check } => cmd_schema(check.as_deref(), &registry),
         Command::Reference { dir, check } => cmd_reference(&dir, check, &registry),
-        Command::Types => {
+        Command::Types { name: Some(name) } => {
+            match opsplan_plan::reference::step_type(&registry, &name) {
+                Some(text) => {
+                    out!("{text}");
+                    exit::OK
+                }
+                None => {
+                    let help = diagnostic::did_you_mean(&name, registry.iter().map(|t| t.name()))
+                        .map(|m| format!("; did you mean `{m}`?"))
+                        .unwrap_or_default();
+                    errln!("error: no step type `{name}`{help} (`opsplan types` lists them)");
+                    exit::INVALID
+                }
+            }
+        }
+        Command::Types { name: None } => {
             for t in registry.iter() {
                 let outs: Vec<&str> = t.outputs().iter().map(|o| o.name).collect();
                 outln!("{:14} {}", t.name(), t.summary());

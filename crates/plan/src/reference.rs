@@ -2,7 +2,7 @@
 //! registry and the step specs' JSON Schema, so the docs cannot drift from the code.
 
 use crate::diagnostic::Code;
-use crate::step::Registry;
+use crate::step::{DynStepType, Registry};
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -130,46 +130,63 @@ fn step_types(registry: &Registry) -> String {
         );
     }
     for (t, schema) in registry.iter().zip(&schemas) {
-        let resolved = match schema.get("$ref").and_then(Value::as_str) {
-            Some(r) => defs
-                .get(r.rsplit('/').next().unwrap_or(r))
-                .cloned()
-                .unwrap_or_default(),
-            None => schema.clone(),
-        };
-        let _ = writeln!(o, "\n## `{}`\n\n{}\n", t.name(), t.summary());
-        properties_table(&mut o, &resolved, &defs);
-        // Nested argument structs (basic_auth, ...) get their own table.
-        if let Some(props) = resolved.get("properties").and_then(Value::as_object) {
-            for (name, p) in props {
-                let target = p.get("$ref").or_else(|| {
-                    p.get("anyOf")
-                        .or_else(|| p.get("allOf"))
-                        .and_then(|a| a.get(0))
-                        .and_then(|a| a.get("$ref"))
-                });
-                if let Some(def) = target
-                    .and_then(Value::as_str)
-                    .and_then(|r| defs.get(r.rsplit('/').next().unwrap_or(r)))
-                {
-                    if def.get("properties").is_some() {
-                        let _ = writeln!(o, "\n`{name}`:\n");
-                        properties_table(&mut o, def, &defs);
-                    }
+        type_section(&mut o, t.as_ref(), schema, &defs);
+    }
+    o
+}
+
+/// One type's arguments (nested ones in their own tables) and outputs, as Markdown.
+fn type_section(o: &mut String, t: &dyn DynStepType, schema: &Value, defs: &Value) {
+    let resolved = match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => defs
+            .get(r.rsplit('/').next().unwrap_or(r))
+            .cloned()
+            .unwrap_or_default(),
+        None => schema.clone(),
+    };
+    let _ = writeln!(o, "\n## `{}`\n\n{}\n", t.name(), t.summary());
+    properties_table(o, &resolved, defs);
+    // Nested argument structs (basic_auth, ...) get their own table.
+    if let Some(props) = resolved.get("properties").and_then(Value::as_object) {
+        for (name, p) in props {
+            let target = p.get("$ref").or_else(|| {
+                p.get("anyOf")
+                    .or_else(|| p.get("allOf"))
+                    .and_then(|a| a.get(0))
+                    .and_then(|a| a.get("$ref"))
+            });
+            if let Some(def) = target
+                .and_then(Value::as_str)
+                .and_then(|r| defs.get(r.rsplit('/').next().unwrap_or(r)))
+            {
+                if def.get("properties").is_some() {
+                    let _ = writeln!(o, "\n`{name}`:\n");
+                    properties_table(o, def, defs);
                 }
             }
         }
-        if !t.outputs().is_empty() {
-            let _ = writeln!(
-                o,
-                "\nOutputs (`steps.<id>.outputs.<name>`):\n\n| output | meaning |\n|---|---|"
-            );
-            for out in t.outputs() {
-                let _ = writeln!(o, "| `{}` | {} |", out.name, out.description);
-            }
+    }
+    if !t.outputs().is_empty() {
+        let _ = writeln!(
+            o,
+            "\nOutputs (`steps.<id>.outputs.<name>`):\n\n| output | meaning |\n|---|---|"
+        );
+        for out in t.outputs() {
+            let _ = writeln!(o, "| `{}` | {} |", out.name, out.description);
         }
     }
-    o
+}
+
+/// The reference section of one step type (`opsplan types TYPE`), or None when the registry
+/// has no type of that name.
+pub fn step_type(registry: &Registry, name: &str) -> Option<String> {
+    let t = registry.iter().find(|t| t.name() == name)?;
+    let mut generator = schemars::generate::SchemaSettings::draft07().into_generator();
+    let schema = t.schema(&mut generator).to_value();
+    let defs = Value::Object(generator.take_definitions(true).into_iter().collect());
+    let mut o = String::new();
+    type_section(&mut o, t.as_ref(), &schema, &defs);
+    Some(o.trim_start().to_string())
 }
 
 fn diagnostics() -> String {
