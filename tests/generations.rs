@@ -374,6 +374,67 @@ fn retention_keeps_the_newest_and_the_young_and_deletes_the_rest() {
     assert_eq!(listing(w)["latest"], last[0].0.as_str());
 }
 
+/// Moves a generation's name to `secs` from now and its run id to `run_id`, and `latest` with it.
+fn rename_generation(dir: &Path, name: &str, secs: i64, run_id: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let new = opsplan_steps::generation::format_name(now + secs, run_id);
+    fs::rename(dir.join(name), dir.join(&new)).unwrap();
+    fs::remove_file(dir.join("latest")).unwrap();
+    std::os::unix::fs::symlink(&new, dir.join("latest")).unwrap();
+    new
+}
+
+#[test]
+fn a_backup_in_the_same_second_as_the_last_becomes_the_latest() {
+    // Names carry the second; two backups within one second used to sort by their random
+    // run ids, so the newer one could sort first and never become `latest`.
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    source(w);
+    let dir = w.join("b");
+    let r = backup(w, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    // The first generation now says it began this second, under a run id that sorts last.
+    let first = rename_generation(&dir, &states(w)[0].0, 0, "zzzzzzzz-last");
+    let r = backup(w, &[("keep_count", "1")]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let gens = states(w);
+    assert_eq!(gens.len(), 1, "{gens:?}");
+    assert_ne!(gens[0].0, first, "{gens:?}");
+    assert_eq!(listing(w)["latest"], gens[0].0.as_str());
+}
+
+#[test]
+fn a_clock_far_behind_the_newest_generation_is_refused_naming_both_times() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    source(w);
+    let dir = w.join("b");
+    let r = backup(w, &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let future = rename_generation(&dir, &states(w)[0].0, 3600, "run-from-the-future");
+    let r = backup(w, &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stderr.contains(&format!("generation {future} began at ")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("would sort before it and never become latest; fix the clock"),
+        "{}",
+        r.stderr
+    );
+    // Nothing was begun: the future generation is still the only one, and still latest.
+    let gens = states(w);
+    assert_eq!(gens.len(), 1, "{gens:?}");
+    assert_eq!(listing(w)["latest"], future.as_str());
+}
+
 #[test]
 fn preview_of_prune_lists_what_it_would_delete_now() {
     let work = tempfile::tempdir().unwrap();

@@ -6,6 +6,9 @@
 //! verified one (`previous`), which a copy may reuse (`rsync --link-dest`, `fs.sync`'s
 //! `link_dest`) without writing into it.
 //!
+//! Name order is creation order: a second backup within the same second waits for the next
+//! one, and a clock far behind the newest generation is refused (see `start_after`).
+//!
 //! Run again by the same run (a resume), it returns that run's incomplete generation
 //! instead of starting another: the copies that follow are incremental and finish it.
 
@@ -21,6 +24,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use std::fs;
 use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
 
 pub struct GenerationBegin;
 
@@ -105,11 +109,51 @@ impl StepType for GenerationBegin {
             .clone()
             .unwrap_or_else(|| ctx.plan.run_id.clone());
         let plan = ctx.plan.name.clone();
-        blocking(&ctx, move |_token| begin(&spec.dir, &run_id, &plan)).await
+        blocking(&ctx, move |token| begin(&spec.dir, &run_id, &plan, token)).await
     }
 }
 
-fn begin(dir: &str, run_id: &str, plan: &str) -> Result<Outputs, StepError> {
+/// How far the clock may be behind the newest generation's start before `begin` refuses
+/// rather than waits.
+const CLOCK_SLACK_SECS: i64 = 5;
+
+/// A start time whose name sorts after every generation already in the location, so that
+/// name order is creation order (`latest` only moves forward by name, and retention keeps
+/// "the newest"). Two backups within one second, or a clock stepped back a little, wait for
+/// the clock; a clock far behind the newest generation is refused, naming both times.
+fn start_after(
+    newest: Option<&super::Generation>,
+    token: &CancellationToken,
+) -> Result<i64, StepError> {
+    let Some(newest) = newest else {
+        return Ok(now_secs());
+    };
+    loop {
+        let now = now_secs();
+        if now > newest.time {
+            return Ok(now);
+        }
+        if newest.time - now >= CLOCK_SLACK_SECS {
+            return Err(StepError::fatal(format!(
+                "generation {} began at {}, after this machine's clock ({}): a new generation \
+                 would sort before it and never become latest; fix the clock (or move that \
+                 generation aside) and run again",
+                newest.name,
+                newest.started,
+                crate::fs::rfc3339(now, 0)
+            )));
+        }
+        crate::fs::check_cancel(token)?;
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn begin(
+    dir: &str,
+    run_id: &str,
+    plan: &str,
+    token: &CancellationToken,
+) -> Result<Outputs, StepError> {
     if !valid_run_id(run_id) {
         return Err(StepError::fatal(format!(
             "run id `{run_id}` cannot name a generation folder; give `run_id`"
@@ -145,7 +189,7 @@ fn begin(dir: &str, run_id: &str, plan: &str) -> Result<Outputs, StepError> {
         return Ok(out);
     }
 
-    let now = now_secs();
+    let now = start_after(listing.generations.iter().max_by_key(|g| g.time), token)?;
     let name = format_name(now, run_id);
     let final_path = root.join(&name);
     let temp = root.join(format!(".{name}.opsplan-{:08x}", rand::random::<u32>()));
