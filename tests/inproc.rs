@@ -151,6 +151,36 @@ async fn the_scheduler_follows_needs_and_the_journal_folds_to_the_same_story() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn ready_steps_come_from_the_dependents_of_what_finished_or_was_skipped() {
+    // A join declared before the steps it needs, a skipped step whose dependent still runs,
+    // one step at a time: each step starts only after all of its needs, and every step
+    // that became ready through a finished or skipped step's dependents runs.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let needs = |id: &str, needs: &str| {
+        mock(id, &log, "").replace("    type", &format!("    needs: [{needs}]\n    type"))
+    };
+    let body = [
+        needs("join", "left, right, after-skip"),
+        mock("root", &log, ""),
+        needs("right", "root"),
+        needs("left", "root"),
+        needs("skipped", "root").replace("    type", "    when: \"1 == 2\"\n    type"),
+        needs("after-skip", "skipped"),
+    ]
+    .concat();
+    let plan = compile(dir.path(), "[]", &body);
+    let outcome = RunBuilder::new(plan).max_parallel(1).run().await.unwrap();
+    assert_eq!(outcome.status(), RunStatus::Succeeded);
+    let ran = log_lines(&log);
+    assert_eq!(ran.first().map(String::as_str), Some("root"), "{ran:?}");
+    assert_eq!(ran.last().map(String::as_str), Some("join"), "{ran:?}");
+    let mut middle = ran[1..ran.len() - 1].to_vec();
+    middle.sort();
+    assert_eq!(middle, ["after-skip", "left", "right"], "{ran:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_failure_releases_what_was_acquired_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");

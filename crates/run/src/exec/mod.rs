@@ -230,6 +230,9 @@ impl Executor {
         }
         let mut running: JoinSet<Outcome> = JoinSet::new();
         let mut in_flight = vec![false; n];
+        // Ready steps are found from the dependents of the step that just finished, not by
+        // rescanning every step: a chain of n steps costs n, not n².
+        let mut ready = Readiness::new(plan, &states);
         // A `step_finished` of a step whose record matters (not rerun-safe, or holding
         // something) was written but is not durable yet: it must be before anything that
         // depends on it starts, and before the scheduler waits.
@@ -237,26 +240,16 @@ impl Executor {
         loop {
             let mut starts: Vec<(usize, Call)> = Vec::new();
             if failure.is_none() && !self.interrupts.cancel.is_cancelled() {
-                // Start every ready step, up to the parallelism limit.
-                for i in 0..n {
-                    if running.len() + starts.len() >= self.opts.max_parallel.max(1) {
-                        break;
-                    }
+                // Start every ready step, lowest index first, up to the parallelism limit.
+                while running.len() + starts.len() < self.opts.max_parallel.max(1) {
+                    let Some(i) = ready.next() else { break };
                     if in_flight[i] || states[i] != State::NotRun {
-                        continue;
-                    }
-                    let ready = plan.steps[i].needs.iter().all(|&d| {
-                        matches!(
-                            states[d],
-                            State::Done(StepStatus::Succeeded | StepStatus::Skipped)
-                        )
-                    });
-                    if !ready {
                         continue;
                     }
                     match self.prepare(i, &outputs) {
                         Prepared::Skip => {
                             states[i] = State::Done(StepStatus::Skipped);
+                            ready.done(i);
                             // Nothing happened: if the record is lost, resume evaluates
                             // `when` again.
                             let event = self.finish_record(
@@ -345,6 +338,7 @@ impl Executor {
                 states[i] = State::Done(outcome.status);
                 if outcome.status == StepStatus::Succeeded {
                     completion_order.push(i);
+                    ready.done(i);
                 }
                 // A failed or cancelled step may leave outputs saying what it still holds.
                 if let Some(out) = &outcome.outputs {
@@ -870,6 +864,59 @@ impl Executor {
                         panic_message(payload.as_ref())
                     )),
                 },
+            }
+        }
+    }
+}
+
+/// Which steps can start: a count of unmet `needs` per step, decremented through the
+/// finished step's dependents, and the steps whose count reached zero, lowest index first
+/// (the order the scheduler has always started them in).
+struct Readiness {
+    unmet: Vec<usize>,
+    dependents: Vec<Vec<usize>>,
+    ready: std::collections::BTreeSet<usize>,
+}
+
+impl Readiness {
+    fn new(plan: &CompiledPlan, states: &[State]) -> Self {
+        let n = plan.steps.len();
+        let satisfied = |d: usize| {
+            matches!(
+                states[d],
+                State::Done(StepStatus::Succeeded | StepStatus::Skipped)
+            )
+        };
+        let mut unmet = vec![0; n];
+        let mut dependents = vec![Vec::new(); n];
+        for (i, step) in plan.steps.iter().enumerate() {
+            for &d in &step.needs {
+                dependents[d].push(i);
+                if !satisfied(d) {
+                    unmet[i] += 1;
+                }
+            }
+        }
+        let ready = (0..n)
+            .filter(|&i| unmet[i] == 0 && states[i] == State::NotRun)
+            .collect();
+        Self {
+            unmet,
+            dependents,
+            ready,
+        }
+    }
+
+    fn next(&mut self) -> Option<usize> {
+        self.ready.pop_first()
+    }
+
+    /// Step `i` succeeded or was skipped: its dependents have one unmet need fewer.
+    fn done(&mut self, i: usize) {
+        for &j in &self.dependents[i] {
+            self.unmet[j] = self.unmet[j].saturating_sub(1);
+            if self.unmet[j] == 0 {
+                self.ready.insert(j);
             }
         }
     }
