@@ -1,0 +1,308 @@
+//! Facts recorded at backup time, compared after a restore (`manifest`'s `facts`,
+//! `facts.compare`), against a real PostgreSQL 15 (the test kit's, stopped on drop): the
+//! plans in tests/fixtures/steps/facts/ read the tables, the partitions, the rows of every
+//! table and the server version with the `sql` step, record them with the dump, restore the
+//! dump into another database, damage it as a bad restore would, read the same facts and
+//! compare. Without a server: manifests without facts, with facts of a newer format
+//! version, and `verify`, which does not care.
+// Test helpers set up fixtures; a failed setup should panic right there.
+#![allow(clippy::unwrap_used)]
+
+use crate::steps_common::opsplan_command;
+use opsplan_testkit::bin::{self, Ran};
+use opsplan_testkit::postgres::Postgres;
+use serde_json::{json, Value};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const PASSWORD: &str = "facts-pw-7d21b4";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/steps/facts")
+        .join(format!("{name}.yaml"))
+}
+
+fn opsplan_text(args: &[&str]) -> String {
+    let out = Command::new(bin::path())
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run opsplan");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `opsplan run FIXTURE --set port=… --set backup=… --set k=v… --force --log-format json`.
+fn run(plan: &str, pg: &Postgres, backup: &Path, sets: &[(&str, &str)]) -> Ran {
+    let mut cmd = opsplan_command();
+    cmd.arg("run")
+        .arg(fixture(plan))
+        .args(["--set", &format!("port={}", pg.port)])
+        .args(["--set", &format!("backup={}", backup.display())])
+        .args(
+            sets.iter()
+                .flat_map(|(k, v)| ["--set".to_string(), format!("{k}={v}")]),
+        )
+        .args(["--force", "--log-format", "json"])
+        .env("PGTEST_PASSWORD", PASSWORD);
+    bin::run(cmd)
+}
+
+/// Database shop: a plain table, a table with rows, and a table partitioned by month with
+/// two partitions (120 trades: 70 in January, 50 in February).
+fn seed(pg: &Postgres) {
+    pg.superuser("postgres", "CREATE DATABASE shop");
+    pg.superuser(
+        "shop",
+        "CREATE TABLE audit (id int PRIMARY KEY, what text);
+         INSERT INTO audit SELECT i, 'event ' || i FROM generate_series(1, 5) i;
+         CREATE TABLE settings (k text PRIMARY KEY, v text);
+         CREATE TABLE trades (id int, at date NOT NULL, qty int) PARTITION BY RANGE (at);
+         CREATE TABLE trades_2026_01 PARTITION OF trades FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+         CREATE TABLE trades_2026_02 PARTITION OF trades FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');
+         INSERT INTO trades SELECT i, DATE '2026-01-01' + (i % 31), i FROM generate_series(1, 70) i;
+         INSERT INTO trades SELECT i, DATE '2026-02-01' + (i % 28), i FROM generate_series(71, 120) i;",
+    );
+}
+
+/// A backup of shop with its facts; returns the server, the temp dir and the backup folder.
+fn backed_up() -> (Postgres, tempfile::TempDir, PathBuf) {
+    let pg = Postgres::start(PASSWORD).unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+    seed(&pg);
+    let tmp = tempfile::tempdir().unwrap();
+    let backup = tmp.path().join("backup");
+    fs::create_dir(&backup).unwrap();
+    run("backup", &pg, &backup, &[]).ok();
+    (pg, tmp, backup)
+}
+
+fn manifest(backup: &Path) -> Value {
+    serde_json::from_slice(&fs::read(backup.join("opsplan-manifest.json")).unwrap()).unwrap()
+}
+
+fn write_manifest(backup: &Path, doc: &Value) {
+    fs::write(
+        backup.join("opsplan-manifest.json"),
+        serde_json::to_vec_pretty(doc).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn backup_records_the_facts_in_a_versioned_section_of_the_manifest() {
+    let (pg, _tmp, backup) = backed_up();
+    let doc = manifest(&backup);
+    assert_eq!(doc["format_version"], 1);
+    let version = pg.superuser("shop", "SHOW server_version_num");
+    let version = version.trim();
+    assert_eq!(
+        doc["facts"],
+        json!({
+            "format_version": 1,
+            "values": {
+                "tables": ["public.audit", "public.settings", "public.trades",
+                           "public.trades_2026_01", "public.trades_2026_02"],
+                "rows": {"public.audit": 5, "public.settings": 0, "public.trades": 120,
+                         "public.trades_2026_01": 70, "public.trades_2026_02": 50},
+                "partitions": ["trades_2026_01", "trades_2026_02"],
+                "version": version,
+            }
+        })
+    );
+    assert_eq!(doc["system_version"], version);
+}
+
+#[test]
+fn a_matching_restore_passes_and_reports_what_it_compared() {
+    let (pg, _tmp, backup) = backed_up();
+    let ran = run("restore", &pg, &backup, &[]);
+    let out = ran.ok().outputs("compare");
+    assert_eq!(out["status"], "match");
+    assert_eq!(out["differences"], json!([]));
+    assert_eq!(
+        out["compared"],
+        json!(["partitions", "rows", "tables", "version"])
+    );
+    assert_eq!(out["unrecorded"], json!([]));
+    assert_eq!(out["recorded"]["rows"]["public.trades"], 120);
+}
+
+#[test]
+fn a_dropped_table_fails_naming_it() {
+    let (pg, _tmp, backup) = backed_up();
+    let ran = run("restore", &pg, &backup, &[("damage", "DROP TABLE audit")]);
+    assert_eq!(ran.code, 1, "{}", ran.all());
+    assert_eq!(
+        ran.error("compare"),
+        format!(
+            "the restored system differs from the facts recorded in {}/opsplan-manifest.json: \
+             rows public.audit: 5 recorded, missing after restore; tables public.audit: \
+             recorded, missing after restore",
+            backup.display()
+        )
+    );
+}
+
+#[test]
+fn a_missing_partition_fails_naming_it_and_its_rows() {
+    let (pg, _tmp, backup) = backed_up();
+    let ran = run(
+        "restore",
+        &pg,
+        &backup,
+        &[("damage", "DROP TABLE trades_2026_02")],
+    );
+    assert_eq!(ran.code, 1, "{}", ran.all());
+    assert_eq!(
+        ran.error("compare"),
+        format!(
+            "the restored system differs from the facts recorded in {}/opsplan-manifest.json: \
+             partitions trades_2026_02: recorded, missing after restore; rows public.trades: \
+             120 recorded, 70 restored; rows public.trades_2026_02: 50 recorded, missing after \
+             restore; tables public.trades_2026_02: recorded, missing after restore",
+            backup.display()
+        )
+    );
+}
+
+#[test]
+fn changed_counts_fail_and_at_least_accepts_only_growth() {
+    let (pg, _tmp, backup) = backed_up();
+    let lost = "DELETE FROM audit WHERE id > 3; INSERT INTO settings VALUES ('a', 'b')";
+    let ran = run("restore", &pg, &backup, &[("damage", lost)]);
+    assert_eq!(ran.code, 1, "{}", ran.all());
+    assert_eq!(
+        ran.error("compare"),
+        format!(
+            "the restored system differs from the facts recorded in {}/opsplan-manifest.json: \
+             rows public.audit: 5 recorded, 3 restored; rows public.settings: 0 recorded, 1 \
+             restored",
+            backup.display()
+        )
+    );
+
+    // `at_least: [rows]`: the settings row a live system added is fine, lost audit rows
+    // are not.
+    let ran = run(
+        "restore",
+        &pg,
+        &backup,
+        &[("damage", lost), ("at_least", "[rows]")],
+    );
+    assert_eq!(
+        ran.error("compare"),
+        format!(
+            "the restored system differs from the facts recorded in {}/opsplan-manifest.json: \
+             rows public.audit: 5 recorded, only 3 restored",
+            backup.display()
+        )
+    );
+    let grown = "INSERT INTO audit VALUES (6, 'late'); CREATE TABLE extra (i int)";
+    let ran = run(
+        "restore",
+        &pg,
+        &backup,
+        &[("damage", grown), ("at_least", "[rows, tables]")],
+    );
+    assert_eq!(ran.ok().outputs("compare")["status"], "match");
+
+    // report_only: the differences become outputs, one object each.
+    let ran = run(
+        "restore",
+        &pg,
+        &backup,
+        &[
+            ("damage", "DELETE FROM audit WHERE id > 3"),
+            ("report_only", "true"),
+        ],
+    );
+    let out = ran.ok().outputs("compare");
+    assert_eq!(out["status"], "differ");
+    assert_eq!(
+        out["differences"],
+        json!([{
+            "fact": "rows", "key": "public.audit", "recorded": 5, "restored": 3,
+            "message": "rows public.audit: 5 recorded, 3 restored",
+        }])
+    );
+}
+
+#[test]
+fn manifests_without_facts_or_with_newer_facts_are_refused_and_verify_reads_both() {
+    let (pg, _tmp, backup) = backed_up();
+    let mut doc = manifest(&backup);
+
+    // A facts section of a later format: `facts.compare` refuses it by name, `verify`
+    // (which does not read facts) still checks the backup.
+    doc["facts"]["format_version"] = json!(2);
+    write_manifest(&backup, &doc);
+    let ran = run("restore", &pg, &backup, &[]);
+    assert_eq!(ran.status("verify"), "succeeded", "{}", ran.all());
+    assert_eq!(
+        ran.error("compare"),
+        format!(
+            "manifest {}/opsplan-manifest.json has facts of format version 2; this opsplan \
+             reads facts version 1",
+            backup.display()
+        )
+    );
+
+    // A manifest written before facts existed (format version 1 without the section).
+    doc.as_object_mut().unwrap().remove("facts");
+    write_manifest(&backup, &doc);
+    let ran = run("restore", &pg, &backup, &[]);
+    assert_eq!(ran.status("verify"), "succeeded", "{}", ran.all());
+    assert_eq!(
+        ran.error("compare"),
+        format!(
+            "manifest {}/opsplan-manifest.json records no facts (written by facts-backup \
+             1.0.0, which did not record any); nothing to compare the restored system with",
+            backup.display()
+        )
+    );
+
+    // Facts the restore reads but the backup did not record are listed, not compared;
+    // with none left to compare, the step fails rather than prove nothing.
+    doc["facts"] = json!({"format_version": 1, "values": {"objects": {"loki": 3}}});
+    write_manifest(&backup, &doc);
+    let ran = run("restore", &pg, &backup, &[]);
+    assert_eq!(
+        ran.error("compare"),
+        format!(
+            "no fact to compare: the manifest {}/opsplan-manifest.json records objects, and \
+             `actual` reads partitions, rows, tables, version",
+            backup.display()
+        )
+    );
+    doc["facts"]["values"]["version"] = manifest_version(&pg);
+    write_manifest(&backup, &doc);
+    let out = run("restore", &pg, &backup, &[]).ok().outputs("compare");
+    assert_eq!(out["compared"], json!(["version"]));
+    assert_eq!(out["unrecorded"], json!(["partitions", "rows", "tables"]));
+}
+
+fn manifest_version(pg: &Postgres) -> Value {
+    json!(pg.superuser("shop", "SHOW server_version_num").trim())
+}
+
+#[test]
+fn preview_shows_what_is_recorded_and_compared() {
+    insta::assert_snapshot!(opsplan_text(&[
+        "preview",
+        "tests/fixtures/steps/facts/preview.yaml"
+    ]));
+}
+
+#[test]
+fn diagnostics_for_wrong_arguments() {
+    let text = opsplan_text(&["validate", "tests/fixtures/steps/facts/invalid-args.yaml"]);
+    assert_eq!(text.matches("E080(step-arguments)").count(), 7, "{text}");
+    assert_eq!(text.matches("E010(unknown-field)").count(), 1, "{text}");
+    insta::assert_snapshot!(text);
+}
