@@ -306,3 +306,148 @@ fn diagnostics_for_wrong_arguments() {
     assert_eq!(text.matches("E010(unknown-field)").count(), 1, "{text}");
     insta::assert_snapshot!(text);
 }
+
+// ---------------------------------------------------------------- the shipped dop plans
+
+/// The `with` of step `id` in `opsplan preview PLAN --params PARAMS --format json`.
+fn shipped_step(plan: &str, params: &str, id: &str) -> Value {
+    let text = opsplan_text(&["preview", plan, "--params", params, "--format", "json"]);
+    let preview: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let mut found = None;
+    let mut walk = |v: &Value| {
+        if v["id"] == id && v.get("with").is_some() {
+            found = Some(v["with"].clone());
+        }
+    };
+    fn visit(v: &Value, f: &mut dyn FnMut(&Value)) {
+        f(v);
+        match v {
+            Value::Array(items) => items.iter().for_each(|i| visit(i, f)),
+            Value::Object(map) => map.values().for_each(|i| visit(i, f)),
+            _ => {}
+        }
+    }
+    visit(&preview, &mut walk);
+    found.unwrap_or_else(|| panic!("no step {id} in the preview of {plan}"))
+}
+
+fn as_set(v: &Value) -> std::collections::BTreeSet<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// dop-backup reads the facts of every dump in the backup bucket's copy (its
+/// `postgres-facts` script over the plain pg_dump), dop-restore-postgres reads them from
+/// the restored database (its `restored-facts` SQL): both, taken from the shipped plans,
+/// agree on a real database (quoted names, a partitioned table, values with newlines, an
+/// empty and an unlogged table), and disagree once the database is damaged. A dump that
+/// does not decompress gets no facts and fails nothing.
+#[test]
+fn dop_dump_facts_and_restored_database_facts_agree() {
+    let pg = Postgres::start(PASSWORD).unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+    seed(&pg);
+    pg.superuser(
+        "shop",
+        r#"CREATE TABLE "Mixed Case" (k text);
+           INSERT INTO "Mixed Case" VALUES (E'\\.'), (E'two\nlines');
+           CREATE UNLOGGED TABLE scratch (k int);
+           INSERT INTO scratch VALUES (1);
+           CREATE SCHEMA app;
+           CREATE TABLE app.silences (id int);
+           INSERT INTO app.silences SELECT generate_series(1, 3);"#,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("backup/postgres-backup");
+    fs::create_dir_all(&folder).unwrap();
+    let dump = Command::new("pg_dump")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &pg.port.to_string(),
+            "-U",
+            "postgres",
+            "shop",
+        ])
+        .env("PGPASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let mut gz = flate2::write::GzEncoder::new(
+        fs::File::create(folder.join("dop-1.dump.gz")).unwrap(),
+        flate2::Compression::default(),
+    );
+    std::io::Write::write_all(&mut gz, &dump.stdout).unwrap();
+    gz.finish().unwrap();
+    fs::write(
+        folder.join("dop-0.dump.gz"),
+        &fs::read(folder.join("dop-1.dump.gz")).unwrap()[..200],
+    )
+    .unwrap();
+
+    let script = shipped_step(
+        "plans/dop/backup.yaml",
+        "tests/fixtures/plans/dop/backup.params.yaml",
+        "postgres-facts",
+    )["argv"][2]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = Command::new("sh")
+        .args(["-c", &script, "sh"])
+        .arg(tmp.path())
+        .arg("backup")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "gzip: backup/postgres-backup/dop-0.dump.gz: unexpected end of file\nno facts for \
+         backup/postgres-backup/dop-0.dump.gz: it does not decompress whole"
+    );
+    let recorded: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = "backup/postgres-backup/dop-1.dump.gz";
+    assert_eq!(
+        recorded.as_object().unwrap().keys().collect::<Vec<_>>(),
+        [&format!("pg_rows:{key}"), &format!("pg_tables:{key}")]
+    );
+
+    let command = shipped_step(
+        "plans/dop/restore-postgres.yaml",
+        "tests/fixtures/plans/dop/restore-postgres.params.yaml",
+        "restored-facts",
+    )["command"]
+        .clone();
+    let sql = command[6].as_str().unwrap().to_string();
+    assert_eq!(command[5], "-tAc");
+    let read = |db: &str| -> Value { serde_json::from_str(&pg.superuser(db, &sql)).unwrap() };
+    let restored = read("shop");
+    assert_eq!(
+        as_set(&recorded[format!("pg_tables:{key}")]),
+        as_set(&restored["tables"])
+    );
+    assert_eq!(recorded[format!("pg_rows:{key}")], restored["rows"]);
+    assert_eq!(restored["rows"]["public.Mixed Case"], 2);
+    assert_eq!(restored["rows"]["public.trades_2026_01"], 70);
+    assert!(restored["rows"].get("public.trades").is_none());
+
+    pg.superuser(
+        "shop",
+        "DROP TABLE audit; DELETE FROM app.silences WHERE id = 3",
+    );
+    let damaged = read("shop");
+    assert!(!as_set(&damaged["tables"]).contains("public.audit"));
+    assert_eq!(damaged["rows"]["app.silences"], 2);
+    assert_ne!(recorded[format!("pg_rows:{key}")], damaged["rows"]);
+}
