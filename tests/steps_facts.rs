@@ -302,7 +302,7 @@ fn preview_shows_what_is_recorded_and_compared() {
 #[test]
 fn diagnostics_for_wrong_arguments() {
     let text = opsplan_text(&["validate", "tests/fixtures/steps/facts/invalid-args.yaml"]);
-    assert_eq!(text.matches("E080(step-arguments)").count(), 7, "{text}");
+    assert_eq!(text.matches("E080(step-arguments)").count(), 8, "{text}");
     assert_eq!(text.matches("E010(unknown-field)").count(), 1, "{text}");
     insta::assert_snapshot!(text);
 }

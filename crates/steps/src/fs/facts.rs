@@ -63,10 +63,16 @@ pub struct FactsCompareSpec {
     #[serde(default)]
     pub manifest: Option<String>,
     /// The same facts read from the restored system: names to scalars, lists of scalars or
-    /// maps of scalars, in the shape the backup recorded them.
-    pub actual: BTreeMap<String, Value>,
-    /// Facts that must be at least what was recorded rather than equal: a larger number,
-    /// a list or map with more entries (a live system that kept running after the restore).
+    /// maps of scalars, in the shape the backup recorded them; or one `{{ expression }}`
+    /// that renders to such a map (a step's parsed JSON output, when the names depend on
+    /// the system, e.g. one fact per table).
+    pub actual: FactsArg,
+    /// How facts are compared: `exact` (default: equal to what was recorded) or `at_least`
+    /// (a larger number, a list or map with more entries: a live system that kept running
+    /// after the restore, or facts read just before a consistency point).
+    #[serde(default)]
+    pub mode: Mode,
+    /// With `mode: exact`, the facts compared `at least` all the same.
     #[serde(default)]
     pub at_least: Vec<String>,
     /// Only report: succeed whatever the outcome, for plans that branch on
@@ -75,7 +81,65 @@ pub struct FactsCompareSpec {
     pub report_only: bool,
 }
 
+/// `actual:`, a map of facts, or an expression that renders to one (kept as text until
+/// it is rendered, so preview can say what it reads).
+#[derive(Debug)]
+pub enum FactsArg {
+    Facts(BTreeMap<String, Value>),
+    Expression(String),
+}
+
+impl<'de> Deserialize<'de> for FactsArg {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FactsArg;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of facts, or one `{{ expression }}` that renders to one")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<FactsArg, E> {
+                Ok(FactsArg::Expression(s.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<FactsArg, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                    out.insert(k, v);
+                }
+                Ok(FactsArg::Facts(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for FactsArg {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Facts".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Facts by name (a scalar, a list of scalars or a map of scalars each), or one `{{ expression }}` that renders to such a map.",
+            "anyOf": [{"type": "object"}, {"type": "string"}]
+        })
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Exact,
+    AtLeast,
+}
+
 impl FactsCompareSpec {
+    fn is_at_least(&self, name: &str) -> bool {
+        self.mode == Mode::AtLeast || self.at_least.iter().any(|n| n == name)
+    }
+
     fn manifest_path(&self) -> String {
         match (&self.manifest, &self.folder) {
             (Some(m), _) => m.clone(),
@@ -145,11 +209,25 @@ impl StepType for FactsCompare {
         }
         diags.extend(manifest::check_manifest_file(with, &spec.file));
         diags.extend(check_facts_node(with, "actual"));
+        let named = match &spec.actual {
+            FactsArg::Facts(facts) => Some(facts),
+            FactsArg::Expression(text) => {
+                if !is_template(text) && !text.contains(opsplan_plan::template::PLACEHOLDER_OPEN) {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::StepArgs,
+                            format!("`actual` is the text `{text}`, not facts"),
+                        )
+                        .label(with.get("actual").map_or(with.span, |n| n.span), "not a map")
+                        .help("give facts by name (`actual: {tables: \"{{ steps.read.outputs.json.tables }}\"}`) or one `{{ expression }}` that renders to a map"),
+                    );
+                }
+                None
+            }
+        };
         for (i, name) in spec.at_least.iter().enumerate() {
-            if spec.actual.contains_key(name)
-                || crate::templated(with, "actual")
-                || is_template(name)
-            {
+            let Some(facts) = named else { break };
+            if facts.contains_key(name) || is_template(name) {
                 continue;
             }
             let span = with
@@ -164,7 +242,7 @@ impl StepType for FactsCompare {
                 .label(span, "not a fact of `actual`")
                 .suggest(
                     name,
-                    spec.actual.keys().map(String::as_str),
+                    facts.keys().map(String::as_str),
                     "`at_least` lists names of `actual`'s facts",
                 ),
             );
@@ -173,22 +251,29 @@ impl StepType for FactsCompare {
     }
 
     fn describe(spec: &FactsCompareSpec) -> Action {
-        let facts: Vec<String> = spec
-            .actual
-            .iter()
-            .map(|(name, value)| {
-                let how = if spec.at_least.contains(name) {
+        let facts = match &spec.actual {
+            FactsArg::Facts(facts) => facts
+                .iter()
+                .map(|(name, value)| {
+                    let how = if spec.is_at_least(name) {
+                        "at least"
+                    } else {
+                        "exactly"
+                    };
+                    format!("{name} {how} ({})", preview_value(value))
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            FactsArg::Expression(text) => format!(
+                "every fact of {text}, {}",
+                if spec.mode == Mode::AtLeast {
                     "at least"
-                } else {
+                } else if spec.at_least.is_empty() {
                     "exactly"
-                };
-                format!("{name} {how} ({})", preview_value(value))
-            })
-            .collect();
-        let facts = if facts.is_empty() {
-            "the facts of `actual`".to_string()
-        } else {
-            facts.join(", ")
+                } else {
+                    "exactly except at least for those `at_least` names"
+                }
+            ),
         };
         Action::new(format!(
             "compare the facts recorded in {} with the restored system's: {facts}{}",
@@ -203,21 +288,32 @@ impl StepType for FactsCompare {
 
     async fn run(spec: FactsCompareSpec, ctx: StepContext) -> Result<Outputs, StepError> {
         let path = PathBuf::from(spec.manifest_path());
+        let actual = match &spec.actual {
+            FactsArg::Facts(facts) => facts,
+            FactsArg::Expression(text) => {
+                return Err(StepError::fatal(format!(
+                    "`actual` rendered to the text `{text}`, not a map of facts"
+                )))
+            }
+        };
         let recorded = super::blocking(&ctx, move |_| read_facts(&path)).await?;
-        for (name, value) in &spec.actual {
+        for (name, value) in actual {
             check_value(name, value).map_err(|e| {
                 StepError::fatal(format!("`actual` fact {name} cannot be compared: it {e}"))
             })?;
         }
-        let at_least: BTreeSet<&str> = spec.at_least.iter().map(String::as_str).collect();
-        let (compared, unrecorded, differences) =
-            compare(&recorded.values, &spec.actual, &at_least);
+        let at_least: BTreeSet<&str> = actual
+            .keys()
+            .filter(|n| spec.is_at_least(n))
+            .map(String::as_str)
+            .collect();
+        let (compared, unrecorded, differences) = compare(&recorded.values, actual, &at_least);
         if compared.is_empty() {
             return Err(StepError::fatal(format!(
                 "no fact to compare: the manifest {} records {}, and `actual` reads {}",
                 recorded.path,
                 names_or_none(recorded.values.keys()),
-                names_or_none(spec.actual.keys())
+                names_or_none(actual.keys())
             )));
         }
         if !differences.is_empty() && !spec.report_only {
