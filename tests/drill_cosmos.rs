@@ -572,6 +572,75 @@ fn failure_report(out: &Ran, step: &str) -> String {
     report.join(" | ")
 }
 
+/// The facts cosmos7-backup recorded just before its checkpoint: both tables; TABLE2's
+/// rows (never written by the ingest) exactly the seed's 360; TABLE's rows at least the
+/// seed's 1800 and at most what the checkpoint committed (the ingest ran meanwhile).
+fn check_recorded_facts(generation: &Path, committed: i64) {
+    let text = std::fs::read_to_string(generation.join("opsplan-manifest.json")).expect("manifest");
+    let manifest: serde_json::Value = serde_json::from_str(&text).expect("manifest is JSON");
+    let values = &manifest["facts"]["values"];
+    assert_eq!(
+        manifest["facts"]["format_version"], 1,
+        "drill cosmos7: facts: {}",
+        manifest["facts"]
+    );
+    let mut tables: Vec<&str> = values["tables"]
+        .as_array()
+        .unwrap_or_else(|| panic!("drill cosmos7: no tables fact: {values}"))
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    tables.sort_unstable();
+    assert_eq!(tables, [TABLE2, TABLE], "drill cosmos7: tables recorded");
+    let sum = |t: &str| -> i64 {
+        values[format!("rows:{t}")]
+            .as_object()
+            .unwrap_or_else(|| panic!("drill cosmos7: no rows:{t} fact: {values}"))
+            .values()
+            .filter_map(serde_json::Value::as_i64)
+            .sum()
+    };
+    assert_eq!(
+        sum(TABLE2),
+        360,
+        "drill cosmos7: rows recorded for {TABLE2}"
+    );
+    let rows = sum(TABLE);
+    assert!(
+        (1800..=committed).contains(&rows),
+        "drill cosmos7: rows recorded for {TABLE}: {rows}, not between the seed's 1800 and the checkpoint's {committed}"
+    );
+}
+
+/// Adds `day` with `rows` to the `rows:<table>` fact of a verified generation's manifest and
+/// updates the marker's checksum of it; returns the original manifest and marker texts.
+fn record_extra_partition(
+    generation: &Path,
+    table: &str,
+    day: &str,
+    rows: u64,
+) -> (Vec<u8>, Vec<u8>) {
+    use sha2::Digest;
+    let manifest_path = generation.join("opsplan-manifest.json");
+    let marker_path = generation.join("opsplan-generation.json");
+    let manifest_text = std::fs::read(&manifest_path).expect("read manifest");
+    let marker_text = std::fs::read(&marker_path).expect("read marker");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&manifest_text).expect("manifest JSON");
+    manifest["facts"]["values"][format!("rows:{table}")][day] = serde_json::json!(rows);
+    let mut text = serde_json::to_vec_pretty(&manifest).expect("manifest JSON");
+    text.push(b'\n');
+    std::fs::write(&manifest_path, &text).expect("write manifest");
+    let mut marker: serde_json::Value = serde_json::from_slice(&marker_text).expect("marker JSON");
+    marker["manifest_sha256"] = serde_json::json!(hex::encode(sha2::Sha256::digest(&text)));
+    std::fs::write(
+        &marker_path,
+        serde_json::to_vec_pretty(&marker).expect("marker JSON"),
+    )
+    .expect("write marker");
+    (manifest_text, marker_text)
+}
+
 fn summary_line(out: &Ran) -> String {
     out.all()
         .lines()
@@ -746,6 +815,7 @@ fn cosmos7() {
             && first_generation.join("questdb/.checkpoint/db").is_dir(),
         "the backup's QuestDB copy was not taken inside a checkpoint"
     );
+    check_recorded_facts(&first_generation, committed);
     let buckets_backup = lab.sums(&format!("{}", first_generation.join("buckets").display()));
     assert_same(
         "bucket files (volume vs backup/buckets)",
@@ -953,6 +1023,45 @@ fn cosmos7() {
         "bucket files (volume after the drill vs seed)",
         &buckets_seeded,
         &lab.sums(&object_v),
+    );
+    assert_eq!(step_status(&out, "facts-match"), "ok", "{}", out.all());
+
+    // ---- failure drill: the generation records a partition of TABLE2 that the restored
+    // QuestDB does not have (its manifest's facts edited, the marker's checksum updated, so
+    // the generation stays verified): facts-match fails naming the table, the partition and
+    // its rows; QuestDB is left as restored. Then the generation's own files are put back.
+    let (manifest_text, marker_text) =
+        record_extra_partition(&first_generation, TABLE2, "2000-01-01", 5);
+    let out = lab.opsplan("plans/cosmos7/restore.yaml", &restore_sets(&backup));
+    std::fs::write(
+        first_generation.join("opsplan-manifest.json"),
+        manifest_text,
+    )
+    .expect("put the manifest back");
+    std::fs::write(
+        first_generation.join("opsplan-generation.json"),
+        marker_text,
+    )
+    .expect("put the marker back");
+    assert_ne!(
+        out.code,
+        0,
+        "drill cosmos7: a restore missing a recorded partition passed:\n{}",
+        out.all()
+    );
+    assert_eq!(step_status(&out, "facts-match"), "FAILED", "{}", out.all());
+    let report = failure_report(&out, "facts-match");
+    assert!(
+        report.contains(&format!(
+            "rows:{TABLE2} 2000-01-01: 5 recorded, missing after restore"
+        )) && report.matches(" recorded, ").count() == 1,
+        "drill cosmos7: facts-match does not name the missing partition (alone): {report}"
+    );
+    wait_tsdb(&lab);
+    assert_same(
+        "QuestDB after the failed facts check",
+        &restored,
+        &digest(&lab),
     );
 
     // ---- partitions: detach two days (archived, verified, deleted), attach them back.

@@ -851,7 +851,7 @@ fn drill_dop() {
         "drill dop: facts-match does not name the lost rows: {error}"
     );
     assert_eq!(
-        error.matches("recorded").count(),
+        error.matches(" recorded, ").count(),
         1,
         "drill dop: facts-match names more than the lost rows: {error}"
     );
