@@ -400,17 +400,7 @@ fn dop_dump_facts_and_restored_database_facts_agree() {
         .as_str()
         .unwrap()
         .to_string();
-    let out = Command::new("sh")
-        .args(["-c", &script, "sh"])
-        .arg(tmp.path())
-        .arg("backup")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = sh_ok(&script, &[tmp.path().to_str().unwrap(), "backup"], None);
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).trim(),
         "gzip: backup/postgres-backup/dop-0.dump.gz: unexpected end of file\nno facts for \
@@ -450,4 +440,215 @@ fn dop_dump_facts_and_restored_database_facts_agree() {
     assert!(!as_set(&damaged["tables"]).contains("public.audit"));
     assert_eq!(damaged["rows"]["app.silences"], 2);
     assert_ne!(recorded[format!("pg_rows:{key}")], damaged["rows"]);
+}
+
+// ---------------------------------------------------------------- the shipped COSMOS plans
+
+/// A QuestDB `/exec` endpoint of QuestDB's JSON shapes for the queries cosmos7's facts
+/// scripts send (`tables()`, `table_partitions('<t>')`), with basic auth `admin:p"w\x` (a
+/// password that needs quoting); anything else, or other credentials, answers as QuestDB
+/// does (401, or 400 with an error). Serves until the test process ends.
+fn questdb_facts_endpoint() -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            let mut auth = false;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+                auth |= line.trim() == "Authorization: Basic YWRtaW46cCJ3XHg=";
+            }
+            let query = request
+                .split_whitespace()
+                .nth(1)
+                .and_then(|path| path.split_once("?query="))
+                .map(|(_, q)| percent_decode(q))
+                .unwrap_or_default();
+            let dataset = match query.as_str() {
+                "SELECT table_name FROM tables()" => Some(r#"[["TLM__INST"],["it's empty"]]"#),
+                "SELECT name, numRows FROM table_partitions('TLM__INST')" => {
+                    Some(r#"[["2026-04-15",2],["2026-04-16",1]]"#)
+                }
+                "SELECT name, numRows FROM table_partitions('it''s empty')" => Some("[]"),
+                _ => None,
+            };
+            let (status, body) = match (auth, dataset) {
+                (false, _) => ("401 Unauthorized", "Unauthorized".to_string()),
+                (true, Some(d)) => (
+                    "200 OK",
+                    format!(
+                        r#"{{"query":{},"columns":[],"timestamp":-1,"dataset":{d},"count":0}}"#,
+                        Value::from(query.clone())
+                    ),
+                ),
+                (true, None) => (
+                    "400 Bad Request",
+                    format!(
+                        r#"{{"query":{},"error":"unexpected","position":0}}"#,
+                        Value::from(query)
+                    ),
+                ),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 3 <= b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            out.push(if b[i] == b'+' { b' ' } else { b[i] });
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// `sh -c SCRIPT sh ARGS…`, with `QDB_PASSWORD` when given.
+fn sh(script: &str, args: &[&str], password: Option<&str>) -> std::process::Output {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", script, "sh"]).args(args);
+    if let Some(p) = password {
+        cmd.env("QDB_PASSWORD", p);
+    }
+    cmd.output().unwrap()
+}
+
+/// [`sh`], which must succeed.
+fn sh_ok(script: &str, args: &[&str], password: Option<&str>) -> std::process::Output {
+    let out = sh(script, args, password);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The script of a shipped plan's exec step, from its preview.
+fn shipped_script(plan: &str, params: &str, id: &str, at: usize) -> String {
+    let with = shipped_step(plan, params, id);
+    with["argv"][at]
+        .as_str()
+        .unwrap_or_else(|| panic!("no script in {id}: {with}"))
+        .to_string()
+}
+
+/// cosmos7-backup's `tsdb-facts` and cosmos7-restore's `restored-facts` send the same
+/// queries through QuestDB's /exec (the password on curl's standard input, quoted), and
+/// read the tables and each table's rows per partition, a table name with a quote and a
+/// table without partitions included; wrong credentials fail the step.
+#[test]
+fn cosmos7_facts_scripts_read_tables_and_rows_per_partition() {
+    let port = questdb_facts_endpoint();
+    let backup = shipped_script(
+        "plans/cosmos7/backup.yaml",
+        "tests/fixtures/plans/cosmos7/backup.params.yaml",
+        "tsdb-facts",
+        2,
+    );
+    let restore = shipped_script(
+        "plans/cosmos7/restore.yaml",
+        "tests/fixtures/plans/cosmos7/restore.params.yaml",
+        "restored-facts",
+        2,
+    );
+    assert_eq!(
+        backup, restore,
+        "the backup and the restore read the facts differently"
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let out = sh_ok(&backup, &[&url, "admin"], Some("p\"w\\x"));
+    let facts: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        facts,
+        json!({
+            "tables": ["TLM__INST", "it's empty"],
+            "rows:TLM__INST": {"2026-04-15": 2, "2026-04-16": 1},
+            "rows:it's empty": {},
+        })
+    );
+    let out = sh(&backup, &[&url, "admin"], Some("wrong"));
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("QuestDB did not answer with a dataset: Unauthorized"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// cosmos6-backup's `bucket-facts` (on the copy) and cosmos6-restore's `restored-facts` (on
+/// the volume, in the init image) run the same count: files and bytes per top-level folder,
+/// hidden folders and top-level files left out, an empty bucket counted as 0.
+#[test]
+fn cosmos6_facts_script_counts_objects_and_bytes_per_bucket() {
+    let backup = shipped_script(
+        "plans/cosmos6/backup.yaml",
+        "tests/fixtures/plans/cosmos6/backup.params.yaml",
+        "bucket-facts",
+        2,
+    );
+    let restore = shipped_step(
+        "plans/cosmos6/restore.yaml",
+        "tests/fixtures/plans/cosmos6/restore.params.yaml",
+        "restored-facts",
+    )["argv"]
+        .clone();
+    assert_eq!(restore[0], "docker");
+    let at = restore
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|a| a == "-c")
+        .unwrap();
+    assert_eq!(
+        restore[at + 1],
+        backup.as_str(),
+        "the backup and the restore count differently"
+    );
+    assert_eq!(restore[at + 3], "/data");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    for (path, bytes) in [
+        ("config/a/b/one", 100),
+        ("config/two", 3),
+        ("logs/l1", 4),
+        (".minio.sys/format.json", 9),
+        ("stray", 5),
+    ] {
+        let p = root.join(path);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, vec![b'x'; bytes]).unwrap();
+    }
+    fs::create_dir(root.join("empty")).unwrap();
+    let out = sh_ok(&backup, &[root.to_str().unwrap()], None);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        json!({
+            "objects": {"config": 2, "empty": 0, "logs": 1},
+            "bytes": {"config": 103, "empty": 0, "logs": 4},
+        })
+    );
 }
