@@ -572,6 +572,111 @@ fn failure_report(out: &Ran, step: &str) -> String {
     report.join(" | ")
 }
 
+/// The facts cosmos7-backup recorded just before its checkpoint: both tables; TABLE2's
+/// rows (never written by the ingest) exactly the seed's 360; TABLE's rows at least the
+/// seed's 1800 and at most what the checkpoint committed (the ingest ran meanwhile).
+fn check_recorded_facts(generation: &Path, committed: i64) {
+    let text = std::fs::read_to_string(generation.join("opsplan-manifest.json")).expect("manifest");
+    let manifest: serde_json::Value = serde_json::from_str(&text).expect("manifest is JSON");
+    let values = &manifest["facts"]["values"];
+    assert_eq!(
+        manifest["facts"]["format_version"], 1,
+        "drill cosmos7: facts: {}",
+        manifest["facts"]
+    );
+    let mut tables: Vec<&str> = values["tables"]
+        .as_array()
+        .unwrap_or_else(|| panic!("drill cosmos7: no tables fact: {values}"))
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    tables.sort_unstable();
+    assert_eq!(tables, [TABLE2, TABLE], "drill cosmos7: tables recorded");
+    let sum = |t: &str| -> i64 {
+        values[format!("rows:{t}")]
+            .as_object()
+            .unwrap_or_else(|| panic!("drill cosmos7: no rows:{t} fact: {values}"))
+            .values()
+            .filter_map(serde_json::Value::as_i64)
+            .sum()
+    };
+    assert_eq!(
+        sum(TABLE2),
+        360,
+        "drill cosmos7: rows recorded for {TABLE2}"
+    );
+    let rows = sum(TABLE);
+    assert!(
+        (1800..=committed).contains(&rows),
+        "drill cosmos7: rows recorded for {TABLE}: {rows}, not between the seed's 1800 and the checkpoint's {committed}"
+    );
+}
+
+/// Changes the facts of a verified generation's manifest with `edit` (on its `values`) and
+/// updates the marker's checksum of the manifest, so the generation stays verified; returns
+/// the original manifest and marker texts, to put back.
+fn edit_recorded_facts(
+    generation: &Path,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> (Vec<u8>, Vec<u8>) {
+    use sha2::Digest;
+    let manifest_path = generation.join("opsplan-manifest.json");
+    let marker_path = generation.join("opsplan-generation.json");
+    let manifest_text = std::fs::read(&manifest_path).expect("read manifest");
+    let marker_text = std::fs::read(&marker_path).expect("read marker");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&manifest_text).expect("manifest JSON");
+    edit(&mut manifest["facts"]["values"]);
+    let mut text = serde_json::to_vec_pretty(&manifest).expect("manifest JSON");
+    text.push(b'\n');
+    std::fs::write(&manifest_path, &text).expect("write manifest");
+    let mut marker: serde_json::Value = serde_json::from_slice(&marker_text).expect("marker JSON");
+    marker["manifest_sha256"] = serde_json::json!(hex::encode(sha2::Sha256::digest(&text)));
+    std::fs::write(
+        &marker_path,
+        serde_json::to_vec_pretty(&marker).expect("marker JSON"),
+    )
+    .expect("write marker");
+    (manifest_text, marker_text)
+}
+
+/// Puts back what [`edit_recorded_facts`] changed.
+fn put_back_facts(generation: &Path, (manifest_text, marker_text): (Vec<u8>, Vec<u8>)) {
+    std::fs::write(generation.join("opsplan-manifest.json"), manifest_text)
+        .expect("put the manifest back");
+    std::fs::write(generation.join("opsplan-generation.json"), marker_text)
+        .expect("put the marker back");
+}
+
+/// Objects (files) and bytes per top-level folder of `root`, as cosmos6's facts count them.
+fn bucket_counts(root: &Path) -> (serde_json::Value, serde_json::Value) {
+    let (mut objects, mut bytes) = (serde_json::Map::new(), serde_json::Map::new());
+    for bucket in std::fs::read_dir(root).expect("read the copy") {
+        let bucket = bucket.expect("entry");
+        let name = bucket.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || !bucket.path().is_dir() {
+            continue;
+        }
+        let (mut n, mut b) = (0u64, 0u64);
+        let mut stack = vec![bucket.path()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).expect("read folder") {
+                let e = e.expect("entry");
+                let meta = std::fs::symlink_metadata(e.path()).expect("stat");
+                if meta.is_dir() {
+                    stack.push(e.path());
+                } else if meta.is_file() {
+                    n += 1;
+                    b += meta.len();
+                }
+            }
+        }
+        objects.insert(name.clone(), n.into());
+        bytes.insert(name, b.into());
+    }
+    (objects.into(), bytes.into())
+}
+
 fn summary_line(out: &Ran) -> String {
     out.all()
         .lines()
@@ -746,6 +851,7 @@ fn cosmos7() {
             && first_generation.join("questdb/.checkpoint/db").is_dir(),
         "the backup's QuestDB copy was not taken inside a checkpoint"
     );
+    check_recorded_facts(&first_generation, committed);
     let buckets_backup = lab.sums(&format!("{}", first_generation.join("buckets").display()));
     assert_same(
         "bucket files (volume vs backup/buckets)",
@@ -953,6 +1059,37 @@ fn cosmos7() {
         "bucket files (volume after the drill vs seed)",
         &buckets_seeded,
         &lab.sums(&object_v),
+    );
+    assert_eq!(step_status(&out, "facts-match"), "ok", "{}", out.all());
+
+    // ---- failure drill: the generation records a partition of TABLE2 that the restored
+    // QuestDB does not have (its manifest's facts edited, the marker's checksum updated, so
+    // the generation stays verified): facts-match fails naming the table, the partition and
+    // its rows; QuestDB is left as restored. Then the generation's own files are put back.
+    let original = edit_recorded_facts(&first_generation, |values| {
+        values[format!("rows:{TABLE2}")]["2000-01-01"] = serde_json::json!(5);
+    });
+    let out = lab.opsplan("plans/cosmos7/restore.yaml", &restore_sets(&backup));
+    put_back_facts(&first_generation, original);
+    assert_ne!(
+        out.code,
+        0,
+        "drill cosmos7: a restore missing a recorded partition passed:\n{}",
+        out.all()
+    );
+    assert_eq!(step_status(&out, "facts-match"), "FAILED", "{}", out.all());
+    let report = failure_report(&out, "facts-match");
+    assert!(
+        report.contains(&format!(
+            "rows:{TABLE2} 2000-01-01: 5 recorded, missing after restore"
+        )) && report.matches(" recorded, ").count() == 1,
+        "drill cosmos7: facts-match does not name the missing partition (alone): {report}"
+    );
+    wait_tsdb(&lab);
+    assert_same(
+        "QuestDB after the failed facts check",
+        &restored,
+        &digest(&lab),
     );
 
     // ---- partitions: detach two days (archived, verified, deleted), attach them back.
@@ -1336,6 +1473,22 @@ fn cosmos6() {
     ]);
     lab.opsplan_ok("plans/cosmos6/backup.yaml", &backup_sets);
     let (files, bytes) = manifest_totals(&latest_generation(&backup));
+    // The facts: objects and bytes of every bucket, as the copy holds them.
+    let generation = latest_generation(&backup);
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(generation.join("opsplan-manifest.json")).expect("manifest"),
+    )
+    .expect("manifest JSON");
+    let (objects, bucket_bytes) = bucket_counts(&generation.join("minio"));
+    assert!(
+        objects.as_object().is_some_and(|o| !o.is_empty()),
+        "cosmos6: no bucket in the copy"
+    );
+    assert_eq!(
+        manifest["facts"],
+        serde_json::json!({"format_version": 1, "values": {"objects": objects, "bytes": bucket_bytes}}),
+        "cosmos6: the backup's facts are not the copy's objects and bytes per bucket"
+    );
     assert_same(
         "bucket files (volume vs backup/minio)",
         &seeded,
@@ -1376,7 +1529,8 @@ fn cosmos6() {
         ("init_image", INIT.to_string()),
         ("cosmos_dir", cosmos_dir.display().to_string()),
     ];
-    lab.opsplan_ok("plans/cosmos6/restore.yaml", &restore_sets);
+    let out = lab.opsplan_ok("plans/cosmos6/restore.yaml", &restore_sets);
+    assert_eq!(step_status(&out, "facts-match"), "ok", "{}", out.all());
     assert_same(
         "bucket files (seed vs restored)",
         &seeded,
@@ -1423,6 +1577,47 @@ fn cosmos6() {
         lab.running("openc3-minio-1"),
         "COSMOS 6 (MinIO) not started after the restore"
     );
+
+    // ---- failure drill: the generation records one object more in a bucket than it holds
+    // (its manifest's facts edited, the marker's checksum updated): the restore mirrors
+    // every file, facts-match fails naming the bucket and both counts, and COSMOS stays
+    // stopped. The facts are put back and COSMOS started, as before the drill.
+    let (first_bucket, held) = objects
+        .as_object()
+        .and_then(|o| o.iter().next())
+        .map(|(b, n)| (b.clone(), n.as_u64().unwrap_or(0)))
+        .expect("cosmos6: a bucket");
+    let original = edit_recorded_facts(&generation, |values| {
+        values["objects"][&first_bucket] = serde_json::json!(held + 1);
+    });
+    let out = lab.opsplan("plans/cosmos6/restore.yaml", &restore_sets);
+    put_back_facts(&generation, original);
+    assert_ne!(
+        out.code,
+        0,
+        "cosmos6: a restore short of a recorded object passed:\n{}",
+        out.all()
+    );
+    assert_eq!(step_status(&out, "facts-match"), "FAILED", "{}", out.all());
+    let report = failure_report(&out, "facts-match");
+    assert!(
+        report.contains(&format!(
+            "objects {first_bucket}: {} recorded, {held} restored",
+            held + 1
+        )) && report.matches(" recorded, ").count() == 1,
+        "cosmos6: facts-match does not name the bucket (alone): {report}"
+    );
+    assert_eq!(
+        step_status(&out, "start-cosmos"),
+        "not run",
+        "{}",
+        out.all()
+    );
+    assert!(
+        !lab.running("openc3-minio-1"),
+        "cosmos6: COSMOS started on a volume that failed the facts check"
+    );
+    lab.openc3("start");
 
     // ---- failure drill: the restore fails after clear-volume (a volume too small).
     lab.openc3("cleanup");

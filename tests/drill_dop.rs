@@ -281,8 +281,9 @@ fn latest_generation(location: &Path) -> PathBuf {
 /// A backup location with one verified generation (in opsplan's documented formats,
 /// docs/design/0006-generations.md and 0002-backup-manifest.md) holding `dump` under the
 /// backup bucket's folder and a manifest that lists it: a dump the backup really holds but
-/// that fails in psql, e.g. one made by a newer server. Returns the dump's path.
-fn backup_with_dump(location: &Path, dump: &Path) -> PathBuf {
+/// that fails in psql, e.g. one made by a newer server. `facts`: the manifest's `facts`
+/// section, when the generation should record some. Returns the dump's path.
+fn backup_with_dump(location: &Path, dump: &Path, facts: Option<&serde_json::Value>) -> PathBuf {
     let name = "20261201T000000Z-20261201-000000-0d0d0d0d";
     let dir = location.join(name);
     let rel = format!("{BACKUP}/{DUMP}");
@@ -294,7 +295,7 @@ fn backup_with_dump(location: &Path, dump: &Path) -> PathBuf {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(&data))
     };
-    let manifest = serde_json::json!({
+    let mut manifest = serde_json::json!({
         "format": "opsplan-backup-manifest", "format_version": 1,
         "created": "2026-12-01T00:00:00Z", "plan": {"name": "dop-backup"},
         "system_version": null, "exclude": [],
@@ -302,6 +303,9 @@ fn backup_with_dump(location: &Path, dump: &Path) -> PathBuf {
         "files": [{"path": rel, "type": "file", "size": data.len(), "sha256": sha,
                    "mode": "0644", "uid": 0, "gid": 0, "mtime": "2026-12-01T00:00:00Z"}]
     });
+    if let Some(facts) = facts {
+        manifest["facts"] = facts.clone();
+    }
     let manifest = manifest.to_string();
     std::fs::write(dir.join(MANIFEST), &manifest).expect("write manifest");
     let manifest_sha = {
@@ -588,6 +592,7 @@ fn drill_dop() {
         ran.all()
     );
     let (files, bytes) = check_backup_folder(&lab);
+    let facts = check_recorded_facts(&lab);
 
     // ---- Wipe the metrics and logs buckets, restore them.
     let mut restored = Vec::new();
@@ -655,6 +660,17 @@ fn drill_dop() {
         );
     }
     check_components(&lab, "restore-postgres");
+    let compared = ran.outputs("facts-match");
+    assert_eq!(
+        compared["compared"],
+        serde_json::json!([
+            format!("pg_rows:{BACKUP}/{DUMP}"),
+            format!("pg_tables:{BACKUP}/{DUMP}")
+        ]),
+        "drill dop: facts-match did not compare the dump's facts:\n{}",
+        ran.all()
+    );
+    assert_eq!(compared["differences"], serde_json::json!([]));
     assert_eq!(ran.status("cronjobs-back"), "succeeded", "{}", ran.all());
     let mut left = lab.cluster.cronjobs();
     left.sort();
@@ -763,7 +779,7 @@ fn drill_dop() {
     check_db_untouched(&lab, "dump not in the manifest", &before);
     // The same bytes substituted inside the backup folder: the SHA-256 differs.
     let swapped_dir = lab.dir.path().join("swapped");
-    let swapped = backup_with_dump(&swapped_dir, &dump);
+    let swapped = backup_with_dump(&swapped_dir, &dump, None);
     std::fs::copy(&broken, &swapped).expect("swap the dump");
     let ran = lab.restore_postgres(&swapped_dir, &swapped);
     failed_step(&ran, "dump-in-manifest", "dump changed after the backup");
@@ -774,7 +790,7 @@ fn drill_dop() {
     // 5. a dump the backup's manifest lists but that fails in psql partway: loaded after
     // the drop. The components stay stopped on the half-loaded database.
     let listed_dir = lab.dir.path().join("listed-broken");
-    let listed = backup_with_dump(&listed_dir, &broken);
+    let listed = backup_with_dump(&listed_dir, &broken, None);
     lab.cluster.reset(&[]);
     let ran = lab.restore_postgres(&listed_dir, &listed);
     let error = failed_step(&ran, "load-dump", "broken dump");
@@ -806,6 +822,50 @@ fn drill_dop() {
         "drill dop: database after the second restore"
     );
     check_components(&lab, "restore after the broken dump");
+
+    // 5b. a dump that loads without error but lost the rows of one table (its COPY block
+    // emptied) in a generation whose manifest records the facts of the real dump: the
+    // restored database lacks rows the backup recorded, and facts-match fails naming the
+    // table and both counts. The database is loaded, so the components are scaled back.
+    let alerts = lab
+        .db_digest
+        .get("table alerts")
+        .and_then(|v| v.split(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .expect("drill dop: the dumped database has alerts");
+    assert!(
+        alerts > 0,
+        "drill dop: the dumped database has no alert rows"
+    );
+    let short = lab.dir.path().join("short.dump.gz");
+    write_gz(&short, &without_rows(&read_gz(&dump), "public.alerts"));
+    let short_dir = lab.dir.path().join("short");
+    let short = backup_with_dump(&short_dir, &short, Some(&facts));
+    lab.cluster.reset(&[]);
+    let ran = lab.restore_postgres(&short_dir, &short);
+    let error = failed_step(&ran, "facts-match", "rows lost in the restore");
+    assert!(
+        error.contains(&format!(
+            "pg_rows:{BACKUP}/{DUMP} public.alerts: {alerts} recorded, 0 restored"
+        )),
+        "drill dop: facts-match does not name the lost rows: {error}"
+    );
+    assert_eq!(
+        error.matches(" recorded, ").count(),
+        1,
+        "drill dop: facts-match names more than the lost rows: {error}"
+    );
+    check_components(&lab, "rows lost in the restore");
+    drills.push("facts-match");
+    lab.cluster.reset(&[]);
+    let ran = lab.restore_postgres(&backup, &dump);
+    assert_eq!(
+        ran.code,
+        0,
+        "drill dop: restore after the lost rows failed:\n{}",
+        ran.all()
+    );
+    assert_eq!(lab.pg.digest(), lab.db_digest);
 
     // 6. a truncated dump: refused before anything is stopped.
     let truncated = lab.dir.path().join("truncated.dump.gz");
@@ -873,6 +933,94 @@ fn drill_dop() {
         std::io::stderr().lock(),
         "  failure drill dop/restore-postgres, cronjobs not back: {cronjob_error}"
     );
+}
+
+/// The facts section of the latest generation's manifest: for each dump, its tables and the
+/// rows per table, equal to what the lab database held when DUMP was made (`db_digest`).
+fn check_recorded_facts(lab: &Lab) -> serde_json::Value {
+    let root = latest_generation(&lab.backup_dir());
+    let text = std::fs::read_to_string(root.join(MANIFEST)).expect("manifest");
+    let manifest: serde_json::Value = serde_json::from_str(&text).expect("manifest is JSON");
+    let facts = manifest["facts"].clone();
+    assert_eq!(
+        facts["format_version"], 1,
+        "drill dop: manifest facts: {facts}"
+    );
+    let values = facts["values"]
+        .as_object()
+        .expect("drill dop: no facts recorded");
+    let mut want_keys: Vec<String> = [OLD_DUMP, DUMP]
+        .iter()
+        .flat_map(|d| {
+            [
+                format!("pg_rows:{BACKUP}/{d}"),
+                format!("pg_tables:{BACKUP}/{d}"),
+            ]
+        })
+        .collect();
+    want_keys.sort();
+    assert_eq!(
+        values.keys().cloned().collect::<Vec<_>>(),
+        want_keys,
+        "drill dop: facts recorded"
+    );
+    let rows = &values[&format!("pg_rows:{BACKUP}/{DUMP}")];
+    for (k, v) in &lab.db_digest {
+        let Some(table) = k.strip_prefix("table ") else {
+            continue;
+        };
+        let n: u64 = v
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert_eq!(
+            rows[format!("public.{table}")],
+            n,
+            "drill dop: recorded rows of {table} ({v} in the dumped database)"
+        );
+    }
+    facts
+}
+
+fn read_gz(path: &Path) -> String {
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(path).expect("open dump")),
+        &mut text,
+    )
+    .expect("gunzip dump");
+    text
+}
+
+fn write_gz(path: &Path, text: &str) {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(text.as_bytes()).expect("gzip");
+    std::fs::write(path, enc.finish().expect("gzip")).expect("write dump");
+}
+
+/// A plain dump with the data lines of `table`'s COPY block removed (the block stays, empty).
+fn without_rows(dump: &str, table: &str) -> String {
+    let start = format!("COPY {table} ");
+    let mut out = String::new();
+    let mut inside = false;
+    for line in dump.split_inclusive('\n') {
+        if inside {
+            if line.trim_end_matches('\n') == "\\." {
+                inside = false;
+            } else {
+                continue;
+            }
+        } else if line.starts_with(&start) {
+            inside = true;
+        }
+        out.push_str(line);
+    }
+    assert!(
+        out.len() < dump.len(),
+        "drill dop: no COPY block of {table} in the dump"
+    );
+    out
 }
 
 /// The four components are at 0 (left stopped by a failed restore), `ui` untouched.

@@ -36,6 +36,8 @@ mod run;
 mod secrets;
 #[path = "steps_docker.rs"]
 mod steps_docker;
+#[path = "steps_facts.rs"]
+mod steps_facts;
 #[path = "steps_fs.rs"]
 mod steps_fs;
 #[path = "steps_k8s.rs"]

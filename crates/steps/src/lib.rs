@@ -53,6 +53,7 @@ pub fn builtin() -> Registry {
         .register::<fs::archive::Archive>()
         .register::<fs::manifest::Manifest>()
         .register::<fs::verify::Verify>()
+        .register::<fs::facts::FactsCompare>()
         .register::<fs::remove::FsRemove>()
         .register::<generation::begin::GenerationBegin>()
         .register::<generation::commit::GenerationCommit>()

@@ -46,6 +46,10 @@
 //!   hex) or `symlink` (with `target`, never followed). `mode` is the permission bits in
 //!   octal; `uid`/`gid` numeric; `mtime` UTC RFC 3339 with nanoseconds when non-zero.
 //! - `totals`: count and bytes of the `file` entries.
+//! - `facts` (optional, only when the step is given `facts:`): `{"format_version": 1,
+//!   "values": {name: value}}`, what the backed-up system held, compared after a restore by
+//!   `facts.compare` (super::facts). It has its own format version; the manifest's stays 1,
+//!   and readers that do not know the section ignore it.
 //!
 //! Written to a temporary name, fsynced, renamed, then the folder fsynced: the manifest
 //! exists completely or not at all, and it is the last thing the backup writes. A file that
@@ -61,6 +65,7 @@ use opsplan_plan::source::Node;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -99,6 +104,12 @@ pub struct ManifestSpec {
     /// Overrides the recorded system name (default: `metadata.system`).
     #[serde(default)]
     pub system: Option<String>,
+    /// Facts about the backed-up system read at the backup's consistency point (rows per
+    /// table, the tables, objects per bucket, its version), typically previous steps'
+    /// outputs: names to scalars, lists of scalars or maps of scalars. Recorded in the
+    /// manifest's versioned `facts` section; a restore compares them with `facts.compare`.
+    #[serde(default)]
+    pub facts: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 pub fn default_file() -> String {
@@ -117,6 +128,11 @@ pub struct Document {
     pub exclude: Vec<String>,
     pub totals: Totals,
     pub files: Vec<FileRecord>,
+    /// The `facts` section (its own `format_version`, read by `facts.compare`), absent in
+    /// manifests of backups that recorded none. Kept as JSON here: `verify` does not need
+    /// it, and must not refuse a manifest whose facts are of a newer version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -219,6 +235,7 @@ impl StepType for Manifest {
             .collect();
         diags.extend(check_manifest_file(with, &spec.file));
         diags.extend(opsplan_plan::fields::check_glob_field(with, "exclude"));
+        diags.extend(super::facts::check_facts_node(with, "facts"));
         diags
     }
     fn describe(spec: &ManifestSpec) -> Action {
@@ -234,6 +251,16 @@ impl StepType for Manifest {
         s.push(')');
         if let Some(v) = &spec.system_version {
             s.push_str(&format!("; system version {v}"));
+        }
+        if let Some(facts) = spec.facts.as_ref().filter(|f| !f.is_empty()) {
+            let facts: Vec<String> = facts
+                .iter()
+                .map(|(name, value)| match value {
+                    serde_json::Value::String(s) => format!("{name} = {s}"),
+                    other => format!("{name} = {other}"),
+                })
+                .collect();
+            s.push_str(&format!("; facts {}", facts.join(", ")));
         }
         Action::new(s)
     }
@@ -260,6 +287,12 @@ fn write(
 ) -> Result<Outputs, StepError> {
     let folder = PathBuf::from(&spec.folder);
     require_dir(&folder, "backup folder")?;
+    if let Some(facts) = &spec.facts {
+        for (name, value) in facts {
+            super::facts::check_value(name, value)
+                .map_err(|e| StepError::fatal(format!("fact {name} cannot be recorded: it {e}")))?;
+        }
+    }
     let filter = Filter::new(&[], &spec.exclude)?;
     super::remove_stale_temps(&folder, Some(std::ffi::OsStr::new(&spec.file)), token)?;
     let mut files = Vec::new();
@@ -326,6 +359,7 @@ fn write(
             bytes,
         },
         files,
+        facts: spec.facts.as_ref().map(super::facts::section),
     };
     let mut text = serde_json::to_vec_pretty(&doc)
         .map_err(|e| StepError::fatal(format!("internal error: manifest not serializable: {e}")))?;

@@ -19,6 +19,7 @@
 //!   with the path named, never read.
 
 pub mod archive;
+pub mod facts;
 pub mod manifest;
 pub mod remove;
 pub mod sync;
