@@ -181,6 +181,9 @@ fixtures! {
     builtin_version_not_met => ["E095"],
     builtin_unversioned => ["W107"],
     builtin_plan_not_fragment => ["E090"],
+    uses_for_each => ["E092"],
+    uses_invalid_id => ["E022"],
+    uses_ignored_fields => ["E013"],
     // Everything at once.
     several_problems => ["E023", "E032", "E050", "E070", "E072", "W100"],
 }
@@ -242,7 +245,6 @@ fn codes_without_fixture_are_known() {
         "E048", // secret-in-params-file: `validate --params` (tests/library.rs)
         "E047", // short-secret: a secret's value is known only at run time (tests/secrets.rs)
         "E071", // bad-glob: no step type has a glob field yet
-        "E092", // for-each: checked when for_each is expanded with values
         "E093", // bad-name: no check emits it yet
         "W101", // missing-description: no check emits it yet
         "W102", // undo-on-cleanup: no check emits it yet

@@ -214,5 +214,6 @@ const CODE_NOTES: &[(&str, &str)] = &[
     ("E046", "a secret in a lock name or a `for_each` list: those values become lock file names, step ids and journal file names, which are never masked. Iterate over names and read the secret inside the step through `env:`."),
     ("E047", "a secret value shorter than 4 characters (found at `preview`/`run`, when values are known): it cannot be masked without hiding unrelated text and showing where it is. Use a longer secret."),
     ("E070", "also: a duration longer than 366 days, or a number too large to represent (`99999999999999999s`)."),
+    ("E092", "`for_each` on a `uses:` step (a fragment is not expanded per item: pass the list as a fragment param and put `for_each` on the fragment's steps), or a `for_each` whose rendered value is not a list (found at `preview`/`run`)."),
     ("W104", "a `{{ … }}` pasted into a `shell` script: its value is run as shell code (`--set dest='/x$(touch PWNED)'`). Pass it through `env:` and read `\"$VAR\"` in the script, or quote it with `| shell_quote` (the engine quotes it as one shell word)."),
 ];

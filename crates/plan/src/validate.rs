@@ -20,6 +20,7 @@ pub fn check(plan: &LoadedPlan, sources: &Sources) -> Vec<Diagnostic> {
     check_secrets(plan, sources, &mut diags);
     check_shell_templates(plan, sources, &mut diags);
     check_fragment_args(plan, &mut diags);
+    check_uses_steps(plan, &mut diags);
     if acyclic {
         let ancestors = Ancestry::new(plan, &index);
         check_templates(plan, &index, &ancestors, sources, &mut diags);
@@ -110,22 +111,92 @@ fn check_fragment_args(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
     }
 }
 
+/// A `uses:` step stands for its fragment's steps: only `id`, `uses`, `with`, `needs` and
+/// `description` apply to it. Anything else would be dropped without a word (a `when` that
+/// never skips, a `for_each` that never expands), so it is refused where it is written.
+fn check_uses_steps(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
+    for s in &plan.uses_steps {
+        let d = &s.decl;
+        let id = &s.id.value;
+        if let Some(list) = &d.for_each {
+            diags.push(
+                Diagnostic::new(
+                    Code::ForEach,
+                    format!("`for_each` on step `{id}`, which uses a fragment: fragments are not expanded per item"),
+                )
+                .label(list.span, "not applied to the fragment's steps")
+                .help("pass the list to the fragment as a param (`with: {dirs: \"{{ params.dirs }}\"}`) and put `for_each: \"{{ params.dirs }}\"` on the fragment's steps"),
+            );
+        }
+        let mut ignored: Vec<(&str, Span)> = Vec::new();
+        if let Some(w) = &d.when {
+            ignored.push(("when", w.span));
+        }
+        if let Some(t) = &d.timeout {
+            ignored.push(("timeout", t.span));
+        }
+        if let Some(r) = &d.retry {
+            ignored.push(("retry", r.attempts.span));
+        }
+        if let Some(u) = &d.undo {
+            ignored.push(("undo", u.step_type.span));
+        }
+        if let Some(p) = &d.probe {
+            ignored.push(("probe", p.step_type.span));
+        }
+        if let Some(p) = &d.on_resume {
+            ignored.push(("on_resume", p.span));
+        }
+        if let Some(a) = d.acquires.0.first() {
+            ignored.push(("acquires", a.span));
+        }
+        if let Some(r) = d.releases.0.first() {
+            ignored.push(("releases", r.span));
+        }
+        if d.always {
+            ignored.push(("always", d.id.span));
+        }
+        if d.destructive {
+            ignored.push(("destructive", d.id.span));
+        }
+        for (field, span) in ignored {
+            diags.push(
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    format!("`{field}` on step `{id}`, which uses a fragment, would not apply to the fragment's steps"),
+                )
+                .label(span, format!("`{field}` of a `uses:` step"))
+                .help(format!("a `uses:` step takes only `id`, `uses`, `with`, `needs` and `description`; put `{field}` on the fragment's steps")),
+            );
+        }
+    }
+}
+
 fn valid_id(id: &str) -> bool {
     let mut chars = id.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
+fn invalid_id(local: &str, span: Span) -> Diagnostic {
+    Diagnostic::new(Code::InvalidStepId, format!("invalid step id `{local}`"))
+        .label(span, "not a valid id")
+        .help("ids start with a lowercase letter and use only a-z, 0-9, `-` and `_`")
+}
+
 fn step_index(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) -> HashMap<String, usize> {
     let mut index: HashMap<String, usize> = HashMap::new();
+    // A `uses:` step's id is the first part of its fragment's step ids.
+    for s in &plan.uses_steps {
+        let local = s.decl.id.value.as_str();
+        if !valid_id(local) {
+            diags.push(invalid_id(local, s.decl.id.span));
+        }
+    }
     for (i, s) in plan.steps.iter().enumerate() {
         let local = s.decl.id.value.as_str();
         if !valid_id(local) {
-            diags.push(
-                Diagnostic::new(Code::InvalidStepId, format!("invalid step id `{local}`"))
-                    .label(s.decl.id.span, "not a valid id")
-                    .help("ids start with a lowercase letter and use only a-z, 0-9, `-` and `_`"),
-            );
+            diags.push(invalid_id(local, s.decl.id.span));
         }
         if let Some(&first) = index.get(&s.id.value) {
             diags.push(
@@ -460,6 +531,7 @@ fn check_params(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
                 || plan
                     .steps
                     .iter()
+                    .chain(&plan.uses_steps)
                     .filter(|s| s.scope == si)
                     .any(|s| mentions(s, name))
                 || (si == 0
