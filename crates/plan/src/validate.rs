@@ -21,6 +21,7 @@ pub fn check(plan: &LoadedPlan, sources: &Sources) -> Vec<Diagnostic> {
     check_shell_templates(plan, sources, &mut diags);
     check_fragment_args(plan, &mut diags);
     check_uses_steps(plan, &mut diags);
+    check_undo_on_cleanup(plan, &mut diags);
     if acyclic {
         let ancestors = Ancestry::new(plan, &index);
         check_templates(plan, &index, &ancestors, sources, &mut diags);
@@ -176,6 +177,29 @@ fn valid_id(id: &str) -> bool {
     let mut chars = id.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// An `undo` on a releasing or `always` step: rollback never undoes cleanup it runs, and
+/// when the cleanup ran before a later step failed, its undo would run in reverse
+/// completion order and take back what the cleanup gave back (a released checkpoint taken
+/// again), with nothing left to release it.
+fn check_undo_on_cleanup(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
+    for s in &plan.steps {
+        let Some(undo) = &s.decl.undo else { continue };
+        let what = match s.decl.releases.0.first() {
+            Some(r) => format!("releases `{}`", r.value),
+            None if s.decl.always => "runs `always`".to_string(),
+            None => continue,
+        };
+        diags.push(
+            Diagnostic::new(
+                Code::UnreachableUndo,
+                format!("step `{}` {what} and has an `undo`: cleanup is not undone", s.id.value),
+            )
+            .label(undo.step_type.span, "undo of a cleanup step")
+            .help("remove the `undo`: a rollback never undoes the cleanup it runs, and after a cleanup that ran before a later failure the undo would take back what it gave back, with nothing to release it again"),
+        );
+    }
 }
 
 fn invalid_id(local: &str, span: Span) -> Diagnostic {
