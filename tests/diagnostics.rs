@@ -331,24 +331,15 @@ fn every_documented_code_has_a_fixture() {
 /// Each command of FROM_A_COMMAND produces its code (and is refused: exit 2).
 #[test]
 fn codes_from_a_command_are_produced() {
+    let state = tempfile::tempdir().expect("temp dir");
     for (code, args, env) in FROM_A_COMMAND {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_opsplan"))
-            .args(*args)
+        let mut cmd = opsplan_testkit::bin::command(state.path());
+        cmd.args(*args)
             .envs(env.iter().copied())
-            .env("NO_COLOR", "1")
-            .current_dir(repo_root())
-            .output()
-            .expect("run opsplan");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{code}: opsplan {args:?}:\n{text}"
-        );
+            .current_dir(repo_root());
+        let ran = opsplan_testkit::bin::run(cmd);
+        let text = ran.all();
+        ran.expect_code(2, &format!("{code}: opsplan {args:?}"));
         // `E036(template-render)` in a rendered diagnostic, `error[E001]` for a file.
         assert!(
             text.contains(&format!("{code}(")) || text.contains(&format!("[{code}]")),

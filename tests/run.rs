@@ -120,6 +120,75 @@ fn failure_runs_undo_in_reverse_then_cleanup() {
     assert!(r.stderr.contains("FAILED; rolled back"), "{}", r.stderr);
 }
 
+// c2. A rollback that fails only in an `always` step released everything, and the
+// summary says so; a release that fails names what is still held. A failure whose error
+// ends in several stderr lines shows its last one in the summary, not a bare "stderr:".
+// The lock the exit-3 run kept is refused later as kept by a finished run.
+#[test]
+fn failed_rollback_names_what_is_still_held_and_its_lock_says_the_run_finished() {
+    let dir = tempdir();
+    let r = run("rollback-failed.yaml", dir.path(), &[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(!dir.path().join("held").exists(), "{}", r.all());
+    assert!(
+        r.stderr.contains(
+            "run FAILED and the ROLLBACK FAILED: check the steps marked FAILED above; \
+             every resource was released"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("may still be held"), "{}", r.stderr);
+    let note = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("boom "))
+        .unwrap_or_else(|| panic!("no summary row of boom:\n{}", r.stderr));
+    assert!(
+        note.ends_with("stderr: … cp: /backup: No space left on device"),
+        "{note}"
+    );
+    assert!(
+        r.stderr.contains(
+            "rolling back (step `boom` failed: `/bin/sh` exited with code 7 (expected 0); \
+             stderr: … cp: /backup: No space left on device): undo [], cleanup [give-back, notify]"
+        ),
+        "{}",
+        r.stderr
+    );
+
+    // The lock it kept: the next run is refused, naming how that run ended.
+    let again = run("rollback-failed.yaml", dir.path(), &[]);
+    assert_eq!(again.code, 4, "{}", again.all());
+    assert!(
+        again
+            .stderr
+            .contains("finished with a failed rollback (exit 3) and kept it"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        !again.stderr.contains("without finishing the run"),
+        "{}",
+        again.stderr
+    );
+
+    // A release that fails leaves its resource held, and the summary names it.
+    let other = tempdir();
+    let r = run(
+        "rollback-failed.yaml",
+        other.path(),
+        &["--set", "release_fails=true", "--break-lock"],
+    );
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("check the steps marked FAILED above; still held: `held`"),
+        "{}",
+        r.stderr
+    );
+}
+
 fn spawn_run(plan: &str, dir: &Path, extra: &[&str]) -> Running {
     Running::spawn(command(plan, dir, extra))
 }

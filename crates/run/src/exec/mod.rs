@@ -74,6 +74,10 @@ pub struct RunReport {
     pub status: RunStatus,
     pub records: Vec<StepRecord>,
     pub duration: Duration,
+    /// Resources a step that started acquired and no step released (its release failed or
+    /// never ran), in plan order: what the run may have left held. Empty after a success and
+    /// after a rollback whose releases all succeeded.
+    pub held: Vec<String>,
 }
 
 struct Outcome {
@@ -375,12 +379,14 @@ impl Executor {
         }
 
         let cancelled = self.interrupts.cancel.is_cancelled() || prior.cancelled;
+        let mut released = Vec::new();
         let status = if failure.is_none() && !cancelled {
             RunStatus::Succeeded
         } else {
             let reason = failure.unwrap_or_else(|| self.interrupts.cancel_reason());
             let ok = self
                 .rollback(
+                    &mut released,
                     &reason,
                     &states,
                     &completion_order,
@@ -395,6 +401,7 @@ impl Executor {
                 (true, false) => RunStatus::Failed,
             }
         };
+        let held = still_held(plan, &states, &released);
         let duration = started.elapsed();
         self.sink.emit(&RunEvent::RunFinished {
             status,
@@ -405,6 +412,7 @@ impl Executor {
             status,
             records,
             duration,
+            held,
         }
     }
 
@@ -477,9 +485,11 @@ impl Executor {
         None
     }
 
-    /// Undo, then cleanup, each sequentially. Signals no longer stop anything here.
+    /// Undo, then cleanup, each sequentially. Signals no longer stop anything here. The
+    /// cleanup steps that succeeded are added to `released`.
     async fn rollback(
         &self,
+        released: &mut Vec<usize>,
         reason: &str,
         states: &[State],
         completion_order: &[usize],
@@ -494,6 +504,12 @@ impl Executor {
         let mut rb = rollback::plan_rollback(plan, completion_order, states);
         rb.undo.retain(|&i| !done.contains(&(Phase::Undo, i)));
         rb.cleanup.retain(|&i| !done.contains(&(Phase::Cleanup, i)));
+        // Cleanup an earlier process of this run finished (resume) released its resources.
+        released.extend(
+            done.iter()
+                .filter(|(phase, _)| *phase == Phase::Cleanup)
+                .map(|&(_, i)| i),
+        );
         self.sink.emit(&RunEvent::RollbackStarted {
             reason: self.plan.redactor.redact(reason).into_owned(),
             undo: rb.undo.iter().map(|&i| plan.steps[i].id.clone()).collect(),
@@ -548,6 +564,9 @@ impl Executor {
                 },
             };
             ok &= o.status == StepStatus::Succeeded;
+            if o.status == StepStatus::Succeeded {
+                released.push(i);
+            }
             if let (StepStatus::Succeeded, Some(out)) = (o.status, &o.outputs) {
                 outputs.insert(i, serde_json::Value::Object(out.clone()));
             }
@@ -993,4 +1012,26 @@ async fn destructive_gate(
     } else {
         Err(format!("destructive step `{step}` was not confirmed"))
     }
+}
+
+/// The resources a started step acquired that no step released: neither in the forward
+/// phase (`states`) nor in the rollback (`released`, the cleanup steps that succeeded).
+fn still_held(plan: &CompiledPlan, states: &[State], released: &[usize]) -> Vec<String> {
+    let mut held: Vec<String> = Vec::new();
+    for (j, s) in plan.steps.iter().enumerate() {
+        if !states.get(j).is_some_and(|st| st.started()) {
+            continue;
+        }
+        for r in &s.acquires {
+            let given_back = plan.steps.iter().enumerate().any(|(k, t)| {
+                t.releases.contains(r)
+                    && (states.get(k) == Some(&State::Done(StepStatus::Succeeded))
+                        || released.contains(&k))
+            });
+            if !given_back && !held.contains(r) {
+                held.push(r.clone());
+            }
+        }
+    }
+    held
 }
