@@ -238,7 +238,13 @@ fn severities_match_codes() {
 /// Codes a plan file alone does not produce (it needs param values, a params file, or no
 /// file at all), each with the fixture under tests/fixtures and the command (from the
 /// repository root, with this environment) that produces it.
-const FROM_A_COMMAND: &[(&str, &[&str], &[(&str, &str)])] = &[
+type Command = (
+    &'static str,
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+);
+
+const FROM_A_COMMAND: &[Command] = &[
     (
         "E001",
         &["validate", "tests/fixtures/invalid/no-such-plan.yaml"],

@@ -384,9 +384,8 @@ impl Executor {
             RunStatus::Succeeded
         } else {
             let reason = failure.unwrap_or_else(|| self.interrupts.cancel_reason());
-            let ok = self
+            let (ok, cleaned) = self
                 .rollback(
-                    &mut released,
                     &reason,
                     &states,
                     &completion_order,
@@ -395,6 +394,7 @@ impl Executor {
                     &mut records,
                 )
                 .await;
+            released = cleaned;
             match (ok, cancelled) {
                 (false, _) => RunStatus::RollbackFailed,
                 (true, true) => RunStatus::Cancelled,
@@ -485,18 +485,19 @@ impl Executor {
         None
     }
 
-    /// Undo, then cleanup, each sequentially. Signals no longer stop anything here. The
-    /// cleanup steps that succeeded are added to `released`.
+    /// Undo, then cleanup, each sequentially. Signals no longer stop anything here.
+    /// Returns whether all of it succeeded, and the cleanup steps that succeeded (here or
+    /// in an earlier process of the run).
     async fn rollback(
         &self,
-        released: &mut Vec<usize>,
         reason: &str,
         states: &[State],
         completion_order: &[usize],
         done: &HashSet<(Phase, usize)>,
         outputs: &mut HashMap<usize, serde_json::Value>,
         records: &mut Vec<StepRecord>,
-    ) -> bool {
+    ) -> (bool, Vec<usize>) {
+        let mut released = Vec::new();
         self.interrupts
             .rolling_back
             .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -572,7 +573,7 @@ impl Executor {
             }
             self.finish_outcome(Phase::Cleanup, o, records);
         }
-        ok
+        (ok, released)
     }
 
     fn finish_outcome(&self, phase: Phase, o: Outcome, records: &mut Vec<StepRecord>) {
