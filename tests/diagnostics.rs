@@ -132,6 +132,7 @@ fixtures! {
     undefined_template_variable => ["E031"],
     undefined_template_root_typo => ["E031"],
     item_without_for_each => ["E031"],
+    unknown_run_attribute => ["E031"],
     when_undefined_variable => ["E031"],
     lock_uses_step_output => ["E031"],
     unknown_param => ["E032"],

@@ -193,6 +193,46 @@ fn spawn_run(plan: &str, dir: &Path, extra: &[&str]) -> Running {
     Running::spawn(command(plan, dir, extra))
 }
 
+// c3. An exit handler (`always`) reads how the run went: `run.status`, `run.failed_step`
+// and `run.error`, on success (in its place in the DAG), after a failure and after SIGTERM
+// (in the cleanup phase).
+#[test]
+fn exit_handler_reads_run_status_on_success_failure_and_cancel() {
+    let said = |dir: &Path| {
+        std::fs::read_to_string(dir.join("notified"))
+            .unwrap_or_else(|e| panic!("the exit handler did not run: {e}"))
+    };
+    let ok = tempdir();
+    let r = run("exit-handler.yaml", ok.path(), &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(said(ok.path()), "succeeded||\n");
+
+    let failed = tempdir();
+    let r = run("exit-handler.yaml", failed.path(), &["--set", "mode=fail"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(
+        said(failed.path()),
+        "failed|work|`/bin/sh` exited with code 4 (expected 0): disk full\n"
+    );
+
+    let cancelled = tempdir();
+    let running = spawn_run(
+        "exit-handler.yaml",
+        cancelled.path(),
+        &["--set", "mode=hang"],
+    );
+    let pid_file = cancelled.path().join("work.pid");
+    wait_for(Duration::from_secs(20), "the work step to start", || {
+        pid_file.exists()
+    });
+    running.signal(Signal::SIGTERM);
+    let r = running.wait(Duration::from_secs(30));
+    assert_eq!(r.code, 130, "{}", r.all());
+    let line = said(cancelled.path());
+    assert!(line.starts_with("cancelled||"), "{line}");
+    assert!(line.contains("SIGTERM"), "{line}");
+}
+
 // d. SIGINT during a long step: the step's processes are stopped, cleanup runs, exit 130.
 #[test]
 fn sigint_runs_cleanup_and_exits_130() {

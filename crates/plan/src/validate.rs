@@ -1212,6 +1212,29 @@ fn check_variable(
             .label(span, "no for_each here")
             .help("add `for_each:` to this step, or use a param"),
         ),
+        "run" => {
+            let attr = parts.next()?;
+            let known = crate::compile::RUN_ATTRIBUTES;
+            if known.contains(&attr) {
+                return None;
+            }
+            let d = Diagnostic::new(
+                Code::UndefinedVariable,
+                format!("template uses `run.{attr}`, which is not a run attribute"),
+            )
+            .label(span, "unknown run attribute");
+            Some(match did_you_mean(attr, known.iter().copied()) {
+                Some(c) => d.help(format!("did you mean `run.{c}`?")),
+                None => d.help(format!(
+                    "the run attributes are: {}",
+                    known
+                        .iter()
+                        .map(|a| format!("`run.{a}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            })
+        }
         h if ROOTS.contains(&h) => None,
         other => {
             let d = Diagnostic::new(

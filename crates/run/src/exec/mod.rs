@@ -46,7 +46,7 @@ pub struct Interrupts {
 }
 
 impl Interrupts {
-    /// Cancels the run for `reason` (not a signal).
+    /// Cancels the run for `reason` (a signal, a lost lock lease).
     pub fn cancel_for(&self, reason: impl Into<String>) {
         let _ = self.reason.set(reason.into());
         self.cancel.cancel();
@@ -123,7 +123,8 @@ pub struct Executor {
     opts: RunOptions,
     sink: Arc<dyn EventSink>,
     interrupts: Interrupts,
-    run_ctx: serde_json::Value,
+    /// The `run` value of templates: how the run is going changes when a rollback starts.
+    run_ctx: std::sync::RwLock<serde_json::Value>,
     /// Every secret param as `OPSPLAN_SECRET_<NAME>`, set in each child process, so a
     /// script can use a secret without it being rendered into its argv.
     secret_env: Arc<Vec<(String, String)>>,
@@ -140,7 +141,13 @@ impl Executor {
         interrupts: Interrupts,
     ) -> Self {
         let started = opts.started.clone().unwrap_or_else(now);
-        let run_ctx = serde_json::json!({ "id": opts.run_id, "started": started });
+        let run_ctx = std::sync::RwLock::new(opsplan_plan::compile::run_value(
+            &opts.run_id,
+            &started,
+            "succeeded",
+            "",
+            "",
+        ));
         let secret_env = Arc::new(secret_env(&plan));
         Executor {
             plan,
@@ -151,6 +158,32 @@ impl Executor {
             secret_env,
             approved: Arc::default(),
         }
+    }
+
+    /// The `run` value templates read now.
+    fn run_ctx(&self) -> serde_json::Value {
+        match self.run_ctx.read() {
+            Ok(v) => v.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// From here on (undo, cleanup), templates read how the run went: `run.status`,
+    /// `run.failed_step` and `run.error` (secrets masked).
+    fn set_run_outcome(&self, cancelled: bool, reason: &str) {
+        let reason = self.plan.redactor.redact(reason).into_owned();
+        let (step, error) = match opsplan_plan::compile::failed_step_of(&reason) {
+            Some((step, error)) => (step.to_string(), error.to_string()),
+            None => (String::new(), reason.clone()),
+        };
+        let status = if cancelled { "cancelled" } else { "failed" };
+        let mut ctx = match self.run_ctx.write() {
+            Ok(v) => v,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        ctx["status"] = status.into();
+        ctx["failed_step"] = step.into();
+        ctx["error"] = error.into();
     }
 
     /// Whether an operator's yes to a `confirm` that step `i` needs (directly or not)
@@ -384,6 +417,7 @@ impl Executor {
             RunStatus::Succeeded
         } else {
             let reason = failure.unwrap_or_else(|| self.interrupts.cancel_reason());
+            self.set_run_outcome(cancelled, &reason);
             let (ok, cleaned) = self
                 .rollback(
                     &reason,
@@ -650,8 +684,8 @@ impl Executor {
         outputs: &HashMap<usize, serde_json::Value>,
     ) -> Result<(Node, Node), String> {
         let plan = &self.plan;
-        let real_ctx = plan.context(i, outputs, true, false, &self.run_ctx);
-        let masked_ctx = plan.context(i, outputs, false, false, &self.run_ctx);
+        let real_ctx = plan.context(i, outputs, true, false, &self.run_ctx());
+        let masked_ctx = plan.context(i, outputs, false, false, &self.run_ctx());
         let real =
             opsplan_plan::template::render_node(with, &real_ctx, None).map_err(|d| d.message)?;
         let masked =
@@ -662,7 +696,7 @@ impl Executor {
     fn prepare(&self, i: usize, outputs: &HashMap<usize, serde_json::Value>) -> Prepared {
         let step = &self.plan.steps[i];
         if let Some(when) = &step.when {
-            let ctx = self.plan.context(i, outputs, true, false, &self.run_ctx);
+            let ctx = self.plan.context(i, outputs, true, false, &self.run_ctx());
             match opsplan_plan::template::eval_condition(when.span, &when.value, &ctx) {
                 Ok(false) => return Prepared::Skip,
                 Ok(true) => {}
