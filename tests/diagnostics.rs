@@ -139,6 +139,7 @@ fixtures! {
     unknown_step_reference => ["E033"],
     output_not_upstream => ["E034"],
     unknown_output => ["E035"],
+    step_read_without_output => ["E031"],
     // Params.
     param_default_wrong_type => ["E044"],
     secret_literal_default => ["E043"],

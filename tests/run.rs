@@ -193,6 +193,41 @@ fn spawn_run(plan: &str, dir: &Path, extra: &[&str]) -> Running {
     Running::spawn(command(plan, dir, extra))
 }
 
+// c4. A step skipped by its `when` sets no outputs: a guarded read gets its default or a
+// false `is defined`; a bare read fails the step naming the step, field and template.
+#[test]
+fn skipped_step_outputs_are_undefined_and_a_bare_read_names_its_template() {
+    let skipped = tempdir();
+    let r = run("skipped-outputs.yaml", skipped.path(), &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let report = std::fs::read_to_string(skipped.path().join("report")).unwrap();
+    assert_eq!(report, "skipped not-run\n");
+
+    let ran = tempdir();
+    let r = run("skipped-outputs.yaml", ran.path(), &["--set", "full=true"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let report = std::fs::read_to_string(ran.path().join("report")).unwrap();
+    assert_eq!(report, "hello ran\n");
+
+    let bare = tempdir();
+    let r = run(
+        "skipped-outputs.yaml",
+        bare.path(),
+        &["--set", "read_bare=true"],
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stderr.contains(
+            "FAILED bare (0.0s): `with.argv[1]` of step `bare`, template \
+             `{{ steps.maybe.outputs.stdout }}`: template error: undefined value \
+             (`steps.maybe.outputs.stdout` is undefined); a step that was skipped, failed or \
+             did not run sets no outputs: guard the read with `is defined` or `| default(…)`"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
 // c3. An exit handler (`always`) reads how the run went: `run.status`, `run.failed_step`
 // and `run.error`, on success (in its place in the DAG), after a failure and after SIGTERM
 // (in the cleanup phase).

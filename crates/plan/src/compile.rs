@@ -336,9 +336,10 @@ fn context_for(
     let scope_params = &plan.scopes[scope];
     let mut steps_map: std::collections::BTreeMap<String, Value> = Default::default();
     let candidates: Box<dyn Iterator<Item = usize>> = match reads {
-        // Without outputs or placeholders no step has an entry.
-        _ if outputs.is_empty() && !placeholders => Box::new(std::iter::empty()),
         Some(reads) => Box::new(reads.iter().copied()),
+        // A template that reads steps dynamically, before any output exists (compile):
+        // no step has an entry, without a walk over every step.
+        None if outputs.is_empty() && !placeholders => Box::new(std::iter::empty()),
         None => Box::new(0..plan.steps.len()),
     };
     for i in candidates {
@@ -353,7 +354,10 @@ fn context_for(
                 );
                 Value::from(m)
             }
-            None => continue,
+            // A step that set no outputs (skipped by `when`, failed without outputs, or not
+            // run): every output is undefined, so `steps.x.outputs.y is defined` is false
+            // and `| default(…)` applies, instead of `steps.x` itself being undefined.
+            None => template::json_to_value(&serde_json::json!({ "outputs": {} })),
         };
         // Ids are reachable as written, with `_` for `-`, and unqualified inside a fragment.
         let mut names = vec![s.id.clone()];

@@ -174,6 +174,23 @@ fn type_section(o: &mut String, t: &dyn DynStepType, schema: &Value, defs: &Valu
         for out in t.outputs() {
             let _ = writeln!(o, "| `{}` | {} |", out.name, out.description);
         }
+        let on_failure = t.outputs_on_failure();
+        if on_failure.is_empty() {
+            let _ = writeln!(
+                o,
+                "\nWhen the step fails (or is skipped) it sets no outputs: a cleanup that reads them finds them undefined; guard with `is defined` or `| default(…)`."
+            );
+        } else {
+            let _ = writeln!(
+                o,
+                "\nWhen the step fails it still sets {} (what it changed before failing), for its cleanup. When skipped it sets none.",
+                on_failure
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
     }
 }
 

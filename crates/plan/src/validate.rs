@@ -1180,7 +1180,7 @@ fn check_variable(
                         format!("`{var}` is not a step output"),
                     )
                     .label(span, "expected steps.<id>.outputs.<name>")
-                    .help("read an output as steps.<id>.outputs.<name>"),
+                    .help("read an output as steps.<id>.outputs.<name>; a step that was skipped or failed sets none of them, so test one with `steps.<id>.outputs.<name> is defined` or give it a `| default(…)`"),
                 );
             }
             let output = parts.next()?;

@@ -686,11 +686,41 @@ impl Executor {
         let plan = &self.plan;
         let real_ctx = plan.context(i, outputs, true, false, &self.run_ctx());
         let masked_ctx = plan.context(i, outputs, false, false, &self.run_ctx());
-        let real =
-            opsplan_plan::template::render_node(with, &real_ctx, None).map_err(|d| d.message)?;
+        let failed = |d: opsplan_plan::diagnostic::Diagnostic| self.render_error(i, with, &d);
+        let real = opsplan_plan::template::render_node(with, &real_ctx, None).map_err(failed)?;
         let masked =
-            opsplan_plan::template::render_node(with, &masked_ctx, None).map_err(|d| d.message)?;
+            opsplan_plan::template::render_node(with, &masked_ctx, None).map_err(failed)?;
         Ok((real, masked))
+    }
+
+    /// A template of step `i` that failed to render, named by step, field and template
+    /// text (as written, so no secret value is in it), with how to guard an output that a
+    /// skipped or failed step did not set.
+    fn render_error(
+        &self,
+        i: usize,
+        with: &Node,
+        d: &opsplan_plan::diagnostic::Diagnostic,
+    ) -> String {
+        let step = &self.plan.steps[i].id;
+        let place = d
+            .primary_span()
+            .and_then(|span| opsplan_plan::template::locate(with, span));
+        let mut message = match place {
+            Some((path, text)) => {
+                format!(
+                    "`with{path}` of step `{step}`, template `{text}`: {}",
+                    d.message
+                )
+            }
+            None => format!("`with` of step `{step}`: {}", d.message),
+        };
+        if d.message.contains("undefined value") && d.message.contains("steps.") {
+            message.push_str(
+                "; a step that was skipped, failed or did not run sets no outputs: guard the read with `is defined` or `| default(…)`",
+            );
+        }
+        message
     }
 
     fn prepare(&self, i: usize, outputs: &HashMap<usize, serde_json::Value>) -> Prepared {
