@@ -157,6 +157,24 @@ fn failed_rollback_names_what_is_still_held_and_its_lock_says_the_run_finished()
         r.stderr
     );
 
+    // Its timeline (`runs show`) quotes the same note, not a bare "stderr:".
+    let mut show = Command::new(BIN);
+    show.args(["runs", "show", "last"])
+        .env("OPSPLAN_JOURNAL_DIR", dir.path().join(".opsplan/runs"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let timeline = run_cmd(show, Duration::from_secs(30));
+    assert_eq!(timeline.code, 0, "{}", timeline.all());
+    assert!(
+        timeline.stdout.contains(
+            "error: `/bin/sh` exited with code 7 (expected 0); stderr: … cp: /backup: No space left on device"
+        ),
+        "{}",
+        timeline.stdout
+    );
+
     // The lock it kept: the next run is refused, naming how that run ended.
     let again = run("rollback-failed.yaml", dir.path(), &[]);
     assert_eq!(again.code, 4, "{}", again.all());

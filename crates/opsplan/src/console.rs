@@ -232,7 +232,7 @@ fn first_line(s: &str) -> &str {
 /// The summary's note of a failed step: the error's first line, and when that line only
 /// introduces what follows (`…; stderr:`), the last line that follows, usually the error
 /// itself (`…; stderr: … pg_dump: error: connection refused`).
-fn note_of(error: &str) -> String {
+pub(crate) fn note_of(error: &str) -> String {
     let first = first_line(error).trim_end();
     if !first.ends_with(':') {
         return first.to_string();
