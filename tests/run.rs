@@ -259,6 +259,8 @@ fn exit_handler_reads_run_status_on_success_failure_and_cancel() {
     let r = run("exit-handler.yaml", ok.path(), &[]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(said(ok.path()), "succeeded||\n");
+    // `page` (`when: run.status != 'succeeded'`) is skipped on success, runs otherwise.
+    assert!(!ok.path().join("paged").exists(), "{}", r.all());
 
     let failed = tempdir();
     let r = run("exit-handler.yaml", failed.path(), &["--set", "mode=fail"]);
@@ -266,6 +268,10 @@ fn exit_handler_reads_run_status_on_success_failure_and_cancel() {
     assert_eq!(
         said(failed.path()),
         "failed|work|`/bin/sh` exited with code 4 (expected 0): disk full\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(failed.path().join("paged")).unwrap(),
+        "failed\n"
     );
 
     let cancelled = tempdir();
@@ -284,6 +290,10 @@ fn exit_handler_reads_run_status_on_success_failure_and_cancel() {
     let line = said(cancelled.path());
     assert!(line.starts_with("cancelled||"), "{line}");
     assert!(line.contains("SIGTERM"), "{line}");
+    assert_eq!(
+        std::fs::read_to_string(cancelled.path().join("paged")).unwrap(),
+        "cancelled\n"
+    );
 }
 
 // d. SIGINT during a long step: the step's processes are stopped, cleanup runs, exit 130.

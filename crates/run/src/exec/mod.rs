@@ -584,12 +584,22 @@ impl Executor {
             self.finish_outcome(Phase::Undo, o, records);
         }
         for &i in &rb.cleanup {
-            let o = match self.call(i, outputs) {
-                Ok(call) => {
+            // An `always` step's `when` is decided here too, with how the run went
+            // (`when: "{{ run.status == 'failed' }}"`); a release has none (E053).
+            let o = match self.prepare(i, outputs) {
+                Prepared::Run(call) => {
                     self.attempt_loop(i, Phase::Cleanup, call, CancellationToken::new())
                         .await
                 }
-                Err(msg) => Outcome {
+                Prepared::Skip => Outcome {
+                    index: i,
+                    status: StepStatus::Skipped,
+                    attempts: 0,
+                    duration: Duration::ZERO,
+                    outputs: None,
+                    error: None,
+                },
+                Prepared::Fail(msg) => Outcome {
                     index: i,
                     status: StepStatus::Failed,
                     attempts: 0,
@@ -598,7 +608,7 @@ impl Executor {
                     error: Some(msg),
                 },
             };
-            ok &= o.status == StepStatus::Succeeded;
+            ok &= matches!(o.status, StepStatus::Succeeded | StepStatus::Skipped);
             if o.status == StepStatus::Succeeded {
                 released.push(i);
             }
