@@ -132,12 +132,14 @@ fixtures! {
     undefined_template_variable => ["E031"],
     undefined_template_root_typo => ["E031"],
     item_without_for_each => ["E031"],
+    unknown_run_attribute => ["E031"],
     when_undefined_variable => ["E031"],
     lock_uses_step_output => ["E031"],
     unknown_param => ["E032"],
     unknown_step_reference => ["E033"],
     output_not_upstream => ["E034"],
     unknown_output => ["E035"],
+    step_read_without_output => ["E031"],
     // Params.
     param_default_wrong_type => ["E044"],
     secret_literal_default => ["E043"],
@@ -181,6 +183,10 @@ fixtures! {
     builtin_version_not_met => ["E095"],
     builtin_unversioned => ["W107"],
     builtin_plan_not_fragment => ["E090"],
+    undo_on_cleanup => ["W102"],
+    uses_for_each => ["E092"],
+    uses_invalid_id => ["E022"],
+    uses_ignored_fields => ["E013"],
     // Everything at once.
     several_problems => ["E023", "E032", "E050", "E070", "E072", "W100"],
 }
@@ -231,34 +237,121 @@ fn severities_match_codes() {
     }
 }
 
-/// Every code that can be produced by a plan file alone has a fixture.
+/// Codes a plan file alone does not produce (it needs param values, a params file, or no
+/// file at all), each with the fixture under tests/fixtures and the command (from the
+/// repository root, with this environment) that produces it.
+type Command = (
+    &'static str,
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+);
+
+const FROM_A_COMMAND: &[Command] = &[
+    (
+        "E001",
+        &["validate", "tests/fixtures/invalid/no-such-plan.yaml"],
+        &[],
+    ),
+    (
+        "E036",
+        &["preview", "tests/fixtures/values/render-error.yaml"],
+        &[],
+    ),
+    (
+        "E040",
+        &[
+            "preview",
+            "tests/fixtures/values/param-type.yaml",
+            "--set",
+            "parallel=many",
+        ],
+        &[],
+    ),
+    (
+        "E047",
+        &["preview", "tests/fixtures/values/short-secret.yaml"],
+        &[("VALUES_TEST_TOKEN", "ab")],
+    ),
+    (
+        "E048",
+        &[
+            "validate",
+            "tests/fixtures/library/params-plan.yaml",
+            "--params",
+            "tests/fixtures/library/envs",
+        ],
+        &[],
+    ),
+    (
+        "E071",
+        &["validate", "tests/fixtures/steps/fs/invalid-args.yaml"],
+        &[],
+    ),
+];
+
+/// The codes docs/reference/diagnostics.md lists (generated from `Code::ALL`).
+fn documented_codes() -> Vec<String> {
+    let page = std::fs::read_to_string(repo_root().join("docs/reference/diagnostics.md"))
+        .expect("docs/reference/diagnostics.md");
+    page.lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .filter_map(|l| l.split(' ').next())
+        .filter(|c| c.len() == 4 && (c.starts_with('E') || c.starts_with('W')))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every documented code has a fixture that produces it: a plan under
+/// tests/fixtures/invalid (the table above), or a fixture and a command below. A code that
+/// no check emits has no fixture, so it cannot stay documented.
 #[test]
-fn codes_without_fixture_are_known() {
-    // Produced only with param values (compile, run), by the CLI or by no check yet.
-    const NOT_FROM_A_PLAN_FILE: &[&str] = &[
-        "E001", // io: the plan file cannot be read (tested below)
-        "E036", // template-render: only when templates are rendered with values
-        "E040", // param-type: a value given with --set/--params has the wrong type
-        "E048", // secret-in-params-file: `validate --params` (tests/library.rs)
-        "E047", // short-secret: a secret's value is known only at run time (tests/secrets.rs)
-        "E071", // bad-glob: no step type has a glob field yet
-        "E092", // for-each: checked when for_each is expanded with values
-        "E093", // bad-name: no check emits it yet
-        "W101", // missing-description: no check emits it yet
-        "W102", // undo-on-cleanup: no check emits it yet
-        "W103", // no-timeout: no check emits it yet
-    ];
-    let covered: BTreeSet<&str> = ALL.iter().flat_map(|(_, c)| c.iter().copied()).collect();
-    for code in diagnostic::Code::ALL {
-        let c = code.as_str();
+fn every_documented_code_has_a_fixture() {
+    let documented = documented_codes();
+    let declared: Vec<String> = diagnostic::Code::ALL
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect();
+    assert_eq!(
+        documented, declared,
+        "docs/reference/diagnostics.md is stale"
+    );
+    let from_plans: BTreeSet<&str> = ALL.iter().flat_map(|(_, c)| c.iter().copied()).collect();
+    let from_commands: BTreeSet<&str> = FROM_A_COMMAND.iter().map(|(c, _, _)| *c).collect();
+    for code in &documented {
+        let code = code.as_str();
         assert!(
-            covered.contains(c) || NOT_FROM_A_PLAN_FILE.contains(&c),
-            "code {c} ({}) has no fixture",
-            code.name()
+            from_plans.contains(code) || from_commands.contains(code),
+            "documented code {code} has no fixture that produces it"
         );
         assert!(
-            !(covered.contains(c) && NOT_FROM_A_PLAN_FILE.contains(&c)),
-            "code {c} has a fixture now; remove it from NOT_FROM_A_PLAN_FILE"
+            !(from_plans.contains(code) && from_commands.contains(code)),
+            "code {code} has a plan fixture now; remove it from FROM_A_COMMAND"
+        );
+    }
+    for (code, _, _) in diagnostic::RETIRED {
+        assert!(
+            !documented.iter().any(|d| d == code),
+            "retired code {code} is documented as current"
+        );
+    }
+}
+
+/// Each command of FROM_A_COMMAND produces its code (and is refused: exit 2).
+#[test]
+fn codes_from_a_command_are_produced() {
+    let state = tempfile::tempdir().expect("temp dir");
+    for (code, args, env) in FROM_A_COMMAND {
+        let mut cmd = opsplan_testkit::bin::command(state.path());
+        cmd.args(*args)
+            .envs(env.iter().copied())
+            .current_dir(repo_root());
+        let ran = opsplan_testkit::bin::run(cmd);
+        let text = ran.all();
+        ran.expect_code(2, &format!("{code}: opsplan {args:?}"));
+        // `E036(template-render)` in a rendered diagnostic, `error[E001]` for a file.
+        assert!(
+            text.contains(&format!("{code}(")) || text.contains(&format!("[{code}]")),
+            "{code}: opsplan {args:?} did not report it:\n{text}"
         );
     }
 }

@@ -272,6 +272,7 @@ fn a_file_lock_is_exclusive_until_released() {
         host: "here".into(),
         pid: std::process::id(),
         started: "now".into(),
+        ended: None,
     };
     let first = locks.try_acquire("db", &me("one"), false).unwrap();
     assert!(matches!(

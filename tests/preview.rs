@@ -245,3 +245,23 @@ mod rollback_map_property {
         }
     }
 }
+
+/// An exit handler reads how the run went: preview shows `run.*` as decided at run time,
+/// on the success path and on the failure path (`--fail-at`).
+#[test]
+fn preview_of_run_status_is_decided_at_run_time() {
+    let plan = "tests/fixtures/run/exit-handler.yaml";
+    let text = opsplan(&["preview", plan, "--set", "dir=/srv/backup"]);
+    assert!(
+        text.contains("⟨run status⟩|⟨run failed_step⟩|⟨run error⟩"),
+        "{text}"
+    );
+    insta::assert_snapshot!(opsplan(&[
+        "preview",
+        plan,
+        "--set",
+        "dir=/srv/backup",
+        "--fail-at",
+        "work"
+    ]));
+}

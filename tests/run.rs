@@ -120,8 +120,180 @@ fn failure_runs_undo_in_reverse_then_cleanup() {
     assert!(r.stderr.contains("FAILED; rolled back"), "{}", r.stderr);
 }
 
+// c2. A rollback that fails only in an `always` step released everything, and the
+// summary says so; a release that fails names what is still held. A failure whose error
+// ends in several stderr lines shows its last one in the summary, not a bare "stderr:".
+// The lock the exit-3 run kept is refused later as kept by a finished run.
+#[test]
+fn failed_rollback_names_what_is_still_held_and_its_lock_says_the_run_finished() {
+    let dir = tempdir();
+    let r = run("rollback-failed.yaml", dir.path(), &[]);
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(!dir.path().join("held").exists(), "{}", r.all());
+    assert!(
+        r.stderr.contains(
+            "run FAILED and the ROLLBACK FAILED: check the steps marked FAILED above; \
+             every resource was released"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("may still be held"), "{}", r.stderr);
+    let note = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("boom "))
+        .unwrap_or_else(|| panic!("no summary row of boom:\n{}", r.stderr));
+    assert!(
+        note.ends_with("stderr: … cp: /backup: No space left on device"),
+        "{note}"
+    );
+    assert!(
+        r.stderr.contains(
+            "rolling back (step `boom` failed: `/bin/sh` exited with code 7 (expected 0); \
+             stderr: … cp: /backup: No space left on device): undo [], cleanup [give-back, notify]"
+        ),
+        "{}",
+        r.stderr
+    );
+
+    // Its timeline (`runs show`) quotes the same note, not a bare "stderr:".
+    let mut show = Command::new(BIN);
+    show.args(["runs", "show", "last"])
+        .env("OPSPLAN_JOURNAL_DIR", dir.path().join(".opsplan/runs"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let timeline = run_cmd(show, Duration::from_secs(30));
+    assert_eq!(timeline.code, 0, "{}", timeline.all());
+    assert!(
+        timeline.stdout.contains(
+            "error: `/bin/sh` exited with code 7 (expected 0); stderr: … cp: /backup: No space left on device"
+        ),
+        "{}",
+        timeline.stdout
+    );
+
+    // The lock it kept: the next run is refused, naming how that run ended.
+    let again = run("rollback-failed.yaml", dir.path(), &[]);
+    assert_eq!(again.code, 4, "{}", again.all());
+    assert!(
+        again
+            .stderr
+            .contains("finished with a failed rollback (exit 3) and kept it"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        !again.stderr.contains("without finishing the run"),
+        "{}",
+        again.stderr
+    );
+
+    // A release that fails leaves its resource held, and the summary names it.
+    let other = tempdir();
+    let r = run(
+        "rollback-failed.yaml",
+        other.path(),
+        &["--set", "release_fails=true", "--break-lock"],
+    );
+    assert_eq!(r.code, 3, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("check the steps marked FAILED above; still held: `held`"),
+        "{}",
+        r.stderr
+    );
+}
+
 fn spawn_run(plan: &str, dir: &Path, extra: &[&str]) -> Running {
     Running::spawn(command(plan, dir, extra))
+}
+
+// c4. A step skipped by its `when` sets no outputs: a guarded read gets its default or a
+// false `is defined`; a bare read fails the step naming the step, field and template.
+#[test]
+fn skipped_step_outputs_are_undefined_and_a_bare_read_names_its_template() {
+    let skipped = tempdir();
+    let r = run("skipped-outputs.yaml", skipped.path(), &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let report = std::fs::read_to_string(skipped.path().join("report")).unwrap();
+    assert_eq!(report, "skipped not-run\n");
+
+    let ran = tempdir();
+    let r = run("skipped-outputs.yaml", ran.path(), &["--set", "full=true"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let report = std::fs::read_to_string(ran.path().join("report")).unwrap();
+    assert_eq!(report, "hello ran\n");
+
+    let bare = tempdir();
+    let r = run(
+        "skipped-outputs.yaml",
+        bare.path(),
+        &["--set", "read_bare=true"],
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stderr.contains(
+            "FAILED bare (0.0s): `with.argv[1]` of step `bare`, template \
+             `{{ steps.maybe.outputs.stdout }}`: template error: undefined value \
+             (`steps.maybe.outputs.stdout` is undefined); a step that was skipped, failed or \
+             did not run sets no outputs: guard the read with `is defined` or `| default(…)`"
+        ),
+        "{}",
+        r.stderr
+    );
+}
+
+// c3. An exit handler (`always`) reads how the run went: `run.status`, `run.failed_step`
+// and `run.error`, on success (in its place in the DAG), after a failure and after SIGTERM
+// (in the cleanup phase).
+#[test]
+fn exit_handler_reads_run_status_on_success_failure_and_cancel() {
+    let said = |dir: &Path| {
+        std::fs::read_to_string(dir.join("notified"))
+            .unwrap_or_else(|e| panic!("the exit handler did not run: {e}"))
+    };
+    let ok = tempdir();
+    let r = run("exit-handler.yaml", ok.path(), &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(said(ok.path()), "succeeded||\n");
+    // `page` (`when: run.status != 'succeeded'`) is skipped on success, runs otherwise.
+    assert!(!ok.path().join("paged").exists(), "{}", r.all());
+
+    let failed = tempdir();
+    let r = run("exit-handler.yaml", failed.path(), &["--set", "mode=fail"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(
+        said(failed.path()),
+        "failed|work|`/bin/sh` exited with code 4 (expected 0): disk full\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(failed.path().join("paged")).unwrap(),
+        "failed\n"
+    );
+
+    let cancelled = tempdir();
+    let running = spawn_run(
+        "exit-handler.yaml",
+        cancelled.path(),
+        &["--set", "mode=hang"],
+    );
+    let pid_file = cancelled.path().join("work.pid");
+    wait_for(Duration::from_secs(20), "the work step to start", || {
+        pid_file.exists()
+    });
+    running.signal(Signal::SIGTERM);
+    let r = running.wait(Duration::from_secs(30));
+    assert_eq!(r.code, 130, "{}", r.all());
+    let line = said(cancelled.path());
+    assert!(line.starts_with("cancelled||"), "{line}");
+    assert!(line.contains("SIGTERM"), "{line}");
+    assert_eq!(
+        std::fs::read_to_string(cancelled.path().join("paged")).unwrap(),
+        "cancelled\n"
+    );
 }
 
 // d. SIGINT during a long step: the step's processes are stopped, cleanup runs, exit 130.

@@ -439,6 +439,24 @@ fn exec_by_selector_with_stdin_and_kubectl_delete() {
         .any(|c| c.contains("exec -i postgres-b --container=postgres -- sh -c")));
 }
 
+/// A k8s.exec whose command fails still sets `pod` (its reference page says so), so the
+/// cleanup after it can name or clean up the pod it ran in.
+#[test]
+fn a_failed_exec_still_names_its_pod_for_cleanup() {
+    let c = Cluster::new(&dop());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let set_dir = format!("dir={}", dir.path().display());
+    let ran = run("exec-fails.yaml", &c, &[&set_dir], &[]);
+    assert_eq!(ran.code, 1, "{}", ran.all());
+    assert!(
+        ran.all().contains("exited with code 3 in pod postgres-b"),
+        "{}",
+        ran.all()
+    );
+    let pod = std::fs::read_to_string(dir.path().join("pod")).expect("the cleanup ran");
+    assert_eq!(pod, "postgres-b\n");
+}
+
 /// A large dump, gzip'd, streamed through `stdin_file` with `gunzip`: the command receives
 /// every byte; a truncated archive fails the step even though the command exited 0.
 #[test]

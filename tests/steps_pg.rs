@@ -230,6 +230,29 @@ fn dump_drop_restore_round_trip() {
         ["shop.d", "shop.dump", "shop.sql"],
         "temporary files left"
     );
+    // `jobs` is templated (`"{{ params.jobs }}"`): validation leaves it to the rendered
+    // value, which is checked before pg_dump starts.
+    let zero = tempfile::tempdir().expect("temp dir");
+    let ran = run(
+        "round-trip.yaml",
+        pg.port,
+        PASSWORD,
+        &[
+            "--force",
+            "--set",
+            &format!("dir={}", zero.path().display()),
+            "--set",
+            "jobs=0",
+        ],
+    );
+    let out = failure(&ran, pg.port);
+    assert!(
+        ran.failure("dump-directory").contains(
+            "`jobs` is 0: give the number of parallel jobs, at least 1, or leave `jobs` out"
+        ),
+        "{out}"
+    );
+    assert!(!zero.path().join("shop.d").exists(), "{out}");
 
     // A gzip-compressed plain dump (dop's `dop-….dump.gz`) restores like the plain one.
     let gz = dir.path().join("shop.sql.gz");

@@ -175,7 +175,7 @@ impl EventSink for Console {
                     state,
                     &format!(
                         "~ {step}: attempt {attempt} failed: {}{retry}",
-                        first_line(error)
+                        note_of(error)
                     ),
                 );
             }
@@ -213,7 +213,7 @@ impl EventSink for Console {
                     state,
                     &format!(
                         "rolling back ({}): undo [{}], cleanup [{}]",
-                        first_line(reason),
+                        note_of(reason),
                         undo.join(", "),
                         cleanup.join(", ")
                     ),
@@ -227,6 +227,26 @@ impl EventSink for Console {
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or_default()
+}
+
+/// The summary's note of a failed step: the error's first line, and when that line only
+/// introduces what follows (`…; stderr:`), the last line that follows, usually the error
+/// itself (`…; stderr: … pg_dump: error: connection refused`).
+pub(crate) fn note_of(error: &str) -> String {
+    let first = first_line(error).trim_end();
+    if !first.ends_with(':') {
+        return first.to_string();
+    }
+    match error
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .last()
+    {
+        Some(last) => format!("{first} … {last}"),
+        None => first.trim_end_matches(':').to_string(),
+    }
 }
 
 pub(crate) fn fmt_duration(d: Duration) -> String {
@@ -267,17 +287,28 @@ pub(crate) fn summary(report: &RunReport) -> String {
             StepStatus::Cancelled => "cancelled",
         };
         let name = format!("{}{id}", phase_prefix(*phase));
-        let note = error.as_deref().map(first_line).unwrap_or_default();
+        let note = error.as_deref().map(note_of).unwrap_or_default();
         o.push_str(&format!(
             "{name:w$}  {status:9}  {attempts:>8}  {:>8}  {note}\n",
             fmt_duration(*duration)
         ));
     }
     let verdict = match report.status {
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "FAILED; rolled back",
-        RunStatus::Cancelled => "CANCELLED; rolled back",
-        RunStatus::RollbackFailed => "FAILED and the ROLLBACK FAILED: check the steps marked FAILED above; resources may still be held",
+        RunStatus::Succeeded => "succeeded".to_string(),
+        RunStatus::Failed => "FAILED; rolled back".to_string(),
+        RunStatus::Cancelled => "CANCELLED; rolled back".to_string(),
+        // Only what no release gave back is named as held: a failed undo or a failed
+        // `always` step after releases that all succeeded holds nothing.
+        RunStatus::RollbackFailed if report.held.is_empty() => "FAILED and the ROLLBACK FAILED: check the steps marked FAILED above; every resource was released".to_string(),
+        RunStatus::RollbackFailed => format!(
+            "FAILED and the ROLLBACK FAILED: check the steps marked FAILED above; still held: {}",
+            report
+                .held
+                .iter()
+                .map(|r| format!("`{r}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
     o.push_str(&format!(
         "\nrun {verdict} in {}\n",

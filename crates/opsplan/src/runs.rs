@@ -1,7 +1,7 @@
 //! `opsplan runs` (one line per run) and `opsplan runs show RUN` (the timeline of one run),
 //! both rendered from the folded journal state.
 
-use super::console::fmt_duration;
+use super::console::{fmt_duration, note_of};
 use opsplan_run::exec::events::{Phase, StepStatus};
 use opsplan_run::journal::format::Meta;
 use opsplan_run::journal::state::{PhaseState, RunState};
@@ -86,7 +86,7 @@ fn phase_lines(o: &mut String, label: &str, p: &PhaseState) {
             a.action.lines().next().unwrap_or_default()
         );
         if let Some(e) = &a.error {
-            let _ = writeln!(o, "        error: {}", e.lines().next().unwrap_or_default());
+            let _ = writeln!(o, "        error: {}", note_of(e));
         }
     }
     if let Some(out) = &p.outputs {
@@ -186,7 +186,7 @@ pub(crate) fn timeline_text(
         let _ = writeln!(
             o,
             "\nrollback ({}): undo [{}], cleanup [{}]",
-            rb.reason.lines().next().unwrap_or_default(),
+            note_of(&rb.reason),
             rb.undo.join(", "),
             rb.cleanup.join(", ")
         );

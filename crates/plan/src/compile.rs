@@ -205,6 +205,49 @@ impl CompiledPlan {
     }
 }
 
+/// The `run.*` attributes a template can read (validation refuses any other):
+/// `id`, `started` (RFC 3339, UTC, to the second), and how the run is going, which
+/// cleanup, `always` steps and undo read: `status` (`succeeded` until a step fails or the
+/// run is cancelled, then `failed` or `cancelled`), `failed_step` (the id of the step whose
+/// failure started the rollback, else empty) and `error` (that step's error, or what
+/// cancelled the run, secrets masked; else empty).
+pub const RUN_ATTRIBUTES: &[&str] = &["id", "started", "status", "failed_step", "error"];
+
+/// The `run` value of templates. `status` is `succeeded`, `failed` or `cancelled`.
+pub fn run_value(
+    id: &str,
+    started: &str,
+    status: &str,
+    failed_step: &str,
+    error: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "id": id,
+        "started": started,
+        "status": status,
+        "failed_step": failed_step,
+        "error": error,
+    })
+}
+
+/// The `run` value preview shows: every attribute decided at run time (`⟨run status⟩`).
+pub fn run_placeholders() -> serde_json::Value {
+    serde_json::Value::Object(
+        RUN_ATTRIBUTES
+            .iter()
+            .map(|a| (a.to_string(), format!("⟨run {a}⟩").into()))
+            .collect(),
+    )
+}
+
+/// The step id and error of a rollback reason `step `ID` failed: ERROR` (the form the
+/// executor gives it, also kept in the journal for a resumed rollback).
+pub fn failed_step_of(reason: &str) -> Option<(&str, &str)> {
+    let rest = reason.strip_prefix("step `")?;
+    let (id, error) = rest.split_once("` failed: ")?;
+    Some((id, error))
+}
+
 /// The `steps.<name>` references in one template text, or `None` when the text uses
 /// `steps` in any other way (then the template may read any step). Conservative: an
 /// occurrence in a string literal or in plain text also counts.
@@ -293,9 +336,10 @@ fn context_for(
     let scope_params = &plan.scopes[scope];
     let mut steps_map: std::collections::BTreeMap<String, Value> = Default::default();
     let candidates: Box<dyn Iterator<Item = usize>> = match reads {
-        // Without outputs or placeholders no step has an entry.
-        _ if outputs.is_empty() && !placeholders => Box::new(std::iter::empty()),
         Some(reads) => Box::new(reads.iter().copied()),
+        // A template that reads steps dynamically, before any output exists (compile):
+        // no step has an entry, without a walk over every step.
+        None if outputs.is_empty() && !placeholders => Box::new(std::iter::empty()),
         None => Box::new(0..plan.steps.len()),
     };
     for i in candidates {
@@ -310,7 +354,10 @@ fn context_for(
                 );
                 Value::from(m)
             }
-            None => continue,
+            // A step that set no outputs (skipped by `when`, failed without outputs, or not
+            // run): every output is undefined, so `steps.x.outputs.y is defined` is false
+            // and `| default(…)` applies, instead of `steps.x` itself being undefined.
+            None => template::json_to_value(&serde_json::json!({ "outputs": {} })),
         };
         // Ids are reachable as written, with `_` for `-`, and unqualified inside a fragment.
         let mut names = vec![s.id.clone()];
@@ -471,7 +518,7 @@ pub fn compile_with(
     let not_given = resolved.not_given();
     let mut secrets: Vec<String> = resolved.secret_values().collect();
     let mut diags = Vec::new();
-    let run_stub = serde_json::json!({"id": "preview", "started": "1970-01-01T00:00:00Z"});
+    let run_stub = run_value("preview", "1970-01-01T00:00:00Z", "succeeded", "", "");
 
     // Scope params: the plan's, then each fragment's from its rendered `with:`.
     let mut scopes = vec![ScopeParams {

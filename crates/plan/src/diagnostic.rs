@@ -69,18 +69,35 @@ codes! {
     FragmentLoad = "E090", "fragment", Error;
     FragmentCycle = "E091", "fragment-cycle", Error;
     ForEach = "E092", "for-each", Error;
-    UnknownLockOrResource = "E093", "bad-name", Error;
     BuiltinName = "E094", "builtin-name", Error;
     BuiltinVersion = "E095", "builtin-version", Error;
     UnusedParam = "W100", "unused-param", Warning;
-    NoDescription = "W101", "missing-description", Warning;
     UnreachableUndo = "W102", "undo-on-cleanup", Warning;
-    LongTimeoutMissing = "W103", "no-timeout", Warning;
     UnquotedShellTemplate = "W104", "unquoted-shell-template", Warning;
     SecretInShellScript = "W105", "secret-in-shell-script", Warning;
     Yaml11Boolean = "W106", "yaml-1.1-boolean", Warning;
     BuiltinUnversioned = "W107", "builtin-unversioned", Warning;
 }
+
+/// Codes that were declared but never emitted, removed so the reference lists only what a
+/// check can report: (code, name, what it was meant for). They are never reused.
+pub const RETIRED: &[(&str, &str, &str)] = &[
+    (
+        "E093",
+        "bad-name",
+        "a malformed lock or resource name; no check ever emitted it",
+    ),
+    (
+        "W101",
+        "missing-description",
+        "a step without `description`; no check ever emitted it",
+    ),
+    (
+        "W103",
+        "no-timeout",
+        "a step without `timeout`; no check ever emitted it",
+    ),
+];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Label {

@@ -78,9 +78,7 @@ fn local_check(code: Code) -> bool {
             | Code::BadGlob
             | Code::BadRetry
             | Code::StepArgs
-            | Code::UnknownLockOrResource
-            | Code::NoDescription
-            | Code::LongTimeoutMissing
+            | Code::UnreachableUndo
             | Code::UnquotedShellTemplate
             | Code::SecretInShellScript
     )

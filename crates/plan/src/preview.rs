@@ -191,7 +191,7 @@ fn render_for_preview(
 
 pub fn build(plan: &CompiledPlan, fail_at: Option<usize>) -> Preview {
     let (skipped, when_shown) = static_skips(plan);
-    let run = serde_json::json!({"id": "⟨run id⟩", "started": "⟨run started⟩"});
+    let run = crate::compile::run_placeholders();
     let step_preview = |i: usize| {
         let s = &plan.steps[i];
         let ctx = plan.context(i, &HashMap::new(), false, true, &run);

@@ -174,6 +174,23 @@ fn type_section(o: &mut String, t: &dyn DynStepType, schema: &Value, defs: &Valu
         for out in t.outputs() {
             let _ = writeln!(o, "| `{}` | {} |", out.name, out.description);
         }
+        let on_failure = t.outputs_on_failure();
+        if on_failure.is_empty() {
+            let _ = writeln!(
+                o,
+                "\nWhen the step fails (or is skipped) it sets no outputs: a cleanup that reads them finds them undefined; guard with `is defined` or `| default(…)`."
+            );
+        } else {
+            let _ = writeln!(
+                o,
+                "\nWhen the step fails it still sets {} (what it changed before failing), for its cleanup. When skipped it sets none.",
+                on_failure
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
     }
 }
 
@@ -203,6 +220,10 @@ fn diagnostics() -> String {
     for (code, note) in CODE_NOTES {
         let _ = writeln!(o, "- **{code}**: {note}");
     }
+    o.push_str("\n## Retired codes\n\nDeclared once but never reported by any check; removed, and never reused.\n\n");
+    for (code, name, what) in crate::diagnostic::RETIRED {
+        let _ = writeln!(o, "- **{code}** ({name}): {what}.");
+    }
     o
 }
 
@@ -214,5 +235,7 @@ const CODE_NOTES: &[(&str, &str)] = &[
     ("E046", "a secret in a lock name or a `for_each` list: those values become lock file names, step ids and journal file names, which are never masked. Iterate over names and read the secret inside the step through `env:`."),
     ("E047", "a secret value shorter than 4 characters (found at `preview`/`run`, when values are known): it cannot be masked without hiding unrelated text and showing where it is. Use a longer secret."),
     ("E070", "also: a duration longer than 366 days, or a number too large to represent (`99999999999999999s`)."),
+    ("E092", "`for_each` on a `uses:` step (a fragment is not expanded per item: pass the list as a fragment param and put `for_each` on the fragment's steps), or a `for_each` whose rendered value is not a list (found at `preview`/`run`)."),
+    ("W102", "a releasing or `always` step with an `undo`: cleanup is never undone in the rollback it runs in, and when it ran before a later step failed, its undo would take back what it gave back (re-take a checkpoint nothing then releases). Remove the `undo`."),
     ("W104", "a `{{ … }}` pasted into a `shell` script: its value is run as shell code (`--set dest='/x$(touch PWNED)'`). Pass it through `env:` and read `\"$VAR\"` in the script, or quote it with `| shell_quote` (the engine quotes it as one shell word)."),
 ];

@@ -197,6 +197,11 @@ pub trait StepType: Send + Sync + 'static {
     fn open_outputs() -> bool {
         false
     }
+    /// The outputs a failed attempt still sets ([`StepError::outputs`]), for the templates
+    /// of cleanup that runs after it; the reference lists them per type. Default: none.
+    fn outputs_on_failure() -> &'static [&'static str] {
+        &[]
+    }
     /// Checks beyond types (globs, ranges), pointing into `with`.
     fn check(_spec: &Self::Spec, _with: &Node) -> Vec<Diagnostic> {
         Vec::new()
@@ -230,6 +235,7 @@ pub trait DynStepType: Send + Sync {
     fn summary(&self) -> &'static str;
     fn outputs(&self) -> &'static [OutputDecl];
     fn open_outputs(&self) -> bool;
+    fn outputs_on_failure(&self) -> &'static [&'static str];
     fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
     /// Decodes and checks arguments; `templates_pending` before rendering.
     fn check(&self, with: &Node, templates_pending: bool) -> Vec<Diagnostic>;
@@ -263,6 +269,9 @@ impl<T: StepType> DynStepType for Registered<T> {
     }
     fn open_outputs(&self) -> bool {
         T::open_outputs()
+    }
+    fn outputs_on_failure(&self) -> &'static [&'static str] {
+        T::outputs_on_failure()
     }
     fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         generator.subschema_for::<T::Spec>()

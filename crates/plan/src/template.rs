@@ -328,6 +328,22 @@ pub fn variables(
     Ok(vars.into_iter().collect())
 }
 
+/// The string of `node` whose span is `span`, as its path under `node` (`.argv[1]`,
+/// `.env.DIR`; empty for `node` itself) and its text: where a render error happened.
+pub fn locate(node: &Node, span: Span) -> Option<(String, String)> {
+    match &node.value {
+        NodeValue::Str(s) if node.span == span => Some((String::new(), s.clone())),
+        NodeValue::Seq(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, n)| locate(n, span).map(|(p, t)| (format!("[{i}]{p}"), t))),
+        NodeValue::Map(entries) => entries.iter().find_map(|(k, v)| {
+            locate(v, span).map(|(p, t)| (format!(".{}{p}", k.scalar_text()), t))
+        }),
+        _ => None,
+    }
+}
+
 /// Renders every template string in a node tree.
 pub fn render_node(
     node: &Node,
@@ -397,6 +413,16 @@ fn render_string(
                 }
                 d
             })?;
+        // Strict, as `{{ x }}` inside text is: an undefined value is an error, not a null
+        // (`{{ steps.x.outputs.y }}` of a skipped step). `| default(…)` gives a value.
+        if value.is_undefined() {
+            return Err(Diagnostic::new(
+                Code::TemplateRender,
+                format!("template error: undefined value (`{expr}` is undefined)"),
+            )
+            .label(node.span, "in this template")
+            .help("the template failed with the values of this run; check the params and step outputs it reads"));
+        }
         return Ok(value_to_node(&value, node.span));
     }
     let text = env

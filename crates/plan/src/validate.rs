@@ -20,6 +20,8 @@ pub fn check(plan: &LoadedPlan, sources: &Sources) -> Vec<Diagnostic> {
     check_secrets(plan, sources, &mut diags);
     check_shell_templates(plan, sources, &mut diags);
     check_fragment_args(plan, &mut diags);
+    check_uses_steps(plan, &mut diags);
+    check_undo_on_cleanup(plan, &mut diags);
     if acyclic {
         let ancestors = Ancestry::new(plan, &index);
         check_templates(plan, &index, &ancestors, sources, &mut diags);
@@ -110,22 +112,115 @@ fn check_fragment_args(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
     }
 }
 
+/// A `uses:` step stands for its fragment's steps: only `id`, `uses`, `with`, `needs` and
+/// `description` apply to it. Anything else would be dropped without a word (a `when` that
+/// never skips, a `for_each` that never expands), so it is refused where it is written.
+fn check_uses_steps(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
+    for s in &plan.uses_steps {
+        let d = &s.decl;
+        let id = &s.id.value;
+        if let Some(list) = &d.for_each {
+            diags.push(
+                Diagnostic::new(
+                    Code::ForEach,
+                    format!("`for_each` on step `{id}`, which uses a fragment: fragments are not expanded per item"),
+                )
+                .label(list.span, "not applied to the fragment's steps")
+                .help("pass the list to the fragment as a param (`with: {dirs: \"{{ params.dirs }}\"}`) and put `for_each: \"{{ params.dirs }}\"` on the fragment's steps"),
+            );
+        }
+        let mut ignored: Vec<(&str, Span)> = Vec::new();
+        if let Some(w) = &d.when {
+            ignored.push(("when", w.span));
+        }
+        if let Some(t) = &d.timeout {
+            ignored.push(("timeout", t.span));
+        }
+        if let Some(r) = &d.retry {
+            ignored.push(("retry", r.attempts.span));
+        }
+        if let Some(u) = &d.undo {
+            ignored.push(("undo", u.step_type.span));
+        }
+        if let Some(p) = &d.probe {
+            ignored.push(("probe", p.step_type.span));
+        }
+        if let Some(p) = &d.on_resume {
+            ignored.push(("on_resume", p.span));
+        }
+        if let Some(a) = d.acquires.0.first() {
+            ignored.push(("acquires", a.span));
+        }
+        if let Some(r) = d.releases.0.first() {
+            ignored.push(("releases", r.span));
+        }
+        if d.always {
+            ignored.push(("always", d.id.span));
+        }
+        if d.destructive {
+            ignored.push(("destructive", d.id.span));
+        }
+        for (field, span) in ignored {
+            diags.push(
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    format!("`{field}` on step `{id}`, which uses a fragment, would not apply to the fragment's steps"),
+                )
+                .label(span, format!("`{field}` of a `uses:` step"))
+                .help(format!("a `uses:` step takes only `id`, `uses`, `with`, `needs` and `description`; put `{field}` on the fragment's steps")),
+            );
+        }
+    }
+}
+
 fn valid_id(id: &str) -> bool {
     let mut chars = id.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
+/// An `undo` on a releasing or `always` step: rollback never undoes cleanup it runs, and
+/// when the cleanup ran before a later step failed, its undo would run in reverse
+/// completion order and take back what the cleanup gave back (a released checkpoint taken
+/// again), with nothing left to release it.
+fn check_undo_on_cleanup(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
+    for s in &plan.steps {
+        let Some(undo) = &s.decl.undo else { continue };
+        let what = match s.decl.releases.0.first() {
+            Some(r) => format!("releases `{}`", r.value),
+            None if s.decl.always => "runs `always`".to_string(),
+            None => continue,
+        };
+        diags.push(
+            Diagnostic::new(
+                Code::UnreachableUndo,
+                format!("step `{}` {what} and has an `undo`: cleanup is not undone", s.id.value),
+            )
+            .label(undo.step_type.span, "undo of a cleanup step")
+            .help("remove the `undo`: a rollback never undoes the cleanup it runs, and after a cleanup that ran before a later failure the undo would take back what it gave back, with nothing to release it again"),
+        );
+    }
+}
+
+fn invalid_id(local: &str, span: Span) -> Diagnostic {
+    Diagnostic::new(Code::InvalidStepId, format!("invalid step id `{local}`"))
+        .label(span, "not a valid id")
+        .help("ids start with a lowercase letter and use only a-z, 0-9, `-` and `_`")
+}
+
 fn step_index(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) -> HashMap<String, usize> {
     let mut index: HashMap<String, usize> = HashMap::new();
+    // A `uses:` step's id is the first part of its fragment's step ids.
+    for s in &plan.uses_steps {
+        let local = s.decl.id.value.as_str();
+        if !valid_id(local) {
+            diags.push(invalid_id(local, s.decl.id.span));
+        }
+    }
     for (i, s) in plan.steps.iter().enumerate() {
         let local = s.decl.id.value.as_str();
         if !valid_id(local) {
-            diags.push(
-                Diagnostic::new(Code::InvalidStepId, format!("invalid step id `{local}`"))
-                    .label(s.decl.id.span, "not a valid id")
-                    .help("ids start with a lowercase letter and use only a-z, 0-9, `-` and `_`"),
-            );
+            diags.push(invalid_id(local, s.decl.id.span));
         }
         if let Some(&first) = index.get(&s.id.value) {
             diags.push(
@@ -460,6 +555,7 @@ fn check_params(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
                 || plan
                     .steps
                     .iter()
+                    .chain(&plan.uses_steps)
                     .filter(|s| s.scope == si)
                     .any(|s| mentions(s, name))
                 || (si == 0
@@ -1084,7 +1180,7 @@ fn check_variable(
                         format!("`{var}` is not a step output"),
                     )
                     .label(span, "expected steps.<id>.outputs.<name>")
-                    .help("read an output as steps.<id>.outputs.<name>"),
+                    .help("read an output as steps.<id>.outputs.<name>; a step that was skipped or failed sets none of them, so test one with `steps.<id>.outputs.<name> is defined` or give it a `| default(…)`"),
                 );
             }
             let output = parts.next()?;
@@ -1116,6 +1212,29 @@ fn check_variable(
             .label(span, "no for_each here")
             .help("add `for_each:` to this step, or use a param"),
         ),
+        "run" => {
+            let attr = parts.next()?;
+            let known = crate::compile::RUN_ATTRIBUTES;
+            if known.contains(&attr) {
+                return None;
+            }
+            let d = Diagnostic::new(
+                Code::UndefinedVariable,
+                format!("template uses `run.{attr}`, which is not a run attribute"),
+            )
+            .label(span, "unknown run attribute");
+            Some(match did_you_mean(attr, known.iter().copied()) {
+                Some(c) => d.help(format!("did you mean `run.{c}`?")),
+                None => d.help(format!(
+                    "the run attributes are: {}",
+                    known
+                        .iter()
+                        .map(|a| format!("`run.{a}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            })
+        }
         h if ROOTS.contains(&h) => None,
         other => {
             let d = Diagnostic::new(

@@ -332,6 +332,7 @@ fn release_leftover_locks(backend: &dyn LockBackend, meta: &Meta) -> Vec<String>
         host: format::hostname(),
         pid: std::process::id(),
         started: meta.started.clone(),
+        ended: None,
     };
     let mut released = Vec::new();
     for name in &meta.locks {

@@ -370,6 +370,7 @@ impl RunBuilder {
             host: format::hostname(),
             pid: std::process::id(),
             started: started.clone(),
+            ended: None,
         };
         let names = plan.locks.clone();
         let cancel = interrupts.cancel.clone();
@@ -402,14 +403,22 @@ impl RunBuilder {
         let release = {
             let held = held.clone();
             let notice = notice.clone();
-            move |keep: bool| {
+            move |keep: bool, ended: Option<lock::Ended>| {
                 let taken = std::mem::take(
                     &mut *held
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner),
                 );
-                for a in taken {
+                for mut a in taken {
                     let name = a.guard.name().to_string();
+                    if let Some(ended) = ended {
+                        if let Err(e) = a.guard.mark_ended(ended) {
+                            notice(&Notice::LockReleaseFailed {
+                                name: name.clone(),
+                                error: e.to_string(),
+                            });
+                        }
+                    }
                     if let Err(e) = a.guard.release(keep) {
                         notice(&Notice::LockReleaseFailed {
                             name,
@@ -452,7 +461,7 @@ impl RunBuilder {
                 match Recorder::create(&root, &meta, interrupts.clone(), notice.clone()) {
                     Ok(r) => Some(Arc::new(r)),
                     Err(source) => {
-                        release(false);
+                        release(false, None);
                         return Err(RunError::JournalCreate { dir: root, source });
                     }
                 }
@@ -469,7 +478,7 @@ impl RunBuilder {
                 ) {
                     Ok(r) => Some(Arc::new(r)),
                     Err(source) => {
-                        release(true);
+                        release(true, None);
                         return Err(RunError::JournalReopen { dir, source });
                     }
                 }
@@ -489,7 +498,7 @@ impl RunBuilder {
         let sink: Arc<dyn EventSink> = Arc::new(Fanout(sinks));
         let _ = slot.sink.set(sink.clone());
         if interrupts.cancel.is_cancelled() {
-            release(false);
+            release(false, None);
             return Err(RunError::Interrupted);
         }
         let renewal = spawn_renewal(held.clone(), interrupts.clone(), notice.clone());
@@ -519,6 +528,7 @@ impl RunBuilder {
                 status: RunStatus::RollbackFailed,
                 records: Vec::new(),
                 duration: started_at.elapsed(),
+                held: Vec::new(),
             },
         };
         if let Some(r) = renewal {
@@ -528,8 +538,15 @@ impl RunBuilder {
         let journal_syncs = recorder.as_ref().map(|r| r.syncs());
         // A run whose journal was lost keeps its locks marked too: what it did is not all on
         // record, so no other run should start on top of it unchecked.
-        let keep = report.status == RunStatus::RollbackFailed || journal_lost.is_some();
-        release(keep);
+        let ended = if journal_lost.is_some() {
+            Some(lock::Ended::JournalLost)
+        } else if report.status == RunStatus::RollbackFailed {
+            Some(lock::Ended::RollbackFailed)
+        } else {
+            None
+        };
+        let keep = ended.is_some();
+        release(keep, ended);
         Ok(RunOutcome {
             run_id,
             report,

@@ -81,7 +81,8 @@ pub(crate) fn spawn_handler(interrupts: Interrupts, sink: Arc<dyn EventSink>) {
                     "ignored: undo and cleanup are running and will not be interrupted"
                 }
                 1 => {
-                    interrupts.cancel.cancel();
+                    // The reason names the signal: rollback and `run.error` say what stopped it.
+                    interrupts.cancel_for(format!("cancelled by {name}"));
                     "stopping: no new steps; cancelling running steps, then undo and cleanup"
                 }
                 2 => {

@@ -46,6 +46,10 @@ pub struct LoadedPlan {
     pub path: PathBuf,
     pub doc: PlanDoc,
     pub steps: Vec<ScopedStep>,
+    /// The `uses:` steps, each in the scope it is written in: they are replaced by their
+    /// fragment's steps, and kept here for the checks of the step itself (its id, the
+    /// fields a fragment step cannot take).
+    pub uses_steps: Vec<ScopedStep>,
     pub scopes: Vec<Scope>,
     /// sha256 of the plan file and every fragment, for resume's "plan changed" check.
     pub content_hash: String,
@@ -80,6 +84,7 @@ pub fn load_plan(
         registry: registry.clone(),
         path: path.to_path_buf(),
         steps: Vec::new(),
+        uses_steps: Vec::new(),
         scopes: vec![Scope {
             params: doc.params.clone(),
             args: None,
@@ -141,6 +146,12 @@ fn inline_steps(
             .collect();
         match &step.uses {
             Some(uses) => {
+                plan.uses_steps.push(ScopedStep {
+                    id: id.clone(),
+                    decl: step.clone(),
+                    needs: needs.clone(),
+                    scope,
+                });
                 let before = plan.steps.len();
                 inline_fragment(step, uses, &id, needs, scope, plan, sources, stack, diags);
                 let members = plan.steps[before..].iter().map(|s| s.id.clone()).collect();

@@ -158,7 +158,8 @@ pub struct StepDecl {
     pub step_type: Option<Sp<String>>,
     /// A fragment file (relative to this file) whose steps are inlined here, or a shipped
     /// fragment by name and semver requirement (`builtin:dop/fragments/restore-bucket@^2`);
-    /// `with` gives the fragment's params.
+    /// `with` gives the fragment's params. A `uses:` step takes only `id`, `uses`, `with`,
+    /// `needs` and `description`.
     #[serde(default)]
     pub uses: Option<Sp<String>>,
     #[serde(default)]

@@ -46,7 +46,7 @@ pub struct Interrupts {
 }
 
 impl Interrupts {
-    /// Cancels the run for `reason` (not a signal).
+    /// Cancels the run for `reason` (a signal, a lost lock lease).
     pub fn cancel_for(&self, reason: impl Into<String>) {
         let _ = self.reason.set(reason.into());
         self.cancel.cancel();
@@ -74,6 +74,10 @@ pub struct RunReport {
     pub status: RunStatus,
     pub records: Vec<StepRecord>,
     pub duration: Duration,
+    /// Resources a step that started acquired and no step released (its release failed or
+    /// never ran), in plan order: what the run may have left held. Empty after a success and
+    /// after a rollback whose releases all succeeded.
+    pub held: Vec<String>,
 }
 
 struct Outcome {
@@ -119,7 +123,8 @@ pub struct Executor {
     opts: RunOptions,
     sink: Arc<dyn EventSink>,
     interrupts: Interrupts,
-    run_ctx: serde_json::Value,
+    /// The `run` value of templates: how the run is going changes when a rollback starts.
+    run_ctx: std::sync::RwLock<serde_json::Value>,
     /// Every secret param as `OPSPLAN_SECRET_<NAME>`, set in each child process, so a
     /// script can use a secret without it being rendered into its argv.
     secret_env: Arc<Vec<(String, String)>>,
@@ -136,7 +141,13 @@ impl Executor {
         interrupts: Interrupts,
     ) -> Self {
         let started = opts.started.clone().unwrap_or_else(now);
-        let run_ctx = serde_json::json!({ "id": opts.run_id, "started": started });
+        let run_ctx = std::sync::RwLock::new(opsplan_plan::compile::run_value(
+            &opts.run_id,
+            &started,
+            "succeeded",
+            "",
+            "",
+        ));
         let secret_env = Arc::new(secret_env(&plan));
         Executor {
             plan,
@@ -147,6 +158,32 @@ impl Executor {
             secret_env,
             approved: Arc::default(),
         }
+    }
+
+    /// The `run` value templates read now.
+    fn run_ctx(&self) -> serde_json::Value {
+        match self.run_ctx.read() {
+            Ok(v) => v.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// From here on (undo, cleanup), templates read how the run went: `run.status`,
+    /// `run.failed_step` and `run.error` (secrets masked).
+    fn set_run_outcome(&self, cancelled: bool, reason: &str) {
+        let reason = self.plan.redactor.redact(reason).into_owned();
+        let (step, error) = match opsplan_plan::compile::failed_step_of(&reason) {
+            Some((step, error)) => (step.to_string(), error.to_string()),
+            None => (String::new(), reason.clone()),
+        };
+        let status = if cancelled { "cancelled" } else { "failed" };
+        let mut ctx = match self.run_ctx.write() {
+            Ok(v) => v,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        ctx["status"] = status.into();
+        ctx["failed_step"] = step.into();
+        ctx["error"] = error.into();
     }
 
     /// Whether an operator's yes to a `confirm` that step `i` needs (directly or not)
@@ -369,11 +406,13 @@ impl Executor {
         }
 
         let cancelled = self.interrupts.cancel.is_cancelled() || prior.cancelled;
+        let mut released = Vec::new();
         let status = if failure.is_none() && !cancelled {
             RunStatus::Succeeded
         } else {
             let reason = failure.unwrap_or_else(|| self.interrupts.cancel_reason());
-            let ok = self
+            self.set_run_outcome(cancelled, &reason);
+            let (ok, cleaned) = self
                 .rollback(
                     &reason,
                     &states,
@@ -383,12 +422,14 @@ impl Executor {
                     &mut records,
                 )
                 .await;
+            released = cleaned;
             match (ok, cancelled) {
                 (false, _) => RunStatus::RollbackFailed,
                 (true, true) => RunStatus::Cancelled,
                 (true, false) => RunStatus::Failed,
             }
         };
+        let held = still_held(plan, &states, &released);
         let duration = started.elapsed();
         self.sink.emit(&RunEvent::RunFinished {
             status,
@@ -399,6 +440,7 @@ impl Executor {
             status,
             records,
             duration,
+            held,
         }
     }
 
@@ -472,6 +514,8 @@ impl Executor {
     }
 
     /// Undo, then cleanup, each sequentially. Signals no longer stop anything here.
+    /// Returns whether all of it succeeded, and the cleanup steps that succeeded (here or
+    /// in an earlier process of the run).
     async fn rollback(
         &self,
         reason: &str,
@@ -480,7 +524,8 @@ impl Executor {
         done: &HashSet<(Phase, usize)>,
         outputs: &mut HashMap<usize, serde_json::Value>,
         records: &mut Vec<StepRecord>,
-    ) -> bool {
+    ) -> (bool, Vec<usize>) {
+        let mut released = Vec::new();
         self.interrupts
             .rolling_back
             .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -488,6 +533,12 @@ impl Executor {
         let mut rb = rollback::plan_rollback(plan, completion_order, states);
         rb.undo.retain(|&i| !done.contains(&(Phase::Undo, i)));
         rb.cleanup.retain(|&i| !done.contains(&(Phase::Cleanup, i)));
+        // Cleanup an earlier process of this run finished (resume) released its resources.
+        released.extend(
+            done.iter()
+                .filter(|(phase, _)| *phase == Phase::Cleanup)
+                .map(|&(_, i)| i),
+        );
         self.sink.emit(&RunEvent::RollbackStarted {
             reason: self.plan.redactor.redact(reason).into_owned(),
             undo: rb.undo.iter().map(|&i| plan.steps[i].id.clone()).collect(),
@@ -527,12 +578,22 @@ impl Executor {
             self.finish_outcome(Phase::Undo, o, records);
         }
         for &i in &rb.cleanup {
-            let o = match self.call(i, outputs) {
-                Ok(call) => {
+            // An `always` step's `when` is decided here too, with how the run went
+            // (`when: "{{ run.status == 'failed' }}"`); a release has none (E053).
+            let o = match self.prepare(i, outputs) {
+                Prepared::Run(call) => {
                     self.attempt_loop(i, Phase::Cleanup, call, CancellationToken::new())
                         .await
                 }
-                Err(msg) => Outcome {
+                Prepared::Skip => Outcome {
+                    index: i,
+                    status: StepStatus::Skipped,
+                    attempts: 0,
+                    duration: Duration::ZERO,
+                    outputs: None,
+                    error: None,
+                },
+                Prepared::Fail(msg) => Outcome {
                     index: i,
                     status: StepStatus::Failed,
                     attempts: 0,
@@ -541,13 +602,16 @@ impl Executor {
                     error: Some(msg),
                 },
             };
-            ok &= o.status == StepStatus::Succeeded;
+            ok &= matches!(o.status, StepStatus::Succeeded | StepStatus::Skipped);
+            if o.status == StepStatus::Succeeded {
+                released.push(i);
+            }
             if let (StepStatus::Succeeded, Some(out)) = (o.status, &o.outputs) {
                 outputs.insert(i, serde_json::Value::Object(out.clone()));
             }
             self.finish_outcome(Phase::Cleanup, o, records);
         }
-        ok
+        (ok, released)
     }
 
     fn finish_outcome(&self, phase: Phase, o: Outcome, records: &mut Vec<StepRecord>) {
@@ -624,19 +688,49 @@ impl Executor {
         outputs: &HashMap<usize, serde_json::Value>,
     ) -> Result<(Node, Node), String> {
         let plan = &self.plan;
-        let real_ctx = plan.context(i, outputs, true, false, &self.run_ctx);
-        let masked_ctx = plan.context(i, outputs, false, false, &self.run_ctx);
-        let real =
-            opsplan_plan::template::render_node(with, &real_ctx, None).map_err(|d| d.message)?;
+        let real_ctx = plan.context(i, outputs, true, false, &self.run_ctx());
+        let masked_ctx = plan.context(i, outputs, false, false, &self.run_ctx());
+        let failed = |d: opsplan_plan::diagnostic::Diagnostic| self.render_error(i, with, &d);
+        let real = opsplan_plan::template::render_node(with, &real_ctx, None).map_err(failed)?;
         let masked =
-            opsplan_plan::template::render_node(with, &masked_ctx, None).map_err(|d| d.message)?;
+            opsplan_plan::template::render_node(with, &masked_ctx, None).map_err(failed)?;
         Ok((real, masked))
+    }
+
+    /// A template of step `i` that failed to render, named by step, field and template
+    /// text (as written, so no secret value is in it), with how to guard an output that a
+    /// skipped or failed step did not set.
+    fn render_error(
+        &self,
+        i: usize,
+        with: &Node,
+        d: &opsplan_plan::diagnostic::Diagnostic,
+    ) -> String {
+        let step = &self.plan.steps[i].id;
+        let place = d
+            .primary_span()
+            .and_then(|span| opsplan_plan::template::locate(with, span));
+        let mut message = match place {
+            Some((path, text)) => {
+                format!(
+                    "`with{path}` of step `{step}`, template `{text}`: {}",
+                    d.message
+                )
+            }
+            None => format!("`with` of step `{step}`: {}", d.message),
+        };
+        if d.message.contains("undefined value") && d.message.contains("steps.") {
+            message.push_str(
+                "; a step that was skipped, failed or did not run sets no outputs: guard the read with `is defined` or `| default(…)`",
+            );
+        }
+        message
     }
 
     fn prepare(&self, i: usize, outputs: &HashMap<usize, serde_json::Value>) -> Prepared {
         let step = &self.plan.steps[i];
         if let Some(when) = &step.when {
-            let ctx = self.plan.context(i, outputs, true, false, &self.run_ctx);
+            let ctx = self.plan.context(i, outputs, true, false, &self.run_ctx());
             match opsplan_plan::template::eval_condition(when.span, &when.value, &ctx) {
                 Ok(false) => return Prepared::Skip,
                 Ok(true) => {}
@@ -1040,4 +1134,26 @@ async fn destructive_gate(
     } else {
         Err(format!("destructive step `{step}` was not confirmed"))
     }
+}
+
+/// The resources a started step acquired that no step released: neither in the forward
+/// phase (`states`) nor in the rollback (`released`, the cleanup steps that succeeded).
+fn still_held(plan: &CompiledPlan, states: &[State], released: &[usize]) -> Vec<String> {
+    let mut held: Vec<String> = Vec::new();
+    for (j, s) in plan.steps.iter().enumerate() {
+        if !states.get(j).is_some_and(|st| st.started()) {
+            continue;
+        }
+        for r in &s.acquires {
+            let given_back = plan.steps.iter().enumerate().any(|(k, t)| {
+                t.releases.contains(r)
+                    && (states.get(k) == Some(&State::Done(StepStatus::Succeeded))
+                        || released.contains(&k))
+            });
+            if !given_back && !held.contains(r) {
+                held.push(r.clone());
+            }
+        }
+    }
+    held
 }

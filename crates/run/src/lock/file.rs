@@ -3,7 +3,7 @@
 //! while the record stays: that is how a stale lock is told from a free one. Lock files are
 //! never deleted (deleting a flock file races with a process that just opened it).
 
-use super::{Acquired, Holder, LockBackend, LockError, LockGuard, Takeover};
+use super::{Acquired, Ended, Holder, LockBackend, LockError, LockGuard, Takeover};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
@@ -117,6 +117,7 @@ impl LockBackend for FileLocks {
                 name: name.into(),
                 path,
                 lock,
+                record: me.clone(),
             }),
             takeover,
         })
@@ -127,6 +128,8 @@ struct FileGuard {
     name: String,
     path: PathBuf,
     lock: Flock<File>,
+    /// The record written when it was taken.
+    record: Holder,
 }
 
 impl LockGuard for FileGuard {
@@ -142,5 +145,19 @@ impl LockGuard for FileGuard {
         }
         // Dropping the flock unlocks it.
         Ok(())
+    }
+    fn mark_ended(&mut self, ended: Ended) -> Result<(), LockError> {
+        let record = Holder {
+            ended: Some(ended),
+            ..self.record.clone()
+        };
+        let text = serde_json::to_string(&record).unwrap_or_default();
+        let lock = &mut self.lock;
+        lock.set_len(0)
+            .and_then(|_| lock.seek(SeekFrom::Start(0)))
+            .and_then(|_| lock.write_all(text.as_bytes()))
+            .and_then(|_| lock.write_all(b"\n"))
+            .and_then(|_| lock.sync_data())
+            .map_err(|e| io_err(&self.name, "write", &self.path, e))
     }
 }

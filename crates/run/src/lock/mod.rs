@@ -24,6 +24,35 @@ pub struct Holder {
     pub pid: u32,
     /// When the run started.
     pub started: String,
+    /// Set when the run finished but kept the lock marked (its record stays): why.
+    /// Absent while the run holds it, and when its process died without finishing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<Ended>,
+}
+
+/// Why a finished run kept its locks marked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ended {
+    /// It failed and an undo or cleanup failed too (exit 3): what it held may still be held.
+    RollbackFailed,
+    /// Its journal could not be written (exit 5): what it did is not all on record.
+    JournalLost,
+}
+
+impl Holder {
+    /// How the holder left a stale lock, for the refusal.
+    pub fn how_it_ended(&self) -> &'static str {
+        match self.ended {
+            None => "held it and its process is gone without finishing the run",
+            Some(Ended::RollbackFailed) => {
+                "finished with a failed rollback (exit 3) and kept it: what that run held may still be held"
+            }
+            Some(Ended::JournalLost) => {
+                "finished without a complete journal (exit 5) and kept it: what that run did is not all on record"
+            }
+        }
+    }
 }
 
 impl std::fmt::Display for Holder {
@@ -43,7 +72,7 @@ pub enum LockError {
         name: String,
         holder: Option<Box<Holder>>,
     },
-    #[error("lock `{name}` is stale: {holder} held it and its process is gone without finishing the run")]
+    #[error("lock `{name}` is stale: {holder} {}", holder.how_it_ended())]
     Stale { name: String, holder: Box<Holder> },
     #[error("lock `{name}`: {detail}")]
     Io { name: String, detail: String },
@@ -82,6 +111,12 @@ pub trait LockGuard: Send {
     /// Gives the lock back. With `keep_record` the holder record stays, so the lock reads
     /// as stale: the run ended with resources possibly still held (its rollback failed).
     fn release(self: Box<Self>, keep_record: bool) -> Result<(), LockError>;
+    /// Records in the holder record that the run finished and why it keeps the lock
+    /// marked, before `release(true)`, so the refusal says so instead of "gone without
+    /// finishing". A backend without a record to amend does nothing (the default).
+    fn mark_ended(&mut self, _ended: Ended) -> Result<(), LockError> {
+        Ok(())
+    }
     /// For a lease that expires unless renewed (a lock in S3 or a Kubernetes Lease): how
     /// often the run renews it. Local locks never expire (the default, `None`).
     fn renew_every(&self) -> Option<Duration> {

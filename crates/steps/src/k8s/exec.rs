@@ -119,46 +119,64 @@ impl StepType for K8sExec {
             (None, Some(sel)) => running_pod(&conn, &ctx, sel).await?,
             (None, None) => return Err(StepError::fatal("`k8s.exec` needs `pod` or `selector`")),
         };
-        let args = exec_args(&spec, &pod);
-        let result = match &spec.stdin_file {
-            Some(path) => {
-                let file = crate::process::StdinFile {
-                    path: path.into(),
-                    gunzip: spec.gunzip,
-                };
-                conn.run_with_file(&ctx, &args, file, true).await?
-            }
-            None => conn.run(&ctx, &args, spec.stdin.clone(), true).await?,
-        };
-        if !spec.expect_exit.contains(&result.exit_code) {
-            // The command's own failure: kubectl exits with its code and says so last.
-            let mut lines: Vec<&str> = result.stderr.lines().collect();
-            if !lines
-                .last()
-                .is_some_and(|l| l.starts_with("command terminated with exit code"))
-            {
-                return Err(conn.failure(&ctx, &args, &result));
-            }
-            lines.pop();
-            let tail = super::tail_lines(&lines.join("\n"), 20);
-            let mut message = format!(
-                "`{}` exited with code {} in pod {pod} ({})",
-                shell_quote(&spec.command),
-                result.exit_code,
-                conn.place()
-            );
-            match tail.lines().count() {
-                0 => {}
-                1 => message = format!("{message}: {tail}"),
-                _ => message = format!("{message}; stderr:\n{tail}"),
-            }
-            return Err(StepError::new(message));
-        }
-        let mut out =
-            crate::exec::finish(&spec.kubectl, result, &spec.expect_exit, spec.parse_json)?;
-        out.insert("pod".into(), pod.into());
-        Ok(out)
+        // Once the pod is chosen, a failure still says which pod it ran in, for cleanup.
+        exec_in(&spec, &conn, &ctx, &pod).await.map_err(|e| {
+            let mut out = e.outputs.clone().unwrap_or_default();
+            out.insert("pod".into(), pod.clone().into());
+            e.with_outputs(out)
+        })
     }
+
+    fn outputs_on_failure() -> &'static [&'static str] {
+        &["pod"]
+    }
+}
+
+/// Runs the command in `pod`; the step's outputs but for `pod`.
+async fn exec_in(
+    spec: &K8sExecSpec,
+    conn: &super::Connection,
+    ctx: &StepContext,
+    pod: &str,
+) -> Result<Outputs, StepError> {
+    let args = exec_args(spec, pod);
+    let result = match &spec.stdin_file {
+        Some(path) => {
+            let file = crate::process::StdinFile {
+                path: path.into(),
+                gunzip: spec.gunzip,
+            };
+            conn.run_with_file(ctx, &args, file, true).await?
+        }
+        None => conn.run(ctx, &args, spec.stdin.clone(), true).await?,
+    };
+    if !spec.expect_exit.contains(&result.exit_code) {
+        // The command's own failure: kubectl exits with its code and says so last.
+        let mut lines: Vec<&str> = result.stderr.lines().collect();
+        if !lines
+            .last()
+            .is_some_and(|l| l.starts_with("command terminated with exit code"))
+        {
+            return Err(conn.failure(ctx, &args, &result));
+        }
+        lines.pop();
+        let tail = super::tail_lines(&lines.join("\n"), 20);
+        let mut message = format!(
+            "`{}` exited with code {} in pod {pod} ({})",
+            shell_quote(&spec.command),
+            result.exit_code,
+            conn.place()
+        );
+        match tail.lines().count() {
+            0 => {}
+            1 => message = format!("{message}: {tail}"),
+            _ => message = format!("{message}; stderr:\n{tail}"),
+        }
+        return Err(StepError::new(message));
+    }
+    let mut out = crate::exec::finish(&spec.kubectl, result, &spec.expect_exit, spec.parse_json)?;
+    out.insert("pod".into(), pod.into());
+    Ok(out)
 }
 
 fn exec_args(spec: &K8sExecSpec, pod: &str) -> Vec<String> {

@@ -166,6 +166,12 @@ impl StepType for Scale {
         ]
     }
 
+    /// A scale-down that fails halfway records what it changed, so its release restores
+    /// exactly that (see `scale_outputs` on the error path of `run`).
+    fn outputs_on_failure() -> &'static [&'static str] {
+        &["previous", "replicas", "resources"]
+    }
+
     fn check(spec: &ScaleSpec, with: &Node) -> Vec<Diagnostic> {
         let mut diags = Vec::new();
         match (&spec.replicas, &spec.restore) {

@@ -5,7 +5,10 @@
 //! after it exited 0: a failed or cancelled dump never leaves a file that looks like a
 //! backup.
 
-use super::{check_extra_args, check_jobs, program, remove_any, size_of, temp_sibling, Connection};
+use super::{
+    check_extra_args, check_jobs, program, remove_any, rendered_jobs, size_of, temp_sibling,
+    Connection,
+};
 use crate::process::{self, ProcessSpec};
 use crate::{shell_quote, Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use opsplan_plan::diagnostic::{Code, Diagnostic};
@@ -179,6 +182,15 @@ impl StepType for PgDump {
     }
 
     async fn run(spec: PgDumpSpec, ctx: StepContext) -> Result<Outputs, StepError> {
+        // A templated `jobs` has its value only now.
+        rendered_jobs(spec.jobs)?;
+        if spec.jobs.is_some_and(|j| j > 1) && spec.format != DumpFormat::Directory {
+            return Err(StepError::fatal(format!(
+                "`jobs` is {} but pg_dump dumps in parallel only into a directory (format is {}): set `format: directory` or drop `jobs`",
+                spec.jobs.unwrap_or_default(),
+                spec.format.as_str()
+            )));
+        }
         let target = spec.connection.resolve()?;
         let output = PathBuf::from(&spec.output);
         if output.exists() && !spec.overwrite {

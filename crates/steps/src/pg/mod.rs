@@ -414,13 +414,29 @@ pub fn program(bin_dir: Option<&str>, name: &str) -> String {
     }
 }
 
-/// Positioned check that `jobs` is at least 1.
+const JOBS_HELP: &str = "give the number of parallel jobs, at least 1, or leave `jobs` out";
+
+/// Positioned check that `jobs` is at least 1. A templated `jobs` has no value yet (it
+/// decodes as 0 before rendering): [`rendered_jobs`] checks it before the tool starts.
 pub fn check_jobs(jobs: Option<u32>, with: &Node) -> Option<Diagnostic> {
-    (jobs == Some(0)).then(|| {
+    (jobs == Some(0) && !jobs_templated(with)).then(|| {
         Diagnostic::new(Code::StepArgs, "`jobs` is 0")
             .label(with.get("jobs").map_or(with.span, |n| n.span), "no workers")
-            .help("give the number of parallel jobs, at least 1, or leave `jobs` out")
+            .help(JOBS_HELP)
     })
+}
+
+/// `jobs: "{{ … }}"`: judged after rendering.
+pub fn jobs_templated(with: &Node) -> bool {
+    opsplan_plan::step::templated(with, "jobs")
+}
+
+/// The rules of [`check_jobs`] on the rendered value, for a templated `jobs`.
+pub fn rendered_jobs(jobs: Option<u32>) -> Result<(), StepError> {
+    if jobs == Some(0) {
+        return Err(StepError::fatal(format!("`jobs` is 0: {JOBS_HELP}")));
+    }
+    Ok(())
 }
 
 /// Positioned check of `extra_args`: options only, so the target cannot be changed behind

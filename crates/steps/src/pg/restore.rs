@@ -6,7 +6,7 @@
 //! steps before a restore usually dropped the database it replaces. A gzip-compressed dump
 //! (`dop-….dump.gz`) is decompressed to a temporary file first, as the procedure's `zcat`.
 
-use super::{check_extra_args, check_jobs, program, size_of, Connection, Target};
+use super::{check_extra_args, check_jobs, program, rendered_jobs, size_of, Connection, Target};
 use crate::process::{self, ProcessSpec};
 use crate::{shell_quote, Action, OutputDecl, Outputs, StepContext, StepError, StepType};
 use opsplan_plan::diagnostic::{Code, Diagnostic};
@@ -255,6 +255,13 @@ impl StepType for PgRestore {
     }
 
     async fn run(spec: PgRestoreSpec, ctx: StepContext) -> Result<Outputs, StepError> {
+        // A templated `jobs` has its value only now.
+        rendered_jobs(spec.jobs)?;
+        if spec.single_transaction && spec.jobs.is_some_and(|j| j > 1) {
+            return Err(StepError::fatal(
+                "`single_transaction` and parallel `jobs` exclude each other (parallel workers use their own transactions): drop `jobs` or `single_transaction`",
+            ));
+        }
         let target = spec.connection.resolve()?;
         let input = PathBuf::from(&spec.input);
         let bytes = check_dump(&input, spec.min_bytes)?;

@@ -437,7 +437,15 @@ async fn run_statement(
         }
         rows.push(Value::Object(obj));
     }
-    let count = stream.rows_affected().unwrap_or(count);
+    // A statement that returns rows counts the rows it returned: the server's command tag
+    // has no count for some of them (`SHOW` answers with a row and the tag `SHOW`, which
+    // tokio-postgres reads as 0 rows affected). Any other statement counts the rows it
+    // affected (`INSERT 0 3`).
+    let count = if columns.is_empty() {
+        stream.rows_affected().unwrap_or(count)
+    } else {
+        count
+    };
     Ok(Ran {
         count,
         rows,
