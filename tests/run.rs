@@ -117,7 +117,7 @@ fn failure_runs_undo_in_reverse_then_cleanup() {
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("FAILED; rolled back"), "{}", r.stderr);
+    assert!(r.stdout.contains("FAILED; rolled back"), "{}", r.stdout);
 }
 
 fn spawn_run(plan: &str, dir: &Path, extra: &[&str]) -> Running {
