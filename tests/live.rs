@@ -244,6 +244,21 @@ fn the_result_goes_to_stdout_and_the_progress_to_stderr() {
     assert!(!ran.stderr.contains("run succeeded"), "{}", ran.stderr);
 }
 
+/// Every line of `stderr` as a JSON object with an `event`, none holding JSON in a string.
+#[track_caller]
+fn json_lines(stderr: &str) -> Vec<Value> {
+    stderr
+        .lines()
+        .map(|line| {
+            let value: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}\n{stderr}"));
+            assert!(value["event"].is_string(), "not an event object: {line}");
+            assert_eq!(json_in_a_string(&value), None, "JSON in a string: {line}");
+            value
+        })
+        .collect()
+}
+
 fn json_in_a_string(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => match serde_json::from_str::<Value>(s) {
@@ -264,14 +279,7 @@ fn log_format_json_is_json_lines_with_no_json_inside_strings() {
     let dir = tempfile::tempdir().unwrap();
     let ran = bin::run(run_command(dir.path(), &["--yes", "--log-format", "json"]));
     ran.ok();
-    let mut events = Vec::new();
-    for line in ran.stderr.lines() {
-        let value: Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}\n{}", ran.stderr));
-        assert!(value["event"].is_string(), "not an event object: {line}");
-        assert_eq!(json_in_a_string(&value), None, "JSON in a string: {line}");
-        events.push(value);
-    }
+    let events = json_lines(&ran.stderr);
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
     for kind in [
         "message",
@@ -301,4 +309,25 @@ fn log_format_json_is_json_lines_with_no_json_inside_strings() {
         Some(4),
         "{result}"
     );
+}
+
+/// With `--log-format json`, the diagnostics of a plan that cannot run are JSON Lines too.
+#[test]
+fn log_format_json_gives_plan_diagnostics_as_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let invalid =
+        opsplan_testkit::repo_root().join("tests/fixtures/invalid/api-version-wrong.yaml");
+    let mut cmd = bin::command(dir.path());
+    cmd.arg("run").arg(&invalid).args(["--log-format", "json"]);
+    let ran = bin::run(cmd);
+    ran.expect_code(2, "an invalid plan");
+    let events = json_lines(&ran.stderr);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "diagnostic" && e["severity"] == "error" && e["line"].is_u64()),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(ran.stdout, "");
 }
