@@ -24,6 +24,19 @@ fn run_command(dir: &Path, extra: &[&str]) -> Command {
     cmd
 }
 
+/// The plan's question as dialoguer draws it (with colour, as on an operator's terminal),
+/// before an answer.
+const QUESTION: &str = "Load the dump into the scratch database?";
+const ASKED: &str = "Load the dump into the scratch database? (y/n) › no";
+
+/// `opsplan run` of the live plan on a terminal of `cols` columns, coloured as on an
+/// operator's terminal (the codes are stripped to read the text).
+fn on_a_terminal(dir: &Path, cols: u16) -> Pty {
+    let mut cmd = run_command(dir, &[]);
+    cmd.env_remove("NO_COLOR").env_remove("COLUMNS");
+    Pty::spawn(cmd, cols, 30)
+}
+
 /// The duration in `(1.2s…` after `prefix` on the line that starts with it.
 fn seconds_after(text: &str, prefix: &str) -> f64 {
     let line = text
@@ -49,14 +62,8 @@ fn seconds_after(text: &str, prefix: &str) -> f64 {
 #[test]
 fn the_live_view_shows_running_steps_and_stands_still_while_a_question_waits() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = run_command(dir.path(), &[]);
-    // Colour as on an operator's terminal; the codes are stripped to read the text.
-    cmd.env_remove("NO_COLOR").env_remove("COLUMNS");
-    let cols = 56;
-    let mut pty = Pty::spawn(cmd, cols, 30);
-
-    let question = "Load the dump into the scratch database?";
-    pty.wait_for(question, Duration::from_secs(30));
+    let mut pty = on_a_terminal(dir.path(), 56);
+    pty.wait_for(ASKED, Duration::from_secs(30));
     let before = pty.text();
     // Spinners for both steps that ran at once, the retry, the step count and the total.
     for seen in [
@@ -64,7 +71,6 @@ fn the_live_view_shows_running_steps_and_stands_still_while_a_question_waits() {
         " flaky ",
         "flaky (attempt 2)",
         "[0/4]",
-        "[1/4]",
         " total",
         "ok flaky (",
         ", 2 attempts)",
@@ -72,11 +78,17 @@ fn the_live_view_shows_running_steps_and_stands_still_while_a_question_waits() {
     ] {
         assert!(before.contains(seen), "`{seen}` not shown:\n{before}");
     }
+    // A spinner (a braille frame) before the running step's name.
     assert!(
-        ['⠁', '⠂', '⠄', '⡀', '⢀', '⠠', '⠐', '⠈']
-            .iter()
-            .any(|c| before.contains(&format!("{c} warm-up"))),
+        before.match_indices(" warm-up ").any(|(at, _)| before[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| ('\u{2800}'..='\u{28ff}').contains(&c))),
         "no spinner on the running step:\n{before}"
+    );
+    assert!(
+        before.contains("[1/4]") || before.contains("[2/4]"),
+        "the count of finished steps did not move:\n{before}"
     );
     // The terminal's real width: the run's line is cut to 56 columns, so the whole run id
     // after the plan's name never fits on it.
@@ -102,7 +114,7 @@ fn the_live_view_shows_running_steps_and_stands_still_while_a_question_waits() {
     );
     let shown = before.rsplit('\n').next().unwrap_or_default();
     assert!(
-        shown.contains(&format!("{question} (y/n)")),
+        shown.contains(ASKED),
         "the question is not on its own on the last line: {shown:?}"
     );
 
@@ -111,12 +123,34 @@ fn the_live_view_shows_running_steps_and_stands_still_while_a_question_waits() {
     let code = pty.finish(Duration::from_secs(30));
     let after = pty.text();
     assert_eq!(code, 0, "{after}");
-    assert!(after.contains(&format!("{question} · yes")), "{after}");
+    assert!(after.contains(&format!("{QUESTION} · yes")), "{after}");
     assert!(after.contains("ok load ("), "{after}");
     // The confirm step's time leaves out the 2.5 s the operator took to answer.
     let asked = seconds_after(&after, "ok ask ");
     assert!(asked < 1.0, "the confirm step took {asked}s:\n{after}");
     assert!(after.contains("run succeeded in"), "{after}");
+}
+
+/// Ctrl-C at the question stops the run (exit 130, the confirm step cancelled, rolled back)
+/// and what follows starts on a line of its own rather than after the open question.
+#[test]
+fn ctrl_c_at_the_question_stops_the_run_and_leaves_the_screen_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pty = on_a_terminal(dir.path(), 80);
+    pty.wait_for(ASKED, Duration::from_secs(30));
+    pty.send("\u{3}");
+    let code = pty.finish(Duration::from_secs(30));
+    let text = pty.text();
+    assert_eq!(code, 130, "{text}");
+    assert!(text.contains("cancelled ask ("), "{text}");
+    assert!(text.contains("run CANCELLED; rolled back"), "{text}");
+    let at = text
+        .find("SIGINT: stopping")
+        .unwrap_or_else(|| panic!("no SIGINT notice:\n{text}"));
+    assert!(
+        text[..at].ends_with('\n') || text[..at].ends_with('\r'),
+        "the notice continues the question's line:\n{text}"
+    );
 }
 
 fn has_escape_codes(text: &str) -> bool {

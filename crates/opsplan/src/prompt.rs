@@ -44,6 +44,12 @@ fn ask_blocking(question: &str) -> bool {
         .default(false)
         .wait_for_newline(true)
         .interact_on_opt(&term);
+    if !matches!(answer, Ok(Some(_))) {
+        // Escape, Ctrl-C or an error leave the question's line open: end it, so that what
+        // follows starts on a line of its own.
+        let _ = term.show_cursor();
+        let _ = term.write_line("");
+    }
     let _ = term.flush();
     matches!(answer, Ok(Some(true)))
 }
