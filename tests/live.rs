@@ -365,3 +365,44 @@ fn log_format_json_gives_plan_diagnostics_as_objects() {
     );
     assert_eq!(ran.stdout, "");
 }
+
+/// With `--log-format json`, a step type's log record (`tracing`) and a plan's warnings are
+/// JSON Lines events too (`log`, `diagnostic`): nothing else is ever on stderr.
+#[test]
+fn log_format_json_gives_log_records_and_warnings_as_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = opsplan_testkit::repo_root().join("tests/fixtures/run/background.yaml");
+    let mut cmd = bin::command(dir.path());
+    cmd.arg("run")
+        .arg(&plan)
+        .arg("--set")
+        .arg(format!("dir={}", dir.path().display()))
+        .args(["--log-format", "json"]);
+    let ran = bin::run(cmd);
+    if let Ok(pid) = std::fs::read_to_string(dir.path().join("daemon.pid")) {
+        if let Ok(pid) = pid.trim().parse::<i32>() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    ran.ok();
+    let events = json_lines(&ran.stderr);
+    assert!(
+        events.iter().any(|e| e["event"] == "log"
+            && e["level"] == "WARN"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("still hold its output open"))),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "diagnostic" && e["severity"] == "warning"),
+        "{}",
+        ran.stderr
+    );
+}

@@ -771,17 +771,25 @@ fn init_tracing(format: LogFormat) {
 }
 
 /// Log records go through the console (above the live view when one is drawn); in JSON
-/// mode each is already one object on one line, written as it is.
+/// mode each record (one object on one line) becomes a `log` event like the others.
 #[derive(Clone, Copy)]
 struct TracingWriter;
 
 impl std::io::Write for TracingWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        if crate::console::json_lines() {
-            std::io::stderr().lock().write_all(buf)?;
-        } else {
+        if !crate::console::json_lines() {
             crate::console::eprint(&text);
+            return Ok(buf.len());
+        }
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            match serde_json::from_str::<serde_json::Value>(line) {
+                Ok(serde_json::Value::Object(mut record)) => {
+                    record.insert("event".into(), "log".into());
+                    crate::console::json_line(&serde_json::Value::Object(record));
+                }
+                _ => crate::console::json_line(&crate::console::message_object(line)),
+            }
         }
         Ok(buf.len())
     }
