@@ -112,10 +112,20 @@ fn the_live_view_shows_running_steps_and_stands_still_while_a_question_waits() {
         meanwhile.trim().is_empty(),
         "the terminal changed while the question waited:\n{meanwhile:?}"
     );
-    let shown = before.rsplit('\n').next().unwrap_or_default();
+    // On the screen, the question is the last line, and no bar is left above it.
+    let screen = pty.screen();
+    let lines: Vec<&str> = screen
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect();
     assert!(
-        shown.contains(ASKED),
-        "the question is not on its own on the last line: {shown:?}"
+        lines.last().is_some_and(|l| l.ends_with(ASKED)),
+        "the question is not the last line on the screen:\n{screen}"
+    );
+    assert!(
+        !screen.contains(" total") && !screen.contains("   0s  "),
+        "a bar is left on the screen above the question:\n{screen}"
     );
 
     pty.send("y");

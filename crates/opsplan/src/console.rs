@@ -113,8 +113,14 @@ pub(crate) fn unnest_json(value: &mut Value) {
 pub(crate) fn pause() -> Paused {
     let live = lock(&LIVE).clone();
     if let Some(live) = &live {
+        // The bars are still (no ticks, no updates: those hold `running`) from the moment
+        // they are cleared until the view is hidden, so nothing is drawn in between.
+        let running = lock(&live.running);
         let mut held = lock(&live.held);
         if held.is_none() {
+            for bar in running.values().chain([&live.total]) {
+                bar.disable_steady_tick();
+            }
             let _ = live.multi.clear();
             live.multi.set_draw_target(ProgressDrawTarget::hidden());
             *held = Some(Vec::new());
@@ -130,10 +136,14 @@ impl Drop for Paused {
         let Some(live) = &self.0 else {
             return;
         };
-        let held = lock(&live.held).take();
+        let running = lock(&live.running);
+        let mut held = lock(&live.held);
         live.multi.set_draw_target(ProgressDrawTarget::stderr());
-        for line in held.unwrap_or_default() {
+        for line in held.take().unwrap_or_default() {
             let _ = live.multi.println(line);
+        }
+        for bar in running.values().chain([&live.total]) {
+            bar.enable_steady_tick(TICK);
         }
     }
 }
@@ -143,9 +153,15 @@ impl Drop for Paused {
 struct Live {
     multi: MultiProgress,
     total: ProgressBar,
+    /// The running steps' spinners, by phase and step. Bars are changed only with this
+    /// held (lock order: `running`, then `held`).
+    running: Mutex<HashMap<String, ProgressBar>>,
     /// While paused: the lines to print once the view is back.
     held: Mutex<Option<Vec<String>>>,
 }
+
+/// How often the spinners turn and the times are redrawn.
+const TICK: Duration = Duration::from_millis(120);
 
 impl Live {
     fn new(steps: u64) -> Self {
@@ -155,10 +171,11 @@ impl Live {
             ProgressStyle::with_template("[{pos}/{len}] {elapsed:>4} total  {wide_msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        total.enable_steady_tick(Duration::from_millis(200));
+        total.enable_steady_tick(TICK);
         Live {
             multi,
             total,
+            running: Mutex::new(HashMap::new()),
             held: Mutex::new(None),
         }
     }
@@ -186,7 +203,9 @@ impl Live {
             ProgressStyle::with_template(template)
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
-        bar.enable_steady_tick(Duration::from_millis(120));
+        if lock(&self.held).is_none() {
+            bar.enable_steady_tick(TICK);
+        }
         bar
     }
 }
@@ -202,8 +221,6 @@ pub(crate) struct Console {
 
 #[derive(Default)]
 struct ViewState {
-    /// The running steps' spinners, by phase and step.
-    running: HashMap<String, ProgressBar>,
     done: u64,
     total: u64,
     /// `run ID: plan NAME …`, the first line of the result on stdout.
@@ -231,8 +248,8 @@ impl Console {
         let Some(live) = self.live() else {
             return;
         };
-        let mut state = lock(&self.state);
-        for (_, bar) in state.running.drain() {
+        let _state = lock(&self.state);
+        for (_, bar) in lock(&live.running).drain() {
             bar.finish_and_clear();
         }
         live.total.finish_and_clear();
@@ -342,8 +359,8 @@ impl Console {
                     String::new()
                 };
                 if let Some(live) = self.live() {
-                    let bar = state
-                        .running
+                    let mut running = lock(&live.running);
+                    let bar = running
                         .entry(name.clone())
                         .or_insert_with(|| live.spinner());
                     bar.set_prefix(format!("{name}{tries}"));
@@ -377,11 +394,13 @@ impl Console {
                     .map(|ms| fmt_duration(Duration::from_millis(ms)))
                     .unwrap_or_default();
                 let name = format!("{}{step}", phase_prefix(*phase));
-                if let Some(bar) = state.running.get(&name) {
-                    bar.set_message(format!(
-                        "attempt {attempt} failed; retrying in {wait}: {}",
-                        first_line(error)
-                    ));
+                if let Some(live) = self.live() {
+                    if let Some(bar) = lock(&live.running).get(&name) {
+                        bar.set_message(format!(
+                            "attempt {attempt} failed; retrying in {wait}: {}",
+                            first_line(error)
+                        ));
+                    }
                 }
                 let retry = if wait.is_empty() {
                     String::new()
@@ -404,17 +423,16 @@ impl Console {
                 ..
             } => {
                 let name = format!("{}{step}", phase_prefix(*phase));
-                if let Some(bar) = state.running.remove(&name) {
-                    bar.finish_and_clear();
-                    if let Some(live) = self.live() {
-                        live.multi.remove(&bar);
-                    }
-                }
                 if *phase == Phase::Forward {
                     state.done += 1;
-                    if let Some(live) = self.live() {
-                        live.total.set_position(state.done);
+                }
+                if let Some(live) = self.live() {
+                    let mut running = lock(&live.running);
+                    if let Some(bar) = running.remove(&name) {
+                        bar.finish_and_clear();
+                        live.multi.remove(&bar);
                     }
+                    live.total.set_position(state.done);
                 }
                 let d = fmt_duration(Duration::from_millis(*duration_ms));
                 let tries = if *attempts > 1 {

@@ -11,6 +11,7 @@ pub struct Pty {
     session: expectrl::session::OsSession,
     raw: Vec<u8>,
     eof: bool,
+    size: (u16, u16),
 }
 
 impl Pty {
@@ -30,7 +31,19 @@ impl Pty {
             session,
             raw: Vec::new(),
             eof: false,
+            size: (cols, rows),
         }
+    }
+
+    /// The screen as the terminal shows it now, one line per row (a vt100 emulator fed
+    /// everything so far): what was drawn and then cleared or overwritten is not there.
+    pub fn screen(&self) -> String {
+        let (cols, rows) = self.size;
+        let size = |n: u16| std::num::NonZeroU16::new(n).unwrap_or(std::num::NonZeroU16::MIN);
+        let mut parser = vt100::Parser::new(size(rows), size(cols), 0);
+        parser.process(&self.raw);
+        let rows: Vec<String> = parser.screen().rows(0, cols).collect();
+        rows.join("\n")
     }
 
     /// Everything the terminal received so far, escape codes included.
