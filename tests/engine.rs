@@ -30,6 +30,8 @@ mod inproc;
 mod journal_syncs;
 #[path = "library_resume.rs"]
 mod library_resume;
+#[path = "live.rs"]
+mod live;
 #[path = "run.rs"]
 mod run;
 #[path = "secrets.rs"]

@@ -387,6 +387,27 @@ fn journal_a_record_of_an_unknown_kind_is_skipped_and_named() {
     assert!(store::parse_events(text.as_bytes(), Path::new("e")).is_err());
 }
 
+/// Writes `body` (the steps) as plan `name` in `dir` and compiles it with the mock, `confirm`
+/// and `assert` step types.
+fn compile_gated(dir: &Path, name: &str, body: &str) -> Arc<opsplan_plan::compile::CompiledPlan> {
+    let path = dir.join("plan.yaml");
+    std::fs::write(
+        &path,
+        format!("apiVersion: opsplan/v1\nkind: Plan\nmetadata:\n  name: {name}\nsteps:\n{body}"),
+    )
+    .unwrap();
+    let registry = Arc::new(
+        Registry::new()
+            .with::<Mock>()
+            .with::<opsplan_steps::confirm::Confirm>()
+            .with::<opsplan_steps::assert::Assert>(),
+    );
+    match pipeline::load_compiled(&path, &ParamInputs::default(), Vec::new(), &registry) {
+        Ok(c) => Arc::new(c.plan),
+        Err(e) => panic!("the test plan does not compile: {e:?}"),
+    }
+}
+
 /// A prompter with a terminal that answers yes to everything and records the questions.
 #[derive(Debug, Default)]
 struct SaysYes(Mutex<Vec<String>>);
@@ -421,23 +442,7 @@ async fn a_yes_to_a_confirm_approves_the_destructive_steps_after_it() {
         ),
     ]
     .concat();
-    let path = dir.path().join("plan.yaml");
-    std::fs::write(
-        &path,
-        format!("apiVersion: opsplan/v1\nkind: Plan\nmetadata:\n  name: ask-once\nsteps:\n{body}"),
-    )
-    .unwrap();
-    let registry = Arc::new(
-        Registry::new()
-            .with::<Mock>()
-            .with::<opsplan_steps::confirm::Confirm>()
-            .with::<opsplan_steps::assert::Assert>(),
-    );
-    let plan = match pipeline::load_compiled(&path, &ParamInputs::default(), Vec::new(), &registry)
-    {
-        Ok(c) => Arc::new(c.plan),
-        Err(e) => panic!("the test plan does not compile: {e:?}"),
-    };
+    let plan = compile_gated(dir.path(), "ask-once", &body);
     let prompter = Arc::new(SaysYes::default());
     let outcome = RunBuilder::new(plan)
         .locks(Arc::new(FileLocks::new(dir.path().join("locks"))))
@@ -459,4 +464,64 @@ async fn a_yes_to_a_confirm_approves_the_destructive_steps_after_it() {
             "Wipe the data?\n  A yes also runs the destructive step(s) `wipe` without asking again.",
         ]
     );
+}
+
+/// An operator who thinks for a while before each yes.
+#[derive(Debug)]
+struct ThinksThenYes(Duration);
+
+impl opsplan_plan::step::Prompter for ThinksThenYes {
+    fn can_ask(&self) -> bool {
+        true
+    }
+    fn ask(&self, _question: &str) -> opsplan_plan::step::BoxFuture<bool> {
+        let think = self.0;
+        Box::pin(async move {
+            tokio::time::sleep(think).await;
+            true
+        })
+    }
+}
+
+/// The time an operator takes to answer is not the step's time: neither the `confirm`
+/// step's nor a destructive step's that asked before it ran; the run's total time has it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_time_spent_answering_a_question_is_not_counted_as_the_steps_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let body = [
+        "  - id: ask\n    type: confirm\n    with: { message: Go on? }\n".to_string(),
+        // Not after the confirm, so that the destructive step asks on its own.
+        "  - id: guard\n    type: assert\n    with: { that: true, message: never }\n".to_string(),
+        mock("lone", &log, ", sleep_ms: 100").replace(
+            "    type",
+            "    needs: [guard]\n    destructive: true\n    type",
+        ),
+    ]
+    .concat();
+    let plan = compile_gated(dir.path(), "thinking", &body);
+    let think = Duration::from_millis(700);
+    let outcome = RunBuilder::new(plan)
+        .locks(Arc::new(FileLocks::new(dir.path().join("locks"))))
+        .prompter(Arc::new(ThinksThenYes(think)))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(outcome.status(), RunStatus::Succeeded);
+    let took = |id: &str| {
+        outcome
+            .report
+            .records
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.duration)
+            .unwrap()
+    };
+    assert!(took("ask") < think / 2, "confirm took {:?}", took("ask"));
+    let lone = took("lone");
+    assert!(
+        lone >= Duration::from_millis(100) && lone < Duration::from_millis(100) + think / 2,
+        "the destructive step took {lone:?}"
+    );
+    assert!(outcome.report.duration >= think);
 }

@@ -36,7 +36,7 @@ fn a_run_of_a_shipped_plan_by_name_resumes_from_the_embedded_plan() {
 
     let r = run(opsplan(w, &["resume", &run_id, "--rerun", "prepare"]));
     assert_eq!(r.code, 0, "{}", r.all());
-    assert!(r.stderr.contains("run succeeded"), "{}", r.stderr);
+    assert!(r.stdout.contains("run succeeded"), "{}", r.stdout);
     assert_eq!(show(w, &run_id)["status"], "succeeded");
     assert!(
         !w.join("out/IN-PROGRESS").exists(),

@@ -117,7 +117,7 @@ fn failure_runs_undo_in_reverse_then_cleanup() {
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("FAILED; rolled back"), "{}", r.stderr);
+    assert!(r.stdout.contains("FAILED; rolled back"), "{}", r.stdout);
 }
 
 // c2. A rollback that fails only in an `always` step released everything, and the

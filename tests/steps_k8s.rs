@@ -57,23 +57,12 @@ fn run(plan: &str, cluster: &Cluster, sets: &[&str], extra: &[&str]) -> Ran {
     opsplan(&args, Some(cluster), &[])
 }
 
-/// Outputs of finished steps, from `--log-format json`.
+/// Outputs of a finished step (its first `step_finished`), from `--log-format json`.
 fn outputs(ran: &Ran, step: &str) -> Value {
-    for line in ran.all().lines() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        let Some(event) = v["event"]
-            .as_str()
-            .and_then(|e| serde_json::from_str::<Value>(e).ok())
-        else {
-            continue;
-        };
-        if event["event"] == "step_finished" && event["step"] == step {
-            return event["outputs"].clone();
-        }
+    match ran.finished(step).first() {
+        Some(event) => event["outputs"].clone(),
+        None => panic!("no step_finished for {step} in:\n{}", ran.all()),
     }
-    panic!("no step_finished for {step} in:\n{}", ran.all())
 }
 
 fn dop() -> Value {

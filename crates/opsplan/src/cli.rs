@@ -1,5 +1,6 @@
 //! The `opsplan` command line. Each subcommand is a thin driver over the library stages.
 
+use crate::color::ColorChoice;
 use crate::console::LogFormat;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use opsplan_plan::compile::CompiledPlan;
@@ -20,7 +21,6 @@ mod plans;
 mod resume;
 mod runs;
 mod validate;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +35,10 @@ use validate::ValidateFormat;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Colour: auto (on a terminal, unless NO_COLOR is set; CLICOLOR_FORCE forces it),
+    /// always or never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
 }
 
 #[derive(Subcommand)]
@@ -294,7 +298,14 @@ enum GraphFormat {
 
 pub(crate) fn main() -> i32 {
     let registry = Arc::new(opsplan_steps::builtin());
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let color = ColorChoice::from_args(&args);
+    crate::color::init(color);
+    let parsed = <Cli as clap::CommandFactory>::command()
+        .color(color.for_clap())
+        .try_get_matches_from(args)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -503,13 +514,19 @@ pub(crate) fn main() -> i32 {
     }
 }
 
-fn color() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-}
-
+/// Diagnostics on stderr: miette's report (coloured as `--color` decided), or one
+/// `diagnostic` object per line when stderr carries JSON Lines (`--log-format json`).
 fn print_diagnostics(diags: &[Diagnostic], sources: &Sources) {
     for d in diags {
-        err!("{}", diagnostic::render(d, sources, color()));
+        if crate::console::json_lines() {
+            let mut object = diagnostic::to_json(d, sources);
+            if let Some(map) = object.as_object_mut() {
+                map.insert("event".into(), "diagnostic".into());
+            }
+            crate::console::json_line(&object);
+        } else {
+            err!("{}", diagnostic::render(d, sources, crate::color::stderr()));
+        }
     }
 }
 
@@ -735,11 +752,57 @@ fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(TracingWriter);
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.without_time().with_target(false).try_init(),
+        LogFormat::Json => {
+            crate::console::set_json_lines();
+            builder
+                .with_ansi(false)
+                .json()
+                .flatten_event(true)
+                .try_init()
+        }
+        LogFormat::Text => builder
+            .with_ansi(crate::color::stderr())
+            .without_time()
+            .with_target(false)
+            .try_init(),
     };
+}
+
+/// Log records go through the console (above the live view when one is drawn); in JSON
+/// mode each record (one object on one line) becomes a `log` event like the others.
+#[derive(Clone, Copy)]
+struct TracingWriter;
+
+impl std::io::Write for TracingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        if !crate::console::json_lines() {
+            crate::console::eprint(&text);
+            return Ok(buf.len());
+        }
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            match serde_json::from_str::<serde_json::Value>(line) {
+                Ok(serde_json::Value::Object(mut record)) => {
+                    record.insert("event".into(), "log".into());
+                    crate::console::json_line(&serde_json::Value::Object(record));
+                }
+                _ => crate::console::json_line(&crate::console::message_object(line)),
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for TracingWriter {
+    type Writer = TracingWriter;
+    fn make_writer(&'a self) -> Self::Writer {
+        *self
+    }
 }
 
 /// How steps run, from [`ExecArgs`].

@@ -16,21 +16,23 @@ macro_rules! out {
         let _ = write!(std::io::stdout(), $($t)*);
     }};
 }
+/// Messages on stderr go through the console: above the live view when one is drawn, as
+/// `message` objects with `--log-format json` (stderr then carries JSON Lines only).
 macro_rules! errln {
     ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($t)*);
+        $crate::console::eprint(&format!("{}\n", format_args!($($t)*)));
     }};
 }
 macro_rules! err {
     ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stderr(), $($t)*);
+        $crate::console::eprint(&format!($($t)*));
     }};
 }
 
 mod cli;
+mod color;
 mod console;
+mod prompt;
 mod runs;
 
 fn main() {

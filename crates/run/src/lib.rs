@@ -9,14 +9,13 @@
 //! fold, [`signals`] the optional standard signal policy, [`drill`] the restore drill.
 
 // The library prints nothing itself: it tells the host through notices, events and
-// the prompter (prompt.rs is the terminal's own prompter).
+// the prompter (the terminal's own prompter is the binary's, beside its live view).
 
 pub mod drill;
 pub mod exec;
 pub mod exit;
 pub mod journal;
 pub mod lock;
-pub mod prompt;
 pub mod resume;
 pub mod run;
 pub mod signals;

@@ -98,17 +98,13 @@ impl Ran {
         self.expect_code(0, "the run")
     }
 
-    /// The events of a `--log-format json` run, in order (lines that are not events, such
-    /// as the summary, are skipped).
+    /// The events of a `--log-format json` run, in order: the objects on stderr, one a
+    /// line, named by their `event` field.
     pub fn events(&self) -> Vec<Value> {
-        self.all()
+        self.stderr
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter_map(|v| match &v["event"] {
-                Value::String(s) => serde_json::from_str(s).ok(),
-                Value::Object(_) => Some(v["event"].clone()),
-                _ => None,
-            })
+            .filter(|v| v["event"].is_string())
             .collect()
     }
 

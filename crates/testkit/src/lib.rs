@@ -7,6 +7,7 @@ pub mod docker;
 pub mod kubectl;
 pub mod moto;
 pub mod postgres;
+pub mod pty;
 
 use opsplan_plan::diagnostic::Diagnostic;
 use opsplan_plan::plan::LoadedPlan;

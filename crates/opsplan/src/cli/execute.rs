@@ -2,12 +2,12 @@
 //! mapping of its typed results to messages and exit codes.
 
 use super::ExecOptions;
-use crate::console::{self, Console, LogFormat};
+use crate::console::Console;
+use crate::prompt::TerminalPrompter;
 use opsplan_plan::compile::CompiledPlan;
 use opsplan_run::exit;
 use opsplan_run::lock::file::FileLocks;
 use opsplan_run::lock::{AcquireOptions, LockError};
-use opsplan_run::prompt::TerminalPrompter;
 use opsplan_run::{EventSink, JournalTarget, RunBuilder, RunError, Signals};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -84,12 +84,14 @@ pub(super) fn configure(
 }
 
 /// Runs `builder` on a new runtime with the console (and `observer`) as sinks; prints the
-/// summary; returns the exit code.
+/// summary (on stdout, unless an observer reports the result, as the drill does); returns
+/// the exit code.
 pub(super) fn execute(
     builder: RunBuilder,
     exec: &ExecOptions,
     observer: Option<Arc<dyn EventSink>>,
 ) -> i32 {
+    let on_stdout = observer.is_none();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -108,24 +110,12 @@ pub(super) fn execute(
     if let Some(o) = observer {
         builder = builder.sink(o);
     }
-    let log_format = exec.log_format;
     runtime.block_on(async move {
-        let ticker = {
-            let console = console.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    console.tick();
-                }
-            })
-        };
         let result = builder.run().await;
-        ticker.abort();
+        console.finish();
         match result {
             Ok(outcome) => {
-                if log_format == LogFormat::Text {
-                    err!("{}", console::summary(&outcome.report));
-                }
+                console.print_result(&outcome.run_id, &outcome.report, on_stdout);
                 if let Some(reason) = &outcome.journal_lost {
                     errln!(
                         "error: {reason}: the run was stopped and rolled back, but that is not on record, so run {} cannot be resumed into a success; its locks stay marked until you check the system and break them (or `opsplan resume {} --rollback` once the disk has room)",

@@ -2,11 +2,11 @@
 
 use super::execute::{self, DurableOptions};
 use super::{print_diagnostics, ExecOptions};
+use crate::prompt::TerminalPrompter;
 use opsplan_plan::pipeline::LoadError;
 use opsplan_plan::step::Registry;
 use opsplan_run::exit;
 use opsplan_run::lock::file::FileLocks;
-use opsplan_run::prompt::TerminalPrompter;
 use opsplan_run::resume::{self, ResumeRefusal, ResumeRequest};
 use opsplan_run::RunBuilder;
 use std::sync::Arc;

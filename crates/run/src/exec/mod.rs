@@ -803,6 +803,12 @@ impl Executor {
                 run_id: opts.run_id.clone(),
             });
             let started = Instant::now();
+            // Time spent waiting for an operator's answer is not the step's time.
+            let prompter = Arc::new(TimedPrompter::new(opts.prompter.clone()));
+            let took = {
+                let prompter = prompter.clone();
+                move || started.elapsed().saturating_sub(prompter.waited())
+            };
             let action = match call.kind.describe(&call.masked) {
                 Ok(a) => a.summary,
                 Err(d) => d.message,
@@ -810,13 +816,13 @@ impl Executor {
             let action = plan.redactor.redact(&action).into_owned();
             if call.destructive {
                 if let Err(e) =
-                    destructive_gate(&step_id, &action, opts.answers, opts.prompter.as_ref()).await
+                    destructive_gate(&step_id, &action, opts.answers, prompter.as_ref()).await
                 {
                     return Outcome {
                         index: i,
                         status: StepStatus::Failed,
                         attempts: 0,
-                        duration: started.elapsed(),
+                        duration: took(),
                         outputs: None,
                         error: Some(e),
                     };
@@ -876,7 +882,7 @@ impl Executor {
                     log: log.clone(),
                     redact: plan.redactor.clone(),
                     secret_env: secret_env.as_ref().clone(),
-                    prompter: opts.prompter.clone(),
+                    prompter: prompter.clone(),
                     plan: plan_info.clone(),
                     approves: approves.clone(),
                 };
@@ -897,7 +903,7 @@ impl Executor {
                             index: i,
                             status: StepStatus::Succeeded,
                             attempts: attempt,
-                            duration: started.elapsed(),
+                            duration: took(),
                             outputs: Some(out),
                             error: None,
                         };
@@ -909,7 +915,7 @@ impl Executor {
                         index: i,
                         status: StepStatus::Cancelled,
                         attempts: attempt,
-                        duration: started.elapsed(),
+                        duration: took(),
                         outputs: error.outputs,
                         error: Some("cancelled".into()),
                     };
@@ -920,7 +926,7 @@ impl Executor {
                         index: i,
                         status: StepStatus::Failed,
                         attempts: attempt,
-                        duration: started.elapsed(),
+                        duration: took(),
                         outputs: error.outputs,
                         error: Some(error_text),
                     };
@@ -937,7 +943,7 @@ impl Executor {
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = token.cancelled() => {
-                        return Outcome { index: i, status: StepStatus::Cancelled, attempts: attempt, duration: started.elapsed(), outputs: None, error: Some("cancelled while waiting to retry".into()) };
+                        return Outcome { index: i, status: StepStatus::Cancelled, attempts: attempt, duration: took(), outputs: None, error: Some("cancelled while waiting to retry".into()) };
                     }
                 }
             }
@@ -1111,6 +1117,43 @@ pub fn backoff(policy: &RetryPolicy, next: u32) -> Duration {
     }
     let factor: f64 = 0.5 + rand::random::<f64>() * 0.5;
     base.mul_f64(factor)
+}
+
+/// One step's view of the run's prompter: it adds up the time the step waited for answers,
+/// which is the operator's thinking time, not the step's (its reported duration leaves it out).
+#[derive(Debug)]
+struct TimedPrompter {
+    inner: Arc<dyn Prompter>,
+    waited_ns: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl TimedPrompter {
+    fn new(inner: Arc<dyn Prompter>) -> Self {
+        TimedPrompter {
+            inner,
+            waited_ns: Arc::default(),
+        }
+    }
+    fn waited(&self) -> Duration {
+        Duration::from_nanos(self.waited_ns.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+impl Prompter for TimedPrompter {
+    fn can_ask(&self) -> bool {
+        self.inner.can_ask()
+    }
+    fn ask(&self, question: &str) -> opsplan_plan::step::BoxFuture<bool> {
+        let asked = self.inner.ask(question);
+        let waited = self.waited_ns.clone();
+        Box::pin(async move {
+            let since = Instant::now();
+            let answer = asked.await;
+            let ns = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            waited.fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+            answer
+        })
+    }
 }
 
 /// A destructive step runs with `--force`, or after a yes from the prompter; never silently.
