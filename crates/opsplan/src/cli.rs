@@ -14,6 +14,7 @@ use opsplan_run::exec::events::EventSink;
 use opsplan_run::exit;
 
 mod execute;
+mod generated;
 mod generations;
 mod new;
 mod plans;
@@ -146,6 +147,29 @@ enum Command {
     Types {
         /// A step type (`fs.sync`): its arguments, their types and defaults, and its outputs.
         name: Option<String>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell), or write the
+    /// committed bash, zsh and fish scripts into a folder (or check them with --check).
+    Completions {
+        /// The shell whose script is printed on stdout.
+        #[arg(value_enum, required_unless_present = "dir")]
+        shell: Option<clap_complete::Shell>,
+        /// Write `opsplan.bash`, `_opsplan` and `opsplan.fish` into this folder instead.
+        #[arg(long, value_name = "DIR", conflicts_with = "shell")]
+        dir: Option<PathBuf>,
+        /// With --dir: exit 1 when a script there differs from what would be generated.
+        #[arg(long, requires = "dir")]
+        check: bool,
+    },
+    /// Print the man page (roff), or write the pages of every command into a folder (or check
+    /// them with --check).
+    Man {
+        /// Write `opsplan.1` and one `opsplan-COMMAND.1` per command into this folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// With --dir: exit 1 when a page there differs from what would be generated.
+        #[arg(long, requires = "dir")]
+        check: bool,
     },
     /// Write the generated reference pages into a folder (or check them with --check).
     Reference {
@@ -475,6 +499,10 @@ pub(crate) fn main() -> i32 {
         }
         Command::Schema { check } => cmd_schema(check.as_deref(), &registry),
         Command::Reference { dir, check } => cmd_reference(&dir, check, &registry),
+        Command::Completions { shell, dir, check } => {
+            generated::cmd_completions(shell, dir.as_deref(), check)
+        }
+        Command::Man { dir, check } => generated::cmd_man(dir.as_deref(), check),
         Command::Types { name: Some(name) } => {
             match opsplan_plan::reference::step_type(&registry, &name) {
                 Some(text) => {
@@ -836,28 +864,16 @@ fn cmd_schema(check: Option<&Path>, registry: &Registry) -> i32 {
 }
 
 fn cmd_reference(dir: &Path, check: bool, registry: &Registry) -> i32 {
-    let mut stale = false;
-    for (name, text) in opsplan_plan::reference::pages(registry) {
-        let path = dir.join(name);
-        if check {
-            if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-                errln!(
-                    "{} is stale; regenerate it with `opsplan reference {}`",
-                    path.display(),
-                    dir.display()
-                );
-                stale = true;
-            }
-        } else if let Err(e) =
-            std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&path, text))
-        {
-            errln!("cannot write {}: {e}", path.display());
-            return exit::RUN_FAILED;
-        }
-    }
-    if stale {
-        exit::RUN_FAILED
-    } else {
-        exit::OK
-    }
+    let pages: Vec<(String, String)> = opsplan_plan::reference::pages(registry)
+        .into_iter()
+        .map(|(name, text)| (name.to_string(), text))
+        .collect();
+    // Hand-written pages live beside the generated ones: none is taken for a stale one.
+    generated::write_or_check(
+        dir,
+        &pages,
+        check,
+        |_| false,
+        &format!("opsplan reference {}", dir.display()),
+    )
 }
