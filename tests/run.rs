@@ -68,6 +68,54 @@ fn tempdir() -> tempfile::TempDir {
 
 // a. Retries: the step fails twice and succeeds on its third attempt.
 #[test]
+fn quiet_prints_the_summary_without_progress_and_verbose_names_the_folders() {
+    let dir = tempdir();
+    let normal = run("outputs.yaml", dir.path(), &[]);
+    normal.ok();
+    assert!(
+        normal.stderr.contains("> first-step: $ echo one\n"),
+        "{}",
+        normal.stderr
+    );
+    assert!(
+        !normal.stderr.contains("journal folder:"),
+        "{}",
+        normal.stderr
+    );
+
+    let quiet = run("outputs.yaml", dir.path(), &["-q"]);
+    quiet.ok();
+    assert!(!quiet.stderr.contains("> first-step"), "{}", quiet.stderr);
+    assert!(
+        !quiet.stderr.contains("ok first-step ("),
+        "{}",
+        quiet.stderr
+    );
+    assert!(
+        quiet.stderr.contains("run succeeded in"),
+        "{}",
+        quiet.stderr
+    );
+    assert!(
+        quiet.stderr.contains("first-step"),
+        "the summary names every step"
+    );
+
+    let verbose = run("outputs.yaml", dir.path(), &["--verbose"]);
+    verbose.ok();
+    assert!(
+        verbose.stderr.contains(&format!(
+            "journal folder: {}\nlock folder: {}\n",
+            dir.path().join(".opsplan/runs").display(),
+            dir.path().join(".opsplan/locks").display()
+        )),
+        "{}",
+        verbose.stderr
+    );
+    assert!(verbose.stderr.contains("> first-step: $ echo one\n"));
+}
+
+#[test]
 fn retry_succeeds_on_third_attempt() {
     let dir = tempdir();
     let r = run("retry.yaml", dir.path(), &[]);

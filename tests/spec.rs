@@ -9,6 +9,8 @@ mod cli_docs;
 mod diagnostics;
 #[path = "fuzz_loader.rs"]
 mod fuzz_loader;
+#[path = "help.rs"]
+mod help;
 #[path = "library.rs"]
 mod library;
 #[path = "no_values.rs"]

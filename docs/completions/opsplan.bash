@@ -191,7 +191,7 @@ _opsplan() {
 
     case "${cmd}" in
         opsplan)
-            opts="-h -V --help --version validate preview graph run drill resume runs plans generations new schema types completions man reference help"
+            opts="-q -v -h -V --quiet --verbose --help --version validate preview graph run drill resume runs plans generations new schema types completions man reference help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -205,7 +205,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__completions)
-            opts="-h --dir --check --help bash elvish fish powershell zsh"
+            opts="-q -v -h --dir --check --quiet --verbose --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -223,7 +223,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__drill)
-            opts="-h --backup-params --set-backup --restore-params --set-restore --target-param --compare --check --check-params --set-check --backup-folder --manifest-file --report --max-parallel --yes --force --grace --log-format --journal-dir --lock-dir --break-lock --wait-lock --help"
+            opts="-j -y -f -q -v -h --backup-params --set-backup --restore-params --set-restore --target-param --compare --check --check-params --set-check --backup-folder --manifest-file --report --max-parallel --yes --force --grace --log-format --journal-dir --lock-dir --break-lock --wait-lock --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -281,6 +281,10 @@ _opsplan() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --grace)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -309,13 +313,17 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__generations)
-            opts="-h --format --help"
+            opts="-o -q -v -h --format --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
@@ -327,7 +335,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__graph)
-            opts="-h --set --params --format --help"
+            opts="-s -p -o -q -v -h --set --params --format --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -337,11 +345,23 @@ _opsplan() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --params)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --format)
+                    COMPREPLY=($(compgen -W "dot mermaid" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
                     COMPREPLY=($(compgen -W "dot mermaid" -- "${cur}"))
                     return 0
                     ;;
@@ -675,7 +695,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__man)
-            opts="-h --dir --check --help"
+            opts="-q -v -h --dir --check --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -693,7 +713,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__new)
-            opts="-h --help plan ops-repo help"
+            opts="-q -v -h --quiet --verbose --help plan ops-repo help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -763,7 +783,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__new__subcmd__ops__subcmd__repo)
-            opts="-h --name --system --force --help"
+            opts="-q -v -h --name --system --force --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -785,7 +805,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__new__subcmd__plan)
-            opts="-h --name --system --force --help"
+            opts="-q -v -h --name --system --force --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -807,13 +827,17 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__plans)
-            opts="-h --format --help show export diff help"
+            opts="-o -q -v -h --format --quiet --verbose --help show export diff help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
@@ -825,13 +849,17 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__plans__subcmd__diff)
-            opts="-h --format --help"
+            opts="-o -q -v -h --format --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
@@ -843,13 +871,17 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__plans__subcmd__export)
-            opts="-h --format --help"
+            opts="-o -q -v -h --format --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
@@ -931,13 +963,17 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__plans__subcmd__show)
-            opts="-h --format --help"
+            opts="-o -q -v -h --format --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
@@ -949,7 +985,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__preview)
-            opts="-h --set --params --fail-at --format --help"
+            opts="-s -p -o -q -v -h --set --params --fail-at --format --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -959,7 +995,15 @@ _opsplan() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --params)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -p)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -971,6 +1015,10 @@ _opsplan() {
                     COMPREPLY=($(compgen -W "text json markdown" -- "${cur}"))
                     return 0
                     ;;
+                -o)
+                    COMPREPLY=($(compgen -W "text json markdown" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -979,7 +1027,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__reference)
-            opts="-h --check --help"
+            opts="-q -v -h --check --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -993,7 +1041,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__resume)
-            opts="-h --rollback --allow-changed-plan --rerun --set --max-parallel --yes --force --grace --log-format --journal-dir --lock-dir --break-lock --wait-lock --help"
+            opts="-s -j -y -f -q -v -h --rollback --allow-changed-plan --rerun --set --max-parallel --yes --force --grace --log-format --journal-dir --lock-dir --break-lock --wait-lock --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1007,7 +1055,15 @@ _opsplan() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --max-parallel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -j)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1039,7 +1095,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__run)
-            opts="-h --set --params --max-parallel --yes --force --grace --log-format --journal-dir --lock-dir --break-lock --wait-lock --no-journal --help"
+            opts="-s -p -j -y -f -q -v -h --set --params --max-parallel --yes --force --grace --log-format --journal-dir --lock-dir --break-lock --wait-lock --no-journal --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1049,11 +1105,23 @@ _opsplan() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --params)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                -p)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --max-parallel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -j)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1085,7 +1153,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__runs)
-            opts="-h --journal-dir --format --help show help"
+            opts="-o -q -v -h --journal-dir --format --quiet --verbose --help show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1096,6 +1164,10 @@ _opsplan() {
                     return 0
                     ;;
                 --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
@@ -1149,7 +1221,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__runs__subcmd__show)
-            opts="-h --journal-dir --format --help"
+            opts="-o -q -v -h --journal-dir --format --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1163,6 +1235,10 @@ _opsplan() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                -o)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1171,7 +1247,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__schema)
-            opts="-h --check --help"
+            opts="-q -v -h --check --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1189,7 +1265,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__types)
-            opts="-h --help"
+            opts="-q -v -h --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1203,7 +1279,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__validate)
-            opts="-h --params --deny-warnings --format --help"
+            opts="-W -o -q -v -h --params --deny-warnings --format --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1214,6 +1290,10 @@ _opsplan() {
                     return 0
                     ;;
                 --format)
+                    COMPREPLY=($(compgen -W "text json sarif github" -- "${cur}"))
+                    return 0
+                    ;;
+                -o)
                     COMPREPLY=($(compgen -W "text json sarif github" -- "${cur}"))
                     return 0
                     ;;

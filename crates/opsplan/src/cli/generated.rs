@@ -113,7 +113,7 @@ pub(super) fn write_or_check(
     }
     if let Ok(entries) = std::fs::read_dir(dir) {
         let mut extra: Vec<String> = entries
-            .filter_map(|e| e.ok())
+            .filter_map(Result::ok)
             .filter_map(|e| e.file_name().to_str().map(str::to_string))
             .filter(|n| owned(n) && !files.iter().any(|(f, _)| f == n))
             .collect();

@@ -15,22 +15,38 @@ use std::sync::Arc;
 
 /// `opsplan plans`: the plans this binary ships.
 #[derive(Args)]
+#[command(after_help = super::examples::PLANS)]
 pub(super) struct PlansCli {
     #[command(subcommand)]
     action: Option<PlansAction>,
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    /// text (a table) or json.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     format: OutputFormat,
 }
 
 #[derive(Subcommand)]
 enum PlansAction {
     /// Print a shipped plan or fragment as shipped.
-    Show { name: String },
+    #[command(after_help = super::examples::PLANS_SHOW)]
+    Show {
+        /// The shipped plan's name (`cosmos7/backup`).
+        name: String,
+    },
     /// Write an editable copy of a shipped plan into DIR (DIR/<file>, and <file>.origin, the
     /// base `plans diff` compares with); the copy's first line records its origin.
-    Export { name: String, dir: PathBuf },
+    #[command(after_help = super::examples::PLANS_EXPORT)]
+    Export {
+        /// The shipped plan's name (`cosmos7/backup`).
+        name: String,
+        /// The folder the copy is written into (made when missing).
+        dir: PathBuf,
+    },
     /// What changed in the shipped plan since FILE was exported, and what changed in FILE.
-    Diff { file: PathBuf },
+    #[command(after_help = super::examples::PLANS_DIFF)]
+    Diff {
+        /// A copy written by `opsplan plans export`.
+        file: PathBuf,
+    },
 }
 
 pub(super) fn cmd(p: PlansCli) -> i32 {
@@ -292,13 +308,14 @@ pub(super) fn cmd_validate_params(
             .unwrap_or_default()
         );
     } else {
+        let quiet = super::level() == super::Level::Quiet;
         print_diagnostics(&diags, &sources);
-        if diags.is_empty() {
+        if diags.is_empty() && !quiet {
             errln!("{}: ok", plan.display());
         }
         for (f, ds) in &per_file {
             print_diagnostics(ds, &sources);
-            if ds.is_empty() {
+            if ds.is_empty() && !quiet {
                 errln!("{}: ok", f.display());
             }
         }
