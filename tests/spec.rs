@@ -15,6 +15,8 @@ mod help;
 mod library;
 #[path = "no_values.rs"]
 mod no_values;
+#[path = "plan_file_errors.rs"]
+mod plan_file_errors;
 #[path = "plans.rs"]
 mod plans;
 #[path = "preview.rs"]

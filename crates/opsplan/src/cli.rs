@@ -602,7 +602,13 @@ fn color() -> bool {
 
 fn print_diagnostics(diags: &[Diagnostic], sources: &Sources) {
     for d in diags {
-        err!("{}", diagnostic::render(d, sources, color()));
+        // A file that cannot be read has no place to show: it prints the way every command
+        // reports it (`error[E001]: cannot read plan file …`).
+        if d.code == diagnostic::Code::Io && d.labels.is_empty() {
+            plans::print_placeless(d);
+        } else {
+            err!("{}", diagnostic::render(d, sources, color()));
+        }
     }
 }
 

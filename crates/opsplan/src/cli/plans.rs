@@ -154,11 +154,20 @@ fn short(hash: &str) -> &str {
 
 /// Prints an error that has no place in a file (code, message, help); exit 2.
 pub(super) fn fail(d: &Diagnostic) -> i32 {
-    errln!("error[{}]: {}", d.code.as_str(), d.message);
+    print_placeless(d);
+    exit::INVALID
+}
+
+/// `error[CODE]: message` and its help, for an error that has no place in a file.
+pub(super) fn print_placeless(d: &Diagnostic) {
+    let severity = match d.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    errln!("{severity}[{}]: {}", d.code.as_str(), d.message);
     if let Some(h) = &d.help {
         errln!("  help: {h}");
     }
-    exit::INVALID
 }
 
 /// The first sentence of a description, on one line.
