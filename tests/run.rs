@@ -116,6 +116,77 @@ fn quiet_prints_the_summary_without_progress_and_verbose_names_the_folders() {
 }
 
 #[test]
+fn the_run_summary_and_the_runs_list_are_tables_with_dates_for_people() {
+    let dir = tempdir();
+    let ran = run("outputs.yaml", dir.path(), &["-q"]);
+    ran.ok();
+    let summary: Vec<&str> = ran
+        .stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("step "))
+        .collect();
+    // Columns fitted to their cells (the longest id is `by-computed-name`), numbers and
+    // durations right-aligned, no trailing blanks.
+    assert_eq!(
+        summary.first().copied(),
+        Some("step              status  attempts  time  note"),
+        "{}",
+        ran.stderr
+    );
+    for (line, id) in
+        summary[1..7]
+            .iter()
+            .zip(["first-step", "other", "by-", "by-", "by-", "report"])
+    {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert!(cells[0].starts_with(id), "{line}");
+        assert_eq!(&cells[1..3], ["ok", "1"], "{line}");
+        let time = cells[3];
+        assert!(
+            time.ends_with('s') && time.trim_end_matches('s').parse::<f64>().is_ok(),
+            "{line}"
+        );
+        assert_eq!(line.len(), line.trim_end().len());
+    }
+    assert!(
+        summary[8].starts_with("run succeeded in "),
+        "{}",
+        ran.stderr
+    );
+
+    let runs = |args: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.arg("runs")
+            .args(args)
+            .env("OPSPLAN_JOURNAL_DIR", dir.path().join(".opsplan/runs"))
+            .env("TZ", "UTC");
+        bin::run(c)
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&runs(&["-o", "json"]).stdout).expect("runs JSON");
+    // JSON keeps the journal's RFC 3339 time; the table shows it for people.
+    let started = json[0]["started"].as_str().expect("started");
+    assert!(started.ends_with('Z') && started.contains('T'), "{started}");
+    // `2026-12-07T13:20:38.397Z` is shown as `2026-12-07 13:20:38 UTC` (TZ=UTC here).
+    let people = format!("{} {} UTC", &started[..10], &started[11..19]);
+    let list = runs(&[]);
+    let lines: Vec<&str> = list.stdout.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["run", "status", "plan", "started", "duration"]
+    );
+    let row = lines[1];
+    assert!(
+        row.starts_with(json[0]["run_id"].as_str().expect("id")),
+        "{row}"
+    );
+    assert!(
+        row.contains(&format!("  succeeded  run-outputs  {people}  ")),
+        "{row}"
+    );
+}
+
+#[test]
 fn retry_succeeds_on_third_attempt() {
     let dir = tempdir();
     let r = run("retry.yaml", dir.path(), &[]);

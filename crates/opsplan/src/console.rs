@@ -1,8 +1,7 @@
 //! The console sink: plain lines (always), a live status line of running steps on a
 //! terminal, or JSON lines through tracing with `--log-format json`; then a summary table.
 
-use opsplan_run::exec::events::{EventSink, Phase, RunEvent, RunStatus, StepStatus};
-use opsplan_run::exec::{RunReport, StepRecord};
+use opsplan_run::exec::events::{EventSink, Phase, RunEvent, StepStatus};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Mutex;
@@ -98,7 +97,7 @@ fn terminal_width() -> usize {
         .unwrap_or(100)
 }
 
-fn phase_prefix(phase: Phase) -> &'static str {
+pub(crate) fn phase_prefix(phase: Phase) -> &'static str {
     match phase {
         Phase::Forward => "",
         Phase::Check => "check ",
@@ -230,58 +229,5 @@ fn first_line(s: &str) -> &str {
 }
 
 pub(crate) fn fmt_duration(d: Duration) -> String {
-    if d.as_secs() >= 60 {
-        humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
-}
-
-/// The table printed after a run: every step, what failed, what was rolled back.
-pub(crate) fn summary(report: &RunReport) -> String {
-    let mut o = String::new();
-    let w = report
-        .records
-        .iter()
-        .map(|r| r.id.len() + phase_prefix(r.phase).len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    o.push_str(&format!(
-        "\n{:w$}  {:9}  {:>8}  {:>8}  note\n",
-        "step", "status", "attempts", "time"
-    ));
-    for StepRecord {
-        id,
-        phase,
-        status,
-        attempts,
-        duration,
-        error,
-    } in &report.records
-    {
-        let status = match status {
-            StepStatus::Succeeded => "ok",
-            StepStatus::Failed => "FAILED",
-            StepStatus::Skipped => "skipped",
-            StepStatus::Cancelled => "cancelled",
-        };
-        let name = format!("{}{id}", phase_prefix(*phase));
-        let note = error.as_deref().map(first_line).unwrap_or_default();
-        o.push_str(&format!(
-            "{name:w$}  {status:9}  {attempts:>8}  {:>8}  {note}\n",
-            fmt_duration(*duration)
-        ));
-    }
-    let verdict = match report.status {
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "FAILED; rolled back",
-        RunStatus::Cancelled => "CANCELLED; rolled back",
-        RunStatus::RollbackFailed => "FAILED and the ROLLBACK FAILED: check the steps marked FAILED above; resources may still be held",
-    };
-    o.push_str(&format!(
-        "\nrun {verdict} in {}\n",
-        fmt_duration(report.duration)
-    ));
-    o
+    crate::tables::duration(d)
 }

@@ -32,6 +32,7 @@ macro_rules! err {
 mod cli;
 mod console;
 mod runs;
+mod tables;
 
 fn main() {
     std::process::exit(cli::main());

@@ -2,7 +2,7 @@
 //! mapping of its typed results to messages and exit codes.
 
 use super::ExecOptions;
-use crate::console::{self, Console, LogFormat};
+use crate::console::{Console, LogFormat};
 use opsplan_plan::compile::CompiledPlan;
 use opsplan_run::exit;
 use opsplan_run::lock::file::FileLocks;
@@ -138,7 +138,7 @@ pub(super) fn execute(
         match result {
             Ok(outcome) => {
                 if log_format == LogFormat::Text {
-                    err!("{}", console::summary(&outcome.report));
+                    err!("{}", crate::tables::run_summary(&outcome.report));
                 }
                 if let Some(reason) = &outcome.journal_lost {
                     errln!(

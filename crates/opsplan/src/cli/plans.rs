@@ -203,10 +203,10 @@ fn list(json: bool) -> i32 {
         );
         return exit::OK;
     }
-    let rows: Vec<[String; 6]> = entries
+    let rows = entries
         .iter()
         .map(|e| {
-            [
+            vec![
                 e.name.clone(),
                 e.kind.to_lowercase(),
                 e.system.clone().unwrap_or_default(),
@@ -216,35 +216,22 @@ fn list(json: bool) -> i32 {
             ]
         })
         .collect();
-    let head = [
-        "NAME",
-        "KIND",
-        "SYSTEM",
-        "VERSION",
-        "APPLIES TO",
-        "DESCRIPTION",
-    ];
-    let mut width = head.map(str::len);
-    for r in &rows {
-        for (w, c) in width.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: [&str; 6]| {
-        let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i == 5 {
-                s.push_str(c);
-            } else {
-                s.push_str(&format!("{c:<w$}  ", w = width[i]));
-            }
-        }
-        s.trim_end().to_string()
-    };
-    outln!("{}", line(head));
-    for r in &rows {
-        outln!("{}", line(r.each_ref().map(String::as_str)));
-    }
+    out!(
+        "{}",
+        crate::tables::table(
+            crate::tables::Stream::Stdout,
+            &[
+                "NAME",
+                "KIND",
+                "SYSTEM",
+                "VERSION",
+                "APPLIES TO",
+                "DESCRIPTION",
+            ],
+            &[],
+            rows
+        )
+    );
     exit::OK
 }
 
