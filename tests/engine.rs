@@ -34,6 +34,8 @@ mod library_resume;
 mod run;
 #[path = "secrets.rs"]
 mod secrets;
+#[path = "state_dir.rs"]
+mod state_dir;
 #[path = "steps_docker.rs"]
 mod steps_docker;
 #[path = "steps_fs.rs"]

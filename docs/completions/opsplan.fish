@@ -75,8 +75,8 @@ complete -c opsplan -n "__fish_opsplan_using_subcommand run" -s j -l max-paralle
 complete -c opsplan -n "__fish_opsplan_using_subcommand run" -l grace -d 'Time a cancelled process gets between SIGTERM and SIGKILL' -r
 complete -c opsplan -n "__fish_opsplan_using_subcommand run" -l log-format -d 'text (a line per event, a live view on a terminal) or json (JSON Lines on stderr)' -r -f -a "text\t''
 json\t''"
-complete -c opsplan -n "__fish_opsplan_using_subcommand run" -l journal-dir -d 'Folder of run journals (one sub-folder per run)' -r -F
-complete -c opsplan -n "__fish_opsplan_using_subcommand run" -l lock-dir -d 'Folder of the local lock files' -r -F
+complete -c opsplan -n "__fish_opsplan_using_subcommand run" -l journal-dir -d 'Folder of run journals, one sub-folder per run [default: $STATE_DIRECTORY, else $XDG_STATE_HOME/opsplan, else ~/.local/state/opsplan, else /var/lib/opsplan for root; then runs/]' -r -F
+complete -c opsplan -n "__fish_opsplan_using_subcommand run" -l lock-dir -d 'Folder of the local lock files [default: locks/ beside the default journal folder]' -r -F
 complete -c opsplan -n "__fish_opsplan_using_subcommand run" -l wait-lock -d 'Wait up to this long for a lock held by a running run, instead of refusing at once' -r
 complete -c opsplan -n "__fish_opsplan_using_subcommand run" -s y -l yes -d 'Answer every `confirm` step with yes'
 complete -c opsplan -n "__fish_opsplan_using_subcommand run" -s f -l force -d 'Allow destructive steps without asking'
@@ -101,8 +101,8 @@ complete -c opsplan -n "__fish_opsplan_using_subcommand drill" -s j -l max-paral
 complete -c opsplan -n "__fish_opsplan_using_subcommand drill" -l grace -d 'Time a cancelled process gets between SIGTERM and SIGKILL' -r
 complete -c opsplan -n "__fish_opsplan_using_subcommand drill" -l log-format -d 'text (a line per event, a live view on a terminal) or json (JSON Lines on stderr)' -r -f -a "text\t''
 json\t''"
-complete -c opsplan -n "__fish_opsplan_using_subcommand drill" -l journal-dir -d 'Folder of run journals (one sub-folder per run)' -r -F
-complete -c opsplan -n "__fish_opsplan_using_subcommand drill" -l lock-dir -d 'Folder of the local lock files' -r -F
+complete -c opsplan -n "__fish_opsplan_using_subcommand drill" -l journal-dir -d 'Folder of run journals, one sub-folder per run [default: $STATE_DIRECTORY, else $XDG_STATE_HOME/opsplan, else ~/.local/state/opsplan, else /var/lib/opsplan for root; then runs/]' -r -F
+complete -c opsplan -n "__fish_opsplan_using_subcommand drill" -l lock-dir -d 'Folder of the local lock files [default: locks/ beside the default journal folder]' -r -F
 complete -c opsplan -n "__fish_opsplan_using_subcommand drill" -l wait-lock -d 'Wait up to this long for a lock held by a running run, instead of refusing at once' -r
 complete -c opsplan -n "__fish_opsplan_using_subcommand drill" -s y -l yes -d 'Answer every `confirm` step with yes'
 complete -c opsplan -n "__fish_opsplan_using_subcommand drill" -s f -l force -d 'Allow destructive steps without asking'
@@ -116,8 +116,8 @@ complete -c opsplan -n "__fish_opsplan_using_subcommand resume" -s j -l max-para
 complete -c opsplan -n "__fish_opsplan_using_subcommand resume" -l grace -d 'Time a cancelled process gets between SIGTERM and SIGKILL' -r
 complete -c opsplan -n "__fish_opsplan_using_subcommand resume" -l log-format -d 'text (a line per event, a live view on a terminal) or json (JSON Lines on stderr)' -r -f -a "text\t''
 json\t''"
-complete -c opsplan -n "__fish_opsplan_using_subcommand resume" -l journal-dir -d 'Folder of run journals (one sub-folder per run)' -r -F
-complete -c opsplan -n "__fish_opsplan_using_subcommand resume" -l lock-dir -d 'Folder of the local lock files' -r -F
+complete -c opsplan -n "__fish_opsplan_using_subcommand resume" -l journal-dir -d 'Folder of run journals, one sub-folder per run [default: $STATE_DIRECTORY, else $XDG_STATE_HOME/opsplan, else ~/.local/state/opsplan, else /var/lib/opsplan for root; then runs/]' -r -F
+complete -c opsplan -n "__fish_opsplan_using_subcommand resume" -l lock-dir -d 'Folder of the local lock files [default: locks/ beside the default journal folder]' -r -F
 complete -c opsplan -n "__fish_opsplan_using_subcommand resume" -l wait-lock -d 'Wait up to this long for a lock held by a running run, instead of refusing at once' -r
 complete -c opsplan -n "__fish_opsplan_using_subcommand resume" -l rollback -d 'Do not go forward: only undo and clean up what the run did'
 complete -c opsplan -n "__fish_opsplan_using_subcommand resume" -l allow-changed-plan -d 'Resume even though the plan file changed since the run started'
@@ -127,7 +127,7 @@ complete -c opsplan -n "__fish_opsplan_using_subcommand resume" -l break-lock -d
 complete -c opsplan -n "__fish_opsplan_using_subcommand resume" -s q -l quiet -d 'Print only results and errors: no progress, notes or per-file lines; logs at `warn`'
 complete -c opsplan -n "__fish_opsplan_using_subcommand resume" -s v -l verbose -d 'Print more: the journal and lock folders a run uses; logs at `debug`'
 complete -c opsplan -n "__fish_opsplan_using_subcommand resume" -s h -l help -d 'Print help'
-complete -c opsplan -n "__fish_opsplan_using_subcommand runs; and not __fish_seen_subcommand_from show help" -l journal-dir -d 'Folder of run journals' -r -F
+complete -c opsplan -n "__fish_opsplan_using_subcommand runs; and not __fish_seen_subcommand_from show help" -l journal-dir -d 'Folder of run journals [default: $STATE_DIRECTORY, else $XDG_STATE_HOME/opsplan, else ~/.local/state/opsplan, else /var/lib/opsplan for root; then runs/]' -r -F
 complete -c opsplan -n "__fish_opsplan_using_subcommand runs; and not __fish_seen_subcommand_from show help" -s o -l format -d 'text (a table) or json' -r -f -a "text\t''
 json\t''"
 complete -c opsplan -n "__fish_opsplan_using_subcommand runs; and not __fish_seen_subcommand_from show help" -s q -l quiet -d 'Print only results and errors: no progress, notes or per-file lines; logs at `warn`'
@@ -135,7 +135,7 @@ complete -c opsplan -n "__fish_opsplan_using_subcommand runs; and not __fish_see
 complete -c opsplan -n "__fish_opsplan_using_subcommand runs; and not __fish_seen_subcommand_from show help" -s h -l help -d 'Print help'
 complete -c opsplan -n "__fish_opsplan_using_subcommand runs; and not __fish_seen_subcommand_from show help" -f -a "show" -d 'The timeline of one run: every step, attempt, output, error and what was rolled back'
 complete -c opsplan -n "__fish_opsplan_using_subcommand runs; and not __fish_seen_subcommand_from show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c opsplan -n "__fish_opsplan_using_subcommand runs; and __fish_seen_subcommand_from show" -l journal-dir -d 'Folder of run journals' -r -F
+complete -c opsplan -n "__fish_opsplan_using_subcommand runs; and __fish_seen_subcommand_from show" -l journal-dir -d 'Folder of run journals [default: $STATE_DIRECTORY, else $XDG_STATE_HOME/opsplan, else ~/.local/state/opsplan, else /var/lib/opsplan for root; then runs/]' -r -F
 complete -c opsplan -n "__fish_opsplan_using_subcommand runs; and __fish_seen_subcommand_from show" -s o -l format -d 'text (a table) or json' -r -f -a "text\t''
 json\t''"
 complete -c opsplan -n "__fish_opsplan_using_subcommand runs; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only results and errors: no progress, notes or per-file lines; logs at `warn`'

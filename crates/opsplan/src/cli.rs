@@ -173,8 +173,9 @@ enum Command {
     Runs {
         #[command(subcommand)]
         action: Option<RunsAction>,
-        /// Folder of run journals.
-        #[arg(long, global = true, env = "OPSPLAN_JOURNAL_DIR", hide_env_values = true, default_value = opsplan_run::journal::DEFAULT_DIR)]
+        /// Folder of run journals [default: $STATE_DIRECTORY, else $XDG_STATE_HOME/opsplan,
+        /// else ~/.local/state/opsplan, else /var/lib/opsplan for root; then runs/].
+        #[arg(long, global = true, env = "OPSPLAN_JOURNAL_DIR", hide_env_values = true, default_value_os_t = opsplan_run::journal::default_dir(), hide_default_value = true)]
         journal_dir: PathBuf,
         /// text (a table) or json.
         #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
@@ -330,11 +331,13 @@ struct ExecArgs {
 /// Journal and lock places and lock behaviour (shared by `run` and `resume`).
 #[derive(Args, Clone)]
 struct DurableArgs {
-    /// Folder of run journals (one sub-folder per run).
-    #[arg(long, env = "OPSPLAN_JOURNAL_DIR", hide_env_values = true, default_value = opsplan_run::journal::DEFAULT_DIR)]
+    /// Folder of run journals, one sub-folder per run [default: $STATE_DIRECTORY, else
+    /// $XDG_STATE_HOME/opsplan, else ~/.local/state/opsplan, else /var/lib/opsplan for root;
+    /// then runs/].
+    #[arg(long, env = "OPSPLAN_JOURNAL_DIR", hide_env_values = true, default_value_os_t = opsplan_run::journal::default_dir(), hide_default_value = true)]
     journal_dir: PathBuf,
-    /// Folder of the local lock files.
-    #[arg(long, env = "OPSPLAN_LOCK_DIR", hide_env_values = true, default_value = opsplan_run::journal::DEFAULT_LOCK_DIR)]
+    /// Folder of the local lock files [default: locks/ beside the default journal folder].
+    #[arg(long, env = "OPSPLAN_LOCK_DIR", hide_env_values = true, default_value_os_t = opsplan_run::journal::default_lock_dir(), hide_default_value = true)]
     lock_dir: PathBuf,
     /// Take over a stale lock (its run's process is gone) after you checked that nothing
     /// that run held is left.
@@ -553,12 +556,20 @@ pub(crate) fn main() -> i32 {
             action,
             journal_dir,
             format,
-        } => match action {
-            None => runs::cmd_runs_list(&journal_dir, format == OutputFormat::Json),
-            Some(RunsAction::Show { run }) => {
-                runs::cmd_runs_show(&journal_dir, &run, format == OutputFormat::Json)
+        } => {
+            if level() == Level::Verbose {
+                errln!(
+                    "journal folder: {}",
+                    opsplan_run::journal::absolute(&journal_dir).display()
+                );
             }
-        },
+            match action {
+                None => runs::cmd_runs_list(&journal_dir, format == OutputFormat::Json),
+                Some(RunsAction::Show { run }) => {
+                    runs::cmd_runs_show(&journal_dir, &run, format == OutputFormat::Json)
+                }
+            }
+        }
         Command::Generations { dir, format } => {
             generations::cmd_generations(&dir, format == OutputFormat::Json)
         }
