@@ -532,3 +532,32 @@ fn http_step_times_out_on_a_server_that_never_answers() {
     );
     assert!(!dir.path().join("after-ran").exists());
 }
+
+#[test]
+fn the_example_plan_runs_from_any_folder() {
+    let dir = tempdir();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let dest = dir.path().join("out");
+    let ran = bin::run({
+        let mut c = bin::command(&dir.path().join("state"));
+        c.args(["run", "examples/archive-folder", "--set"])
+            .arg(format!("dest={}", dest.display()))
+            .current_dir(&empty)
+            .stdin(Stdio::null());
+        c
+    });
+    ran.expect_code(0, "the example from an empty folder");
+    // With no `source`, the sample folder written into dest is what is archived.
+    let listed = Command::new("tar")
+        .arg("-tzf")
+        .arg(dest.join("archive.tar.gz"))
+        .output()
+        .expect("tar");
+    assert_eq!(String::from_utf8_lossy(&listed.stdout), "./\n./README\n");
+    assert_eq!(
+        std::fs::read_dir(&empty).expect("read").count(),
+        0,
+        "the run wrote into the folder it was started in"
+    );
+}
