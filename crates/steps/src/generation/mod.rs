@@ -520,6 +520,8 @@ mod tests {
         assert_eq!(parse_name("buckets"), None);
         assert_eq!(parse_name("20231114T221320Z-"), None);
         assert_eq!(parse_name("20231314T221320Z-x"), None);
+        // No 31 February (the hand-written calendar rolled it into March).
+        assert_eq!(parse_name("20230231T221320Z-x"), None);
         assert_eq!(parse_name("20231114T221320Z-a/b"), None);
     }
 
