@@ -36,6 +36,8 @@ mod live;
 mod run;
 #[path = "secrets.rs"]
 mod secrets;
+#[path = "state_dir.rs"]
+mod state_dir;
 #[path = "steps_docker.rs"]
 mod steps_docker;
 #[path = "steps_facts.rs"]

@@ -145,18 +145,19 @@ fn two_backups_leave_two_verified_generations_the_second_hard_linked() {
     let dir = w.join("b").display().to_string();
     let text = run(opsplan(w, &["generations", &dir]));
     let lines: Vec<&str> = text.stdout.lines().collect();
-    assert!(
-        lines[1].starts_with(&format!("  * {}", gens[0].0)),
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["generation", "state", "age", "note"],
         "{}",
         text.stdout
     );
     assert!(
-        lines[1].contains("complete and verified"),
+        lines[2].starts_with(&format!("*  {}  complete and verified  ", gens[0].0)),
         "{}",
         text.stdout
     );
     assert!(
-        lines[2].starts_with(&format!("    {}", gens[1].0)),
+        lines[3].starts_with(&format!("   {}  complete and verified  ", gens[1].0)),
         "{}",
         text.stdout
     );

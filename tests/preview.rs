@@ -265,3 +265,63 @@ fn preview_of_run_status_is_decided_at_run_time() {
         "work"
     ]));
 }
+
+/// A shipped plan with guards, a destructive step and conditional steps, as it goes into a
+/// change ticket: the plan's and each step's description, a summary, no empty rollback rows;
+/// both graphs with a legend and those steps marked.
+#[test]
+fn a_shipped_plan_for_a_change_ticket() {
+    let set = [
+        "hoss/restore",
+        "--set",
+        "archive=/srv/backups/hoss/hoss-backup.tar.gz",
+        "--set",
+        "hoss_dir=/home/hoss/.hoss",
+        "--set",
+        "server_dir=/home/hoss/server",
+    ];
+    let markdown = opsplan(&[&["preview"][..], &set, &["-o", "markdown"]].concat());
+    assert!(markdown.contains("\nRestore a Hoss server from a hossadm archive"));
+    assert!(
+        markdown.contains("Destructive: `hossadm-restore`. Locks: `hoss-_home_hoss_.hoss`."),
+        "{markdown}"
+    );
+    let rollback = markdown
+        .split("**Rollback map**")
+        .nth(1)
+        .expect("a rollback map");
+    assert!(
+        rollback.lines().all(|l| !l.ends_with("|  |  |")),
+        "an empty rollback row:\n{rollback}"
+    );
+    insta::assert_snapshot!("hoss_restore_markdown", markdown);
+
+    let mermaid = opsplan(&[&["graph"][..], &set, &["-o", "mermaid"]].concat());
+    let dot = opsplan(&[&["graph"][..], &set, &["-o", "dot"]].concat());
+    for (graph, marks) in [
+        (
+            &mermaid,
+            [
+                "subgraph legend",
+                "{{\"confirm-restore<br>(confirm)<br>[guard]\"}}",
+                "[\"hossadm-restore<br>(shell)<br>[DESTRUCTIVE]\"]",
+                "<br>[when]\"]",
+            ],
+        ),
+        (
+            &dot,
+            [
+                "subgraph cluster_legend",
+                "label=\"confirm-restore\\n(confirm)\\n[guard]\", shape=hexagon",
+                "[DESTRUCTIVE]\", color=red, penwidth=2",
+                "\\n[when]\", style=dashed",
+            ],
+        ),
+    ] {
+        for mark in marks {
+            assert!(graph.contains(mark), "no {mark}:\n{graph}");
+        }
+    }
+    insta::assert_snapshot!("hoss_restore_mermaid", mermaid);
+    insta::assert_snapshot!("hoss_restore_dot", dot);
+}

@@ -68,6 +68,135 @@ fn tempdir() -> tempfile::TempDir {
 
 // a. Retries: the step fails twice and succeeds on its third attempt.
 #[test]
+fn quiet_prints_the_summary_without_progress_and_verbose_names_the_folders() {
+    let dir = tempdir();
+    let normal = run("outputs.yaml", dir.path(), &[]);
+    normal.ok();
+    assert!(
+        normal.stderr.contains("> first-step: $ echo one\n"),
+        "{}",
+        normal.stderr
+    );
+    assert!(
+        !normal.stderr.contains("journal folder:"),
+        "{}",
+        normal.stderr
+    );
+
+    let quiet = run("outputs.yaml", dir.path(), &["-q"]);
+    quiet.ok();
+    assert!(!quiet.stderr.contains("> first-step"), "{}", quiet.stderr);
+    assert!(
+        !quiet.stderr.contains("ok first-step ("),
+        "{}",
+        quiet.stderr
+    );
+    assert!(
+        quiet.stderr.contains("run succeeded in"),
+        "{}",
+        quiet.stderr
+    );
+    assert!(
+        quiet.stderr.contains("first-step"),
+        "the summary names every step"
+    );
+
+    let verbose = run("outputs.yaml", dir.path(), &["--verbose"]);
+    verbose.ok();
+    assert!(
+        verbose.stderr.contains(&format!(
+            "journal folder: {}\nlock folder: {}\n",
+            dir.path().join(".opsplan/runs").display(),
+            dir.path().join(".opsplan/locks").display()
+        )),
+        "{}",
+        verbose.stderr
+    );
+    assert!(verbose.stderr.contains("> first-step: $ echo one\n"));
+}
+
+#[test]
+fn the_run_summary_and_the_runs_list_are_tables_with_dates_for_people() {
+    let dir = tempdir();
+    let ran = run("outputs.yaml", dir.path(), &["-q"]);
+    ran.ok();
+    let summary: Vec<&str> = ran
+        .stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("step "))
+        .collect();
+    // Columns fitted to their cells (the longest id is `by-computed-name`), numbers and
+    // durations right-aligned, no trailing blanks.
+    assert_eq!(
+        summary.first().copied(),
+        Some("step              status  attempts  time  note"),
+        "{}",
+        ran.stderr
+    );
+    // Rows in the order the steps finished (parallel ones in either order).
+    let mut ids = Vec::new();
+    for line in &summary[1..7] {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        ids.push(cells[0]);
+        assert_eq!(&cells[1..3], ["ok", "1"], "{line}");
+        let time = cells[3];
+        assert!(
+            time.ends_with('s') && time.trim_end_matches('s').parse::<f64>().is_ok(),
+            "{line}"
+        );
+        assert_eq!(line.len(), line.trim_end().len());
+    }
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        [
+            "by-computed-name",
+            "by-id",
+            "by-underscores",
+            "first-step",
+            "other",
+            "report"
+        ]
+    );
+    assert!(
+        summary[8].starts_with("run succeeded in "),
+        "{}",
+        ran.stderr
+    );
+
+    let runs = |args: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.arg("runs")
+            .args(args)
+            .env("OPSPLAN_JOURNAL_DIR", dir.path().join(".opsplan/runs"))
+            .env("TZ", "UTC");
+        bin::run(c)
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&runs(&["-o", "json"]).stdout).expect("runs JSON");
+    // JSON keeps the journal's RFC 3339 time; the table shows it for people.
+    let started = json[0]["started"].as_str().expect("started");
+    assert!(started.ends_with('Z') && started.contains('T'), "{started}");
+    // `2026-12-07T13:20:38.397Z` is shown as `2026-12-07 13:20:38 UTC` (TZ=UTC here).
+    let people = format!("{} {} UTC", &started[..10], &started[11..19]);
+    let list = runs(&[]);
+    let lines: Vec<&str> = list.stdout.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["run", "status", "plan", "started", "duration"]
+    );
+    let row = lines[1];
+    assert!(
+        row.starts_with(json[0]["run_id"].as_str().expect("id")),
+        "{row}"
+    );
+    assert!(
+        row.contains(&format!("  succeeded  run-outputs  {people}  ")),
+        "{row}"
+    );
+}
+
+#[test]
 fn retry_succeeds_on_third_attempt() {
     let dir = tempdir();
     let r = run("retry.yaml", dir.path(), &[]);
@@ -574,4 +703,33 @@ fn http_step_times_out_on_a_server_that_never_answers() {
         started.elapsed()
     );
     assert!(!dir.path().join("after-ran").exists());
+}
+
+#[test]
+fn the_example_plan_runs_from_any_folder() {
+    let dir = tempdir();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let dest = dir.path().join("out");
+    let ran = bin::run({
+        let mut c = bin::command(&dir.path().join("state"));
+        c.args(["run", "examples/archive-folder", "--set"])
+            .arg(format!("dest={}", dest.display()))
+            .current_dir(&empty)
+            .stdin(Stdio::null());
+        c
+    });
+    ran.expect_code(0, "the example from an empty folder");
+    // With no `source`, the sample folder written into dest is what is archived.
+    let listed = Command::new("tar")
+        .arg("-tzf")
+        .arg(dest.join("archive.tar.gz"))
+        .output()
+        .expect("tar");
+    assert_eq!(String::from_utf8_lossy(&listed.stdout), "./\n./README\n");
+    assert_eq!(
+        std::fs::read_dir(&empty).expect("read").count(),
+        0,
+        "the run wrote into the folder it was started in"
+    );
 }

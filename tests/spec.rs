@@ -3,14 +3,20 @@
 // Test helpers are `pub` inside their modules; the binary exports nothing.
 #![allow(unreachable_pub)]
 
+#[path = "cli_docs.rs"]
+mod cli_docs;
 #[path = "diagnostics.rs"]
 mod diagnostics;
 #[path = "fuzz_loader.rs"]
 mod fuzz_loader;
+#[path = "help.rs"]
+mod help;
 #[path = "library.rs"]
 mod library;
 #[path = "no_values.rs"]
 mod no_values;
+#[path = "plan_file_errors.rs"]
+mod plan_file_errors;
 #[path = "plans.rs"]
 mod plans;
 #[path = "preview.rs"]

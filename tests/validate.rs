@@ -110,3 +110,27 @@ fn the_pre_commit_hook_runs_validate() {
     assert_eq!(hook["language"], "rust");
     assert_eq!(hook["types"], serde_json::json!(["yaml"]));
 }
+
+#[test]
+fn quiet_leaves_out_the_ok_lines_and_keeps_the_summary() {
+    let normal = validate(&["plans/examples/archive-folder.yaml", "plans/hoss"]);
+    assert_eq!(normal.status.code(), Some(0), "{}", text(&normal.stderr));
+    assert_eq!(
+        text(&normal.stderr),
+        "plans/examples/archive-folder.yaml: ok\nplans/hoss/backup.yaml: ok\n\
+         plans/hoss/restore.yaml: ok\n3 file(s): 0 error(s), 0 warning(s)\n"
+    );
+    for flag in ["-q", "--quiet"] {
+        let quiet = validate(&[flag, "plans/examples/archive-folder.yaml", "plans/hoss"]);
+        assert_eq!(quiet.status.code(), Some(0), "{}", text(&quiet.stderr));
+        assert_eq!(text(&quiet.stderr), "3 file(s): 0 error(s), 0 warning(s)\n");
+    }
+    // Errors are results: quiet shows them.
+    let quiet = validate(&["-q", &format!("{REPO}/k8s/deployment.yaml")]);
+    assert_eq!(quiet.status.code(), Some(2));
+    assert!(
+        text(&quiet.stderr).contains("unsupported apiVersion `apps/v1`"),
+        "{}",
+        text(&quiet.stderr)
+    );
+}

@@ -14,7 +14,9 @@ use opsplan_run::drill;
 use opsplan_run::exec::events::EventSink;
 use opsplan_run::exit;
 
+mod examples;
 mod execute;
+mod generated;
 mod generations;
 mod new;
 mod plans;
@@ -30,7 +32,8 @@ use validate::ValidateFormat;
 #[command(
     name = "opsplan",
     version,
-    about = "Validated, previewable, recoverable runbooks for backup and restore"
+    about = "Validated, previewable, recoverable runbooks for backup and restore",
+    after_help = examples::OPSPLAN
 )]
 struct Cli {
     #[command(subcommand)]
@@ -39,11 +42,51 @@ struct Cli {
     /// always or never.
     #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
+    #[command(flatten)]
+    verbosity: Verbosity,
+}
+
+/// `-q` and `-v`, given before or after the command.
+#[derive(Args, Clone, Copy)]
+struct Verbosity {
+    /// Print only results and errors: no progress, notes or per-file lines; logs at `warn`.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Print more: the journal and lock folders a run uses; logs at `debug`.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+}
+
+/// How much the commands print besides their results, from `-q`/`-v`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Level {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+/// The level of this process, set once from the command line.
+static LEVEL: std::sync::OnceLock<Level> = std::sync::OnceLock::new();
+
+/// How much to print besides results (`Normal` until the command line is read).
+pub(crate) fn level() -> Level {
+    LEVEL.get().copied().unwrap_or(Level::Normal)
+}
+
+impl From<Verbosity> for Level {
+    fn from(v: Verbosity) -> Level {
+        match (v.quiet, v.verbose) {
+            (true, _) => Level::Quiet,
+            (false, true) => Level::Verbose,
+            (false, false) => Level::Normal,
+        }
+    }
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Check plan files (or folders of them) and report every problem found.
+    #[command(after_help = examples::VALIDATE)]
     Validate {
         /// Plan files or folders, or shipped plans' names. A folder is searched for *.yaml and *.yml files that are
         /// opsplan files (`apiVersion: opsplan/…`); other YAML and hidden files are skipped
@@ -55,34 +98,42 @@ enum Command {
         #[arg(long, value_name = "FILE|DIR", num_args = 1..)]
         params: Vec<PathBuf>,
         /// Fail on warnings too.
-        #[arg(long)]
+        #[arg(short = 'W', long)]
         deny_warnings: bool,
         /// text (stderr), json, sarif (SARIF 2.1.0) or github (workflow annotations), on
         /// stdout; the summary line is on stderr in every format.
-        #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+        #[arg(short = 'o', long, value_enum, default_value_t = ValidateFormat::Text)]
         format: ValidateFormat,
     },
     /// Show what a run would do, without touching anything.
+    #[command(after_help = examples::PREVIEW)]
     Preview {
+        /// The plan file, or a shipped plan's name (`opsplan plans` lists them).
         plan: PathBuf,
         #[command(flatten)]
         params: ParamArgs,
         /// Show exactly what runs when this step fails.
         #[arg(long, value_name = "STEP")]
         fail_at: Option<String>,
-        #[arg(long, value_enum, default_value_t = PreviewFormat::Text)]
+        /// text for a terminal, markdown for a change ticket, json for a program.
+        #[arg(short = 'o', long, value_enum, default_value_t = PreviewFormat::Text)]
         format: PreviewFormat,
     },
     /// Print the plan's DAG, with undo and cleanup edges.
+    #[command(after_help = examples::GRAPH)]
     Graph {
+        /// The plan file, or a shipped plan's name (`opsplan plans` lists them).
         plan: PathBuf,
         #[command(flatten)]
         params: ParamArgs,
-        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        /// dot (Graphviz) or mermaid (Markdown pages that render Mermaid).
+        #[arg(short = 'o', long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
     },
     /// Run a plan.
+    #[command(after_help = examples::RUN)]
     Run {
+        /// The plan file, or a shipped plan's name (`opsplan plans` lists them).
         plan: PathBuf,
         #[command(flatten)]
         params: ParamArgs,
@@ -96,8 +147,10 @@ enum Command {
     },
     /// Restore drill: run the backup plan, verify the backup against its manifest, run the
     /// restore plan against a scratch target, compare, check (docs/reference/drill.md).
+    #[command(after_help = examples::DRILL)]
     Drill(Box<DrillCli>),
     /// Finish a run that a crash (or kill -9) interrupted, from its journal.
+    #[command(after_help = examples::RESUME)]
     Resume {
         /// The run id, a unique prefix of it (as `opsplan runs` lists them), or `last`.
         run: String,
@@ -112,7 +165,7 @@ enum Command {
         #[arg(long, value_name = "STEP")]
         rerun: Vec<String>,
         /// Give a secret param again when its original source was `--set` (NAME=VALUE).
-        #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+        #[arg(short, long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
         set: Vec<(String, String)>,
         #[command(flatten)]
         exec: ExecArgs,
@@ -120,39 +173,73 @@ enum Command {
         durable: DurableArgs,
     },
     /// List the runs in the journal folder, or show one run's timeline.
+    #[command(after_help = examples::RUNS)]
     Runs {
         #[command(subcommand)]
         action: Option<RunsAction>,
-        /// Folder of run journals.
-        #[arg(long, global = true, env = "OPSPLAN_JOURNAL_DIR", default_value = opsplan_run::journal::DEFAULT_DIR)]
+        /// Folder of run journals [default: $STATE_DIRECTORY, else $XDG_STATE_HOME/opsplan,
+        /// else ~/.local/state/opsplan, else /var/lib/opsplan for root; then runs/].
+        #[arg(long, global = true, env = "OPSPLAN_JOURNAL_DIR", hide_env_values = true, default_value_os_t = opsplan_run::journal::default_dir(), hide_default_value = true)]
         journal_dir: PathBuf,
-        #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+        /// text (a table) or json.
+        #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },
     /// The plans this opsplan ships: list them, show, export an editable copy, diff a copy.
     Plans(plans::PlansCli),
     /// List the backup generations in a backup location with their state and age.
+    #[command(after_help = examples::GENERATIONS)]
     Generations {
         /// The backup location (a backup plan's `backup_dir`).
         dir: PathBuf,
-        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        /// text (a table) or json.
+        #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
     },
     /// Write a plan or an ops repository to start from, that validates as written.
     New(new::NewCli),
     /// Print the JSON Schema of plan files (or check a committed copy).
+    #[command(after_help = examples::SCHEMA)]
     Schema {
         /// Compare with this file instead of printing; exit 1 when it differs.
         #[arg(long, value_name = "FILE")]
         check: Option<PathBuf>,
     },
     /// List the step types with their outputs, or print one type's arguments and outputs.
+    #[command(after_help = examples::TYPES)]
     Types {
         /// A step type (`fs.sync`): its arguments, their types and defaults, and its outputs.
         name: Option<String>,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell), or write the
+    /// committed bash, zsh and fish scripts into a folder (or check them with --check).
+    #[command(after_help = examples::COMPLETIONS)]
+    Completions {
+        /// The shell whose script is printed on stdout.
+        #[arg(value_enum, required_unless_present = "dir")]
+        shell: Option<clap_complete::Shell>,
+        /// Write `opsplan.bash`, `_opsplan` and `opsplan.fish` into this folder instead.
+        #[arg(long, value_name = "DIR", conflicts_with = "shell")]
+        dir: Option<PathBuf>,
+        /// With --dir: exit 1 when a script there differs from what would be generated.
+        #[arg(long, requires = "dir")]
+        check: bool,
+    },
+    /// Print the man page (roff), or write the pages of every command into a folder (or check
+    /// them with --check).
+    #[command(after_help = examples::MAN)]
+    Man {
+        /// Write `opsplan.1` and one `opsplan-COMMAND.1` per command into this folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// With --dir: exit 1 when a page there differs from what would be generated.
+        #[arg(long, requires = "dir")]
+        check: bool,
+    },
     /// Write the generated reference pages into a folder (or check them with --check).
+    #[command(after_help = examples::REFERENCE)]
     Reference {
+        /// The folder of the reference pages.
         #[arg(default_value = "docs/reference")]
         dir: PathBuf,
         /// Exit 1 when a page in DIR differs from what would be generated.
@@ -218,6 +305,7 @@ struct DrillCli {
 #[derive(Subcommand)]
 enum RunsAction {
     /// The timeline of one run: every step, attempt, output, error and what was rolled back.
+    #[command(after_help = examples::RUNS_SHOW)]
     Show {
         /// The run id, a unique prefix of it, or `last`.
         run: String,
@@ -228,17 +316,18 @@ enum RunsAction {
 #[derive(Args, Clone)]
 struct ExecArgs {
     /// Most steps running at once.
-    #[arg(long, default_value_t = 4)]
+    #[arg(short = 'j', long, default_value_t = 4)]
     max_parallel: usize,
     /// Answer every `confirm` step with yes.
-    #[arg(long)]
+    #[arg(short, long)]
     yes: bool,
     /// Allow destructive steps without asking.
-    #[arg(long)]
+    #[arg(short, long)]
     force: bool,
     /// Time a cancelled process gets between SIGTERM and SIGKILL.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     grace: Duration,
+    /// text (a line per event, a live view on a terminal) or json (JSON Lines on stderr).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 }
@@ -246,11 +335,13 @@ struct ExecArgs {
 /// Journal and lock places and lock behaviour (shared by `run` and `resume`).
 #[derive(Args, Clone)]
 struct DurableArgs {
-    /// Folder of run journals (one sub-folder per run).
-    #[arg(long, env = "OPSPLAN_JOURNAL_DIR", default_value = opsplan_run::journal::DEFAULT_DIR)]
+    /// Folder of run journals, one sub-folder per run [default: $STATE_DIRECTORY, else
+    /// $XDG_STATE_HOME/opsplan, else ~/.local/state/opsplan, else /var/lib/opsplan for root;
+    /// then runs/].
+    #[arg(long, env = "OPSPLAN_JOURNAL_DIR", hide_env_values = true, default_value_os_t = opsplan_run::journal::default_dir(), hide_default_value = true)]
     journal_dir: PathBuf,
-    /// Folder of the local lock files.
-    #[arg(long, env = "OPSPLAN_LOCK_DIR", default_value = opsplan_run::journal::DEFAULT_LOCK_DIR)]
+    /// Folder of the local lock files [default: locks/ beside the default journal folder].
+    #[arg(long, env = "OPSPLAN_LOCK_DIR", hide_env_values = true, default_value_os_t = opsplan_run::journal::default_lock_dir(), hide_default_value = true)]
     lock_dir: PathBuf,
     /// Take over a stale lock (its run's process is gone) after you checked that nothing
     /// that run held is left.
@@ -264,10 +355,10 @@ struct DurableArgs {
 #[derive(Args, Clone, Default)]
 struct ParamArgs {
     /// Set a param: --set name=value (repeatable).
-    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
+    #[arg(short, long = "set", value_name = "NAME=VALUE", value_parser = parse_set)]
     set: Vec<(String, String)>,
     /// Read params from a YAML or JSON file.
-    #[arg(long = "params", value_name = "FILE")]
+    #[arg(short = 'p', long = "params", value_name = "FILE")]
     file: Option<PathBuf>,
 }
 
@@ -316,6 +407,7 @@ pub(crate) fn main() -> i32 {
             };
         }
     };
+    let _ = LEVEL.set(cli.verbosity.into());
     match cli.command {
         Command::Validate {
             paths,
@@ -365,7 +457,7 @@ pub(crate) fn main() -> i32 {
             format,
         } => match load_preview(&plan, &params, &registry) {
             Ok(p) => {
-                if !p.not_given.is_empty() {
+                if !p.not_given.is_empty() && level() != Level::Quiet {
                     let note = preview::not_given_note(&p.not_given, |n| format!("⟨params.{n}⟩"));
                     errln!("note: {note}");
                 }
@@ -475,17 +567,29 @@ pub(crate) fn main() -> i32 {
             action,
             journal_dir,
             format,
-        } => match action {
-            None => runs::cmd_runs_list(&journal_dir, format == OutputFormat::Json),
-            Some(RunsAction::Show { run }) => {
-                runs::cmd_runs_show(&journal_dir, &run, format == OutputFormat::Json)
+        } => {
+            if level() == Level::Verbose {
+                errln!(
+                    "journal folder: {}",
+                    opsplan_run::journal::absolute(&journal_dir).display()
+                );
             }
-        },
+            match action {
+                None => runs::cmd_runs_list(&journal_dir, format == OutputFormat::Json),
+                Some(RunsAction::Show { run }) => {
+                    runs::cmd_runs_show(&journal_dir, &run, format == OutputFormat::Json)
+                }
+            }
+        }
         Command::Generations { dir, format } => {
             generations::cmd_generations(&dir, format == OutputFormat::Json)
         }
         Command::Schema { check } => cmd_schema(check.as_deref(), &registry),
         Command::Reference { dir, check } => cmd_reference(&dir, check, &registry),
+        Command::Completions { shell, dir, check } => {
+            generated::cmd_completions(shell, dir.as_deref(), check)
+        }
+        Command::Man { dir, check } => generated::cmd_man(dir.as_deref(), check),
         Command::Types { name: Some(name) } => {
             match opsplan_plan::reference::step_type(&registry, &name) {
                 Some(text) => {
@@ -524,6 +628,10 @@ fn print_diagnostics(diags: &[Diagnostic], sources: &Sources) {
                 map.insert("event".into(), "diagnostic".into());
             }
             crate::console::json_line(&object);
+        } else if d.code == diagnostic::Code::Io && d.labels.is_empty() {
+            // A file that cannot be read has no place to show: it prints the way every
+            // command reports it (`error[E001]: cannot read plan file …`).
+            plans::print_placeless(d);
         } else {
             err!("{}", diagnostic::render(d, sources, crate::color::stderr()));
         }
@@ -566,7 +674,7 @@ fn cmd_validate(
         match format {
             ValidateFormat::Text => {
                 print_diagnostics(&diags, &sources);
-                if diags.is_empty() {
+                if diags.is_empty() && level() != Level::Quiet {
                     let what = if fragment {
                         "fragment (checked where it is used)"
                     } else {
@@ -748,8 +856,13 @@ fn cmd_preview(
 }
 
 fn init_tracing(format: LogFormat) {
+    let default = match level() {
+        Level::Quiet => "warn",
+        Level::Normal => "info",
+        Level::Verbose => "debug",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("OPSPLAN_LOG")
-        .unwrap_or_else(|_| "info".into());
+        .unwrap_or_else(|_| default.into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(TracingWriter);
@@ -899,28 +1012,16 @@ fn cmd_schema(check: Option<&Path>, registry: &Registry) -> i32 {
 }
 
 fn cmd_reference(dir: &Path, check: bool, registry: &Registry) -> i32 {
-    let mut stale = false;
-    for (name, text) in opsplan_plan::reference::pages(registry) {
-        let path = dir.join(name);
-        if check {
-            if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-                errln!(
-                    "{} is stale; regenerate it with `opsplan reference {}`",
-                    path.display(),
-                    dir.display()
-                );
-                stale = true;
-            }
-        } else if let Err(e) =
-            std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&path, text))
-        {
-            errln!("cannot write {}: {e}", path.display());
-            return exit::RUN_FAILED;
-        }
-    }
-    if stale {
-        exit::RUN_FAILED
-    } else {
-        exit::OK
-    }
+    let pages: Vec<(String, String)> = opsplan_plan::reference::pages(registry)
+        .into_iter()
+        .map(|(name, text)| (name.to_string(), text))
+        .collect();
+    // Hand-written pages live beside the generated ones: none is taken for a stale one.
+    generated::write_or_check(
+        dir,
+        &pages,
+        check,
+        |_| false,
+        &format!("opsplan reference {}", dir.display()),
+    )
 }

@@ -10,8 +10,8 @@
 
 use console::style;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use opsplan_run::exec::events::{EventSink, Phase, RunEvent, RunStatus, StepStatus};
-use opsplan_run::exec::{RunReport, StepRecord};
+use opsplan_run::exec::events::{EventSink, Phase, RunEvent, StepStatus};
+use opsplan_run::exec::RunReport;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::Write;
@@ -305,7 +305,12 @@ impl Console {
             .heading
             .clone()
             .unwrap_or_else(|| format!("run {run_id}"));
-        let text = format!("{heading}{}", summary(report));
+        let stream = if on_stdout {
+            crate::tables::Stream::Stdout
+        } else {
+            crate::tables::Stream::Stderr
+        };
+        let text = format!("{heading}{}", crate::tables::run_summary(report, stream));
         if on_stdout {
             out!("{text}");
         } else {
@@ -478,7 +483,7 @@ impl Console {
     }
 }
 
-fn phase_prefix(phase: Phase) -> &'static str {
+pub(crate) fn phase_prefix(phase: Phase) -> &'static str {
     match phase {
         Phase::Forward => "",
         Phase::Check => "check ",
@@ -525,69 +530,5 @@ pub(crate) fn note_of(error: &str) -> String {
 }
 
 pub(crate) fn fmt_duration(d: Duration) -> String {
-    if d.as_secs() >= 60 {
-        humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
-}
-
-/// The table printed after a run: every step, what failed, what was rolled back.
-pub(crate) fn summary(report: &RunReport) -> String {
-    let mut o = String::new();
-    let w = report
-        .records
-        .iter()
-        .map(|r| r.id.len() + phase_prefix(r.phase).len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    o.push_str(&format!(
-        "\n{:w$}  {:9}  {:>8}  {:>8}  note\n",
-        "step", "status", "attempts", "time"
-    ));
-    for StepRecord {
-        id,
-        phase,
-        status,
-        attempts,
-        duration,
-        error,
-    } in &report.records
-    {
-        let status = match status {
-            StepStatus::Succeeded => "ok",
-            StepStatus::Failed => "FAILED",
-            StepStatus::Skipped => "skipped",
-            StepStatus::Cancelled => "cancelled",
-        };
-        let name = format!("{}{id}", phase_prefix(*phase));
-        let note = error.as_deref().map(note_of).unwrap_or_default();
-        o.push_str(&format!(
-            "{name:w$}  {status:9}  {attempts:>8}  {:>8}  {note}\n",
-            fmt_duration(*duration)
-        ));
-    }
-    let verdict = match report.status {
-        RunStatus::Succeeded => "succeeded".to_string(),
-        RunStatus::Failed => "FAILED; rolled back".to_string(),
-        RunStatus::Cancelled => "CANCELLED; rolled back".to_string(),
-        // Only what no release gave back is named as held: a failed undo or a failed
-        // `always` step after releases that all succeeded holds nothing.
-        RunStatus::RollbackFailed if report.held.is_empty() => "FAILED and the ROLLBACK FAILED: check the steps marked FAILED above; every resource was released".to_string(),
-        RunStatus::RollbackFailed => format!(
-            "FAILED and the ROLLBACK FAILED: check the steps marked FAILED above; still held: {}",
-            report
-                .held
-                .iter()
-                .map(|r| format!("`{r}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    o.push_str(&format!(
-        "\nrun {verdict} in {}\n",
-        fmt_duration(report.duration)
-    ));
-    o
+    crate::tables::duration(d)
 }

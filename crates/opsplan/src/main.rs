@@ -34,6 +34,7 @@ mod color;
 mod console;
 mod prompt;
 mod runs;
+mod tables;
 
 fn main() {
     std::process::exit(cli::main());

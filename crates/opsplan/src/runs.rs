@@ -29,32 +29,24 @@ pub(crate) fn row(meta: &Meta, state: &RunState, live: Liveness) -> RunRow {
     }
 }
 
+/// One line per run: id, status, plan, start (local time), duration.
 pub(crate) fn list_text(rows: &[RunRow]) -> String {
-    let mut o = String::new();
-    let w = rows
-        .iter()
-        .map(|r| r.run_id.len())
-        .max()
-        .unwrap_or(3)
-        .max(3);
-    let pw = rows.iter().map(|r| r.plan.len()).max().unwrap_or(4).max(4);
-    let _ = writeln!(
-        o,
-        "{:w$}  {:15}  {:pw$}  {:24}  {:>8}",
-        "run", "status", "plan", "started", "duration"
-    );
-    for r in rows {
-        let _ = writeln!(
-            o,
-            "{:w$}  {:15}  {:pw$}  {:24}  {:>8}",
-            r.run_id,
-            r.status,
-            r.plan,
-            r.started,
-            fmt_duration(Duration::from_millis(r.duration_ms))
-        );
-    }
-    o
+    crate::tables::table(
+        crate::tables::Stream::Stdout,
+        &["run", "status", "plan", "started", "duration"],
+        &["duration"],
+        rows.iter()
+            .map(|r| {
+                vec![
+                    r.run_id.clone(),
+                    r.status.clone(),
+                    r.plan.clone(),
+                    crate::tables::date(&r.started),
+                    fmt_duration(Duration::from_millis(r.duration_ms)),
+                ]
+            })
+            .collect(),
+    )
 }
 
 fn status_text(p: &PhaseState) -> String {

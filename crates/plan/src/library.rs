@@ -143,12 +143,39 @@ pub fn read(path: &Path) -> Option<&'static str> {
     FILES.iter().find(|(f, _)| *f == file).map(|(_, t)| *t)
 }
 
+/// The one error for a plan file that cannot be read, whichever command reads it (`run`,
+/// `preview`, `graph`, `validate`, `drill`, `plans diff`): `cannot read plan file PATH:
+/// REASON`, the reason in words (no such file, a folder, permission denied).
+pub fn unreadable(path: &Path, e: &std::io::Error) -> Diagnostic {
+    let reason = match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        std::io::ErrorKind::IsADirectory => "it is a folder".to_string(),
+        _ => e.to_string(),
+    };
+    unreadable_because(path, &reason)
+}
+
+fn unreadable_because(path: &Path, reason: &str) -> Diagnostic {
+    Diagnostic::new(
+        Code::Io,
+        format!("cannot read plan file {}: {reason}", path.display()),
+    )
+}
+
 /// A plan argument of `run`, `preview`, `graph`, `validate` or `drill`: a path that exists
-/// wins; otherwise the name of a shipped plan (with or without `builtin:`); otherwise an
-/// error that suggests the closest shipped name.
+/// wins (it must be a file that can be opened); otherwise the name of a shipped plan (with or
+/// without `builtin:`); otherwise an error that suggests the closest shipped name.
 pub fn resolve_arg(arg: &Path) -> Result<PathBuf, Diagnostic> {
+    if arg.is_dir() {
+        return Err(unreadable_because(arg, "it is a folder")
+            .help("name a plan file in it (`opsplan validate` searches folders)"));
+    }
     if arg.exists() {
-        return Ok(arg.to_path_buf());
+        return match std::fs::File::open(arg) {
+            Ok(_) => Ok(arg.to_path_buf()),
+            Err(e) => Err(unreadable(arg, &e)),
+        };
     }
     let text = arg.to_string_lossy();
     if let Some(e) = get(&text) {
@@ -157,15 +184,13 @@ pub fn resolve_arg(arg: &Path) -> Result<PathBuf, Diagnostic> {
     let bare = text.strip_prefix(SCHEME).unwrap_or(&text);
     let bare = name_of(bare.strip_prefix("plans/").unwrap_or(bare));
     let names = names();
-    Err(Diagnostic::new(
-        Code::Io,
-        format!("{text}: no such file, and no shipped plan of that name"),
+    Err(
+        unreadable_because(arg, "no such file, and no shipped plan of that name").suggest(
+            bare,
+            names.iter().map(String::as_str),
+            "`opsplan plans` lists the shipped plans",
+        ),
     )
-    .suggest(
-        bare,
-        names.iter().map(String::as_str),
-        "`opsplan plans` lists the shipped plans",
-    ))
 }
 
 /// A parsed `uses: builtin:NAME@REQ`.
@@ -392,8 +417,7 @@ fn unified(a: &str, b: &str, a_name: &str, b_name: &str) -> String {
 
 /// Compares an exported copy with the shipped plan it came from.
 pub fn diff(file: &Path) -> Result<DiffReport, Diagnostic> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| Diagnostic::new(Code::Io, format!("cannot read {}: {e}", file.display())))?;
+    let text = std::fs::read_to_string(file).map_err(|e| unreadable(file, &e))?;
     let origin = parse_origin(&text).ok_or_else(|| {
         Diagnostic::new(
             Code::Io,

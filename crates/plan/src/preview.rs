@@ -14,6 +14,9 @@ use std::fmt::Write;
 #[derive(Debug, Serialize)]
 pub struct Preview {
     pub plan: String,
+    /// The plan's `metadata.description` (Markdown and text; JSON is unchanged).
+    #[serde(skip)]
+    pub description: Option<String>,
     pub version: Option<String>,
     pub system: Option<String>,
     pub applies_to: Option<String>,
@@ -308,6 +311,7 @@ pub fn build(plan: &CompiledPlan, fail_at: Option<usize>) -> Preview {
     });
     Preview {
         plan: plan.name.clone(),
+        description: plan.description.clone(),
         version: plan.version.clone(),
         system: plan.system.clone(),
         applies_to: plan.applies_to.clone(),
@@ -522,6 +526,77 @@ fn md_cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', "<br>")
 }
 
+/// A description folded onto one line (YAML `>` keeps a trailing newline; `|` keeps lines).
+fn one_paragraph(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// What is decided only at run time in a step: its condition, its arguments.
+fn decided_at_run_time(s: &StepPreview) -> Vec<&'static str> {
+    let mut parts = Vec::new();
+    if s.when.as_deref().is_some_and(|w| w.contains("at run time")) {
+        parts.push("condition");
+    }
+    let runtime_placeholder = s
+        .action
+        .match_indices('⟨')
+        .any(|(i, _)| !s.action[i..].starts_with("⟨params."));
+    if s.action.contains("at run time") || runtime_placeholder {
+        parts.push("arguments");
+    }
+    parts
+}
+
+/// The summary line of a Markdown preview: steps and stages, destructive steps, locks, and
+/// what only the run decides.
+fn md_summary(p: &Preview) -> String {
+    let steps: Vec<&StepPreview> = p.stages.iter().flatten().collect();
+    let names = |v: Vec<&str>| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let destructive = names(
+        steps
+            .iter()
+            .filter(|s| s.destructive)
+            .map(|s| s.id.as_str())
+            .collect(),
+    );
+    let locks = if p.locks.is_empty() {
+        "none".to_string()
+    } else {
+        p.locks
+            .iter()
+            .map(|l| md_code(l))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let runtime: Vec<String> = steps
+        .iter()
+        .filter_map(|s| {
+            let parts = decided_at_run_time(s);
+            (!parts.is_empty()).then(|| format!("`{}` ({})", s.id, parts.join(", ")))
+        })
+        .collect();
+    let runtime = if runtime.is_empty() {
+        "nothing".to_string()
+    } else {
+        runtime.join(", ")
+    };
+    format!(
+        "**Summary:** {} step(s) in {} stage(s). Destructive: {destructive}. Locks: {locks}. \
+         Decided at run time: {runtime}.",
+        steps.len(),
+        p.stages.len()
+    )
+}
+
 pub fn markdown(p: &Preview) -> String {
     let mut o = String::new();
     let version = p
@@ -538,6 +613,15 @@ pub fn markdown(p: &Preview) -> String {
             .unwrap_or_default();
         let _ = writeln!(o, "\nSystem: {s}{applies}");
     }
+    if let Some(d) = p
+        .description
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+    {
+        let _ = writeln!(o, "\n{}", one_paragraph(d));
+    }
+    let _ = writeln!(o, "\n{}", md_summary(p));
     if !p.params.is_empty() {
         let _ = writeln!(o, "\n| param | value | from |\n|---|---|---|");
         for l in &p.params {
@@ -557,20 +641,9 @@ pub fn markdown(p: &Preview) -> String {
             not_given_note(&p.not_given, |n| format!("`⟨params.{n}⟩`"))
         );
     }
-    if !p.locks.is_empty() {
-        let _ = writeln!(
-            o,
-            "\nLocks: {}",
-            p.locks
-                .iter()
-                .map(|l| md_code(l))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
     let _ = writeln!(
         o,
-        "\n| stage | step | type | action | notes |\n|---|---|---|---|---|"
+        "\n| stage | step | description | type | action | notes |\n|---|---|---|---|---|---|"
     );
     for (n, stage) in p.stages.iter().enumerate() {
         for s in stage {
@@ -593,20 +666,39 @@ pub fn markdown(p: &Preview) -> String {
             }
             let _ = writeln!(
                 o,
-                "| {} | `{}` | {} | {} | {} |",
+                "| {} | `{}` | {} | {} | {} | {} |",
                 n + 1,
                 s.id,
+                s.description
+                    .as_deref()
+                    .map(|d| md_cell(&one_paragraph(d.trim())))
+                    .unwrap_or_default(),
                 s.step_type,
                 md_code(&s.action),
                 notes.join("<br>")
             );
         }
     }
-    let _ = writeln!(
-        o,
-        "\n**Rollback map**\n\n| if this fails | undo | cleanup |\n|---|---|---|"
-    );
-    for r in &p.rollback_map {
+    // Only the steps whose failure rolls something back: a row with nothing in it says
+    // nothing a reader needs.
+    let rows: Vec<&RollbackEntry> = p
+        .rollback_map
+        .iter()
+        .filter(|r| !r.undo.is_empty() || !r.cleanup.is_empty())
+        .collect();
+    if rows.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n**Rollback map**: a failure at any step has nothing to undo or clean up."
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "\n**Rollback map** (a step not listed has nothing to undo or clean up)\n\n\
+             | if this fails | undo | cleanup |\n|---|---|---|"
+        );
+    }
+    for r in rows {
         let _ = writeln!(
             o,
             "| `{}` | {} | {} |",

@@ -180,7 +180,7 @@ pub struct RunBuilder {
 
 impl RunBuilder {
     /// A new run of `plan`, with no journal, local file locks under
-    /// [`crate::journal::DEFAULT_LOCK_DIR`], no prompter (destructive steps need
+    /// [`crate::journal::default_lock_dir`], no prompter (destructive steps need
     /// [`RunBuilder::force`]) and no signal handling.
     pub fn new(plan: Arc<CompiledPlan>) -> Self {
         RunBuilder {
@@ -189,7 +189,7 @@ impl RunBuilder {
             started: crate::exec::events::now(),
             journal: JournalTarget::None,
             locks: Arc::new(FileLocks::new(crate::journal::absolute(
-                std::path::Path::new(crate::journal::DEFAULT_LOCK_DIR),
+                &crate::journal::default_lock_dir(),
             ))),
             lock_options: AcquireOptions::default(),
             answers: Answers::default(),

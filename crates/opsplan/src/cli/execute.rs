@@ -2,7 +2,7 @@
 //! mapping of its typed results to messages and exit codes.
 
 use super::ExecOptions;
-use crate::console::Console;
+use crate::console::{Console, LogFormat};
 use crate::prompt::TerminalPrompter;
 use opsplan_plan::compile::CompiledPlan;
 use opsplan_run::exit;
@@ -67,6 +67,13 @@ pub(super) fn configure(
     exec: &ExecOptions,
     durable: &DurableOptions,
 ) -> RunBuilder {
+    if super::level() == super::Level::Verbose {
+        errln!(
+            "journal folder: {}\nlock folder: {}",
+            opsplan_run::journal::absolute(&durable.journal_dir).display(),
+            opsplan_run::journal::absolute(&durable.lock_dir).display()
+        );
+    }
     builder
         .answers(exec.answers)
         .prompter(Arc::new(TerminalPrompter::default()))
@@ -104,9 +111,16 @@ pub(super) fn execute(
     };
     let console = Arc::new(Console::new(
         exec.log_format,
-        std::io::stderr().is_terminal(),
+        std::io::stderr().is_terminal() && super::level() != super::Level::Quiet,
     ));
-    let mut builder = builder.sink(console.clone());
+    // Quiet: no progress lines, only the summary (the result) and errors. Machine formats
+    // are kept whole.
+    let progress = exec.log_format != LogFormat::Text || super::level() != super::Level::Quiet;
+    let mut builder = if progress {
+        builder.sink(console.clone())
+    } else {
+        builder
+    };
     if let Some(o) = observer {
         builder = builder.sink(o);
     }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 /// `opsplan new`: a file to start from, that validates as written.
 #[derive(Args)]
+#[command(after_help = super::examples::NEW)]
 pub(super) struct NewCli {
     #[command(subcommand)]
     what: NewWhat,
@@ -19,14 +20,18 @@ pub(super) struct NewCli {
 enum NewWhat {
     /// Write a starter plan: metadata, params (a secret from `env:`), a confirmed
     /// destructive step, a resource released on every path, the `$schema` line.
+    #[command(after_help = super::examples::NEW_PLAN)]
     Plan {
+        /// The plan file to write.
         file: PathBuf,
         #[command(flatten)]
         options: NewArgs,
     },
     /// Write an ops repository like opsplan's examples/ops-repo/: a starter plan and two
     /// environments' params, CI, pre-commit, a systemd timer and a Kubernetes CronJob.
+    #[command(after_help = super::examples::NEW_OPS_REPO)]
     OpsRepo {
+        /// The folder to write the repository into.
         dir: PathBuf,
         #[command(flatten)]
         options: NewArgs,

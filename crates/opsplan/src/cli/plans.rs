@@ -15,22 +15,38 @@ use std::sync::Arc;
 
 /// `opsplan plans`: the plans this binary ships.
 #[derive(Args)]
+#[command(after_help = super::examples::PLANS)]
 pub(super) struct PlansCli {
     #[command(subcommand)]
     action: Option<PlansAction>,
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    /// text (a table) or json.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     format: OutputFormat,
 }
 
 #[derive(Subcommand)]
 enum PlansAction {
     /// Print a shipped plan or fragment as shipped.
-    Show { name: String },
+    #[command(after_help = super::examples::PLANS_SHOW)]
+    Show {
+        /// The shipped plan's name (`cosmos7/backup`).
+        name: String,
+    },
     /// Write an editable copy of a shipped plan into DIR (DIR/<file>, and <file>.origin, the
     /// base `plans diff` compares with); the copy's first line records its origin.
-    Export { name: String, dir: PathBuf },
+    #[command(after_help = super::examples::PLANS_EXPORT)]
+    Export {
+        /// The shipped plan's name (`cosmos7/backup`).
+        name: String,
+        /// The folder the copy is written into (made when missing).
+        dir: PathBuf,
+    },
     /// What changed in the shipped plan since FILE was exported, and what changed in FILE.
-    Diff { file: PathBuf },
+    #[command(after_help = super::examples::PLANS_DIFF)]
+    Diff {
+        /// A copy written by `opsplan plans export`.
+        file: PathBuf,
+    },
 }
 
 pub(super) fn cmd(p: PlansCli) -> i32 {
@@ -138,11 +154,20 @@ fn short(hash: &str) -> &str {
 
 /// Prints an error that has no place in a file (code, message, help); exit 2.
 pub(super) fn fail(d: &Diagnostic) -> i32 {
-    errln!("error[{}]: {}", d.code.as_str(), d.message);
+    print_placeless(d);
+    exit::INVALID
+}
+
+/// `error[CODE]: message` and its help, for an error that has no place in a file.
+pub(super) fn print_placeless(d: &Diagnostic) {
+    let severity = match d.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    errln!("{severity}[{}]: {}", d.code.as_str(), d.message);
     if let Some(h) = &d.help {
         errln!("  help: {h}");
     }
-    exit::INVALID
 }
 
 /// The first sentence of a description, on one line.
@@ -178,10 +203,10 @@ fn list(json: bool) -> i32 {
         );
         return exit::OK;
     }
-    let rows: Vec<[String; 6]> = entries
+    let rows = entries
         .iter()
         .map(|e| {
-            [
+            vec![
                 e.name.clone(),
                 e.kind.to_lowercase(),
                 e.system.clone().unwrap_or_default(),
@@ -191,35 +216,22 @@ fn list(json: bool) -> i32 {
             ]
         })
         .collect();
-    let head = [
-        "NAME",
-        "KIND",
-        "SYSTEM",
-        "VERSION",
-        "APPLIES TO",
-        "DESCRIPTION",
-    ];
-    let mut width = head.map(str::len);
-    for r in &rows {
-        for (w, c) in width.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: [&str; 6]| {
-        let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i == 5 {
-                s.push_str(c);
-            } else {
-                s.push_str(&format!("{c:<w$}  ", w = width[i]));
-            }
-        }
-        s.trim_end().to_string()
-    };
-    outln!("{}", line(head));
-    for r in &rows {
-        outln!("{}", line(r.each_ref().map(String::as_str)));
-    }
+    out!(
+        "{}",
+        crate::tables::table(
+            crate::tables::Stream::Stdout,
+            &[
+                "NAME",
+                "KIND",
+                "SYSTEM",
+                "VERSION",
+                "APPLIES TO",
+                "DESCRIPTION",
+            ],
+            &[],
+            rows
+        )
+    );
     exit::OK
 }
 
@@ -292,13 +304,14 @@ pub(super) fn cmd_validate_params(
             .unwrap_or_default()
         );
     } else {
+        let quiet = super::level() == super::Level::Quiet;
         print_diagnostics(&diags, &sources);
-        if diags.is_empty() {
+        if diags.is_empty() && !quiet {
             errln!("{}: ok", plan.display());
         }
         for (f, ds) in &per_file {
             print_diagnostics(ds, &sources);
-            if ds.is_empty() {
+            if ds.is_empty() && !quiet {
                 errln!("{}: ok", f.display());
             }
         }

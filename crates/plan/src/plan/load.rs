@@ -400,14 +400,14 @@ fn read_doc(
             return None;
         }
         Err(e) => {
-            let mut d = Diagnostic::new(
-                if used_at.is_some() {
-                    Code::FragmentLoad
-                } else {
-                    Code::Io
-                },
-                format!("cannot read {}: {e}", path.display()),
-            );
+            let mut d = if used_at.is_some() {
+                Diagnostic::new(
+                    Code::FragmentLoad,
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            } else {
+                crate::library::unreadable(path, &e)
+            };
             if let Some(span) = used_at {
                 let base = path
                     .parent()
@@ -415,8 +415,6 @@ fn read_doc(
                 d = d.label(span, "used here").help(format!(
                     "a `uses:` path is relative to the file that contains it ({base}/)"
                 ));
-            } else {
-                d = d.help("check the path; folders are searched for *.yaml and *.yml");
             }
             diags.push(d);
             return None;

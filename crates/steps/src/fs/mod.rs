@@ -641,29 +641,22 @@ pub(crate) fn describe_filters(include: &[String], exclude: &[String]) -> String
 /// A UTC RFC 3339 time with nanoseconds from Unix seconds, for any time (humantime
 /// panics before 1970, and file mtimes can be anything).
 pub(crate) fn rfc3339(secs: i64, nanos: u32) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let frac = if nanos == 0 {
-        String::new()
+    // Out of jiff's range (years beyond ±9999) only by a corrupt mtime: shown at the bound.
+    let bound = if secs < 0 {
+        jiff::Timestamp::MIN
     } else {
-        format!(".{nanos:09}")
+        jiff::Timestamp::MAX
     };
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}{frac}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let t = i32::try_from(nanos)
+        .ok()
+        .and_then(|n| jiff::Timestamp::new(secs, n).ok())
+        .unwrap_or(bound);
+    let format = if nanos == 0 {
+        "%Y-%m-%dT%H:%M:%SZ"
+    } else {
+        "%Y-%m-%dT%H:%M:%S.%NZ"
+    };
+    t.strftime(format).to_string()
 }
 
 /// The current time as RFC 3339.

@@ -244,36 +244,15 @@ pub fn parse_name(name: &str) -> Option<(i64, &str)> {
     if name.as_bytes().get(16) != Some(&b'-') || !valid_run_id(run_id) {
         return None;
     }
-    let b = stamp.as_bytes();
-    if b[8] != b'T' || b[15] != b'Z' {
+    if !stamp
+        .bytes()
+        .all(|c| c.is_ascii_digit() || c == b'T' || c == b'Z')
+    {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let s = stamp.get(r)?;
-        s.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| s.parse().ok())?
-    };
-    let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
-    let (h, mi, s) = (num(9..11)?, num(11..13)?, num(13..15)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    Some((
-        days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s,
-        run_id,
-    ))
-}
-
-/// Howard Hinnant's days_from_civil.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let time = jiff::civil::DateTime::strptime("%Y%m%dT%H%M%SZ", stamp).ok()?;
+    let secs = jiff::tz::TimeZone::UTC.to_timestamp(time).ok()?.as_second();
+    Some((secs, run_id))
 }
 
 pub(crate) fn now_secs() -> i64 {
@@ -478,51 +457,6 @@ pub fn list(dir: &Path) -> Result<Listing, GenerationError> {
     Ok(listing)
 }
 
-/// `latest` first, one generation a line: name, state, age, reason.
-pub fn listing_text(listing: &Listing, now: i64) -> String {
-    let mut out = format!("generations in {}:\n", listing.dir.display());
-    if listing.generations.is_empty() {
-        out.push_str("  (none)\n");
-    }
-    let width = listing
-        .generations
-        .iter()
-        .map(|g| g.name.len())
-        .max()
-        .unwrap_or(0);
-    for g in listing.generations.iter().rev() {
-        out.push_str(&format!(
-            "  {} {:width$}  {:21}  {:>8} old{}\n",
-            if g.latest { "*" } else { " " },
-            g.name,
-            g.state.words(),
-            age_text(now - g.time),
-            g.reason
-                .as_ref()
-                .map(|r| format!("  ({r})"))
-                .unwrap_or_default(),
-        ));
-    }
-    match (&listing.latest, &listing.latest_problem) {
-        (Some(l), _) => out.push_str(&format!("* = {LATEST} ({l})\n")),
-        (None, Some(p)) => out.push_str(&format!("{LATEST}: {p}\n")),
-        (None, None) => out.push_str(&format!("{LATEST}: not set (nothing committed yet)\n")),
-    }
-    if !listing.other.is_empty() {
-        out.push_str(&format!(
-            "not generations (left alone): {}\n",
-            listing.other.join(", ")
-        ));
-    }
-    if !listing.leftovers.is_empty() {
-        out.push_str(&format!(
-            "leftovers of an interrupted begin or prune (removed by the next prune): {}\n",
-            listing.leftovers.join(", ")
-        ));
-    }
-    out
-}
-
 /// The listing as JSON: `dir`, `latest`, `generations` (newest first, each with `name`,
 /// `state` (`verified`, `incomplete`, `verify-failed`), `state_text`, `started`,
 /// `age_seconds`, `run_id`, `latest`, `reason`), `other`, `leftovers`.
@@ -586,6 +520,8 @@ mod tests {
         assert_eq!(parse_name("buckets"), None);
         assert_eq!(parse_name("20231114T221320Z-"), None);
         assert_eq!(parse_name("20231314T221320Z-x"), None);
+        // No 31 February (the hand-written calendar rolled it into March).
+        assert_eq!(parse_name("20230231T221320Z-x"), None);
         assert_eq!(parse_name("20231114T221320Z-a/b"), None);
     }
 
