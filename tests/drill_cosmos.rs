@@ -534,8 +534,9 @@ fn manifest_totals(dir: &Path) -> (u64, u64) {
 /// The status of `step` in the run's summary table (`ok`, `FAILED`, `skipped`, …); a step
 /// that ran in the cleanup or undo phase is listed as `cleanup <step>` / `undo <step>`.
 fn step_status(out: &Ran, step: &str) -> String {
-    let all = out.all();
-    let table: Vec<&str> = all
+    // The summary table is the run's result, on stdout; progress lines are on stderr.
+    let table: Vec<&str> = out
+        .stdout
         .lines()
         .rev()
         .take_while(|l| !l.starts_with("step "))

@@ -91,13 +91,14 @@ fn quiet_prints_the_summary_without_progress_and_verbose_names_the_folders() {
         "{}",
         quiet.stderr
     );
+    // The summary is the result, on stdout.
     assert!(
-        quiet.stderr.contains("run succeeded in"),
+        quiet.stdout.contains("run succeeded in"),
         "{}",
-        quiet.stderr
+        quiet.stdout
     );
     assert!(
-        quiet.stderr.contains("first-step"),
+        quiet.stdout.contains("first-step"),
         "the summary names every step"
     );
 
@@ -121,7 +122,7 @@ fn the_run_summary_and_the_runs_list_are_tables_with_dates_for_people() {
     let ran = run("outputs.yaml", dir.path(), &["-q"]);
     ran.ok();
     let summary: Vec<&str> = ran
-        .stderr
+        .stdout
         .lines()
         .skip_while(|l| !l.starts_with("step "))
         .collect();
@@ -131,7 +132,7 @@ fn the_run_summary_and_the_runs_list_are_tables_with_dates_for_people() {
         summary.first().copied(),
         Some("step              status  attempts  time  note"),
         "{}",
-        ran.stderr
+        ran.stdout
     );
     // Rows in the order the steps finished (parallel ones in either order).
     let mut ids = Vec::new();
@@ -161,7 +162,7 @@ fn the_run_summary_and_the_runs_list_are_tables_with_dates_for_people() {
     assert!(
         summary[8].starts_with("run succeeded in "),
         "{}",
-        ran.stderr
+        ran.stdout
     );
 
     let runs = |args: &[&str]| {
@@ -259,20 +260,21 @@ fn failed_rollback_names_what_is_still_held_and_its_lock_says_the_run_finished()
     let r = run("rollback-failed.yaml", dir.path(), &[]);
     assert_eq!(r.code, 3, "{}", r.all());
     assert!(!dir.path().join("held").exists(), "{}", r.all());
+    // The summary is the run's result, on stdout.
     assert!(
-        r.stderr.contains(
+        r.stdout.contains(
             "run FAILED and the ROLLBACK FAILED: check the steps marked FAILED above; \
              every resource was released"
         ),
         "{}",
-        r.stderr
+        r.stdout
     );
-    assert!(!r.stderr.contains("may still be held"), "{}", r.stderr);
+    assert!(!r.all().contains("may still be held"), "{}", r.all());
     let note = r
-        .stderr
+        .stdout
         .lines()
         .find(|l| l.starts_with("boom "))
-        .unwrap_or_else(|| panic!("no summary row of boom:\n{}", r.stderr));
+        .unwrap_or_else(|| panic!("no summary row of boom:\n{}", r.stdout));
     assert!(
         note.ends_with("stderr: … cp: /backup: No space left on device"),
         "{note}"
@@ -329,10 +331,10 @@ fn failed_rollback_names_what_is_still_held_and_its_lock_says_the_run_finished()
     );
     assert_eq!(r.code, 3, "{}", r.all());
     assert!(
-        r.stderr
+        r.stdout
             .contains("check the steps marked FAILED above; still held: `held`"),
         "{}",
-        r.stderr
+        r.stdout
     );
 }
 

@@ -354,10 +354,12 @@ fn context_for(
                 );
                 Value::from(m)
             }
-            // A step that set no outputs (skipped by `when`, failed without outputs, or not
-            // run): every output is undefined, so `steps.x.outputs.y is defined` is false
-            // and `| default(…)` applies, instead of `steps.x` itself being undefined.
-            None => template::json_to_value(&serde_json::json!({ "outputs": {} })),
+            // A step that has not run, or failed without outputs, has no entry: plans test
+            // `steps['x'] is defined` to learn whether x ran (dop-restore-postgres decides
+            // from it whether a cleanup may scale up on a dropped database). A skipped step
+            // has an empty `outputs` (the executor records `{}`), so `steps.x.outputs.y is
+            // defined` is false and `| default(…)` applies.
+            None => continue,
         };
         // Ids are reachable as written, with `_` for `-`, and unqualified inside a fragment.
         let mut names = vec![s.id.clone()];

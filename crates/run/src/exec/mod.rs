@@ -230,6 +230,11 @@ impl Executor {
             vec![State::NotRun; n]
         };
         let mut outputs = prior.outputs.clone();
+        for (i, state) in states.iter().enumerate() {
+            if *state == State::Done(StepStatus::Skipped) {
+                outputs.entry(i).or_insert_with(|| serde_json::json!({}));
+            }
+        }
         let mut completion_order = prior.completion_order.clone();
         let mut records = Vec::new();
         // Durable with the first record that must be (nothing has happened yet).
@@ -287,6 +292,8 @@ impl Executor {
                         Prepared::Skip => {
                             states[i] = State::Done(StepStatus::Skipped);
                             ready.done(i);
+                            // A skipped step's outputs are empty: each one is undefined.
+                            outputs.insert(i, serde_json::json!({}));
                             // Nothing happened: if the record is lost, resume evaluates
                             // `when` again.
                             let event = self.finish_record(
