@@ -191,12 +191,16 @@ _opsplan() {
 
     case "${cmd}" in
         opsplan)
-            opts="-q -v -h -V --quiet --verbose --help --version validate preview graph run drill resume runs plans generations new schema types completions man reference help"
+            opts="-q -v -h -V --color --quiet --verbose --help --version validate preview graph run drill resume runs plans generations new schema types completions man reference help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -205,7 +209,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__completions)
-            opts="-q -v -h --dir --check --quiet --verbose --help bash elvish fish powershell zsh"
+            opts="-q -v -h --dir --check --color --quiet --verbose --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -213,6 +217,10 @@ _opsplan() {
             case "${prev}" in
                 --dir)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -223,7 +231,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__drill)
-            opts="-j -y -f -q -v -h --backup-params --set-backup --restore-params --set-restore --target-param --compare --check --check-params --set-check --backup-folder --manifest-file --report --max-parallel --yes --force --grace --log-format --journal-dir --lock-dir --break-lock --wait-lock --quiet --verbose --help"
+            opts="-j -y -f -q -v -h --backup-params --set-backup --restore-params --set-restore --target-param --compare --check --check-params --set-check --backup-folder --manifest-file --report --max-parallel --yes --force --grace --log-format --journal-dir --lock-dir --break-lock --wait-lock --color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -305,6 +313,10 @@ _opsplan() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -313,7 +325,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__generations)
-            opts="-o -q -v -h --format --quiet --verbose --help"
+            opts="-o -q -v -h --format --color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -327,6 +339,10 @@ _opsplan() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -335,7 +351,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__graph)
-            opts="-s -p -o -q -v -h --set --params --format --quiet --verbose --help"
+            opts="-s -p -o -q -v -h --set --params --format --color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -363,6 +379,10 @@ _opsplan() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "dot mermaid" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -695,7 +715,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__man)
-            opts="-q -v -h --dir --check --quiet --verbose --help"
+            opts="-q -v -h --dir --check --color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -703,6 +723,10 @@ _opsplan() {
             case "${prev}" in
                 --dir)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -713,12 +737,16 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__new)
-            opts="-q -v -h --quiet --verbose --help plan ops-repo help"
+            opts="-q -v -h --color --quiet --verbose --help plan ops-repo help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -783,7 +811,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__new__subcmd__ops__subcmd__repo)
-            opts="-q -v -h --name --system --force --quiet --verbose --help"
+            opts="-q -v -h --name --system --force --color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -795,6 +823,10 @@ _opsplan() {
                     ;;
                 --system)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -805,7 +837,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__new__subcmd__plan)
-            opts="-q -v -h --name --system --force --quiet --verbose --help"
+            opts="-q -v -h --name --system --force --color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -819,6 +851,10 @@ _opsplan() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -827,7 +863,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__plans)
-            opts="-o -q -v -h --format --quiet --verbose --help show export diff help"
+            opts="-o -q -v -h --format --color --quiet --verbose --help show export diff help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -841,6 +877,10 @@ _opsplan() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -849,7 +889,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__plans__subcmd__diff)
-            opts="-o -q -v -h --format --quiet --verbose --help"
+            opts="-o -q -v -h --format --color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -861,6 +901,10 @@ _opsplan() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -871,7 +915,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__plans__subcmd__export)
-            opts="-o -q -v -h --format --quiet --verbose --help"
+            opts="-o -q -v -h --format --color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -883,6 +927,10 @@ _opsplan() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -963,7 +1011,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__plans__subcmd__show)
-            opts="-o -q -v -h --format --quiet --verbose --help"
+            opts="-o -q -v -h --format --color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -977,6 +1025,10 @@ _opsplan() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -985,7 +1037,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__preview)
-            opts="-s -p -o -q -v -h --set --params --fail-at --format --quiet --verbose --help"
+            opts="-s -p -o -q -v -h --set --params --fail-at --format --color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1019,6 +1071,10 @@ _opsplan() {
                     COMPREPLY=($(compgen -W "text json markdown" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1027,12 +1083,16 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__reference)
-            opts="-q -v -h --check --quiet --verbose --help"
+            opts="-q -v -h --check --color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1041,7 +1101,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__resume)
-            opts="-s -j -y -f -q -v -h --rollback --allow-changed-plan --rerun --set --max-parallel --yes --force --grace --log-format --journal-dir --lock-dir --break-lock --wait-lock --quiet --verbose --help"
+            opts="-s -j -y -f -q -v -h --rollback --allow-changed-plan --rerun --set --max-parallel --yes --force --grace --log-format --journal-dir --lock-dir --break-lock --wait-lock --color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1087,6 +1147,10 @@ _opsplan() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1095,7 +1159,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__run)
-            opts="-s -p -j -y -f -q -v -h --set --params --max-parallel --yes --force --grace --log-format --journal-dir --lock-dir --break-lock --wait-lock --no-journal --quiet --verbose --help"
+            opts="-s -p -j -y -f -q -v -h --set --params --max-parallel --yes --force --grace --log-format --journal-dir --lock-dir --break-lock --wait-lock --no-journal --color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1145,6 +1209,10 @@ _opsplan() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1153,7 +1221,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__runs)
-            opts="-o -q -v -h --journal-dir --format --quiet --verbose --help show help"
+            opts="-o -q -v -h --journal-dir --format --color --quiet --verbose --help show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1169,6 +1237,10 @@ _opsplan() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1221,7 +1293,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__runs__subcmd__show)
-            opts="-o -q -v -h --journal-dir --format --quiet --verbose --help"
+            opts="-o -q -v -h --journal-dir --format --color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1239,6 +1311,10 @@ _opsplan() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1247,7 +1323,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__schema)
-            opts="-q -v -h --check --quiet --verbose --help"
+            opts="-q -v -h --check --color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1255,6 +1331,10 @@ _opsplan() {
             case "${prev}" in
                 --check)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1265,12 +1345,16 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__types)
-            opts="-q -v -h --quiet --verbose --help"
+            opts="-q -v -h --color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1279,7 +1363,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__validate)
-            opts="-W -o -q -v -h --params --deny-warnings --format --quiet --verbose --help"
+            opts="-W -o -q -v -h --params --deny-warnings --format --color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1295,6 +1379,10 @@ _opsplan() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "text json sarif github" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
                 *)
