@@ -315,11 +315,17 @@ fn a_generation_that_changed_after_its_manifest_is_marked_verify_failed_and_neve
 /// Renames a generation so that its name says it began `days` ago (the age prune reads).
 fn age_generation(dir: &Path, name: &str, days: i64) -> String {
     let (_, run_id) = opsplan_steps::generation::parse_name(name).unwrap();
+    let run_id = run_id.to_string();
+    renamed(dir, name, -days * 86_400, &run_id)
+}
+
+/// Renames generation `name` to one that began `secs` from now under `run_id`.
+fn renamed(dir: &Path, name: &str, secs: i64, run_id: &str) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let new = opsplan_steps::generation::format_name(now - days * 86_400, run_id);
+    let new = opsplan_steps::generation::format_name(now + secs, run_id);
     fs::rename(dir.join(name), dir.join(&new)).unwrap();
     new
 }
@@ -377,12 +383,7 @@ fn retention_keeps_the_newest_and_the_young_and_deletes_the_rest() {
 
 /// Moves a generation's name to `secs` from now and its run id to `run_id`, and `latest` with it.
 fn rename_generation(dir: &Path, name: &str, secs: i64, run_id: &str) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let new = opsplan_steps::generation::format_name(now + secs, run_id);
-    fs::rename(dir.join(name), dir.join(&new)).unwrap();
+    let new = renamed(dir, name, secs, run_id);
     fs::remove_file(dir.join("latest")).unwrap();
     std::os::unix::fs::symlink(&new, dir.join("latest")).unwrap();
     new
