@@ -420,6 +420,7 @@ impl Console {
                 attempts,
                 duration_ms,
                 error,
+                refused,
                 ..
             } => {
                 let name = format!("{}{step}", phase_prefix(*phase));
@@ -452,8 +453,13 @@ impl Console {
                         format!("{} {name} ({d})", style("cancelled").for_stderr().yellow())
                     }
                     StepStatus::Failed => format!(
-                        "{} {name} ({d}{tries}): {}",
+                        "{} {name} ({d}{tries}){}: {}",
                         style("FAILED").for_stderr().red().bold(),
+                        if *refused {
+                            ", refused: nothing acquired"
+                        } else {
+                            ""
+                        },
                         error.clone().unwrap_or_default()
                     ),
                 };
@@ -463,6 +469,7 @@ impl Console {
                 reason,
                 undo,
                 cleanup,
+                not_released,
             } => {
                 self.line(&format!(
                     "{} ({}): undo [{}], cleanup [{}]",
@@ -471,6 +478,9 @@ impl Console {
                     undo.join(", "),
                     cleanup.join(", ")
                 ));
+                for r in not_released {
+                    self.line(&format!("{r} not released: its acquire was refused"));
+                }
             }
             RunEvent::Signal { signal, action } => self.line(&format!("{signal}: {action}")),
             RunEvent::RunFinished { .. } => {}
@@ -553,6 +563,7 @@ pub(crate) fn summary(report: &RunReport) -> String {
         attempts,
         duration,
         error,
+        refused,
     } in &report.records
     {
         let status = match status {
@@ -562,11 +573,17 @@ pub(crate) fn summary(report: &RunReport) -> String {
             StepStatus::Cancelled => "cancelled",
         };
         let name = format!("{}{id}", phase_prefix(*phase));
-        let note = error.as_deref().map(note_of).unwrap_or_default();
+        let mut note = error.as_deref().map(note_of).unwrap_or_default();
+        if *refused {
+            note = format!("refused, nothing acquired: {note}");
+        }
         o.push_str(&format!(
             "{name:w$}  {status:9}  {attempts:>8}  {:>8}  {note}\n",
             fmt_duration(*duration)
         ));
+    }
+    for r in &report.not_released {
+        o.push_str(&format!("{r} not released: its acquire was refused\n"));
     }
     let verdict = match report.status {
         RunStatus::Succeeded => "succeeded".to_string(),
