@@ -265,3 +265,76 @@ fn preview_of_run_status_is_decided_at_run_time() {
         "work"
     ]));
 }
+
+const REFUSABLE: &str = "tests/fixtures/plans/refused-checkpoint.yaml";
+
+/// A step with `refused_when` shows both rollback paths: a refusal releases nothing, any
+/// other failure releases the checkpoint.
+#[test]
+fn preview_of_a_refusable_acquire_shows_both_paths() {
+    insta::assert_snapshot!(opsplan(&["preview", REFUSABLE]));
+}
+
+#[test]
+fn preview_fail_at_refused_text() {
+    insta::assert_snapshot!(opsplan(&[
+        "preview",
+        REFUSABLE,
+        "--fail-at",
+        "checkpoint-create:refused"
+    ]));
+}
+
+#[test]
+fn fail_at_refused_releases_nothing_and_fail_at_otherwise_releases() {
+    let refused = json(&[
+        "preview",
+        REFUSABLE,
+        "--fail-at",
+        "checkpoint-create:refused",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(refused["fail_at"]["refused"], true);
+    assert_eq!(refused["fail_at"]["cleanup"], serde_json::json!(["notify"]));
+    assert_eq!(
+        refused["fail_at"]["not_released"],
+        serde_json::json!(["checkpoint"])
+    );
+    let entry = &refused["rollback_map"][0];
+    assert_eq!(entry["step"], "checkpoint-create");
+    assert_eq!(
+        entry["if_refused"]["cleanup"],
+        refused["fail_at"]["cleanup"]
+    );
+    let otherwise = json(&[
+        "preview",
+        REFUSABLE,
+        "--fail-at",
+        "checkpoint-create",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        otherwise["fail_at"]["cleanup"],
+        serde_json::json!(["checkpoint-release", "notify"])
+    );
+    assert!(otherwise["fail_at"].get("not_released").is_none());
+    assert_eq!(entry["cleanup"], otherwise["fail_at"]["cleanup"]);
+}
+
+#[test]
+fn fail_at_refused_on_a_step_without_refused_when_is_an_error() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new(env!("CARGO_BIN_EXE_opsplan"))
+        .args(["preview", REFUSABLE, "--fail-at", "copy:refused"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("step `copy` has no `refused_when`"),
+        "{stderr}"
+    );
+}
