@@ -127,15 +127,20 @@ fn fail_at_agrees_with_the_rollback_map() {
 
 #[test]
 fn fail_at_unknown_step_suggests_the_closest() {
+    let stderr = refused_usage(&["preview", PLAN, "--fail-at", "checksun"]);
+    assert!(stderr.contains("did you mean `checksum`?"), "{stderr}");
+}
+
+/// Runs the binary from the repository root; returns stderr, asserting exit 2 (usage).
+fn refused_usage(args: &[&str]) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = Command::new(env!("CARGO_BIN_EXE_opsplan"))
-        .args(["preview", PLAN, "--fail-at", "checksun"])
+        .args(args)
         .current_dir(&root)
         .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("did you mean `checksum`?"), "{stderr}");
+        .expect("run opsplan");
+    assert_eq!(out.status.code(), Some(2), "opsplan {args:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 mod rollback_map_property {
@@ -325,14 +330,7 @@ fn fail_at_refused_releases_nothing_and_fail_at_otherwise_releases() {
 
 #[test]
 fn fail_at_refused_on_a_step_without_refused_when_is_an_error() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = Command::new(env!("CARGO_BIN_EXE_opsplan"))
-        .args(["preview", REFUSABLE, "--fail-at", "copy:refused"])
-        .current_dir(&root)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused_usage(&["preview", REFUSABLE, "--fail-at", "copy:refused"]);
     assert!(
         stderr.contains("step `copy` has no `refused_when`"),
         "{stderr}"
