@@ -32,6 +32,8 @@ mod journal_syncs;
 mod library_resume;
 #[path = "live.rs"]
 mod live;
+#[path = "refusal.rs"]
+mod refusal;
 #[path = "run.rs"]
 mod run;
 #[path = "secrets.rs"]

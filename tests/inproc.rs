@@ -6,7 +6,7 @@
 
 use opsplan_plan::params::ParamInputs;
 use opsplan_plan::pipeline;
-use opsplan_plan::step::{Action, Outputs, Registry, StepContext, StepError, StepType};
+use opsplan_plan::step::{Action, Answer, Outputs, Registry, StepContext, StepError, StepType};
 use opsplan_run::exec::events::{EventSink, Phase, RunEvent, StepStatus};
 use opsplan_run::journal::{resume as decide, state, store};
 use opsplan_run::lock::file::FileLocks;
@@ -30,6 +30,9 @@ struct MockSpec {
     fail: bool,
     #[serde(default)]
     sleep_ms: u64,
+    /// Fail with an answer (exit code 1, this output), as a tool that refuses would.
+    #[serde(default)]
+    answer: Option<String>,
 }
 
 impl StepType for Mock {
@@ -52,6 +55,15 @@ impl StepType for Mock {
             .map_err(|e| StepError::fatal(e.to_string()))?;
         std::io::Write::write_all(&mut log, format!("{}\n", spec.name).as_bytes())
             .map_err(|e| StepError::fatal(e.to_string()))?;
+        if let Some(output) = spec.answer {
+            return Err(
+                StepError::fatal(format!("{} answered: {output}", spec.name)).with_answer(Answer {
+                    exit_code: Some(1),
+                    status: None,
+                    output,
+                }),
+            );
+        }
         if spec.fail {
             return Err(StepError::fatal(format!("{} failed as told", spec.name)));
         }
@@ -92,6 +104,21 @@ fn log_lines(log: &Path) -> Vec<String> {
         .lines()
         .map(str::to_string)
         .collect()
+}
+
+/// Runs `plan` with a journal and file locks under `dir`; the outcome and the journal read back.
+async fn run_journaled(
+    dir: &Path,
+    plan: &Arc<opsplan_plan::compile::CompiledPlan>,
+) -> (opsplan_run::RunOutcome, store::Journal) {
+    let outcome = RunBuilder::new(plan.clone())
+        .journal(JournalTarget::New(dir.join("runs")))
+        .locks(Arc::new(FileLocks::new(dir.join("locks"))))
+        .run()
+        .await
+        .unwrap();
+    let journal = store::open(outcome.journal.as_deref().unwrap()).unwrap();
+    (outcome, journal)
 }
 
 #[derive(Default)]
@@ -235,13 +262,7 @@ async fn resume_planning_reruns_a_step_left_in_doubt_and_keeps_finished_ones() {
     ]
     .concat();
     let plan = compile(dir.path(), "[]", &body);
-    let outcome = RunBuilder::new(plan.clone())
-        .journal(JournalTarget::New(dir.path().join("runs")))
-        .locks(Arc::new(FileLocks::new(dir.path().join("locks"))))
-        .run()
-        .await
-        .unwrap();
-    let journal = store::open(outcome.journal.as_deref().unwrap()).unwrap();
+    let (_, journal) = run_journaled(dir.path(), &plan).await;
     // Cut the journal where `in-doubt` had started but not finished: a crash there.
     let cut = journal
         .records
@@ -524,4 +545,67 @@ async fn the_time_spent_answering_a_question_is_not_counted_as_the_steps_time() 
         "the destructive step took {lone:?}"
     );
     assert!(outcome.report.duration >= think);
+}
+
+/// `take` acquires `held` and may be refused (`refused_when` on "busy"): a refusal releases
+/// nothing, in the run and in a resume planned from its journal; another answer releases.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_acquire_is_not_released_by_the_run_nor_by_a_resume_from_its_journal() {
+    for (answer, refused) in [("busy", true), ("disk full", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let body = [
+            mock("take", &log, &format!(", answer: \"{answer}\"")).replace(
+                "    type",
+                "    acquires: held\n    refused_when: {output_matches: busy}\n    type",
+            ),
+            mock("give-back", &log, "").replace(
+                "    type",
+                "    needs: [take]\n    releases: held\n    type",
+            ),
+        ]
+        .concat();
+        let plan = compile(dir.path(), "[]", &body);
+        let (outcome, journal) = run_journaled(dir.path(), &plan).await;
+        assert_eq!(outcome.status(), RunStatus::Failed, "{answer}");
+        let take = &outcome.report.records[0];
+        assert_eq!(
+            (take.id.as_str(), take.refused),
+            ("take", refused),
+            "{answer}"
+        );
+        if refused {
+            assert_eq!(
+                log_lines(&log),
+                ["take"],
+                "{answer}: released someone else's"
+            );
+            assert_eq!(outcome.report.not_released, ["held"]);
+        } else {
+            assert_eq!(log_lines(&log), ["take", "give-back"], "{answer}");
+            assert!(outcome.report.not_released.is_empty());
+        }
+        // A crash right after `take` finished: the resume's rollback agrees with the run.
+        let cut = journal
+            .records
+            .iter()
+            .position(|r| matches!(&r.event, RunEvent::RollbackStarted { .. }))
+            .unwrap();
+        let st = state::fold(&journal.records[..cut]);
+        let rp = decide::plan_resume(&plan, &st, false, &[]);
+        assert!(rp.rollback_only, "{answer}");
+        let rb = opsplan_plan::rollback::plan_rollback(
+            &plan,
+            &rp.prior.completion_order,
+            &rp.prior.states,
+        );
+        let give_back = plan.index_of("give-back").unwrap();
+        if refused {
+            assert_eq!(rp.prior.states[0], opsplan_plan::rollback::State::Refused);
+            assert!(rb.cleanup.is_empty(), "{answer}: {rb:?}");
+            assert_eq!(rb.refused, ["held"]);
+        } else {
+            assert_eq!(rb.cleanup, [give_back], "{answer}");
+        }
+    }
 }

@@ -127,15 +127,20 @@ fn fail_at_agrees_with_the_rollback_map() {
 
 #[test]
 fn fail_at_unknown_step_suggests_the_closest() {
+    let stderr = refused_usage(&["preview", PLAN, "--fail-at", "checksun"]);
+    assert!(stderr.contains("did you mean `checksum`?"), "{stderr}");
+}
+
+/// Runs the binary from the repository root; returns stderr, asserting exit 2 (usage).
+fn refused_usage(args: &[&str]) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = Command::new(env!("CARGO_BIN_EXE_opsplan"))
-        .args(["preview", PLAN, "--fail-at", "checksun"])
+        .args(args)
         .current_dir(&root)
         .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("did you mean `checksum`?"), "{stderr}");
+        .expect("run opsplan");
+    assert_eq!(out.status.code(), Some(2), "opsplan {args:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 mod rollback_map_property {
@@ -324,4 +329,70 @@ fn a_shipped_plan_for_a_change_ticket() {
     }
     insta::assert_snapshot!("hoss_restore_mermaid", mermaid);
     insta::assert_snapshot!("hoss_restore_dot", dot);
+}
+
+const REFUSABLE: &str = "tests/fixtures/plans/refused-checkpoint.yaml";
+
+/// A step with `refused_when` shows both rollback paths: a refusal releases nothing, any
+/// other failure releases the checkpoint.
+#[test]
+fn preview_of_a_refusable_acquire_shows_both_paths() {
+    insta::assert_snapshot!(opsplan(&["preview", REFUSABLE]));
+}
+
+#[test]
+fn preview_fail_at_refused_text() {
+    insta::assert_snapshot!(opsplan(&[
+        "preview",
+        REFUSABLE,
+        "--fail-at",
+        "checkpoint-create:refused"
+    ]));
+}
+
+#[test]
+fn fail_at_refused_releases_nothing_and_fail_at_otherwise_releases() {
+    let refused = json(&[
+        "preview",
+        REFUSABLE,
+        "--fail-at",
+        "checkpoint-create:refused",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(refused["fail_at"]["refused"], true);
+    assert_eq!(refused["fail_at"]["cleanup"], serde_json::json!(["notify"]));
+    assert_eq!(
+        refused["fail_at"]["not_released"],
+        serde_json::json!(["checkpoint"])
+    );
+    let entry = &refused["rollback_map"][0];
+    assert_eq!(entry["step"], "checkpoint-create");
+    assert_eq!(
+        entry["if_refused"]["cleanup"],
+        refused["fail_at"]["cleanup"]
+    );
+    let otherwise = json(&[
+        "preview",
+        REFUSABLE,
+        "--fail-at",
+        "checkpoint-create",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        otherwise["fail_at"]["cleanup"],
+        serde_json::json!(["checkpoint-release", "notify"])
+    );
+    assert!(otherwise["fail_at"].get("not_released").is_none());
+    assert_eq!(entry["cleanup"], otherwise["fail_at"]["cleanup"]);
+}
+
+#[test]
+fn fail_at_refused_on_a_step_without_refused_when_is_an_error() {
+    let stderr = refused_usage(&["preview", REFUSABLE, "--fail-at", "copy:refused"]);
+    assert!(
+        stderr.contains("step `copy` has no `refused_when`"),
+        "{stderr}"
+    );
 }

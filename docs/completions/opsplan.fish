@@ -61,7 +61,7 @@ complete -c opsplan -n "__fish_opsplan_using_subcommand validate" -s v -l verbos
 complete -c opsplan -n "__fish_opsplan_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c opsplan -n "__fish_opsplan_using_subcommand preview" -s s -l set -d 'Set a param: --set name=value (repeatable)' -r
 complete -c opsplan -n "__fish_opsplan_using_subcommand preview" -s p -l params -d 'Read params from a YAML or JSON file' -r -F
-complete -c opsplan -n "__fish_opsplan_using_subcommand preview" -l fail-at -d 'Show exactly what runs when this step fails' -r
+complete -c opsplan -n "__fish_opsplan_using_subcommand preview" -l fail-at -d 'Show exactly what runs when this step fails; `STEP:refused` when its failure matches its `refused_when` (nothing acquired)' -r
 complete -c opsplan -n "__fish_opsplan_using_subcommand preview" -s o -l format -d 'text for a terminal, markdown for a change ticket, json for a program' -r -f -a "text\t''
 json\t''
 markdown\t''"

@@ -112,8 +112,9 @@ enum Command {
         plan: PathBuf,
         #[command(flatten)]
         params: ParamArgs,
-        /// Show exactly what runs when this step fails.
-        #[arg(long, value_name = "STEP")]
+        /// Show exactly what runs when this step fails; `STEP:refused` when its failure
+        /// matches its `refused_when` (nothing acquired).
+        #[arg(long, value_name = "STEP[:refused]")]
         fail_at: Option<String>,
         /// text for a terminal, markdown for a change ticket, json for a program.
         #[arg(short = 'o', long, value_enum, default_value_t = PreviewFormat::Text)]
@@ -832,9 +833,24 @@ fn cmd_preview(
         Ok(p) => p,
         Err(code) => return code,
     };
+    // `STEP:refused`: the step's failure is a refusal (its `refused_when` matched). A step
+    // id may itself hold `:` (a `for_each` item), so the whole text is looked up first.
+    let (fail_at, refused) = match fail_at {
+        Some(text) if plan.index_of(text).is_none() => match text.strip_suffix(":refused") {
+            Some(id) => (Some(id), true),
+            None => (Some(text), false),
+        },
+        other => (other, false),
+    };
     let fail_index = match fail_at {
         None => None,
         Some(id) => match plan.index_of(id) {
+            Some(i) if refused && plan.steps[i].refused_when.is_none() => {
+                errln!(
+                    "error: --fail-at `{id}:refused`: step `{id}` has no `refused_when`, so none of its failures is a refusal"
+                );
+                return exit::INVALID;
+            }
             Some(i) => Some(i),
             None => {
                 let ids: Vec<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
@@ -846,7 +862,7 @@ fn cmd_preview(
             }
         },
     };
-    let p = preview::build(&plan, fail_index);
+    let p = preview::build_failing(&plan, fail_index, refused);
     match format {
         PreviewFormat::Text => out!("{}", preview::text(&p)),
         PreviewFormat::Json => outln!("{}", serde_json::to_string_pretty(&p).unwrap_or_default()),

@@ -425,6 +425,7 @@ impl Console {
                 attempts,
                 duration_ms,
                 error,
+                refused,
                 ..
             } => {
                 let name = format!("{}{step}", phase_prefix(*phase));
@@ -457,8 +458,13 @@ impl Console {
                         format!("{} {name} ({d})", style("cancelled").for_stderr().yellow())
                     }
                     StepStatus::Failed => format!(
-                        "{} {name} ({d}{tries}): {}",
+                        "{} {name} ({d}{tries}){}: {}",
                         style("FAILED").for_stderr().red().bold(),
+                        if *refused {
+                            ", refused: nothing acquired"
+                        } else {
+                            ""
+                        },
                         error.clone().unwrap_or_default()
                     ),
                 };
@@ -468,6 +474,7 @@ impl Console {
                 reason,
                 undo,
                 cleanup,
+                not_released,
             } => {
                 self.line(&format!(
                     "{} ({}): undo [{}], cleanup [{}]",
@@ -476,6 +483,9 @@ impl Console {
                     undo.join(", "),
                     cleanup.join(", ")
                 ));
+                for r in not_released {
+                    self.line(&format!("{r} not released: its acquire was refused"));
+                }
             }
             RunEvent::Signal { signal, action } => self.line(&format!("{signal}: {action}")),
             RunEvent::RunFinished { .. } => {}

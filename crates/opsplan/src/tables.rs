@@ -23,6 +23,7 @@ pub(crate) fn run_summary(report: &RunReport, stream: Stream) -> String {
                  attempts,
                  duration: took,
                  error,
+                 refused,
              }| {
                 let status = match status {
                     StepStatus::Succeeded => "ok",
@@ -30,7 +31,10 @@ pub(crate) fn run_summary(report: &RunReport, stream: Stream) -> String {
                     StepStatus::Skipped => "skipped",
                     StepStatus::Cancelled => "cancelled",
                 };
-                let note = error.as_deref().map(note_of).unwrap_or_default();
+                let mut note = error.as_deref().map(note_of).unwrap_or_default();
+                if *refused {
+                    note = format!("refused, nothing acquired: {note}");
+                }
                 vec![
                     format!("{}{id}", phase_prefix(*phase)),
                     status.to_string(),
@@ -58,8 +62,13 @@ pub(crate) fn run_summary(report: &RunReport, stream: Stream) -> String {
                 .join(", ")
         ),
     };
+    let not_released: String = report
+        .not_released
+        .iter()
+        .map(|r| format!("{r} not released: its acquire was refused\n"))
+        .collect();
     format!(
-        "\n{}\nrun {verdict} in {}\n",
+        "\n{}\n{not_released}\nrun {verdict} in {}\n",
         table(
             stream,
             &["step", "status", "attempts", "time", "note"],

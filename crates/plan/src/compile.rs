@@ -91,6 +91,9 @@ pub struct CompiledStep {
     pub undo: Option<CompiledAction>,
     pub acquires: Vec<String>,
     pub releases: Vec<String>,
+    /// The failures that mean its acquire was refused (nothing acquired): its release
+    /// does not run after one.
+    pub refused_when: Option<crate::refusal::Refusal>,
     pub always: bool,
     pub destructive: bool,
     pub on_resume: ResumePolicy,
@@ -800,6 +803,11 @@ pub fn compile_with(
                     .iter()
                     .map(|s| s.value.clone())
                     .collect(),
+                refused_when: step
+                    .decl
+                    .refused_when
+                    .as_ref()
+                    .and_then(crate::refusal::Refusal::compile),
                 always: step.decl.always,
                 on_resume: step
                     .decl

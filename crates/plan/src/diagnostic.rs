@@ -61,6 +61,7 @@ codes! {
     ReleaseNotAfterAcquire = "E052", "release-before-acquire", Error;
     ReleaseConditional = "E053", "release-conditional", Error;
     ResumePolicyIncomplete = "E054", "resume-policy", Error;
+    RefusedWhen = "E055", "refused-when", Error;
     DestructiveUnguarded = "E060", "destructive-unguarded", Error;
     BadDuration = "E070", "bad-duration", Error;
     BadGlob = "E071", "bad-glob", Error;

@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod preview;
 pub mod reference;
+pub mod refusal;
 pub mod rollback;
 pub mod scaffold;
 pub mod schema;

@@ -55,6 +55,9 @@ pub struct StepPreview {
     pub acquires: Vec<String>,
     pub releases: Vec<String>,
     pub always: bool,
+    /// Its `refused_when`, as a person reads it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused_when: Option<String>,
     pub retry: Option<String>,
     pub timeout: Option<String>,
     pub undo: Option<String>,
@@ -65,11 +68,32 @@ pub struct RollbackEntry {
     pub step: String,
     pub undo: Vec<String>,
     pub cleanup: Vec<String>,
+    /// A step with `refused_when`: what runs when its failure is a refusal (nothing
+    /// acquired), where `undo` and `cleanup` above are for any other failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub if_refused: Option<RefusedPath>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RefusedPath {
+    pub undo: Vec<String>,
+    pub cleanup: Vec<String>,
+    /// Resources whose release does not run: their acquire was refused.
+    pub not_released: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct FailurePath {
     pub step: String,
+    /// `--fail-at STEP:refused`: the failure matched the step's `refused_when`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub refused: bool,
+    /// The step's `refused_when`, as a person reads it (with `refused`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused_when: Option<String>,
+    /// Resources whose release does not run: their acquire was refused.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_released: Vec<String>,
     pub completed: Vec<String>,
     pub cancelled: Vec<String>,
     pub undo: Vec<String>,
@@ -193,6 +217,12 @@ fn render_for_preview(
 }
 
 pub fn build(plan: &CompiledPlan, fail_at: Option<usize>) -> Preview {
+    build_failing(plan, fail_at, false)
+}
+
+/// [`build`], with the `--fail-at` step's failure a refusal when `refused`
+/// (`--fail-at STEP:refused`).
+pub fn build_failing(plan: &CompiledPlan, fail_at: Option<usize>, refused: bool) -> Preview {
     let (skipped, when_shown) = static_skips(plan);
     let run = crate::compile::run_placeholders();
     let step_preview = |i: usize| {
@@ -250,6 +280,10 @@ pub fn build(plan: &CompiledPlan, fail_at: Option<usize>) -> Preview {
             acquires: s.acquires.clone(),
             releases: s.releases.clone(),
             always: s.always,
+            refused_when: s
+                .refused_when
+                .as_ref()
+                .map(crate::refusal::Refusal::describe),
             retry: (s.retry.attempts > 1).then(|| {
                 format!(
                     "{} attempts, backoff {} ×{} up to {}{}",
@@ -283,11 +317,22 @@ pub fn build(plan: &CompiledPlan, fail_at: Option<usize>) -> Preview {
     let rollback_map = (0..plan.steps.len())
         .filter(|&i| !skipped[i])
         .map(|i| {
-            let RollbackPlan { undo, cleanup } = &by_stage[stage_of[i]];
+            let RollbackPlan { undo, cleanup, .. } = &by_stage[stage_of[i]];
+            // Only steps with `refused_when` get the second path: one simulation each.
+            let if_refused = plan.steps[i].refused_when.as_ref().map(|_| {
+                let (order, states) = rollback::simulate_failure(plan, i, &skipped, true);
+                let rb = rollback::plan_rollback(plan, &order, &states);
+                RefusedPath {
+                    undo: ids(&rb.undo),
+                    cleanup: ids(&rb.cleanup),
+                    not_released: rb.refused,
+                }
+            });
             RollbackEntry {
                 step: plan.steps[i].id.clone(),
                 undo: ids(undo),
                 cleanup: ids(cleanup),
+                if_refused,
             }
         })
         .collect();
@@ -296,13 +341,20 @@ pub fn build(plan: &CompiledPlan, fail_at: Option<usize>) -> Preview {
         .map(|stage| stage.into_iter().map(step_preview).collect())
         .collect();
     let fail_at = fail_at.map(|f| {
-        let (order, states) = rollback::simulate_failure(plan, f, &skipped);
+        let (order, states) = rollback::simulate_failure(plan, f, &skipped, refused);
         let rb = rollback::plan_rollback(plan, &order, &states);
         let cancelled: Vec<usize> = (0..plan.steps.len())
             .filter(|&i| states[i] == State::Done(StepStatus::Cancelled))
             .collect();
         FailurePath {
             step: plan.steps[f].id.clone(),
+            refused,
+            refused_when: plan.steps[f]
+                .refused_when
+                .as_ref()
+                .filter(|_| refused)
+                .map(crate::refusal::Refusal::describe),
+            not_released: rb.refused,
             completed: ids(&order),
             cancelled: ids(&cancelled),
             undo: ids(&rb.undo),
@@ -348,6 +400,9 @@ fn flags(s: &StepPreview) -> String {
     }
     if !s.releases.is_empty() {
         f.push(format!("releases {}", s.releases.join(", ")));
+    }
+    if let Some(r) = &s.refused_when {
+        f.push(format!("refused when {r}"));
     }
     if s.always {
         f.push("always runs".into());
@@ -454,9 +509,13 @@ pub fn text(p: &Preview) -> String {
             parts.join("; then ")
         };
         let _ = writeln!(o, "  {:w$}  -> {then}", r.step);
+        if let Some(refused) = &r.if_refused {
+            let _ = writeln!(o, "  {:w$}     if refused: {}", "", refused_text(refused));
+        }
     }
     if let Some(f) = &p.fail_at {
-        let _ = writeln!(o, "\nIf `{}` fails:", f.step);
+        let how = if f.refused { " (refused)" } else { "" };
+        let _ = writeln!(o, "\nIf `{}` fails{how}:", f.step);
         for (n, line) in failure_lines(f).iter().enumerate() {
             let _ = writeln!(o, "  {}. {line}", n + 1);
         }
@@ -476,13 +535,39 @@ pub fn not_given_note(names: &[String], shown: impl Fn(&str) -> String) -> Strin
     )
 }
 
+/// The rollback of a refused failure, on one line.
+fn refused_text(r: &RefusedPath) -> String {
+    let mut parts = Vec::new();
+    if !r.undo.is_empty() {
+        parts.push(format!("undo {}", r.undo.join(", ")));
+    }
+    if !r.cleanup.is_empty() {
+        parts.push(format!("cleanup {}", r.cleanup.join(", ")));
+    }
+    let mut text = if parts.is_empty() {
+        "nothing to roll back".to_string()
+    } else {
+        parts.join("; then ")
+    };
+    if !r.not_released.is_empty() {
+        let _ = write!(text, " ({} not released)", r.not_released.join(", "));
+    }
+    text
+}
+
 /// What happens when the `--fail-at` step fails, one line per event, in order.
 fn failure_lines(f: &FailurePath) -> Vec<String> {
     let mut lines = Vec::new();
     if !f.completed.is_empty() {
         lines.push(format!("completed before it: {}", f.completed.join(", ")));
     }
-    lines.push(format!("{} fails; no new step starts", f.step));
+    match &f.refused_when {
+        Some(when) => lines.push(format!(
+            "{} fails, refused ({when}): nothing acquired; no new step starts",
+            f.step
+        )),
+        None => lines.push(format!("{} fails; no new step starts", f.step)),
+    }
     lines.extend(
         f.cancelled
             .iter()
@@ -490,6 +575,11 @@ fn failure_lines(f: &FailurePath) -> Vec<String> {
     );
     lines.extend(f.undo.iter().map(|u| format!("undo {u}")));
     lines.extend(f.cleanup.iter().map(|c| format!("cleanup {c}")));
+    lines.extend(
+        f.not_released
+            .iter()
+            .map(|r| format!("{r} not released: its acquire was refused")),
+    );
     lines.push("the run ends failed (exit 1), or exit 3 if any undo or cleanup fails".into());
     lines
 }
@@ -706,9 +796,24 @@ pub fn markdown(p: &Preview) -> String {
             r.undo.join(", "),
             r.cleanup.join(", ")
         );
+        if let Some(refused) = &r.if_refused {
+            let _ = writeln!(
+                o,
+                "| `{}` refused | {} | {}{} |",
+                r.step,
+                refused.undo.join(", "),
+                refused.cleanup.join(", "),
+                if refused.not_released.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (not released: {})", refused.not_released.join(", "))
+                }
+            );
+        }
     }
     if let Some(f) = &p.fail_at {
-        let _ = writeln!(o, "\n**If `{}` fails:**\n", f.step);
+        let how = if f.refused { " (refused)" } else { "" };
+        let _ = writeln!(o, "\n**If `{}` fails{how}:**\n", f.step);
         for (n, line) in failure_lines(f).iter().enumerate() {
             let _ = writeln!(o, "{}. {line}", n + 1);
         }

@@ -11,6 +11,10 @@ use std::collections::HashMap;
 pub enum State {
     NotRun,
     Done(StepStatus),
+    /// Failed, and its failure matched its `refused_when`: the resource was refused, so
+    /// nothing was acquired and its release does not run (it would free what someone else
+    /// holds). Any other failure leaves the effect in doubt: `Done(Failed)`.
+    Refused,
 }
 
 impl State {
@@ -29,6 +33,9 @@ pub struct RollbackPlan {
     pub undo: Vec<usize>,
     /// Releasing and `always` steps that run, in dependency order.
     pub cleanup: Vec<usize>,
+    /// Resources whose release does not run because their acquire was refused (and no
+    /// other step that started acquires them), in plan order.
+    pub refused: Vec<String>,
 }
 
 pub fn plan_rollback(
@@ -71,7 +78,23 @@ pub fn plan_rollback(
         })
         .map(|(i, _)| i)
         .collect();
-    RollbackPlan { undo, cleanup }
+    let mut refused: Vec<String> = Vec::new();
+    for (i, s) in plan.steps.iter().enumerate() {
+        if states[i] != State::Refused {
+            continue;
+        }
+        for r in &s.acquires {
+            let has_release = plan.steps.iter().any(|t| t.releases.contains(r));
+            if has_release && !maybe_acquired(r) && !released_ok(r) && !refused.contains(r) {
+                refused.push(r.clone());
+            }
+        }
+    }
+    RollbackPlan {
+        undo,
+        cleanup,
+        refused,
+    }
 }
 
 /// For each stage (as `plan.stages()` gives them), what runs when a step of that stage
@@ -132,6 +155,7 @@ pub fn rollback_by_stage(
         out.push(RollbackPlan {
             undo: with_undo_done.iter().rev().copied().collect(),
             cleanup,
+            refused: Vec::new(),
         });
         with_undo_done.extend(
             stage
@@ -144,11 +168,14 @@ pub fn rollback_by_stage(
 }
 
 /// The forward state `preview --fail-at STEP` assumes: every stage before the failing step's
-/// stage completed, the other steps of its stage were in flight and got cancelled.
+/// stage completed, the other steps of its stage were in flight and got cancelled. With
+/// `refused` (`--fail-at STEP:refused`) the failing step's failure matched its
+/// `refused_when`.
 pub fn simulate_failure(
     plan: &CompiledPlan,
     failing: usize,
     skipped: &[bool],
+    refused: bool,
 ) -> (Vec<usize>, Vec<State>) {
     let stages = plan.stages();
     let mut states = vec![State::NotRun; plan.steps.len()];
@@ -156,7 +183,9 @@ pub fn simulate_failure(
     for stage in &stages {
         if stage.contains(&failing) {
             for &i in stage {
-                states[i] = if i == failing {
+                states[i] = if i == failing && refused {
+                    State::Refused
+                } else if i == failing {
                     State::Done(StepStatus::Failed)
                 } else if skipped[i] {
                     State::Done(StepStatus::Skipped)

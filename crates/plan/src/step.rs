@@ -49,6 +49,19 @@ pub struct StepError {
     /// that failed halfway records which workloads it changed (`previous`), so the release
     /// restores exactly those and nothing else.
     pub outputs: Option<Outputs>,
+    /// What the other side answered (an exit code, an HTTP status, the output), when it
+    /// answered at all: what `refused_when` is matched against. `None` for a timeout, a
+    /// cancel or a lost connection, whose effect is in doubt.
+    pub answer: Option<Answer>,
+}
+
+/// What a process or a server answered when a step failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answer {
+    pub exit_code: Option<i32>,
+    pub status: Option<u16>,
+    /// A process's stdout and stderr, or an HTTP response's body.
+    pub output: String,
 }
 
 impl StepError {
@@ -57,6 +70,7 @@ impl StepError {
             message: message.into(),
             retryable: true,
             outputs: None,
+            answer: None,
         }
     }
     pub fn fatal(message: impl Into<String>) -> Self {
@@ -64,6 +78,7 @@ impl StepError {
             message: message.into(),
             retryable: false,
             outputs: None,
+            answer: None,
         }
     }
     pub fn cancelled() -> Self {
@@ -71,6 +86,11 @@ impl StepError {
     }
     pub fn retryable(mut self, retryable: bool) -> Self {
         self.retryable = retryable;
+        self
+    }
+    /// Attaches what the other side answered (see [`StepError::answer`]).
+    pub fn with_answer(mut self, answer: Answer) -> Self {
+        self.answer = Some(answer);
         self
     }
     /// Attaches what the failed step leaves behind (see [`StepError::outputs`]).

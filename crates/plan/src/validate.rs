@@ -154,6 +154,9 @@ fn check_uses_steps(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
         if let Some(r) = d.releases.0.first() {
             ignored.push(("releases", r.span));
         }
+        if d.refused_when.is_some() {
+            ignored.push(("refused_when", d.id.span));
+        }
         if d.always {
             ignored.push(("always", d.id.span));
         }
@@ -260,6 +263,7 @@ fn check_types(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
             .unwrap_or_else(|| Node::new(ty.span, NodeValue::Map(vec![])));
         diags.extend(kind.check(&with, true));
         check_resume_policy(s, diags);
+        crate::refusal::check(s, diags);
         for undo in s.decl.undo.iter().chain(s.decl.probe.iter()) {
             match plan.registry.lookup(&undo.step_type.value) {
                 None => diags.push(

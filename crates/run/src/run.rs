@@ -529,6 +529,7 @@ impl RunBuilder {
                 records: Vec::new(),
                 duration: started_at.elapsed(),
                 held: Vec::new(),
+                not_released: Vec::new(),
             },
         };
         if let Some(r) = renewal {

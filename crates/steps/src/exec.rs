@@ -2,7 +2,7 @@
 //! is ever interpreted.
 
 use super::process::{self, ProcessResult, ProcessSpec};
-use super::{shell_quote, Action, OutputDecl, Outputs, StepContext, StepError, StepType};
+use super::{shell_quote, Action, Answer, OutputDecl, Outputs, StepContext, StepError, StepType};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -129,7 +129,13 @@ pub fn finish(
             1 => message = format!("{message}: {tail}"),
             _ => message = format!("{message}; stderr:\n{tail}"),
         }
-        return Err(StepError::new(message));
+        let mut output = result.stdout.clone();
+        output.push_str(&result.stderr);
+        return Err(StepError::new(message).with_answer(Answer {
+            exit_code: Some(result.exit_code),
+            status: None,
+            output,
+        }));
     }
     let mut outputs = Outputs::new();
     outputs.insert("exit_code".into(), result.exit_code.into());

@@ -5,7 +5,7 @@
 //! `request_timeout`), so a server that accepts and never answers fails the attempt (which
 //! `retry` may repeat) instead of hanging the run until the step's own `timeout`, if any.
 
-use super::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
+use super::{Action, Answer, OutputDecl, Outputs, StepContext, StepError, StepType};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -240,6 +240,11 @@ impl StepType for Http {
                 message: format!("{target} answered {status}: {body}"),
                 retryable,
                 outputs: None,
+                answer: Some(Answer {
+                    exit_code: None,
+                    status: Some(status),
+                    output: text,
+                }),
             });
         }
         let mut outputs = Outputs::new();

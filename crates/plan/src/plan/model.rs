@@ -188,6 +188,12 @@ pub struct StepDecl {
     /// cancelled after the resource was (or may have been) acquired.
     #[serde(default)]
     pub releases: Names,
+    /// On a step that `acquires:`: the failures that mean the resource was refused, so
+    /// nothing was acquired and its release must not run (it would free someone else's
+    /// checkpoint or thaw someone else's freeze). Any other failure (a timeout, a cancel, a
+    /// lost connection) leaves the effect in doubt, and the release runs.
+    #[serde(default)]
+    pub refused_when: Option<RefusedWhenDecl>,
     /// Cleanup that runs at the end on every path (success, failure, cancel).
     #[serde(default)]
     pub always: bool,
@@ -221,6 +227,23 @@ pub enum ResumePolicy {
     Check,
     /// Stop and ask the operator (the safe default).
     Ask,
+}
+
+/// Which failures of an acquiring step mean "refused, nothing acquired". Every condition
+/// given must hold (`exit_code: [1]` and `output_matches: "Device or resource busy"`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefusedWhenDecl {
+    /// The process exited with one of these codes (`exec`, `shell`, `k8s.exec`, ...).
+    #[serde(default)]
+    pub exit_code: Option<Sp<Vec<i32>>>,
+    /// The HTTP response had one of these statuses (`http`).
+    #[serde(default)]
+    pub status: Option<Sp<Vec<u16>>>,
+    /// A regular expression found in what the step got back: a process's stdout or stderr,
+    /// an HTTP response's body.
+    #[serde(default)]
+    pub output_matches: Option<Sp<String>>,
 }
 
 /// An inline action (`undo:`): a step type and its arguments.

@@ -80,11 +80,19 @@ pub enum RunEvent {
         outputs: Option<Outputs>,
         error: Option<String>,
         at: String,
+        /// Failed, and the failure matched the step's `refused_when`: nothing was acquired,
+        /// so its release does not run (on resume either). Absent (false) in journals
+        /// written before `refused_when` existed.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        refused: bool,
     },
     RollbackStarted {
         reason: String,
         undo: Vec<String>,
         cleanup: Vec<String>,
+        /// Resources whose release does not run because their acquire was refused.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        not_released: Vec<String>,
     },
     Signal {
         signal: String,

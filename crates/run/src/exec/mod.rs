@@ -67,6 +67,8 @@ pub struct StepRecord {
     pub attempts: u32,
     pub duration: Duration,
     pub error: Option<String>,
+    /// Failed with a refusal (its `refused_when` matched): nothing acquired.
+    pub refused: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +80,9 @@ pub struct RunReport {
     /// never ran), in plan order: what the run may have left held. Empty after a success and
     /// after a rollback whose releases all succeeded.
     pub held: Vec<String>,
+    /// Resources whose release did not run because their acquire was refused (someone
+    /// else holds them), in plan order.
+    pub not_released: Vec<String>,
 }
 
 struct Outcome {
@@ -87,6 +92,19 @@ struct Outcome {
     duration: Duration,
     outputs: Option<Outputs>,
     error: Option<String>,
+    /// Failed, and every failed attempt matched the step's `refused_when`.
+    refused: bool,
+}
+
+impl Outcome {
+    /// The rollback state this outcome leaves.
+    fn state(&self) -> State {
+        if self.refused && self.status == StepStatus::Failed {
+            State::Refused
+        } else {
+            State::Done(self.status)
+        }
+    }
 }
 
 /// Resumed state: what an earlier process of the same run did (folded from its journal).
@@ -379,7 +397,7 @@ impl Executor {
                 let i = outcome.index;
                 in_flight[i] = false;
                 finish_unsynced |= needs_durable_start(&plan.steps[i]);
-                states[i] = State::Done(outcome.status);
+                states[i] = outcome.state();
                 if outcome.status == StepStatus::Succeeded {
                     completion_order.push(i);
                     ready.done(i);
@@ -390,13 +408,19 @@ impl Executor {
                 }
                 if outcome.status == StepStatus::Failed && failure.is_none() {
                     failure = Some(format!(
-                        "step `{}` failed: {}",
+                        "step `{}` failed{}: {}",
                         plan.steps[i].id,
+                        if outcome.refused {
+                            " (refused: nothing acquired)"
+                        } else {
+                            ""
+                        },
                         outcome.error.clone().unwrap_or_default()
                     ));
                     forward_token.cancel();
                 }
-                finished.push(self.finish_record(
+                let refused = outcome.refused;
+                let mut event = self.finish_record(
                     i,
                     Phase::Forward,
                     outcome.status,
@@ -405,7 +429,9 @@ impl Executor {
                     outcome.outputs,
                     outcome.error,
                     &mut records,
-                ));
+                );
+                mark_refused(&mut event, &mut records, refused);
+                finished.push(event);
             }
             // Durable with the next sync: of a step started next, or before the scheduler
             // waits, or of the rollback's or the run's end.
@@ -437,6 +463,11 @@ impl Executor {
             }
         };
         let held = still_held(plan, &states, &released);
+        let not_released = if status == RunStatus::Succeeded {
+            Vec::new()
+        } else {
+            rollback::plan_rollback(plan, &completion_order, &states).refused
+        };
         let duration = started.elapsed();
         self.sink.emit(&RunEvent::RunFinished {
             status,
@@ -448,6 +479,7 @@ impl Executor {
             records,
             duration,
             held,
+            not_released,
         }
     }
 
@@ -479,6 +511,7 @@ impl Executor {
                     duration: Duration::ZERO,
                     outputs: None,
                     error: Some(msg),
+                    refused: false,
                 },
             };
             let status = o.status;
@@ -554,6 +587,7 @@ impl Executor {
                 .iter()
                 .map(|&i| plan.steps[i].id.clone())
                 .collect(),
+            not_released: rb.refused.clone(),
         });
         let mut ok = true;
         for &i in &rb.undo {
@@ -599,6 +633,7 @@ impl Executor {
                     duration: Duration::ZERO,
                     outputs: None,
                     error: None,
+                    refused: false,
                 },
                 Prepared::Fail(msg) => Outcome {
                     index: i,
@@ -607,6 +642,7 @@ impl Executor {
                     duration: Duration::ZERO,
                     outputs: None,
                     error: Some(msg),
+                    refused: false,
                 },
             };
             ok &= matches!(o.status, StepStatus::Succeeded | StepStatus::Skipped);
@@ -675,6 +711,7 @@ impl Executor {
             attempts,
             duration,
             error: error.clone(),
+            refused: false,
         });
         RunEvent::StepFinished {
             step: self.plan.steps[i].id.clone(),
@@ -685,6 +722,7 @@ impl Executor {
             outputs,
             error,
             at: now(),
+            refused: false,
         }
     }
 
@@ -832,6 +870,7 @@ impl Executor {
                         duration: took(),
                         outputs: None,
                         error: Some(e),
+                        refused: false,
                     };
                 }
             }
@@ -848,6 +887,13 @@ impl Executor {
             // holds something or is not rerun-safe; a later attempt changes no decision
             // (the step is in doubt from the first). Undo, cleanup and checks: every one.
             let durable_first = phase != Phase::Forward || needs_durable_start(&plan.steps[i]);
+            // Only a forward step acquires; undo, cleanup and probes are never refusals.
+            let refusal = if phase == Phase::Forward {
+                plan.steps[i].refused_when.clone()
+            } else {
+                None
+            };
+            let mut all_refused = true;
             let mut attempt = 0;
             loop {
                 attempt += 1;
@@ -913,6 +959,7 @@ impl Executor {
                             duration: took(),
                             outputs: Some(out),
                             error: None,
+                            refused: false,
                         };
                     }
                     Err(e) => e,
@@ -925,8 +972,15 @@ impl Executor {
                         duration: took(),
                         outputs: error.outputs,
                         error: Some("cancelled".into()),
+                        refused: false,
                     };
                 }
+                // A refusal only while every failed attempt was one: after an attempt whose
+                // effect is in doubt (a timeout), "already in progress" may be our own.
+                all_refused &= refusal
+                    .as_ref()
+                    .zip(error.answer.as_ref())
+                    .is_some_and(|(r, a)| r.matches(a));
                 let error_text = plan.redactor.redact(&error.message).into_owned();
                 if !error.retryable || attempt >= call.retry.attempts {
                     return Outcome {
@@ -936,6 +990,7 @@ impl Executor {
                         duration: took(),
                         outputs: error.outputs,
                         error: Some(error_text),
+                        refused: all_refused,
                     };
                 }
                 let delay = backoff(&call.retry, attempt + 1);
@@ -950,7 +1005,7 @@ impl Executor {
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = token.cancelled() => {
-                        return Outcome { index: i, status: StepStatus::Cancelled, attempts: attempt, duration: took(), outputs: None, error: Some("cancelled while waiting to retry".into()) };
+                        return Outcome { index: i, status: StepStatus::Cancelled, attempts: attempt, duration: took(), outputs: None, error: Some("cancelled while waiting to retry".into()), refused: false };
                     }
                 }
             }
@@ -970,6 +1025,7 @@ impl Executor {
                         "the step ended abnormally (panic: {}); its effect is unknown",
                         panic_message(payload.as_ref())
                     )),
+                    refused: false,
                 },
             }
         }
@@ -1183,6 +1239,19 @@ async fn destructive_gate(
         Ok(())
     } else {
         Err(format!("destructive step `{step}` was not confirmed"))
+    }
+}
+
+/// Marks a forward step's finish (its event and its record, the last one) as a refusal.
+fn mark_refused(event: &mut RunEvent, records: &mut [StepRecord], refused: bool) {
+    if !refused {
+        return;
+    }
+    if let RunEvent::StepFinished { refused: r, .. } = event {
+        *r = true;
+    }
+    if let Some(last) = records.last_mut() {
+        last.refused = true;
     }
 }
 

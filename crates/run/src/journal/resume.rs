@@ -106,7 +106,12 @@ pub fn plan_resume(
         match &s.forward {
             Some(p) if p.status.is_some() && !forward_doubt => {
                 let status = p.status.unwrap_or(StepStatus::Cancelled);
-                prior.states[i] = State::Done(status);
+                // A refused acquire took nothing: its release does not run on resume either.
+                prior.states[i] = if p.refused && status == StepStatus::Failed {
+                    State::Refused
+                } else {
+                    State::Done(status)
+                };
                 if status == StepStatus::Succeeded {
                     if let Some(out) = &p.outputs {
                         prior

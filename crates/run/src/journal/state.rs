@@ -84,6 +84,9 @@ pub struct PhaseState {
     pub error: Option<String>,
     pub duration_ms: u64,
     pub finished_at: Option<String>,
+    /// Failed with a refusal (`refused_when` matched): nothing acquired, nothing to release.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refused: bool,
 }
 
 impl PhaseState {
@@ -221,11 +224,13 @@ pub fn fold(records: &[Record]) -> RunState {
                 outputs,
                 error,
                 at,
+                refused,
                 ..
             } => {
                 let slot = st.steps.entry(step.clone()).or_default().phase_mut(*phase);
                 let p = slot.get_or_insert_with(PhaseState::default);
                 p.status = Some(*status);
+                p.refused = *refused;
                 p.outputs = outputs.clone();
                 p.error = error.clone();
                 p.duration_ms = *duration_ms;
@@ -243,6 +248,7 @@ pub fn fold(records: &[Record]) -> RunState {
                 reason,
                 undo,
                 cleanup,
+                ..
             } => {
                 st.rollback = Some(RollbackInfo {
                     reason: reason.clone(),

@@ -174,6 +174,7 @@ impl Engine {
             message: format!("{doing}: {message}"),
             retryable,
             outputs: None,
+            answer: None,
         }
     }
 }

@@ -288,11 +288,13 @@ impl StepType for Job {
                 message: format!("cancelled{after}"),
                 retryable: false,
                 outputs: None,
+                answer: None,
             }),
             Err(e) => Err(StepError {
                 message: format!("{}{after}{}", e.message, quoted()),
                 retryable: e.retryable,
                 outputs: None,
+                answer: None,
             }),
         }
     }

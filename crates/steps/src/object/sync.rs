@@ -400,6 +400,7 @@ impl StepType for ObjectSync {
             message: redact.redact(&e.message).into_owned(),
             retryable: e.retryable,
             outputs: None,
+            answer: None,
         };
         sync(spec, &ctx, started).await.map_err(hide)
     }
@@ -629,6 +630,7 @@ async fn sync(spec: SyncSpec, ctx: &StepContext, started: Instant) -> Result<Out
                     ),
                     retryable: e.retryable,
                     outputs: None,
+                    answer: None,
                 }
             }
         })?;
@@ -768,6 +770,7 @@ async fn run_phase(
         message,
         retryable,
         outputs: None,
+        answer: None,
     })
 }
 

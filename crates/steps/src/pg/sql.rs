@@ -355,6 +355,7 @@ async fn execute(
                     message,
                     retryable: retryable(&e),
                     outputs: None,
+                    answer: None,
                 });
             }
         }
