@@ -247,18 +247,17 @@ fn a_backup_killed_halfway_leaves_the_previous_generation_verified_and_usable() 
             "hold=true",
         ],
     ));
-    crate::durable_common::wait_for(Duration::from_secs(20), "the copy to be done", || {
-        running.stderr_now().contains("> hold")
+    // Killed once the copy is done and the hold step's shell runs (it writes its pid first;
+    // waiting for "> hold" alone could kill the engine before it started the shell).
+    let hold_pid = w.join("b.hold.pid");
+    crate::durable_common::wait_for(Duration::from_secs(20), "the hold shell", || {
+        fs::read_to_string(&hold_pid).is_ok_and(|p| p.ends_with('\n'))
     });
     let pid = running.pid();
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
     let killed = running.wait(Duration::from_secs(10));
     assert_eq!(killed.signal, Some(9), "{}", killed.all());
     // The step's own shell is in its own process group; it must not outlive the test.
-    let hold_pid = w.join("b.hold.pid");
-    crate::durable_common::wait_for(Duration::from_secs(10), "the hold shell", || {
-        hold_pid.exists()
-    });
     if let Ok(p) = fs::read_to_string(&hold_pid).unwrap().trim().parse::<i32>() {
         let _ = nix::sys::signal::killpg(
             nix::unistd::Pid::from_raw(p),

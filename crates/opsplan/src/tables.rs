@@ -68,7 +68,7 @@ pub(crate) fn run_summary(report: &RunReport, stream: Stream) -> String {
         .map(|r| format!("{r} not released: its acquire was refused\n"))
         .collect();
     format!(
-        "\n{}\n{not_released}\nrun {verdict} in {}\n",
+        "\n{}{not_released}\nrun {verdict} in {}\n",
         table(
             stream,
             &["step", "status", "attempts", "time", "note"],

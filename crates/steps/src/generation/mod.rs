@@ -266,19 +266,21 @@ pub fn age_text(secs: i64) -> String {
     if secs < 0 {
         return "in the future".into();
     }
-    let units = [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)];
-    let mut parts = Vec::new();
-    let mut rest = secs;
-    for (u, n) in units {
-        if rest >= n || (parts.is_empty() && n == 1) {
-            parts.push(format!("{}{u}", rest / n));
-            rest %= n;
-        }
-        if parts.len() == 2 {
-            break;
-        }
-    }
-    parts.join(" ")
+    // Cut to the two largest units, then printed by jiff (`3d 4h`, `1h 2m`, `59s`).
+    let unit = match secs {
+        86_400.. => 3600,
+        3600.. => 60,
+        _ => 1,
+    };
+    let cut = secs - secs % unit;
+    let span = jiff::Span::new()
+        .days(cut / 86_400)
+        .hours(cut % 86_400 / 3600)
+        .minutes(cut % 3600 / 60)
+        .seconds(cut % 60);
+    jiff::fmt::friendly::SpanPrinter::new()
+        .designator(jiff::fmt::friendly::Designator::Compact)
+        .span_to_string(&span)
 }
 
 /// Reads a generation's marker; `Ok(None)` when it has none.
