@@ -936,10 +936,10 @@ fn cosmos7() {
     // Written by root into the sticky /tmp: the stand-in (uid 10001) cannot remove it.
     tsdb_exec(&lab, &["rm", "-f", "/tmp/questdb-standin-fail.race"]);
     assert_eq!(out.code, 1, "failure drill 1b should fail:\n{}", out.all());
+    // The 400 is a refusal (`refused_when`): nothing acquired, so the release does not run.
     for (step, want) in [
-        ("checkpoint-create", "ok"),
-        ("checkpoint-ours", "FAILED"),
-        ("checkpoint-release", "cleanup ok"),
+        ("checkpoint-create", "FAILED"),
+        ("checkpoint-release", "not run"),
         ("tsdb-copy", "not run"),
     ] {
         let got = step_status(&out, step);
@@ -949,6 +949,12 @@ fn cosmos7() {
             out.all()
         );
     }
+    assert!(
+        out.stdout
+            .contains("questdb-checkpoint not released: its acquire was refused"),
+        "failure drill 1b: the summary does not say the checkpoint was left alone:\n{}",
+        out.all()
+    );
     let log = checkpoint_log(&lab);
     let new_log = &log[log_before..];
     assert!(
@@ -961,7 +967,7 @@ fn cosmos7() {
     );
     let drill1b = format!(
         "{} / {}",
-        failure_report(&out, "checkpoint-ours"),
+        failure_report(&out, "checkpoint-create"),
         summary_line(&out)
     );
     query(&lab, "CHECKPOINT RELEASE");
