@@ -3,6 +3,8 @@
 // Test helpers are `pub` inside their modules; the binary exports nothing.
 #![allow(unreachable_pub)]
 
+#[path = "architecture.rs"]
+mod architecture;
 #[path = "cli_docs.rs"]
 mod cli_docs;
 #[path = "diagnostics.rs"]

@@ -81,10 +81,7 @@ impl ResolvedParams {
     }
 }
 
-/// The shortest secret value accepted. Masking replaces every occurrence of a secret in
-/// what is shown and stored; a value of one to three characters occurs by chance in any
-/// output, so masking it would hide unrelated text and reveal where it appears.
-pub const MIN_SECRET_CHARS: usize = 4;
+pub use crate::template::MIN_SECRET_CHARS;
 
 fn too_short(text: &str) -> bool {
     text.chars().count() < MIN_SECRET_CHARS

@@ -13,6 +13,11 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
 
+/// The shortest secret value accepted. Masking replaces every occurrence of a secret in
+/// what is shown and stored; a value of one to three characters occurs by chance in any
+/// output, so masking it would hide unrelated text and reveal where it appears.
+pub const MIN_SECRET_CHARS: usize = 4;
+
 /// What a secret looks like anywhere but in the call that uses it.
 pub const MASK: &str = "********";
 
@@ -48,7 +53,7 @@ impl Redactor {
                 forms.extend(
                     lines
                         .iter()
-                        .filter(|l| l.chars().count() >= crate::params::MIN_SECRET_CHARS)
+                        .filter(|l| l.chars().count() >= MIN_SECRET_CHARS)
                         .map(std::string::ToString::to_string),
                 );
             }

@@ -16,6 +16,7 @@ pub mod exec;
 pub mod exit;
 pub mod journal;
 pub mod lock;
+pub mod notice;
 pub mod resume;
 pub mod run;
 pub mod signals;

@@ -10,7 +10,7 @@
 
 use crate::exec::events::{EventSink, RunEvent};
 use crate::exec::Interrupts;
-use crate::run::{Notice, NoticeFn};
+use crate::notice::{Notice, NoticeFn};
 use std::sync::{Arc, OnceLock};
 
 /// The signal handler exists before the journal does (a signal while waiting for a lock);

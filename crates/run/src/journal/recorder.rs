@@ -17,7 +17,7 @@
 use super::format::{Meta, Record, EVENTS_FILE, META_FILE, OWNER_FILE};
 use crate::exec::events::{EventSink, RunEvent};
 use crate::exec::Interrupts;
-use crate::run::{Notice, NoticeFn};
+use crate::notice::{Notice, NoticeFn};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
 use std::io::Write;

@@ -179,7 +179,7 @@ pub fn is_manifest_name(rel: &Path, file: &str) -> bool {
     let Some(name) = rel.to_str() else {
         return false;
     };
-    let marker = crate::generation::MARKER;
+    let marker = super::GENERATION_MARKER;
     name == file
         || name.starts_with(&format!(".{file}.opsplan-"))
         || name == marker

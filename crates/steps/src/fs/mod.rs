@@ -40,6 +40,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use tokio_util::sync::CancellationToken;
 
+/// The marker a backup generation keeps at its top (`generation.begin` writes it). Here,
+/// below both, because a manifest of a generation leaves it out (it changes at commit).
+pub const GENERATION_MARKER: &str = "opsplan-generation.json";
+
 /// Size of the reads and writes between two looks at the cancellation token.
 const CHUNK: usize = 1024 * 1024;
 

@@ -32,7 +32,7 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 /// The marker's file name, at the top of each generation.
-pub const MARKER: &str = "opsplan-generation.json";
+pub const MARKER: &str = crate::fs::GENERATION_MARKER;
 /// The pointer to the latest verified generation: a symlink in the backup location.
 pub const LATEST: &str = "latest";
 pub const FORMAT: &str = "opsplan-generation";
