@@ -142,3 +142,38 @@ fn schema_rejects_a_wrong_api_version_id_or_duration() {
         );
     }
 }
+
+/// Every property an author writes has hover text in an editor: a `description` on the
+/// property itself (not only inside an `anyOf` branch, where most editors show none).
+#[test]
+fn every_property_has_a_description_for_hover_text() {
+    fn walk(node: &serde_json::Value, path: &str, missing: &mut Vec<String>) {
+        match node {
+            serde_json::Value::Object(map) => {
+                // The per-type `if`/`then` branches only narrow `type` and `with`.
+                let conditional = path.ends_with("/if") || path.ends_with("/then");
+                if let Some(props) = map.get("properties").and_then(|p| p.as_object()) {
+                    for (name, prop) in props {
+                        if !conditional && prop.get("description").is_none() {
+                            missing.push(format!("{path}.{name}"));
+                        }
+                    }
+                }
+                for (key, value) in map {
+                    walk(value, &format!("{path}/{key}"), missing);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, &format!("{path}[{i}]"), missing);
+                }
+            }
+            _ => {}
+        }
+    }
+    let text = std::fs::read_to_string(repo().join("schemas/plan.v1.json")).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut missing = Vec::new();
+    walk(&schema, "", &mut missing);
+    assert!(missing.is_empty(), "no description: {missing:#?}");
+}

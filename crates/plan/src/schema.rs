@@ -120,8 +120,16 @@ fn allow_templates(schema: &mut Value) {
             continue;
         }
         allow_templates_within(prop);
-        let original = prop.take();
+        let mut original = prop.take();
+        // The description stays on the property itself, where editors read hover text
+        // (inside `anyOf` most show none).
+        let description = original
+            .as_object_mut()
+            .and_then(|o| o.remove("description"));
         *prop = json!({ "anyOf": [original, template_string()] });
+        if let Some(d) = description {
+            prop["description"] = d;
+        }
     }
 }
 

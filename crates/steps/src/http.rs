@@ -18,12 +18,15 @@ pub struct HttpSpec {
     /// GET, POST, PUT, DELETE, PATCH or HEAD (default GET).
     #[serde(default = "default_method")]
     pub method: String,
+    /// The URL, `http://` or `https://`.
     pub url: String,
     /// Query parameters, encoded for you.
     #[serde(default)]
     pub query: BTreeMap<String, String>,
+    /// Request headers (a secret value is masked in previews and logs).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// HTTP basic authentication (use a secret param for the password).
     #[serde(default)]
     pub basic_auth: Option<BasicAuth>,
     /// Bearer token (use a secret param).
@@ -79,7 +82,9 @@ impl HttpSpec {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
+    /// The user name.
     pub username: String,
+    /// The password (use a secret param).
     #[serde(default)]
     pub password: Option<String>,
 }

@@ -19,6 +19,7 @@ pub struct PlanDoc {
     pub api_version: Sp<String>,
     /// `Plan` for a runnable plan, `Fragment` for a file included with `uses:`.
     pub kind: Sp<Kind>,
+    /// Name, system, version and description of the plan.
     pub metadata: Metadata,
     /// Typed inputs. Values come from `--set`, `--params FILE`, the environment, or the default.
     #[serde(default)]
@@ -26,6 +27,7 @@ pub struct PlanDoc {
     /// Named locks taken before the first step and held for the whole run (templated).
     #[serde(default)]
     pub locks: Vec<Sp<String>>,
+    /// The steps, a DAG through `needs`; the file order does not matter.
     pub steps: Vec<StepDecl>,
 }
 
@@ -49,6 +51,7 @@ pub struct Metadata {
     /// Versions of the system the plan was written for, e.g. `">=7.0, <8"`.
     #[serde(default, rename = "appliesTo")]
     pub applies_to: Option<Sp<String>>,
+    /// What the plan does, for `opsplan plans`, previews and change tickets.
     #[serde(default)]
     pub description: Option<String>,
 }
@@ -86,8 +89,10 @@ impl ParamType {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParamDecl {
+    /// `string`, `int`, `bool`, `path`, `url`, `duration`, `secret` or `list`.
     #[serde(rename = "type")]
     pub ty: Sp<ParamType>,
+    /// What the param is for (shown in previews and by `opsplan validate --params`).
     #[serde(default)]
     pub description: Option<String>,
     /// Used when no other source gives a value. Not allowed for secrets.
@@ -162,6 +167,7 @@ pub struct StepDecl {
     /// `needs` and `description`.
     #[serde(default)]
     pub uses: Option<Sp<String>>,
+    /// Why the step is there (shown in previews and the Markdown change ticket).
     #[serde(default)]
     pub description: Option<String>,
     /// Arguments of the step type; strings are templates.
@@ -173,6 +179,7 @@ pub struct StepDecl {
     /// A template expression; the step is skipped when it is false.
     #[serde(default)]
     pub when: Option<Sp<String>>,
+    /// Retries of a failed attempt: `attempts` and a `backoff`.
     #[serde(default)]
     pub retry: Option<RetryDecl>,
     /// Longest time one attempt may take (`30s`, `2h`); the step's processes are then killed.
@@ -250,12 +257,16 @@ pub struct RefusedWhenDecl {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionDecl {
+    /// The action's step type (`exec`, `http`, `k8s.scale`, ...).
     #[serde(rename = "type")]
     pub step_type: Sp<String>,
+    /// Arguments of the action's step type; strings are templates.
     #[serde(default)]
     pub with: Option<Node>,
+    /// Longest time one attempt may take (`30s`, `2h`).
     #[serde(default)]
     pub timeout: Option<Sp<String>>,
+    /// Retries of a failed attempt: `attempts` and a `backoff`.
     #[serde(default)]
     pub retry: Option<RetryDecl>,
 }
@@ -266,6 +277,7 @@ pub struct ActionDecl {
 pub struct RetryDecl {
     /// Total attempts, including the first (at least 1).
     pub attempts: Sp<u32>,
+    /// Delays between attempts: `initial`, `factor`, `max`, `jitter`.
     #[serde(default)]
     pub backoff: Option<BackoffDecl>,
 }
