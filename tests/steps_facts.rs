@@ -8,7 +8,7 @@
 // Test helpers set up fixtures; a failed setup should panic right there.
 #![allow(clippy::unwrap_used)]
 
-use crate::steps_common::opsplan_command;
+use crate::steps_common::{opsplan_command, opsplan_text};
 use opsplan_testkit::bin::{self, Ran};
 use opsplan_testkit::postgres::Postgres;
 use serde_json::{json, Value};
@@ -22,20 +22,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures/steps/facts")
         .join(format!("{name}.yaml"))
-}
-
-fn opsplan_text(args: &[&str]) -> String {
-    let out = Command::new(bin::path())
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run opsplan");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// `opsplan run FIXTURE --set port=… --set backup=… --set k=v… --force --log-format json`.

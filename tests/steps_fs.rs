@@ -6,7 +6,7 @@
 // Test helpers set up fixtures; a failed setup should panic right there.
 #![allow(clippy::unwrap_used)]
 
-use crate::steps_common::opsplan_command;
+use crate::steps_common::{opsplan_command, opsplan_text};
 use opsplan_testkit::bin::{self, Ran};
 
 use filetime::FileTime;
@@ -81,20 +81,6 @@ fn run_umask0(plan: &str, params: &[(&str, &str)]) -> Ran {
         .args(sets(params))
         .args(["--log-format", "json"]);
     run_command(cmd)
-}
-
-fn opsplan_text(args: &[&str]) -> String {
-    let out = opsplan_command()
-        .args(args)
-        .current_dir(repo_root())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run opsplan");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn p(path: &Path) -> &str {
