@@ -238,6 +238,39 @@ fn colour_follows_the_color_flag_and_no_color() {
     assert!(has_escape_codes(&bin::run(cmd).stderr));
 }
 
+/// On a terminal, diagnostics are coloured unless `CLICOLOR=0` or `TERM=dumb` says the
+/// operator does not want colour there (`CLICOLOR_FORCE` still wins over `CLICOLOR=0`).
+#[test]
+fn clicolor_0_and_a_dumb_terminal_turn_colour_off_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let invalid =
+        opsplan_testkit::repo_root().join("tests/fixtures/invalid/api-version-wrong.yaml");
+    let on_a_terminal = |env: &[(&str, &str)]| {
+        let mut cmd = bin::command(dir.path());
+        cmd.env_remove("NO_COLOR")
+            .env_remove("CLICOLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .env("TERM", "xterm-256color");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.arg("validate").arg(&invalid);
+        let mut pty = Pty::spawn(cmd, 100, 30);
+        pty.wait_for("E0", Duration::from_secs(30));
+        let code = pty.finish(Duration::from_secs(30));
+        assert_eq!(code, 2, "validate of an invalid plan: {}", pty.text());
+        has_escape_codes(&pty.raw())
+    };
+    assert!(on_a_terminal(&[]), "a terminal with no setting is coloured");
+    assert!(!on_a_terminal(&[("CLICOLOR", "0")]), "CLICOLOR=0");
+    assert!(!on_a_terminal(&[("TERM", "dumb")]), "TERM=dumb");
+    assert!(on_a_terminal(&[("CLICOLOR", "1")]), "CLICOLOR=1");
+    assert!(
+        on_a_terminal(&[("CLICOLOR", "0"), ("CLICOLOR_FORCE", "1")]),
+        "CLICOLOR_FORCE over CLICOLOR=0"
+    );
+}
+
 /// `opsplan run … >> backup.log`: the log gets the run's result (its id, plan, every step's
 /// status and the verdict); progress lines stay on stderr, and the result is not there.
 #[test]

@@ -1,6 +1,7 @@
 //! Whether output is coloured: `--color always|never` decides; with `auto` (the default)
 //! `NO_COLOR` (set and not empty) turns colour off, `CLICOLOR_FORCE` (set, not `0`) turns it
-//! on, else a stream is coloured when it is a terminal (not `TERM=dumb`). Decided once at
+//! on, `CLICOLOR=0` turns it off, else a stream is coloured when it is a terminal (not
+//! `TERM=dumb`), as the CLICOLOR convention (bixense.com/clicolors) says. Decided once at
 //! start and kept in `console`'s switches, which indicatif, dialoguer and our own styled
 //! text read; miette's theme and tracing's ANSI setting are chosen from [`stderr`].
 
@@ -28,6 +29,8 @@ impl ColorChoice {
                     .is_some_and(|v| !v.is_empty() && v != "0")
                 {
                     true
+                } else if std::env::var_os("CLICOLOR").is_some_and(|v| v == "0") {
+                    false
                 } else {
                     is_terminal && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
                 }
