@@ -206,10 +206,10 @@ fn a_closed_pipe_ends_the_output_quietly() {
 }
 
 /// A small tmpfs mounted for the test (CI runs as root); unmounted on drop.
-struct Tmpfs(PathBuf);
+pub(crate) struct Tmpfs(pub(crate) PathBuf);
 
 impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Result<Tmpfs, String> {
+    pub(crate) fn mount(at: &Path, size: &str) -> Result<Tmpfs, String> {
         std::fs::create_dir_all(at).unwrap();
         let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
