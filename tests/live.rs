@@ -271,6 +271,52 @@ fn clicolor_0_and_a_dumb_terminal_turn_colour_off_on_a_terminal() {
     );
 }
 
+/// On a narrow terminal the result table wraps a long note inside its column: no line is
+/// wider than the terminal, and every word of the error is still there, in order.
+#[test]
+fn the_result_table_wraps_long_notes_to_the_terminal_width() {
+    let dir = tempfile::tempdir().unwrap();
+    let words: Vec<String> = (1..=30).map(|i| format!("word{i:02}")).collect();
+    let message = words.join(" ");
+    let plan = dir.path().join("plan.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            "apiVersion: opsplan/v1\nkind: Plan\nmetadata:\n  name: narrow\nsteps:\n  - id: fails-with-a-long-error\n    type: exec\n    with:\n      argv: [sh, -c, 'echo \"{message}\" >&2; exit 1']\n"
+        ),
+    )
+    .unwrap();
+    let cols = 60;
+    let mut cmd = bin::command(dir.path());
+    cmd.env_remove("NO_COLOR").env_remove("COLUMNS");
+    cmd.arg("run").arg(&plan).arg("--no-journal");
+    let mut pty = Pty::spawn(cmd, cols, 40);
+    let code = pty.finish(Duration::from_secs(30));
+    let text = pty.text();
+    assert_eq!(code, 1, "{text}");
+    let table: Vec<&str> = text
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .skip_while(|l| !l.starts_with("step "))
+        .take_while(|l| !l.starts_with("run FAILED"))
+        .collect();
+    assert!(table.len() > 2, "the note was not wrapped:\n{text}");
+    for line in &table {
+        assert!(
+            line.chars().count() <= usize::from(cols),
+            "wider than {cols} columns: `{line}`\n{text}"
+        );
+    }
+    let cells = table.join(" ");
+    let mut rest = cells.as_str();
+    for word in &words {
+        let at = rest
+            .find(word.as_str())
+            .unwrap_or_else(|| panic!("`{word}` is missing or out of order:\n{text}"));
+        rest = &rest[at + word.len()..];
+    }
+}
+
 /// `opsplan run … >> backup.log`: the log gets the run's result (its id, plan, every step's
 /// status and the verdict); progress lines stay on stderr, and the result is not there.
 #[test]
