@@ -138,6 +138,8 @@ fixtures! {
     unknown_param => ["E032"],
     unknown_step_reference => ["E033"],
     output_not_upstream => ["E034"],
+    for_each_output_not_upstream => ["E034"],
+    for_each_run_time_acquires => ["E092"],
     unknown_output => ["E035"],
     step_read_without_output => ["E031"],
     // Params.
