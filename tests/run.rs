@@ -813,6 +813,18 @@ fn fan_out_over_an_empty_list_runs_nothing_and_says_so() {
     );
 }
 
+/// A `when` that does not read `item` is decided before the list is read: false skips the
+/// whole step, even when the list's producer was skipped too (so there is no list).
+#[test]
+fn fan_out_skipped_by_its_when_reads_no_list() {
+    let dir = fan_out_dir(r#"{"databases": ["app"]}"#);
+    let r = run("fan-out.yaml", dir.path(), &["--set", "skip=true"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!dir.path().join("backed-up").exists());
+    assert_eq!(lines(&dir.path().join("report")), ["0"]);
+    assert!(r.stdout.contains("skipped"), "{}", r.stdout);
+}
+
 #[test]
 fn fan_out_over_a_value_that_is_not_a_list_fails_naming_the_step_and_template() {
     let dir = fan_out_dir(r#"{"databases": "app"}"#);

@@ -328,6 +328,7 @@ impl Executor {
                     }
                     let prepared = match plan.steps[i].fan_out.as_ref().map(|f| &f.items) {
                         None => self.prepare(i, &outputs),
+                        Some(None) if self.skipped_before_fan_out(i, &outputs) => Prepared::Skip,
                         // Its needs are done: its list is known now.
                         Some(None) => match self.fan_out_items(i, &outputs) {
                             Ok(items) => {
@@ -870,6 +871,28 @@ impl Executor {
             });
         }
         event
+    }
+
+    /// A run-time fan-out step's `when` that does not read `item` is decided before its
+    /// list is rendered: false skips the whole step (no items), so a list its producer, skipped
+    /// too, never made is not read. One that reads `item` is decided per item.
+    fn skipped_before_fan_out(
+        &self,
+        i: usize,
+        outputs: &HashMap<usize, serde_json::Value>,
+    ) -> bool {
+        let plan = self.plan();
+        let Some(when) = &plan.steps[i].when else {
+            return false;
+        };
+        if when.value.contains("item") {
+            return false;
+        }
+        let ctx = plan.context(i, outputs, true, false, &self.run_ctx());
+        matches!(
+            opsplan_plan::template::eval_condition(when.span, &when.value, &ctx),
+            Ok(false)
+        )
     }
 
     /// The items of run-time fan-out step `i`: its `for_each` rendered now, which must give
