@@ -9,7 +9,9 @@
 //! journal had not synced is cut off, then the engine is killed; so the case tests which
 //! records the engine syncs before which effect (a SIGKILL alone leaves every written
 //! record in place). Both the success path and the
-//! rollback path (`fail=true`) are covered.
+//! rollback path (`fail=true`) are covered. The same matrix runs on crash-fan-out.yaml,
+//! where the copies are a run-time fan-out (`for_each` over a listing step's outputs): the
+//! expanded list is journaled, and each item has its own records and undo.
 //!
 //! In every case: the checkpoint is released, the lock is free, the non-idempotent create
 //! ran exactly once, a copy the journal shows finished was not redone, and the destination
@@ -39,10 +41,10 @@ fn setup() -> tempfile::TempDir {
     work
 }
 
-fn run_args(work: &Path, fail: bool) -> Vec<String> {
+fn run_args(plan: &str, work: &Path, fail: bool) -> Vec<String> {
     vec![
         "run".into(),
-        fixture("crash.yaml").display().to_string(),
+        fixture(plan).display().to_string(),
         "--set".into(),
         format!("dir={}", work.display()),
         "--set".into(),
@@ -89,11 +91,11 @@ struct Figures {
     leaks: Vec<String>,
 }
 
-fn case(fail: bool, mode: &str, n: usize, fig: &mut Figures) {
+fn case(plan: &str, fail: bool, mode: &str, n: usize, fig: &mut Figures) {
     let work = setup();
     let w = work.path();
-    let label = format!("fail={fail} {mode}:{n}");
-    let args = run_args(w, fail);
+    let label = format!("{plan} fail={fail} {mode}:{n}");
+    let args = run_args(plan, w, fail);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut cmd = opsplan(w, &args);
     cmd.env("OPSPLAN_TEST_KILL_AT", format!("{mode}:{n}"));
@@ -182,6 +184,15 @@ fn case(fail: bool, mode: &str, n: usize, fig: &mut Figures) {
 
 #[test]
 fn crash_at_every_event_boundary_then_resume() {
+    matrix("crash.yaml");
+}
+
+#[test]
+fn crash_at_every_event_boundary_of_a_run_time_fan_out_then_resume() {
+    matrix("crash-fan-out.yaml");
+}
+
+fn matrix(plan: &str) {
     let mut fig = Figures {
         runs: 0,
         kill_points: 0,
@@ -191,23 +202,23 @@ fn crash_at_every_event_boundary_then_resume() {
     for fail in [false, true] {
         // A clean run gives the number of records, hence the kill points.
         let work = setup();
-        let args = run_args(work.path(), fail);
+        let args = run_args(plan, work.path(), fail);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let clean = run(opsplan(work.path(), &args));
         assert_eq!(clean.code, if fail { 1 } else { 0 }, "{}", clean.all());
         let total = records(work.path());
         assert!(total >= 15, "only {total} records");
         for n in 1..=total {
-            case(fail, "before", n, &mut fig);
-            case(fail, "after", n, &mut fig);
+            case(plan, fail, "before", n, &mut fig);
+            case(plan, fail, "after", n, &mut fig);
             if n % 3 == 1 {
-                case(fail, "torn", n, &mut fig);
+                case(plan, fail, "torn", n, &mut fig);
             }
-            case(fail, "lost", n, &mut fig);
+            case(plan, fail, "lost", n, &mut fig);
         }
     }
     let line = format!(
-        "crash matrix: {} runs (crashed runs + resumes), {} kill points ({} killed as planned), {} leaks found",
+        "crash matrix ({plan}): {} runs (crashed runs + resumes), {} kill points ({} killed as planned), {} leaks found",
         fig.runs,
         fig.kill_points,
         fig.killed,

@@ -138,6 +138,8 @@ fixtures! {
     unknown_param => ["E032"],
     unknown_step_reference => ["E033"],
     output_not_upstream => ["E034"],
+    for_each_output_not_upstream => ["E034"],
+    for_each_run_time_acquires => ["E092"],
     unknown_output => ["E035"],
     step_read_without_output => ["E031"],
     // Params.
@@ -159,6 +161,8 @@ fixtures! {
     refused_when_bad_regex => ["E055"],
     refused_when_no_condition => ["E055"],
     refused_when_empty_list => ["E055"],
+    refused_when_status_on_exec => ["E055"],
+    refused_when_exit_code_on_http => ["E055"],
     destructive_unguarded => ["E060"],
     destructive_undo_unguarded => ["E060"],
     guard_skipped_by_its_when => ["E060"],

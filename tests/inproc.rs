@@ -40,6 +40,10 @@ impl StepType for Mock {
     const SUMMARY: &'static str = "Test double: logs its name, then succeeds or fails.";
     type Spec = MockSpec;
 
+    fn answers() -> &'static [opsplan_plan::step::AnswerField] {
+        use opsplan_plan::step::AnswerField;
+        &[AnswerField::ExitCode, AnswerField::Output]
+    }
     fn describe(spec: &MockSpec) -> Action {
         Action::new(format!("mock {}", spec.name))
     }

@@ -396,3 +396,42 @@ fn fail_at_refused_on_a_step_without_refused_when_is_an_error() {
         "{stderr}"
     );
 }
+
+/// A run-time fan-out (`for_each` over a step's outputs) is one step in preview and graph,
+/// "one step per item of ⟨steps.x.outputs.y⟩" with `⟨item⟩` in its arguments; `--fail-at`
+/// on it means one of its items fails: the items that succeeded before it are undone.
+#[test]
+fn preview_of_a_run_time_fan_out() {
+    let plan = "tests/fixtures/run/fan-out.yaml";
+    let text = opsplan(&[
+        "preview",
+        plan,
+        "--set",
+        "dir=/srv/backup",
+        "--fail-at",
+        "backup",
+    ]);
+    assert!(
+        text.contains("one step per item of ⟨steps.list_dbs.outputs.json.databases⟩"),
+        "{text}"
+    );
+    assert!(
+        text.contains("undo backup (each of its items that succeeded)"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+    let mermaid = opsplan(&[
+        "graph",
+        plan,
+        "--set",
+        "dir=/srv/backup",
+        "--format",
+        "mermaid",
+    ]);
+    assert!(
+        mermaid.contains(
+            "backup<br>(shell)<br>one step per item of ⟨steps.list_dbs.outputs.json.databases⟩"
+        ),
+        "{mermaid}"
+    );
+}

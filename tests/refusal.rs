@@ -99,7 +99,22 @@ fn a_refused_acquire_is_not_released_and_a_failure_in_doubt_is() {
                 serde_json::json!(["freeze"]),
                 "{case}"
             );
-        } else {
+        }
+        // The run's timeline says it too, per step.
+        let shown = bin::run_within(
+            run_cmd(dir, &["runs", "show", "last"]),
+            Duration::from_secs(30),
+        );
+        shown.expect_code(0, case);
+        assert_eq!(
+            shown
+                .stdout
+                .contains("FAILED, refused (nothing acquired; its release does not run)"),
+            refused,
+            "{case}:\n{}",
+            shown.stdout
+        );
+        if !refused {
             assert!(finished.get("refused").is_none(), "{case}:\n{}", ran.all());
             assert!(
                 dir.join("thawed").exists(),

@@ -18,13 +18,19 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn command(plan: &str, dir: &Path, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = in_dir(dir);
     cmd.arg("run")
         .arg(fixture(plan))
         .arg("--set")
         .arg(format!("dir={}", dir.display()))
-        .args(extra)
-        .env_remove("OPSPLAN_LOG")
+        .args(extra);
+    cmd
+}
+
+/// The binary with `dir`'s journal and locks, no colour, no terminal.
+fn in_dir(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_remove("OPSPLAN_LOG")
         .env("OPSPLAN_JOURNAL_DIR", dir.join(".opsplan/runs"))
         .env("OPSPLAN_LOCK_DIR", dir.join(".opsplan/locks"))
         .env("NO_COLOR", "1")
@@ -734,4 +740,158 @@ fn the_example_plan_runs_from_any_folder() {
         0,
         "the run wrote into the folder it was started in"
     );
+}
+
+// c5. Run-time fan-out (issue 16 point 1): `for_each` over a list a step before produced is
+// expanded when the step becomes ready; each item is its own step (`backup[NAME]`) with its
+// own records and undo; what needs the step waits for every item.
+fn fan_out_dir(dbs: &str) -> tempfile::TempDir {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("dbs.json"), dbs).expect("write dbs.json");
+    dir
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn fan_out_runs_one_step_per_listed_item_and_what_needs_it_waits_for_all() {
+    let dir = fan_out_dir(r#"{"databases": ["app", "auth", "billing"]}"#);
+    let r = run("fan-out.yaml", dir.path(), &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let mut done = lines(&dir.path().join("backed-up"));
+    done.sort();
+    assert_eq!(done, ["app", "auth", "billing"]);
+    // `report` ran after every item.
+    assert_eq!(lines(&dir.path().join("report")), ["3"]);
+    for id in ["backup[app]", "backup[auth]", "backup[billing]"] {
+        assert!(r.stdout.contains(id), "{id} missing:\n{}", r.all());
+    }
+    assert!(
+        r.stderr.contains(
+            "backup: one step per item of {{ steps.list_dbs.outputs.json.databases }}: 3 item(s)"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("3 item(s)"), "{}", r.stdout);
+}
+
+#[test]
+fn fan_out_item_failing_undoes_the_items_that_succeeded_in_reverse() {
+    let dir = fan_out_dir(r#"{"databases": ["app", "auth", "billing"]}"#);
+    let r = run(
+        "fan-out.yaml",
+        dir.path(),
+        &["--set", "fail_item=billing", "-j", "1"],
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(lines(&dir.path().join("backed-up")), ["app", "auth"]);
+    assert_eq!(lines(&dir.path().join("undone")), ["auth", "app"]);
+    assert!(!dir.path().join("dump-app").exists());
+    assert!(!dir.path().join("report").exists(), "{}", r.all());
+    assert!(r.stderr.contains("cannot dump billing"), "{}", r.stderr);
+}
+
+#[test]
+fn fan_out_over_an_empty_list_runs_nothing_and_says_so() {
+    let dir = fan_out_dir(r#"{"databases": []}"#);
+    let r = run("fan-out.yaml", dir.path(), &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!dir.path().join("backed-up").exists());
+    assert_eq!(lines(&dir.path().join("report")), ["0"]);
+    assert!(
+        r.stdout
+            .contains("no items: its `for_each` gave an empty list, nothing ran"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// A `when` that does not read `item` is decided before the list is read: false skips the
+/// whole step, even when the list's producer was skipped too (so there is no list).
+#[test]
+fn fan_out_skipped_by_its_when_reads_no_list() {
+    let dir = fan_out_dir(r#"{"databases": ["app"]}"#);
+    let r = run("fan-out.yaml", dir.path(), &["--set", "skip=true"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!dir.path().join("backed-up").exists());
+    assert_eq!(lines(&dir.path().join("report")), ["0"]);
+    assert!(r.stdout.contains("skipped"), "{}", r.stdout);
+}
+
+#[test]
+fn fan_out_over_a_value_that_is_not_a_list_fails_naming_the_step_and_template() {
+    let dir = fan_out_dir(r#"{"databases": "app"}"#);
+    let r = run("fan-out.yaml", dir.path(), &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stderr.contains(
+            "`for_each` of step `backup`, template `{{ steps.list_dbs.outputs.json.databases }}`, gave a string, not a list"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!dir.path().join("report").exists());
+}
+
+/// A fan-out run killed (SIGKILL) while its second item runs; the list then changes, as
+/// the server's answer could. Returns the run id.
+fn fan_out_killed_mid_way(dir: &Path) -> String {
+    std::fs::write(dir.join("hang-auth"), "").expect("write hang-auth");
+    let running = spawn_run("fan-out.yaml", dir, &["-j", "1"]);
+    let pid_file = dir.join("hang.pid");
+    wait_for(Duration::from_secs(30), "backup[auth] to start", || {
+        pid_file.exists()
+    });
+    running.signal(Signal::SIGKILL);
+    let _ = running.wait(Duration::from_secs(10));
+    std::fs::remove_file(dir.join("hang-auth")).expect("remove hang-auth");
+    std::fs::write(dir.join("dbs.json"), r#"{"databases": ["other"]}"#).expect("write dbs.json");
+    let runs: Vec<String> = std::fs::read_dir(dir.join(".opsplan/runs"))
+        .expect("the journal folder")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    runs[0].clone()
+}
+
+fn resume(dir: &Path, args: &[&str]) -> Ran {
+    let mut cmd = in_dir(dir);
+    cmd.arg("resume").args(args);
+    run_cmd(cmd, Duration::from_secs(60))
+}
+
+#[test]
+fn fan_out_resumed_after_a_kill_uses_the_journaled_items_and_their_own_records() {
+    let dir = fan_out_dir(r#"{"databases": ["app", "auth", "billing"]}"#);
+    let d = dir.path();
+    let run_id = fan_out_killed_mid_way(d);
+    // backup[auth] was in doubt (a shell step asks): the operator says to run it again.
+    let r = resume(d, &[&run_id, "--rerun", "backup[auth]"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    // The journaled list, not the producer's new answer; app finished before: not redone.
+    let mut done = lines(&d.join("backed-up"));
+    done.sort();
+    assert_eq!(done, ["app", "auth", "billing"]);
+    assert!(!d.join("dump-other").exists());
+    assert_eq!(lines(&d.join("report")), ["3"]);
+}
+
+#[test]
+fn fan_out_rolled_back_on_resume_undoes_the_items_that_had_succeeded() {
+    let dir = fan_out_dir(r#"{"databases": ["app", "auth", "billing"]}"#);
+    let d = dir.path();
+    let run_id = fan_out_killed_mid_way(d);
+    let r = resume(d, &[&run_id, "--rollback"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert_eq!(lines(&d.join("undone")), ["app"]);
+    assert!(!d.join("dump-app").exists());
+    assert!(!d.join("report").exists());
 }

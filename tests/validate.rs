@@ -134,3 +134,37 @@ fn quiet_leaves_out_the_ok_lines_and_keeps_the_summary() {
         text(&quiet.stderr)
     );
 }
+
+/// The plans of the plan reference's "Common patterns" (each ```yaml block there is a whole
+/// plan) validate without errors or warnings: the documented examples are ones that work.
+#[test]
+fn the_plan_references_pattern_examples_validate() {
+    let doc = std::fs::read_to_string(repo_root().join("docs/reference/plan.md")).expect("plan.md");
+    let (_, patterns) = doc
+        .split_once("\n## Common patterns\n")
+        .expect("a Common patterns section");
+    let patterns = patterns.split("\n## ").next().unwrap_or(patterns);
+    let blocks: Vec<&str> = patterns
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|b| b.split_once("\n```").map(|(code, _)| code))
+        .collect();
+    assert_eq!(blocks.len(), 4, "one example per pattern");
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (n, code) in blocks.iter().enumerate() {
+        assert!(
+            code.starts_with("apiVersion: opsplan/v1"),
+            "block {n}:\n{code}"
+        );
+        let path = dir.path().join(format!("pattern-{n}.yaml"));
+        std::fs::write(&path, code).expect("write the example");
+        let out = validate(&[path.to_str().expect("UTF-8 path"), "--deny-warnings"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "example {n} of the patterns:\n{code}\n{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+}

@@ -487,6 +487,18 @@ impl Console {
                     self.line(&format!("{r} not released: its acquire was refused"));
                 }
             }
+            RunEvent::FanOut { step, list, items } => {
+                state.total += items.len() as u64;
+                if let Some(live) = self.live() {
+                    live.total.inc_length(items.len() as u64);
+                }
+                let what = if items.is_empty() {
+                    "no items: nothing to run".to_string()
+                } else {
+                    format!("{} item(s)", items.len())
+                };
+                self.line(&format!("{step}: one step per item of {list}: {what}"));
+            }
             RunEvent::Signal { signal, action } => self.line(&format!("{signal}: {action}")),
             RunEvent::RunFinished { .. } => {}
         }

@@ -55,6 +55,11 @@ fn status_text(p: &PhaseState) -> String {
         Some(StepStatus::Succeeded) => "ok".into(),
         Some(StepStatus::Skipped) => "skipped".into(),
         Some(StepStatus::Cancelled) => "cancelled".into(),
+        // Its `refused_when` matched: the other side refused, so nothing was acquired and
+        // the release did not run (it would free what someone else holds).
+        Some(StepStatus::Failed) if p.refused => {
+            "FAILED, refused (nothing acquired; its release does not run)".into()
+        }
         Some(StepStatus::Failed) => "FAILED".into(),
     }
 }
@@ -97,6 +102,25 @@ fn phase_lines(o: &mut String, label: &str, p: &PhaseState) {
             let _ = writeln!(o, "      outputs: {}", keys.join(", "));
         }
     }
+}
+
+/// What a run-time fan-out expanded into, from its journaled items.
+fn fan_out_text(items: &[serde_json::Value]) -> String {
+    if items.is_empty() {
+        return "fan-out: no items (its `for_each` gave an empty list), nothing ran".into();
+    }
+    let shown: Vec<String> = items
+        .iter()
+        .map(|v| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    format!(
+        "fan-out: one step per item, {} item(s): {}",
+        items.len(),
+        shown.join(", ")
+    )
 }
 
 /// The timeline of one run: its steps in plan order with every phase they went through.
@@ -169,6 +193,9 @@ pub(crate) fn timeline_text(
                 let _ = writeln!(o, "  {id:w$}  not run");
             }
             Some(p) => phase_lines(&mut o, &format!("{id:w$}"), p),
+        }
+        if let Some(items) = state.fan_outs.get(id) {
+            let _ = writeln!(o, "      {}", fan_out_text(items));
         }
         if let Some(p) = &s.check {
             phase_lines(&mut o, &format!("{:w$}", format!("  check {id}")), p);

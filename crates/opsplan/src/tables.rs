@@ -24,6 +24,7 @@ pub(crate) fn run_summary(report: &RunReport, stream: Stream) -> String {
                  duration: took,
                  error,
                  refused,
+                 note: extra,
              }| {
                 let status = match status {
                     StepStatus::Succeeded => "ok",
@@ -34,6 +35,13 @@ pub(crate) fn run_summary(report: &RunReport, stream: Stream) -> String {
                 let mut note = error.as_deref().map(note_of).unwrap_or_default();
                 if *refused {
                     note = format!("refused, nothing acquired: {note}");
+                }
+                if let Some(extra) = extra {
+                    note = if note.is_empty() {
+                        extra.clone()
+                    } else {
+                        format!("{extra}; {note}")
+                    };
                 }
                 vec![
                     format!("{}{id}", phase_prefix(*phase)),

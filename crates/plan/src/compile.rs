@@ -107,6 +107,58 @@ pub struct CompiledStep {
     /// cost O(plan size), and a run or preview of N steps O(N²)). `None` when a template
     /// reaches `steps` other than as `steps.<name>` (e.g. `steps[name]`): then it holds all.
     pub reads: Option<Vec<usize>>,
+    /// A `for_each` over a list a step before it produces (run-time fan-out): this step
+    /// stands for its items until the executor expands it (see [`CompiledPlan::expand`]).
+    pub fan_out: Option<FanOut>,
+}
+
+/// A `for_each` rendered at run time, when the step becomes ready (all its `needs` done).
+#[derive(Clone, Debug)]
+pub struct FanOut {
+    /// The `for_each` node as written.
+    pub list: Node,
+    /// What it reads, for people: `⟨steps.list.outputs.json.dbs⟩`.
+    pub label: String,
+    /// The item steps, once expanded (`None` before): the step itself then needs them all,
+    /// so it finishes (and what needs it starts) once every item succeeded or was skipped.
+    pub items: Option<Vec<usize>>,
+}
+
+impl FanOut {
+    /// The `for_each` as written, for messages and the journal.
+    pub fn text(&self) -> String {
+        match &self.list.value {
+            NodeValue::Str(t) => t.clone(),
+            _ => self.label.clone(),
+        }
+    }
+}
+
+/// Whether a `for_each` reads other steps' outputs, so its list is known only at run time.
+pub fn for_each_at_run_time(node: &Node) -> bool {
+    let mut found = false;
+    node.walk_strings(&mut |_, text| {
+        if crate::source::de::is_template(text) {
+            let mut names = Vec::new();
+            found |= step_refs(text, &mut names).is_none_or(|()| !names.is_empty());
+        }
+    });
+    found
+}
+
+/// `⟨steps.x.outputs.y⟩` for a `for_each: "{{ steps.x.outputs.y }}"`: the expression
+/// between the braces, trimmed, as a placeholder.
+fn fan_out_label(node: &Node) -> String {
+    let text = match &node.value {
+        NodeValue::Str(t) => t.clone(),
+        _ => return format!("{}for_each⟩", template::PLACEHOLDER_OPEN),
+    };
+    let inner = text
+        .trim()
+        .strip_prefix("{{")
+        .and_then(|t| t.strip_suffix("}}"))
+        .map_or(text.as_str(), str::trim);
+    format!("{}{inner}⟩", template::PLACEHOLDER_OPEN)
 }
 
 impl CompiledStep {
@@ -129,6 +181,7 @@ pub struct ScopeParams {
     pub placeholders: Vec<String>,
 }
 
+#[derive(Clone)]
 pub struct CompiledPlan {
     pub name: String,
     pub system: Option<String>,
@@ -170,6 +223,32 @@ impl CompiledPlan {
             stages[*l].push(i);
         }
         stages
+    }
+
+    /// Expands run-time fan-out step `group` into one step per item, appended to the plan:
+    /// each is the group's step with its `item`, an id as a static `for_each` gives
+    /// (`id[name]`, else `id[index]`), the group's `needs`, and no `fan_out`. The group then
+    /// needs its items. Returns their indices. The executor calls it when the group becomes
+    /// ready; resume calls it with the items the journal recorded.
+    pub fn expand(&mut self, group: usize, items: &[serde_json::Value]) -> Vec<usize> {
+        let base = self.steps[group].clone();
+        let count = items.len();
+        let mut ids = Vec::with_capacity(count);
+        for (i, v) in items.iter().enumerate() {
+            let mut step = base.clone();
+            step.id = format!("{}[{}]", base.id, item_label(v, i, count));
+            step.item = Some((v.clone(), i));
+            step.fan_out = None;
+            ids.push(self.steps.len());
+            self.steps.push(step);
+        }
+        let g = &mut self.steps[group];
+        g.needs.extend(ids.iter().copied());
+        if let Some(f) = &mut g.fan_out {
+            f.items = Some(ids.clone());
+        }
+        build_graph(self);
+        ids
     }
 
     /// Every step that `step` transitively needs.
@@ -298,6 +377,9 @@ fn resolve_reads(plan: &mut CompiledPlan) {
         }
         if let Some(w) = &s.when {
             texts.push(&w.value);
+        }
+        if let Some(f) = &s.fan_out {
+            f.list.walk_strings(&mut |_, text| texts.push(text));
         }
         let mut names = Vec::new();
         let dynamic = texts.iter().any(|t| step_refs(t, &mut names).is_none());
@@ -661,8 +743,21 @@ pub fn compile_with(
             None,
         );
         let mut placeholder_label = None;
+        let mut fan_out = None;
         let items: Vec<Option<(serde_json::Value, usize)>> = match &step.decl.for_each {
             None => vec![None],
+            // Over another step's outputs: one step now, its items when it becomes ready.
+            Some(node) if for_each_at_run_time(node) => {
+                fan_out = Some(FanOut {
+                    list: node.clone(),
+                    label: fan_out_label(node),
+                    items: None,
+                });
+                vec![Some((
+                    serde_json::Value::String(format!("{}item⟩", template::PLACEHOLDER_OPEN)),
+                    0,
+                ))]
+            }
             Some(node) => match template::render_node(node, &ctx, Some(&sources)) {
                 // A list not given: one step stands for all of its items.
                 Ok(Node {
@@ -769,6 +864,7 @@ pub fn compile_with(
         for item in items {
             let id = match (&item, &placeholder_label) {
                 (None, _) => step.id.value.clone(),
+                (Some(_), _) if fan_out.is_some() => step.id.value.clone(),
                 (Some(_), Some(label)) => format!("{}[{label}]", step.id.value),
                 (Some((v, i)), None) => {
                     format!("{}[{}]", step.id.value, item_label(v, *i, count))
@@ -817,6 +913,7 @@ pub fn compile_with(
                 probe: probe.clone(),
                 reads: None,
                 timeout_pending: timeout_pending.clone(),
+                fan_out: fan_out.clone(),
             });
         }
         expanded.insert(step.id.value.clone(), ids);

@@ -31,9 +31,13 @@ fn label(plan: &CompiledPlan, n: GraphNode) -> (String, String) {
             } else {
                 format!("\\n[{}]", marks.join(", "))
             };
+            // A run-time fan-out is one node for all its items.
+            let items = s.fan_out.as_ref().map_or(String::new(), |f| {
+                format!("\\none step per item of {}", f.label)
+            });
             (
                 format!("s{i}"),
-                format!("{}\\n({}){marks}", s.id, s.kind.name()),
+                format!("{}\\n({}){items}{marks}", s.id, s.kind.name()),
             )
         }
         GraphNode::Undo(i) => {

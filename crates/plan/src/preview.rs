@@ -263,6 +263,14 @@ pub fn build_failing(plan: &CompiledPlan, fail_at: Option<usize>, refused: bool)
                 Err(d) => format!("cannot render: {}", d.message),
             });
         let mut action = plan.redactor.redact(&action).into_owned();
+        // A run-time fan-out is one step here, as a `for_each` over a param without a value.
+        if let Some(f) = &s.fan_out {
+            action = format!("one step per item of {}: {action}", f.label);
+        }
+        let undo = match (&s.fan_out, undo) {
+            (Some(_), Some(u)) => Some(format!("each item that succeeded, in reverse: {u}")),
+            (_, u) => u,
+        };
         if skipped[i] {
             action = format!("(skipped) {action}");
         }
@@ -328,9 +336,13 @@ pub fn build_failing(plan: &CompiledPlan, fail_at: Option<usize>, refused: bool)
                     not_released: rb.refused,
                 }
             });
+            let mut undo = ids(undo);
+            if let Some(own) = fan_out_items_undo(plan, i) {
+                undo.insert(0, own);
+            }
             RollbackEntry {
                 step: plan.steps[i].id.clone(),
-                undo: ids(undo),
+                undo,
                 cleanup: ids(cleanup),
                 if_refused,
             }
@@ -343,6 +355,10 @@ pub fn build_failing(plan: &CompiledPlan, fail_at: Option<usize>, refused: bool)
     let fail_at = fail_at.map(|f| {
         let (order, states) = rollback::simulate_failure(plan, f, &skipped, refused);
         let rb = rollback::plan_rollback(plan, &order, &states);
+        let mut undo = ids(&rb.undo);
+        if let Some(own) = fan_out_items_undo(plan, f) {
+            undo.insert(0, own);
+        }
         let cancelled: Vec<usize> = (0..plan.steps.len())
             .filter(|&i| states[i] == State::Done(StepStatus::Cancelled))
             .collect();
@@ -357,7 +373,7 @@ pub fn build_failing(plan: &CompiledPlan, fail_at: Option<usize>, refused: bool)
             not_released: rb.refused,
             completed: ids(&order),
             cancelled: ids(&cancelled),
-            undo: ids(&rb.undo),
+            undo,
             cleanup: ids(&rb.cleanup),
         }
     });
@@ -388,6 +404,14 @@ pub fn build_failing(plan: &CompiledPlan, fail_at: Option<usize>, refused: bool)
         rollback_map,
         fail_at,
     }
+}
+
+/// A run-time fan-out step fails when one of its items fails: the items that succeeded
+/// before it are undone first (`--fail-at STEP` on it means that).
+fn fan_out_items_undo(plan: &CompiledPlan, step: usize) -> Option<String> {
+    let s = &plan.steps[step];
+    (s.fan_out.is_some() && s.undo.is_some())
+        .then(|| format!("{} (each of its items that succeeded)", s.id))
 }
 
 fn flags(s: &StepPreview) -> String {

@@ -6,7 +6,7 @@
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::plan::{RefusedWhenDecl, ScopedStep};
-use crate::step::Answer;
+use crate::step::{Answer, AnswerField, DynStepType};
 
 /// A compiled `refused_when`: every condition given must hold.
 #[derive(Debug, Clone)]
@@ -80,11 +80,64 @@ impl Refusal {
 
 /// E055: `refused_when` only on a step that acquires something, with at least one
 /// condition, no empty list, and a regular expression that compiles.
-pub fn check(s: &ScopedStep, diags: &mut Vec<Diagnostic>) {
+pub fn check(s: &ScopedStep, kind: &dyn DynStepType, diags: &mut Vec<Diagnostic>) {
     let Some(decl) = &s.decl.refused_when else {
         return;
     };
     let id = &s.id.value;
+    // A condition on what the step type never answers with never holds.
+    let answers = kind.answers();
+    let can = |f: AnswerField| answers.contains(&f);
+    for (field, span, needed, what) in [
+        (
+            "exit_code",
+            decl.exit_code.as_ref().map(|c| c.span),
+            AnswerField::ExitCode,
+            "an exit code",
+        ),
+        (
+            "status",
+            decl.status.as_ref().map(|c| c.span),
+            AnswerField::Status,
+            "an HTTP status",
+        ),
+        (
+            "output_matches",
+            decl.output_matches.as_ref().map(|c| c.span),
+            AnswerField::Output,
+            "an output",
+        ),
+    ] {
+        let Some(span) = span else { continue };
+        if can(needed) {
+            continue;
+        }
+        let name = kind.name();
+        let help = if answers.is_empty() {
+            format!("`{name}` reports no answer when it fails, so none of its failures is a refusal: remove `refused_when`, or run the tool that can refuse with `exec` or `shell` (exit code, output) or `http` (status, output)")
+        } else {
+            let has: Vec<&str> = answers
+                .iter()
+                .map(|a| match a {
+                    AnswerField::ExitCode => "`exit_code`",
+                    AnswerField::Status => "`status`",
+                    AnswerField::Output => "`output_matches`",
+                })
+                .collect();
+            format!(
+                "a failure of `{name}` can be matched on {}",
+                has.join(" and ")
+            )
+        };
+        diags.push(
+            Diagnostic::new(
+                Code::RefusedWhen,
+                format!("`refused_when.{field}` of step `{id}`: step type `{name}` never fails with {what}, so this condition never holds"),
+            )
+            .label(span, format!("never set by `{name}`"))
+            .help(help),
+        );
+    }
     let first_span = decl
         .exit_code
         .as_ref()

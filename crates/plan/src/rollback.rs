@@ -48,7 +48,14 @@ pub fn plan_rollback(
         .rev()
         .copied()
         .filter(|&i| {
-            states[i] == State::Done(StepStatus::Succeeded) && plan.steps[i].undo.is_some()
+            // An expanded fan-out step has no undo of its own: its items have theirs.
+            let expanded = plan.steps[i]
+                .fan_out
+                .as_ref()
+                .is_some_and(|f| f.items.is_some());
+            states[i] == State::Done(StepStatus::Succeeded)
+                && plan.steps[i].undo.is_some()
+                && !expanded
         })
         .collect();
     let released_ok = |r: &String| {

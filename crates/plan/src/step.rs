@@ -55,6 +55,14 @@ pub struct StepError {
     pub answer: Option<Answer>,
 }
 
+/// A part of an [`Answer`] a step type sets when it fails (see [`StepType::answers`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerField {
+    ExitCode,
+    Status,
+    Output,
+}
+
 /// What a process or a server answered when a step failed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Answer {
@@ -222,6 +230,12 @@ pub trait StepType: Send + Sync + 'static {
     fn outputs_on_failure() -> &'static [&'static str] {
         &[]
     }
+    /// What a failed attempt's [`Answer`] can hold, so which `refused_when` conditions can
+    /// ever hold for this type: `exit_code` (a process's), `status` (an HTTP status),
+    /// `output`. Default: none (its failures carry no answer, so none is a refusal).
+    fn answers() -> &'static [AnswerField] {
+        &[]
+    }
     /// Checks beyond types (globs, ranges), pointing into `with`.
     fn check(_spec: &Self::Spec, _with: &Node) -> Vec<Diagnostic> {
         Vec::new()
@@ -256,6 +270,8 @@ pub trait DynStepType: Send + Sync {
     fn outputs(&self) -> &'static [OutputDecl];
     fn open_outputs(&self) -> bool;
     fn outputs_on_failure(&self) -> &'static [&'static str];
+    /// See [`StepType::answers`].
+    fn answers(&self) -> &'static [AnswerField];
     fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
     /// Decodes and checks arguments; `templates_pending` before rendering.
     fn check(&self, with: &Node, templates_pending: bool) -> Vec<Diagnostic>;
@@ -292,6 +308,9 @@ impl<T: StepType> DynStepType for Registered<T> {
     }
     fn outputs_on_failure(&self) -> &'static [&'static str] {
         T::outputs_on_failure()
+    }
+    fn answers(&self) -> &'static [AnswerField] {
+        T::answers()
     }
     fn schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         generator.subschema_for::<T::Spec>()

@@ -21,6 +21,7 @@ pub fn check(plan: &LoadedPlan, sources: &Sources) -> Vec<Diagnostic> {
     check_shell_templates(plan, sources, &mut diags);
     check_fragment_args(plan, &mut diags);
     check_uses_steps(plan, &mut diags);
+    check_run_time_for_each(plan, &mut diags);
     check_undo_on_cleanup(plan, &mut diags);
     if acyclic {
         let ancestors = Ancestry::new(plan, &index);
@@ -109,6 +110,43 @@ fn check_fragment_args(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
                 );
             }
         }
+    }
+}
+
+/// A `for_each` over another step's outputs is expanded when the step becomes ready, in
+/// the forward phase. A step that holds or gives back a resource, or runs in the rollback
+/// (`always`), must be known before the run starts (which releases run is decided from
+/// it), so it cannot fan out at run time. That the list's step is among its `needs` is
+/// E034, as for any output read.
+fn check_run_time_for_each(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
+    for s in &plan.steps {
+        let d = &s.decl;
+        let Some(list) = d.for_each.as_ref() else {
+            continue;
+        };
+        if !crate::compile::for_each_at_run_time(list) {
+            continue;
+        }
+        let why = if !d.acquires.0.is_empty() {
+            "acquires a resource"
+        } else if !d.releases.0.is_empty() {
+            "releases a resource"
+        } else if d.always {
+            "is `always`"
+        } else {
+            continue;
+        };
+        diags.push(
+            Diagnostic::new(
+                Code::ForEach,
+                format!(
+                    "`for_each` of step `{}` reads another step's outputs, and the step {why}",
+                    s.id.value
+                ),
+            )
+            .label(list.span, "a list known only at run time")
+            .help("fan out over a list known before the run (a param or a literal list), or move the resource or the cleanup to a step without `for_each`"),
+        );
     }
 }
 
@@ -263,7 +301,7 @@ fn check_types(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
             .unwrap_or_else(|| Node::new(ty.span, NodeValue::Map(vec![])));
         diags.extend(kind.check(&with, true));
         check_resume_policy(s, diags);
-        crate::refusal::check(s, diags);
+        crate::refusal::check(s, kind.as_ref(), diags);
         for undo in s.decl.undo.iter().chain(s.decl.probe.iter()) {
             match plan.registry.lookup(&undo.step_type.value) {
                 None => diags.push(

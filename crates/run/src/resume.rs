@@ -200,7 +200,18 @@ pub async fn prepare(
                 error,
             }
         })?;
-    let plan = compiled.plan;
+    let mut plan = compiled.plan;
+    // Run-time fan-outs get the items the run recorded, not a list rendered again.
+    for (id, items) in &st.fan_outs {
+        match plan.index_of(id) {
+            Some(i) if plan.steps[i].fan_out.is_some() => {
+                plan.expand(i, items);
+            }
+            _ => notes.push(format!(
+                "journal: step `{id}` fanned out, but the plan has no such `for_each` over a step's outputs now; its items are ignored"
+            )),
+        }
+    }
     if plan.content_hash != meta.plan.content_hash {
         if !req.allow_changed_plan {
             return Err(ResumeRefusal::PlanChanged {

@@ -82,6 +82,10 @@ impl StepType for Exec {
         }
         Vec::new()
     }
+    fn answers() -> &'static [opsplan_plan::step::AnswerField] {
+        use opsplan_plan::step::AnswerField;
+        &[AnswerField::ExitCode, AnswerField::Output]
+    }
     fn describe(spec: &ExecSpec) -> Action {
         let mut s = format!("$ {}", shell_quote(&spec.argv));
         if let Some(cwd) = &spec.cwd {

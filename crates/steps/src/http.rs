@@ -172,6 +172,10 @@ impl StepType for Http {
     fn idempotent(spec: &HttpSpec) -> bool {
         matches!(spec.method.to_uppercase().as_str(), "GET" | "HEAD")
     }
+    fn answers() -> &'static [opsplan_plan::step::AnswerField] {
+        use opsplan_plan::step::AnswerField;
+        &[AnswerField::Status, AnswerField::Output]
+    }
     fn describe(spec: &HttpSpec) -> Action {
         let mut url = spec.url.clone();
         if !spec.query.is_empty() {

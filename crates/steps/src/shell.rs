@@ -51,6 +51,10 @@ impl StepType for Shell {
     fn outputs() -> &'static [OutputDecl] {
         PROCESS_OUTPUTS
     }
+    fn answers() -> &'static [opsplan_plan::step::AnswerField] {
+        use opsplan_plan::step::AnswerField;
+        &[AnswerField::ExitCode, AnswerField::Output]
+    }
     fn describe(spec: &ShellSpec) -> Action {
         let script = spec.script.trim_end();
         if script.contains('\n') {

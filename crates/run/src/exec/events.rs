@@ -86,6 +86,15 @@ pub enum RunEvent {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         refused: bool,
     },
+    /// A `for_each` over another step's outputs was rendered: the step runs as one step per
+    /// item (`step[name]`), in this order. Durable before any item starts, so a resume uses
+    /// these items even if the list's producer would now answer differently.
+    FanOut {
+        step: String,
+        /// What the list was read from, as written (`{{ steps.list.outputs.json }}`).
+        list: String,
+        items: Vec<serde_json::Value>,
+    },
     RollbackStarted {
         reason: String,
         undo: Vec<String>,

@@ -69,6 +69,9 @@ pub struct StepRecord {
     pub error: Option<String>,
     /// Failed with a refusal (its `refused_when` matched): nothing acquired.
     pub refused: bool,
+    /// What the summary says besides an error: how many items a run-time fan-out had
+    /// (none: nothing ran, said so rather than silently).
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -137,7 +140,9 @@ pub enum InDoubt {
 }
 
 pub struct Executor {
-    plan: Arc<CompiledPlan>,
+    /// The plan as compiled, then as each run-time fan-out expands it (a new value per
+    /// expansion: a step already running keeps the one it started with).
+    plan: std::sync::RwLock<Arc<CompiledPlan>>,
     opts: RunOptions,
     sink: Arc<dyn EventSink>,
     interrupts: Interrupts,
@@ -168,13 +173,28 @@ impl Executor {
         ));
         let secret_env = Arc::new(secret_env(&plan));
         Executor {
-            plan,
+            plan: std::sync::RwLock::new(plan),
             opts,
             sink,
             interrupts,
             run_ctx,
             secret_env,
             approved: Arc::default(),
+        }
+    }
+
+    /// The plan now (expanded by the run-time fan-outs so far).
+    fn plan(&self) -> Arc<CompiledPlan> {
+        match self.plan.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set_plan(&self, plan: Arc<CompiledPlan>) {
+        match self.plan.write() {
+            Ok(mut p) => *p = plan,
+            Err(poisoned) => *poisoned.into_inner() = plan,
         }
     }
 
@@ -189,7 +209,7 @@ impl Executor {
     /// From here on (undo, cleanup), templates read how the run went: `run.status`,
     /// `run.failed_step` and `run.error` (secrets masked).
     fn set_run_outcome(&self, cancelled: bool, reason: &str) {
-        let reason = self.plan.redactor.redact(reason).into_owned();
+        let reason = self.plan().redactor.redact(reason).into_owned();
         let (step, error) = match opsplan_plan::compile::failed_step_of(&reason) {
             Some((step, error)) => (step.to_string(), error.to_string()),
             None => (String::new(), reason.clone()),
@@ -213,7 +233,7 @@ impl Executor {
         };
         !approved.is_empty()
             && self
-                .plan
+                .plan()
                 .ancestors(i)
                 .iter()
                 .enumerate()
@@ -222,7 +242,7 @@ impl Executor {
 
     /// The destructive steps after step `i` (those that need it) that a yes to it approves.
     fn approves(&self, i: usize) -> Vec<String> {
-        let plan = &self.plan;
+        let plan = &self.plan();
         if self.opts.answers.force || !plan.steps[i].kind.asks(&plan.steps[i].with) {
             return Vec::new();
         }
@@ -240,7 +260,7 @@ impl Executor {
     /// only undo and cleanup run.
     pub async fn run_from(&self, prior: Prior, rollback_only: bool) -> RunReport {
         let started = Instant::now();
-        let plan = &self.plan;
+        let mut plan = self.plan();
         let n = plan.steps.len();
         let mut states = if prior.states.len() == n {
             prior.states.clone()
@@ -292,7 +312,7 @@ impl Executor {
         let mut in_flight = vec![false; n];
         // Ready steps are found from the dependents of the step that just finished, not by
         // rescanning every step: a chain of n steps costs n, not n².
-        let mut ready = Readiness::new(plan, &states);
+        let mut ready = Readiness::new(&plan, &states);
         // A `step_finished` of a step whose record matters (not rerun-safe, or holding
         // something) was written but is not durable yet: it must be before anything that
         // depends on it starts, and before the scheduler waits.
@@ -306,7 +326,33 @@ impl Executor {
                     if in_flight[i] || states[i] != State::NotRun {
                         continue;
                     }
-                    match self.prepare(i, &outputs) {
+                    let prepared = match plan.steps[i].fan_out.as_ref().map(|f| &f.items) {
+                        None => self.prepare(i, &outputs),
+                        Some(None) if self.skipped_before_fan_out(i, &outputs) => Prepared::Skip,
+                        // Its needs are done: its list is known now.
+                        Some(None) => match self.fan_out_items(i, &outputs) {
+                            Ok(items) => {
+                                let ids;
+                                (plan, ids) = self.expand(&plan, i, &items);
+                                states.resize(plan.steps.len(), State::NotRun);
+                                in_flight.resize(plan.steps.len(), false);
+                                ready.expanded(i, &ids);
+                                continue;
+                            }
+                            Err(msg) => Prepared::Fail(msg),
+                        },
+                        // Every item succeeded or was skipped: the step is done.
+                        Some(Some(items)) => {
+                            let count = items.len();
+                            states[i] = State::Done(StepStatus::Succeeded);
+                            ready.done(i);
+                            let event = self.fan_out_finished(i, count, &mut records);
+                            self.sink.emit_unsynced(&[event]);
+                            finish_unsynced = true;
+                            continue;
+                        }
+                    };
+                    match prepared {
                         Prepared::Skip => {
                             states[i] = State::Done(StepStatus::Skipped);
                             ready.done(i);
@@ -462,11 +508,11 @@ impl Executor {
                 (true, false) => RunStatus::Failed,
             }
         };
-        let held = still_held(plan, &states, &released);
+        let held = still_held(&plan, &states, &released);
         let not_released = if status == RunStatus::Succeeded {
             Vec::new()
         } else {
-            rollback::plan_rollback(plan, &completion_order, &states).refused
+            rollback::plan_rollback(&plan, &completion_order, &states).refused
         };
         let duration = started.elapsed();
         self.sink.emit(&RunEvent::RunFinished {
@@ -495,7 +541,7 @@ impl Executor {
         records: &mut Vec<StepRecord>,
     ) -> Option<String> {
         for &(i, how) in in_doubt {
-            let step = &self.plan.steps[i];
+            let step = &self.plan().steps[i];
             let (phase, action) = match how {
                 InDoubt::Rerun => continue,
                 InDoubt::Compensate => (Phase::Undo, step.undo.clone()),
@@ -569,7 +615,7 @@ impl Executor {
         self.interrupts
             .rolling_back
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        let plan = &self.plan;
+        let plan = &self.plan();
         let mut rb = rollback::plan_rollback(plan, completion_order, states);
         rb.undo.retain(|&i| !done.contains(&(Phase::Undo, i)));
         rb.cleanup.retain(|&i| !done.contains(&(Phase::Cleanup, i)));
@@ -580,7 +626,7 @@ impl Executor {
                 .map(|&(_, i)| i),
         );
         self.sink.emit(&RunEvent::RollbackStarted {
-            reason: self.plan.redactor.redact(reason).into_owned(),
+            reason: self.plan().redactor.redact(reason).into_owned(),
             undo: rb.undo.iter().map(|&i| plan.steps[i].id.clone()).collect(),
             cleanup: rb
                 .cleanup
@@ -694,7 +740,7 @@ impl Executor {
         error: Option<String>,
         records: &mut Vec<StepRecord>,
     ) -> RunEvent {
-        let redactor = &self.plan.redactor;
+        let redactor = &self.plan().redactor;
         let error = error.map(|e| redactor.redact(&e).into_owned());
         let outputs = outputs.map(|o| {
             let mut v = serde_json::Value::Object(o);
@@ -705,16 +751,17 @@ impl Executor {
             }
         });
         records.push(StepRecord {
-            id: self.plan.steps[i].id.clone(),
+            id: self.plan().steps[i].id.clone(),
             phase,
             status,
             attempts,
             duration,
             error: error.clone(),
             refused: false,
+            note: None,
         });
         RunEvent::StepFinished {
-            step: self.plan.steps[i].id.clone(),
+            step: self.plan().steps[i].id.clone(),
             phase,
             status,
             attempts,
@@ -732,7 +779,7 @@ impl Executor {
         with: &Node,
         outputs: &HashMap<usize, serde_json::Value>,
     ) -> Result<(Node, Node), String> {
-        let plan = &self.plan;
+        let plan = &self.plan();
         let real_ctx = plan.context(i, outputs, true, false, &self.run_ctx());
         let masked_ctx = plan.context(i, outputs, false, false, &self.run_ctx());
         let failed = |d: opsplan_plan::diagnostic::Diagnostic| self.render_error(i, with, &d);
@@ -751,7 +798,7 @@ impl Executor {
         with: &Node,
         d: &opsplan_plan::diagnostic::Diagnostic,
     ) -> String {
-        let step = &self.plan.steps[i].id;
+        let step = &self.plan().steps[i].id;
         let place = d
             .primary_span()
             .and_then(|span| opsplan_plan::template::locate(with, span));
@@ -772,10 +819,119 @@ impl Executor {
         message
     }
 
+    /// Expands run-time fan-out step `i` into `items`, recorded first (durable before any
+    /// item starts: a resume runs these). Returns the expanded plan, which the executor
+    /// uses from now on, and the items' indices.
+    fn expand(
+        &self,
+        plan: &CompiledPlan,
+        i: usize,
+        items: &[serde_json::Value],
+    ) -> (Arc<CompiledPlan>, Vec<usize>) {
+        let mut journaled = serde_json::Value::Array(items.to_vec());
+        plan.redactor.redact_json(&mut journaled);
+        let list = plan.steps[i]
+            .fan_out
+            .as_ref()
+            .map(|f| plan.redactor.redact(&f.text()).into_owned())
+            .unwrap_or_default();
+        self.sink.emit(&RunEvent::FanOut {
+            step: plan.steps[i].id.clone(),
+            list,
+            items: match journaled {
+                serde_json::Value::Array(v) => v,
+                _ => Vec::new(),
+            },
+        });
+        let mut expanded = plan.clone();
+        let ids = expanded.expand(i, items);
+        let expanded = Arc::new(expanded);
+        self.set_plan(expanded.clone());
+        (expanded, ids)
+    }
+
+    /// The finish of run-time fan-out step `i` once its `count` items are done, with the
+    /// summary's note (no items is said, not silent).
+    fn fan_out_finished(&self, i: usize, count: usize, records: &mut Vec<StepRecord>) -> RunEvent {
+        let event = self.finish_record(
+            i,
+            Phase::Forward,
+            StepStatus::Succeeded,
+            0,
+            Duration::ZERO,
+            None,
+            None,
+            records,
+        );
+        if let Some(last) = records.last_mut() {
+            last.note = Some(if count == 0 {
+                "no items: its `for_each` gave an empty list, nothing ran".to_string()
+            } else {
+                format!("{count} item(s)")
+            });
+        }
+        event
+    }
+
+    /// A run-time fan-out step's `when` that does not read `item` is decided before its
+    /// list is rendered: false skips the whole step (no items), so a list its producer, skipped
+    /// too, never made is not read. One that reads `item` is decided per item.
+    fn skipped_before_fan_out(
+        &self,
+        i: usize,
+        outputs: &HashMap<usize, serde_json::Value>,
+    ) -> bool {
+        let plan = self.plan();
+        let Some(when) = &plan.steps[i].when else {
+            return false;
+        };
+        if when.value.contains("item") {
+            return false;
+        }
+        let ctx = plan.context(i, outputs, true, false, &self.run_ctx());
+        matches!(
+            opsplan_plan::template::eval_condition(when.span, &when.value, &ctx),
+            Ok(false)
+        )
+    }
+
+    /// The items of run-time fan-out step `i`: its `for_each` rendered now, which must give
+    /// a list.
+    fn fan_out_items(
+        &self,
+        i: usize,
+        outputs: &HashMap<usize, serde_json::Value>,
+    ) -> Result<Vec<serde_json::Value>, String> {
+        let plan = self.plan();
+        let step = &plan.steps[i];
+        let Some(fan_out) = &step.fan_out else {
+            return Ok(Vec::new());
+        };
+        let ctx = plan.context(i, outputs, true, false, &self.run_ctx());
+        let text = fan_out.text();
+        match opsplan_plan::template::render_node(&fan_out.list, &ctx, None) {
+            Ok(Node {
+                value: opsplan_plan::source::NodeValue::Seq(items),
+                ..
+            }) => Ok(items.iter().map(Node::to_json).collect()),
+            Ok(other) => Err(format!(
+                "`for_each` of step `{}`, template `{text}`, gave {}, not a list",
+                step.id,
+                other.kind_name()
+            )),
+            Err(d) => Err(format!(
+                "`for_each` of step `{}`, template `{text}`: {}",
+                step.id, d.message
+            )),
+        }
+    }
+
     fn prepare(&self, i: usize, outputs: &HashMap<usize, serde_json::Value>) -> Prepared {
-        let step = &self.plan.steps[i];
+        let step = &self.plan().steps[i];
         if let Some(when) = &step.when {
-            let ctx = self.plan.context(i, outputs, true, false, &self.run_ctx());
+            let ctx = self
+                .plan()
+                .context(i, outputs, true, false, &self.run_ctx());
             match opsplan_plan::template::eval_condition(when.span, &when.value, &ctx) {
                 Ok(false) => return Prepared::Skip,
                 Ok(true) => {}
@@ -809,7 +965,7 @@ impl Executor {
     }
 
     fn call(&self, i: usize, outputs: &HashMap<usize, serde_json::Value>) -> Result<Call, String> {
-        let step = &self.plan.steps[i];
+        let step = &self.plan().steps[i];
         let (real, masked) = self.render(i, &step.with, outputs)?;
         Ok(Call {
             kind: step.kind.clone(),
@@ -830,13 +986,13 @@ impl Executor {
         call: Call,
         token: CancellationToken,
     ) -> impl std::future::Future<Output = Outcome> + Send + 'static {
-        let plan = self.plan.clone();
+        let plan = self.plan();
         let sink = self.sink.clone();
         let opts = self.opts.clone();
         let hurry = self.interrupts.hurry.clone();
         let secret_env = self.secret_env.clone();
         let asks =
-            phase == Phase::Forward && self.plan.steps[i].kind.asks(&self.plan.steps[i].with);
+            phase == Phase::Forward && self.plan().steps[i].kind.asks(&self.plan().steps[i].with);
         let approves = if asks { self.approves(i) } else { Vec::new() };
         let approved = self.approved.clone();
         let attempts = async move {
@@ -1072,6 +1228,22 @@ impl Readiness {
 
     fn next(&mut self) -> Option<usize> {
         self.ready.pop_first()
+    }
+
+    /// Run-time fan-out step `group` was expanded into `items` (appended to the plan, their
+    /// needs done): they are ready, and the step waits for them (at once if there are none).
+    fn expanded(&mut self, group: usize, items: &[usize]) {
+        let n = items.iter().max().map_or(self.unmet.len(), |&m| m + 1);
+        self.unmet.resize(n.max(self.unmet.len()), 0);
+        self.dependents.resize(self.unmet.len(), Vec::new());
+        for &item in items {
+            self.dependents[item].push(group);
+            self.unmet[group] += 1;
+            self.ready.insert(item);
+        }
+        if items.is_empty() {
+            self.ready.insert(group);
+        }
     }
 
     /// Step `i` succeeded or was skipped: its dependents have one unmet need fewer.

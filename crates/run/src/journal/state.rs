@@ -27,6 +27,10 @@ pub struct RunState {
     /// The last rollback started, if any.
     pub rollback: Option<RollbackInfo>,
     pub signals: Vec<SignalInfo>,
+    /// Run-time fan-outs: each step's items as the run rendered them (resume expands the
+    /// plan with these, not with a list rendered again).
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub fan_outs: IndexMap<String, Vec<serde_json::Value>>,
     /// Time spent, summed over sessions that finished; the open one counts up to `last_at`.
     pub duration_ms: u64,
 }
@@ -255,6 +259,9 @@ pub fn fold(records: &[Record]) -> RunState {
                     undo: undo.clone(),
                     cleanup: cleanup.clone(),
                 });
+            }
+            RunEvent::FanOut { step, items, .. } => {
+                st.fan_outs.insert(step.clone(), items.clone());
             }
             RunEvent::Signal { signal, action } => st.signals.push(SignalInfo {
                 signal: signal.clone(),

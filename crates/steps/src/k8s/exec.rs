@@ -88,6 +88,10 @@ impl StepType for K8sExec {
         }
         diags
     }
+    fn answers() -> &'static [opsplan_plan::step::AnswerField] {
+        use opsplan_plan::step::AnswerField;
+        &[AnswerField::ExitCode, AnswerField::Output]
+    }
     fn describe(spec: &K8sExecSpec) -> Action {
         let conn = spec.connection();
         let pod = match (&spec.pod, &spec.selector) {

@@ -86,6 +86,10 @@ impl StepType for Kubectl {
             .find(|a| !a.starts_with('-'))
             .is_some_and(|verb| DESTRUCTIVE.contains(&verb.as_str()))
     }
+    fn answers() -> &'static [opsplan_plan::step::AnswerField] {
+        use opsplan_plan::step::AnswerField;
+        &[AnswerField::ExitCode, AnswerField::Output]
+    }
     fn describe(spec: &KubectlSpec) -> Action {
         Action::new(spec.connection().preview(&spec.args))
     }
