@@ -840,6 +840,29 @@ fn fan_out_over_a_value_that_is_not_a_list_fails_naming_the_step_and_template() 
     assert!(!dir.path().join("report").exists());
 }
 
+/// A listing that leaks a secret: the fan-out fails before any item runs, naming the step
+/// and saying why, and the secret is in no output.
+#[test]
+fn fan_out_over_a_list_holding_a_secret_fails_before_any_item() {
+    let dir = tempdir();
+    let token = "tok-9f8e7d6c5b4a";
+    let r = run(
+        "fan-out-secret.yaml",
+        dir.path(),
+        &["--set", &format!("token={token}")],
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.stderr.contains(
+            "`for_each` of step `each`, template `{{ steps.list.outputs.json.names }}`, gave a list that holds a secret value"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!dir.path().join("ran").exists(), "an item ran");
+    assert!(!r.all().contains(token), "{}", r.all());
+}
+
 /// A fan-out run killed (SIGKILL) while its second item runs; the list then changes, as
 /// the server's answer could. Returns the run id.
 fn fan_out_killed_mid_way(dir: &Path) -> String {

@@ -913,7 +913,21 @@ impl Executor {
             Ok(Node {
                 value: opsplan_plan::source::NodeValue::Seq(items),
                 ..
-            }) => Ok(items.iter().map(Node::to_json).collect()),
+            }) => {
+                let items: Vec<serde_json::Value> = items.iter().map(Node::to_json).collect();
+                // Items become step ids and journal records, which are never masked: a list
+                // holding a secret would resume with the mask in place of the value (E046
+                // refuses the same of a list given as params).
+                let mut journaled = serde_json::Value::Array(items.clone());
+                plan.redactor.redact_json(&mut journaled);
+                if journaled != serde_json::Value::Array(items.clone()) {
+                    return Err(format!(
+                        "`for_each` of step `{}`, template `{text}`, gave a list that holds a secret value; its items become step ids and journal records, which are never masked: iterate over names and read the secret inside the step through `env:`",
+                        step.id
+                    ));
+                }
+                Ok(items)
+            }
             Ok(other) => Err(format!(
                 "`for_each` of step `{}`, template `{text}`, gave {}, not a list",
                 step.id,
