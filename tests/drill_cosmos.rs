@@ -1681,3 +1681,156 @@ fn cosmos6() {
         summary_line(&out)
     );
 }
+
+/// The COSMOS recipes of docs/reference/drill.md, as written there, up to the point where
+/// they would start the backup: they are not run end to end here (the COSMOS drills above
+/// already take minutes each; docs/reference/drill.md's dop recipes are the ones run end to
+/// end, in drill_dop.rs). Without `--force` and without a terminal, the drill stops at the
+/// destructive gate, which comes after every other refusal: so a refusal at `gate` proves
+/// both plans loaded and compiled with the recipe's params files, the target check passed
+/// (the staging container or volume is not the live one), and the backup plan has a
+/// manifest to verify. Nothing runs: no generation, no journal. The same recipe with the
+/// restore's target set to the live system's is refused at `target`, naming the param.
+#[test]
+fn cosmos_recipes_pass_the_drills_refusals() {
+    for (system, target, live, staging, params) in [
+        (
+            "cosmos7",
+            "tsdb_container",
+            "openc3-tsdb-1",
+            "cosmos-staging-openc3-tsdb-1",
+            [
+                "tsdb_url: http://localhost:9000\nkeep_count: 2\nkeep_age: 1d\n",
+                "tsdb_volume: cosmos-staging_openc3-tsdb-v\ntsdb_url: http://localhost:9100\n",
+            ],
+        ),
+        (
+            "cosmos6",
+            "bucket_volume",
+            "openc3-bucket-v",
+            "cosmos-staging_openc3-bucket-v",
+            [
+                "minio_container: openc3-minio-1\nkeep_count: 2\nkeep_age: 1d\n",
+                "",
+            ],
+        ),
+    ] {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let (etc, log, state) = (
+            tmp.path().join("etc"),
+            tmp.path().join("log"),
+            tmp.path().join("state"),
+        );
+        let location = tmp.path().join(format!("{system}-drill"));
+        let staging_dir = tmp.path().join("cosmos-staging");
+        for d in [&etc, &log, &staging_dir] {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        let write_params = |restore_target: &str| {
+            std::fs::write(
+                etc.join(format!("{system}-backup.yaml")),
+                format!(
+                    "backup_dir: {}\n{target}: {live}\n{}",
+                    location.display(),
+                    params[0]
+                ),
+            )
+            .expect("write params");
+            std::fs::write(
+                etc.join(format!("{system}-restore.yaml")),
+                format!(
+                    "backup_dir: {}\n{target}: {restore_target}\ncosmos_dir: {}\n{}",
+                    location.display(),
+                    staging_dir.display(),
+                    params[1]
+                ),
+            )
+            .expect("write params");
+        };
+        let drill = |args: &[String]| {
+            let mut cmd = opsplan_command();
+            cmd.args(args)
+                .current_dir(repo_root())
+                .stdin(Stdio::null())
+                .env("NO_COLOR", "1")
+                .env_remove("OPSPLAN_LOG")
+                .env("OPSPLAN_JOURNAL_DIR", state.join("runs"))
+                .env("OPSPLAN_LOCK_DIR", state.join("locks"))
+                .env("OPENC3_TSDB_USERNAME", TSDB_USER)
+                .env("OPENC3_TSDB_PASSWORD", TSDB_PASSWORD);
+            run_cmd(&mut cmd, &format!("the {system} recipe"))
+        };
+        let report = |name: &str| -> serde_json::Value {
+            let path = log.join(format!("drill-{system}.json"));
+            let text = std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("{name}: no report {}: {e}", path.display()));
+            serde_json::from_slice(&text).expect("parse the report")
+        };
+        let recipe = crate::common::recipe(system, &etc, &log);
+        assert!(
+            recipe.iter().any(|a| a == "--force"),
+            "{system}: the recipe has no --force: {recipe:?}"
+        );
+
+        // As written, less --force: refused at the gate, after every other check passed.
+        write_params(staging);
+        let unforced: Vec<String> = recipe.iter().filter(|a| *a != "--force").cloned().collect();
+        let ran = drill(&unforced);
+        let destructive = "restore: clear-volume";
+        assert!(
+            ran.code == 2
+                && ran.stdout.trim().starts_with("drill REFUSED (gate):")
+                && ran.all().contains(destructive),
+            "{system}: the recipe without --force is not refused at the destructive gate naming \
+             `{destructive}` (exit {}):\n{}",
+            ran.code,
+            ran.all()
+        );
+        let r = report("gate");
+        assert_eq!(r["failed_phase"], "gate", "{system}: report {r:#}");
+        assert_eq!(
+            (
+                &r["target"][0]["backup_value"],
+                &r["target"][0]["restore_value"]
+            ),
+            (&serde_json::json!(live), &serde_json::json!(staging)),
+            "{system}: the target the drill checked: {r:#}"
+        );
+        assert!(
+            r["phases"]
+                .as_array()
+                .is_some_and(|p| p.iter().all(|p| p["status"] == "not_run")),
+            "{system}: a phase ran: {r:#}"
+        );
+
+        // The restore's target set to the live system: refused at `target`, even forced.
+        write_params(live);
+        let ran = drill(&recipe);
+        assert!(
+            ran.code == 2
+                && ran.stdout.trim().starts_with("drill REFUSED (target):")
+                && ran.all().contains(&format!(
+                    "backup param `{target}` and restore param `{target}` name the same place"
+                )),
+            "{system}: a recipe restoring into the live {target} is not refused at the target \
+             check (exit {}):\n{}",
+            ran.code,
+            ran.all()
+        );
+        assert_eq!(report("target")["failed_phase"], "target");
+
+        // Nothing ran: no backup location, no run journal.
+        assert!(
+            !location.exists(),
+            "{system}: the refused drill wrote {}",
+            location.display()
+        );
+        let runs = std::fs::read_dir(state.join("runs")).map_or(0, Iterator::count);
+        assert_eq!(runs, 0, "{system}: the refused drill journaled runs");
+    }
+    result_line(
+        "drill recipes: cosmos7 and cosmos6 ok, their recipes of docs/reference/drill.md load, \
+         pass the target check and stop at the destructive gate without --force; restoring into \
+         the live container or volume is refused (not run end to end)",
+    );
+}

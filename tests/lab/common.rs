@@ -153,3 +153,31 @@ pub fn size_text(bytes: u64) -> String {
         format!("{bytes} B")
     }
 }
+
+/// The command line of a drill recipe exactly as docs/reference/drill.md writes it (the
+/// `sh` block after `<!-- recipe: NAME -->`), as arguments after `opsplan`, with the
+/// recipe's operator folders replaced by the drill's own (`/etc/opsplan/drill/` holds the
+/// params files, `/var/log/opsplan/` the report). The recipes use no quoting, so words are
+/// split on white space; a recipe that starts to need more fails here, not silently.
+pub fn recipe(name: &str, etc: &Path, log: &Path) -> Vec<String> {
+    let doc = std::fs::read_to_string(repo_root().join("docs/reference/drill.md"))
+        .expect("read docs/reference/drill.md");
+    let marker = format!("<!-- recipe: {name} -->\n```sh\n");
+    let start = doc
+        .find(&marker)
+        .unwrap_or_else(|| panic!("docs/reference/drill.md has no recipe `{name}`"))
+        + marker.len();
+    let block = &doc[start..];
+    let block = &block[..block.find("```").expect("the recipe's block ends")];
+    let line = block.replace("\\\n", " ");
+    assert!(
+        line.trim().lines().count() == 1 && !line.contains(['\'', '"', '$', '`']),
+        "recipe `{name}` is more than one plain command line:\n{block}"
+    );
+    let mut words = line.split_whitespace().map(|w| {
+        w.replace("/etc/opsplan/drill/", &format!("{}/", etc.display()))
+            .replace("/var/log/opsplan/", &format!("{}/", log.display()))
+    });
+    assert_eq!(words.next().as_deref(), Some("opsplan"), "recipe `{name}`");
+    words.collect()
+}
