@@ -1693,26 +1693,18 @@ fn cosmos6() {
 /// restore's target set to the live system's is refused at `target`, naming the param.
 #[test]
 fn cosmos_recipes_pass_the_drills_refusals() {
-    for (system, target, live, staging, params) in [
+    for (system, target, live, staging) in [
         (
             "cosmos7",
             "tsdb_container",
             "openc3-tsdb-1",
             "cosmos-staging-openc3-tsdb-1",
-            [
-                "tsdb_url: http://localhost:9000\nkeep_count: 2\nkeep_age: 1d\n",
-                "tsdb_volume: cosmos-staging_openc3-tsdb-v\ntsdb_url: http://localhost:9100\n",
-            ],
         ),
         (
             "cosmos6",
             "bucket_volume",
             "openc3-bucket-v",
             "cosmos-staging_openc3-bucket-v",
-            [
-                "minio_container: openc3-minio-1\nkeep_count: 2\nkeep_age: 1d\n",
-                "",
-            ],
         ),
     ] {
         let tmp = tempfile::tempdir().expect("temp dir");
@@ -1726,26 +1718,24 @@ fn cosmos_recipes_pass_the_drills_refusals() {
         for d in [&etc, &log, &staging_dir] {
             std::fs::create_dir_all(d).expect("mkdir");
         }
+        // The recipe's params files as written, with the lab's folders.
         let write_params = |restore_target: &str| {
-            std::fs::write(
-                etc.join(format!("{system}-backup.yaml")),
-                format!(
-                    "backup_dir: {}\n{target}: {live}\n{}",
-                    location.display(),
-                    params[0]
-                ),
-            )
-            .expect("write params");
-            std::fs::write(
-                etc.join(format!("{system}-restore.yaml")),
-                format!(
-                    "backup_dir: {}\n{target}: {restore_target}\ncosmos_dir: {}\n{}",
-                    location.display(),
-                    staging_dir.display(),
-                    params[1]
-                ),
-            )
-            .expect("write params");
+            let location = ("backup_dir", location.display().to_string());
+            let file = format!("{system}-backup.yaml");
+            let text = crate::common::recipe_params(&file, std::slice::from_ref(&location));
+            assert!(
+                text.contains(&format!("{target}: {live}\n")),
+                "{system}: the recipe's backup params do not name {target} {live}:\n{text}"
+            );
+            std::fs::write(etc.join(&file), text).expect("write params");
+            let file = format!("{system}-restore.yaml");
+            let lab = [
+                location,
+                ("cosmos_dir", staging_dir.display().to_string()),
+                (target, restore_target.to_string()),
+            ];
+            let text = crate::common::recipe_params(&file, &lab);
+            std::fs::write(etc.join(&file), text).expect("write params");
         };
         let drill = |args: &[String]| {
             let mut cmd = opsplan_command();

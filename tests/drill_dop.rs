@@ -1056,7 +1056,7 @@ fn write_broken_dump(good: &Path, out: &Path) {
 }
 
 /// The dop recipes of docs/reference/drill.md (logs and metrics), run end to end exactly as
-/// written there, with params files of the recipe's keys pointing at the lab: moto is both
+/// written there, with its params files as written there pointed at the lab: moto is both
 /// the live and the staging endpoint, the staging buckets are `lab-loki-drill` and
 /// `lab-mimir-drill`. Each drill backs up the live buckets into a generation of its own
 /// location, verifies it, restores the store into the staging bucket and passes; the
@@ -1079,14 +1079,22 @@ fn drill_dop_recipes() {
     }
     let location = lab.dir.path().join("dop-drill");
     let endpoint = lab.moto.endpoint();
-    // The recipe's params files; the lab's endpoint is plain http (s3_allow_http).
+    // The recipe's params files, pointed at the lab; its endpoint is plain http.
+    let s3 = |k: &'static str, v: String| (k, v);
+    let lab_s3 = [
+        s3("backup_dir", location.display().to_string()),
+        s3("s3_endpoint", endpoint.clone()),
+        s3("s3_allow_http", "true".into()),
+    ];
+    let mut backup_params = lab_s3.to_vec();
+    backup_params.extend([
+        s3("mimir_bucket", MIMIR.into()),
+        s3("loki_bucket", LOKI.into()),
+        s3("backup_bucket", BACKUP.into()),
+    ]);
     std::fs::write(
         etc.join("dop-backup.yaml"),
-        format!(
-            "backup_dir: {}\ns3_endpoint: {endpoint}\ns3_allow_http: true\nmimir_bucket: {MIMIR}\n\
-             loki_bucket: {LOKI}\nbackup_bucket: {BACKUP}\nkeep_count: 2\nkeep_age: 1d\n",
-            location.display()
-        ),
+        crate::common::recipe_params("dop-backup.yaml", &backup_params),
     )
     .expect("write params");
     let mut lines = Vec::new();
@@ -1096,13 +1104,15 @@ fn drill_dop_recipes() {
     ] {
         let staging = format!("{live}-drill");
         lab.moto.create_bucket(&staging);
+        let file = format!("dop-restore-{store}.yaml");
+        let mut restore_params = lab_s3.to_vec();
+        restore_params.extend([
+            s3("bucket", staging.clone()),
+            s3("source_folder", live.into()),
+        ]);
         std::fs::write(
-            etc.join(format!("dop-restore-{store}.yaml")),
-            format!(
-                "backup_dir: {}\ns3_endpoint: {endpoint}\ns3_allow_http: true\nbucket: {staging}\n\
-                 source_folder: {live}\n",
-                location.display()
-            ),
+            etc.join(&file),
+            crate::common::recipe_params(&file, &restore_params),
         )
         .expect("write params");
         let live_before = lab.moto.objects(live);

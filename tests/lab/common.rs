@@ -160,15 +160,7 @@ pub fn size_text(bytes: u64) -> String {
 /// params files, `/var/log/opsplan/` the report). The recipes use no quoting, so words are
 /// split on white space; a recipe that starts to need more fails here, not silently.
 pub fn recipe(name: &str, etc: &Path, log: &Path) -> Vec<String> {
-    let doc = std::fs::read_to_string(repo_root().join("docs/reference/drill.md"))
-        .expect("read docs/reference/drill.md");
-    let marker = format!("<!-- recipe: {name} -->\n```sh\n");
-    let start = doc
-        .find(&marker)
-        .unwrap_or_else(|| panic!("docs/reference/drill.md has no recipe `{name}`"))
-        + marker.len();
-    let block = &doc[start..];
-    let block = &block[..block.find("```").expect("the recipe's block ends")];
+    let block = drill_doc_block(&format!("<!-- recipe: {name} -->\n```sh\n"));
     let line = block.replace("\\\n", " ");
     assert!(
         line.trim().lines().count() == 1 && !line.contains(['\'', '"', '$', '`']),
@@ -180,4 +172,43 @@ pub fn recipe(name: &str, etc: &Path, log: &Path) -> Vec<String> {
     });
     assert_eq!(words.next().as_deref(), Some("opsplan"), "recipe `{name}`");
     words.collect()
+}
+
+/// A recipe's params file as docs/reference/drill.md writes it (the `yaml` block after
+/// `` `/etc/opsplan/drill/FILE`: ``), each `key: value` line kept, with the values of the
+/// keys in `lab` replaced by the lab's (its ports, folders and names); keys of `lab` the
+/// page does not have are the lab's own settings (e.g. `s3_allow_http` for moto's plain
+/// http endpoint) and are added after. The page's params are thus the ones loaded.
+pub fn recipe_params(file: &str, lab: &[(&str, String)]) -> String {
+    let block = drill_doc_block(&format!("`/etc/opsplan/drill/{file}`:\n```yaml\n"));
+    let mut out = String::new();
+    let mut seen = Vec::new();
+    for line in block.lines() {
+        let (key, value) = line
+            .split_once(": ")
+            .unwrap_or_else(|| panic!("params file `{file}`: not `key: value`: {line}"));
+        let value = match lab.iter().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.clone(),
+            None => value.to_string(),
+        };
+        seen.push(key.to_string());
+        out.push_str(&format!("{key}: {value}\n"));
+    }
+    for (k, v) in lab.iter().filter(|(k, _)| !seen.iter().any(|s| s == k)) {
+        out.push_str(&format!("{k}: {v}\n"));
+    }
+    out
+}
+
+/// The text of the code block that `opening` (what precedes it and its opening fence)
+/// starts in docs/reference/drill.md.
+fn drill_doc_block(opening: &str) -> String {
+    let doc = std::fs::read_to_string(repo_root().join("docs/reference/drill.md"))
+        .expect("read docs/reference/drill.md");
+    let start = doc
+        .find(opening)
+        .unwrap_or_else(|| panic!("docs/reference/drill.md has no {opening:?}"))
+        + opening.len();
+    let block = &doc[start..];
+    block[..block.find("```").expect("the block ends")].to_string()
 }
