@@ -1708,115 +1708,34 @@ fn cosmos_recipes_pass_the_drills_refusals() {
         ),
     ] {
         let tmp = tempfile::tempdir().expect("temp dir");
-        let (etc, log, state) = (
-            tmp.path().join("etc"),
-            tmp.path().join("log"),
-            tmp.path().join("state"),
-        );
         let location = tmp.path().join(format!("{system}-drill"));
         let staging_dir = tmp.path().join("cosmos-staging");
-        for d in [&etc, &log, &staging_dir] {
-            std::fs::create_dir_all(d).expect("mkdir");
-        }
-        // The recipe's params files as written, with the lab's folders.
-        let write_params = |restore_target: &str| {
-            let location = ("backup_dir", location.display().to_string());
-            let file = format!("{system}-backup.yaml");
-            let text = crate::common::recipe_params(&file, std::slice::from_ref(&location));
-            assert!(
-                text.contains(&format!("{target}: {live}\n")),
-                "{system}: the recipe's backup params do not name {target} {live}:\n{text}"
-            );
-            std::fs::write(etc.join(&file), text).expect("write params");
-            let file = format!("{system}-restore.yaml");
-            let lab = [
-                location,
-                ("cosmos_dir", staging_dir.display().to_string()),
-                (target, restore_target.to_string()),
-            ];
-            let text = crate::common::recipe_params(&file, &lab);
-            std::fs::write(etc.join(&file), text).expect("write params");
-        };
-        let drill = |args: &[String]| {
-            let mut cmd = opsplan_command();
-            cmd.args(args)
-                .current_dir(repo_root())
-                .stdin(Stdio::null())
-                .env("NO_COLOR", "1")
-                .env_remove("OPSPLAN_LOG")
-                .env("OPSPLAN_JOURNAL_DIR", state.join("runs"))
-                .env("OPSPLAN_LOCK_DIR", state.join("locks"))
-                .env("OPENC3_TSDB_USERNAME", TSDB_USER)
-                .env("OPENC3_TSDB_PASSWORD", TSDB_PASSWORD);
-            run_cmd(&mut cmd, &format!("the {system} recipe"))
-        };
-        let report = |name: &str| -> serde_json::Value {
-            let path = log.join(format!("drill-{system}.json"));
-            let text = std::fs::read(&path)
-                .unwrap_or_else(|e| panic!("{name}: no report {}: {e}", path.display()));
-            serde_json::from_slice(&text).expect("parse the report")
-        };
-        let recipe = crate::common::recipe(system, &etc, &log);
-        assert!(
-            recipe.iter().any(|a| a == "--force"),
-            "{system}: the recipe has no --force: {recipe:?}"
+        std::fs::create_dir_all(&staging_dir).expect("mkdir");
+        let backup_dir = ("backup_dir", location.display().to_string());
+        crate::common::recipe_stops_at_the_gate(
+            &crate::common::GateRecipe {
+                name: system,
+                target,
+                live,
+                staging,
+                destructive: "restore: clear-volume",
+                backup: vec![backup_dir.clone()],
+                restore: vec![
+                    backup_dir,
+                    ("cosmos_dir", staging_dir.display().to_string()),
+                ],
+                env: vec![
+                    ("OPENC3_TSDB_USERNAME", TSDB_USER),
+                    ("OPENC3_TSDB_PASSWORD", TSDB_PASSWORD),
+                ],
+            },
+            tmp.path(),
         );
-
-        // As written, less --force: refused at the gate, after every other check passed.
-        write_params(staging);
-        let unforced: Vec<String> = recipe.iter().filter(|a| *a != "--force").cloned().collect();
-        let ran = drill(&unforced);
-        let destructive = "restore: clear-volume";
-        assert!(
-            ran.code == 2
-                && ran.stdout.trim().starts_with("drill REFUSED (gate):")
-                && ran.all().contains(destructive),
-            "{system}: the recipe without --force is not refused at the destructive gate naming \
-             `{destructive}` (exit {}):\n{}",
-            ran.code,
-            ran.all()
-        );
-        let r = report("gate");
-        assert_eq!(r["failed_phase"], "gate", "{system}: report {r:#}");
-        assert_eq!(
-            (
-                &r["target"][0]["backup_value"],
-                &r["target"][0]["restore_value"]
-            ),
-            (&serde_json::json!(live), &serde_json::json!(staging)),
-            "{system}: the target the drill checked: {r:#}"
-        );
-        assert!(
-            r["phases"]
-                .as_array()
-                .is_some_and(|p| p.iter().all(|p| p["status"] == "not_run")),
-            "{system}: a phase ran: {r:#}"
-        );
-
-        // The restore's target set to the live system: refused at `target`, even forced.
-        write_params(live);
-        let ran = drill(&recipe);
-        assert!(
-            ran.code == 2
-                && ran.stdout.trim().starts_with("drill REFUSED (target):")
-                && ran.all().contains(&format!(
-                    "backup param `{target}` and restore param `{target}` name the same place"
-                )),
-            "{system}: a recipe restoring into the live {target} is not refused at the target \
-             check (exit {}):\n{}",
-            ran.code,
-            ran.all()
-        );
-        assert_eq!(report("target")["failed_phase"], "target");
-
-        // Nothing ran: no backup location, no run journal.
         assert!(
             !location.exists(),
             "{system}: the refused drill wrote {}",
             location.display()
         );
-        let runs = std::fs::read_dir(state.join("runs")).map_or(0, Iterator::count);
-        assert_eq!(runs, 0, "{system}: the refused drill journaled runs");
     }
     result_line(
         "drill recipes: cosmos7 and cosmos6 ok, their recipes of docs/reference/drill.md load, \
