@@ -54,20 +54,25 @@ impl Lab {
     }
     /// `opsplan drill BACKUP RESTORE` with the usual params: source -> backup -> scratch.
     fn drill(&self, backup: &str, restore: &str, extra: &[&str]) -> Ran {
+        let mut cmd = self.drill_command(backup, restore);
+        cmd.args(["--set-backup", &format!("source={}", self.p("src"))])
+            .args(["--set-backup", &format!("backup={}", self.p("backup"))])
+            .args(["--set-restore", &format!("backup={}", self.p("backup"))])
+            .args(extra);
+        bin::run_within(cmd, Duration::from_secs(120))
+    }
+    /// `opsplan drill BACKUP RESTORE` with the journals and locks in the lab, no terminal.
+    fn drill_command(&self, backup: &str, restore: &str) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.arg("drill")
             .arg(fixture(backup))
             .arg(fixture(restore))
-            .args(["--set-backup", &format!("source={}", self.p("src"))])
-            .args(["--set-backup", &format!("backup={}", self.p("backup"))])
-            .args(["--set-restore", &format!("backup={}", self.p("backup"))])
-            .args(extra)
             .env_remove("OPSPLAN_LOG")
             .env("OPSPLAN_JOURNAL_DIR", self.path("journal"))
             .env("OPSPLAN_LOCK_DIR", self.path("locks"))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
-        bin::run_within(cmd, Duration::from_secs(120))
+        cmd
     }
     fn report(&self) -> Value {
         let text = std::fs::read_to_string(self.path("report.json")).expect("report written");
@@ -520,4 +525,123 @@ fn invalid_restore_params_are_found_before_the_backup_runs() {
     );
     assert!(ran.stderr.contains("target"), "{}", ran.stderr);
     assert!(!lab.path("backup").exists());
+}
+
+/// `opsplan drill backup-named.yaml restore.yaml` with `--restore-from-backup` and
+/// `--verified-by` as given (the backup's folder is named at run time, as hossadm names
+/// its archive): source -> ROOT/backup-<run id> -> scratch.
+fn drill_named(lab: &Lab, extra: &[&str]) -> Ran {
+    let mut cmd = lab.drill_command("backup-named.yaml", "restore.yaml");
+    cmd.args(["--set-backup", &format!("source={}", lab.p("src"))])
+        .args(["--set-backup", &format!("root={}", lab.p("root"))])
+        .args(["--set-restore", &format!("target={}", lab.p("scratch"))])
+        .args(["--target-param", "source=target", "--force"])
+        .args(["--report", &lab.p("report.json")])
+        .args(extra);
+    bin::run_within(cmd, Duration::from_secs(120))
+}
+
+/// The drill ended with `code` and a result line starting with `start`.
+fn ends(ran: &Ran, code: i32, start: &str) {
+    assert!(
+        ran.code == code && one_line(ran).starts_with(start),
+        "expected exit {code} and `{start}…`:\n{}",
+        ran.all()
+    );
+}
+
+#[test]
+fn backup_named_at_run_time_is_restored_from_its_output_and_verified_by_the_restore() {
+    let lab = Lab::new();
+    // Without the backup's output the restore's required `backup` param is missing: the
+    // drill is refused before the backup runs.
+    let ran = drill_named(&lab, &["--verified-by", "verify"]);
+    ends(&ran, 2, "drill REFUSED (load):");
+    assert!(
+        lab.journal_runs().is_empty(),
+        "a refused drill ran something"
+    );
+
+    // With it but without --verified-by, the drill's own verify reads the manifest step's
+    // folder, which the backup renamed: it fails there, before any restore.
+    let ran = drill_named(&lab, &["--restore-from-backup", "backup=publish.stdout"]);
+    ends(&ran, 1, "drill FAILED at verify");
+    assert!(
+        !lab.path("scratch").exists(),
+        "restored after a failed verify"
+    );
+
+    let ran = drill_named(
+        &lab,
+        &[
+            "--restore-from-backup",
+            "backup=publish.stdout",
+            "--verified-by",
+            "verify",
+        ],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    let line = one_line(&ran);
+    let bytes = lab.source_bytes();
+    assert!(
+        line.starts_with("drill ok: ")
+            && line.contains(&format!("3 files, {} checked", {
+                format!("{:.1} KiB ({bytes} bytes)", bytes as f64 / 1024.0)
+            })),
+        "{line}"
+    );
+    for f in ["hello.txt", "nested/deep.bin", "skipped.txt"] {
+        assert_eq!(
+            std::fs::read(lab.path("scratch").join(f)).ok(),
+            std::fs::read(lab.path("src").join(f)).ok(),
+            "{f} restored from the backup the backup's output named"
+        );
+    }
+    let report = lab.report();
+    let verify = phase(&report, "verify");
+    assert_eq!(verify["status"], "succeeded", "{report:#}");
+    assert_eq!(verify["verified_by_step"], "verify", "{report:#}");
+    assert_eq!(report["files_checked"], 3, "{report:#}");
+    assert_eq!(report["bytes_checked"], bytes, "{report:#}");
+}
+
+#[test]
+fn restore_from_backup_and_verified_by_must_name_steps_of_the_plans() {
+    let lab = Lab::new();
+    for (args, says) in [
+        (
+            [
+                "--restore-from-backup",
+                "backup=pubish.stdout",
+                "--verified-by",
+                "verify",
+            ],
+            "the backup plan",
+        ),
+        (
+            [
+                "--restore-from-backup",
+                "backup=publish.stdout",
+                "--verified-by",
+                "guard",
+            ],
+            "has no `verify` step `guard` (its verify steps: verify)",
+        ),
+        (
+            ["--restore-from-backup", "backup", "--verified-by", "verify"],
+            "expected PARAM=STEP.OUTPUT",
+        ),
+    ] {
+        let ran = drill_named(&lab, &args);
+        assert_eq!(ran.code, 2, "{args:?}: {}", ran.all());
+        assert!(
+            one_line(&ran).starts_with("drill REFUSED (arguments):") && ran.all().contains(says),
+            "{args:?}: expected a refusal saying `{says}`:\n{}",
+            ran.all()
+        );
+    }
+    assert!(
+        lab.journal_runs().is_empty(),
+        "a refused drill ran something"
+    );
 }

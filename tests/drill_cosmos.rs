@@ -1681,3 +1681,65 @@ fn cosmos6() {
         summary_line(&out)
     );
 }
+
+/// The COSMOS recipes of docs/reference/drill.md, as written there, up to the point where
+/// they would start the backup: they are not run end to end here (the COSMOS drills above
+/// already take minutes each; docs/reference/drill.md's dop recipes are the ones run end to
+/// end, in drill_dop.rs). Without `--force` and without a terminal, the drill stops at the
+/// destructive gate, which comes after every other refusal: so a refusal at `gate` proves
+/// both plans loaded and compiled with the recipe's params files, the target check passed
+/// (the staging container or volume is not the live one), and the backup plan has a
+/// manifest to verify. Nothing runs: no generation, no journal. The same recipe with the
+/// restore's target set to the live system's is refused at `target`, naming the param.
+#[test]
+fn cosmos_recipes_pass_the_drills_refusals() {
+    for (system, target, live, staging) in [
+        (
+            "cosmos7",
+            "tsdb_container",
+            "openc3-tsdb-1",
+            "cosmos-staging-openc3-tsdb-1",
+        ),
+        (
+            "cosmos6",
+            "bucket_volume",
+            "openc3-bucket-v",
+            "cosmos-staging_openc3-bucket-v",
+        ),
+    ] {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let location = tmp.path().join(format!("{system}-drill"));
+        let staging_dir = tmp.path().join("cosmos-staging");
+        std::fs::create_dir_all(&staging_dir).expect("mkdir");
+        let backup_dir = ("backup_dir", location.display().to_string());
+        crate::common::recipe_stops_at_the_gate(
+            &crate::common::GateRecipe {
+                name: system,
+                target,
+                live,
+                staging,
+                destructive: "restore: clear-volume",
+                backup: vec![backup_dir.clone()],
+                restore: vec![
+                    backup_dir,
+                    ("cosmos_dir", staging_dir.display().to_string()),
+                ],
+                env: vec![
+                    ("OPENC3_TSDB_USERNAME", TSDB_USER),
+                    ("OPENC3_TSDB_PASSWORD", TSDB_PASSWORD),
+                ],
+            },
+            tmp.path(),
+        );
+        assert!(
+            !location.exists(),
+            "{system}: the refused drill wrote {}",
+            location.display()
+        );
+    }
+    result_line(
+        "drill recipes: cosmos7 and cosmos6 ok, their recipes of docs/reference/drill.md load, \
+         pass the target check and stop at the destructive gate without --force; restoring into \
+         the live container or volume is refused (not run end to end)",
+    );
+}

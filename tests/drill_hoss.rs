@@ -915,3 +915,33 @@ fn sealed_cost(archive: &Path, took: std::time::Duration) -> String {
         took.as_secs_f64()
     )
 }
+
+/// The Hoss recipe of docs/reference/drill.md, as written there, up to where it would start
+/// the backup (common::recipe_stops_at_the_gate): both plans load with the recipe's params
+/// files, `archive` standing in until the backup's `archive-path` gives it
+/// (`--restore-from-backup`), `verify-backup` is a `verify` step of the restore
+/// (`--verified-by`), the staging `hoss_dir` is not the live one, and a restore into the
+/// live one is refused. Not run end to end: this lab runs one Hoss server, and the recipe
+/// restores into a second (staging) one.
+#[test]
+fn hoss_recipe_passes_the_drills_refusals() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    crate::common::recipe_stops_at_the_gate(
+        &crate::common::GateRecipe {
+            name: "hoss",
+            target: "hoss_dir",
+            live: "/home/hoss/.hoss",
+            staging: "/home/hoss/.hoss-staging",
+            destructive: "restore: hossadm-restore",
+            backup: Vec::new(),
+            restore: Vec::new(),
+            env: Vec::new(),
+        },
+        tmp.path(),
+    );
+    let line = "drill recipes: hoss ok, its recipe of docs/reference/drill.md loads (archive from \
+                the backup's archive-path, verified by the restore's verify-backup), passes the \
+                target check and stops at the destructive gate without --force; restoring into \
+                the live hoss_dir is refused (not run end to end)";
+    report!("{line}");
+}

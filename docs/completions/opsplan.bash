@@ -231,7 +231,7 @@ _opsplan() {
             return 0
             ;;
         opsplan__subcmd__drill)
-            opts="-j -y -f -q -v -h --backup-params --set-backup --restore-params --set-restore --target-param --compare --check --check-params --set-check --backup-folder --manifest-file --report --max-parallel --yes --force --grace --log-format --journal-dir --lock-dir --break-lock --wait-lock --color --quiet --verbose --help"
+            opts="-j -y -f -q -v -h --backup-params --set-backup --restore-params --set-restore --target-param --compare --check --check-params --set-check --backup-folder --manifest-file --restore-from-backup --verified-by --report --max-parallel --yes --force --grace --log-format --journal-dir --lock-dir --break-lock --wait-lock --color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -278,6 +278,14 @@ _opsplan() {
                     return 0
                     ;;
                 --manifest-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --restore-from-backup)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --verified-by)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -111,6 +111,8 @@ complete -c opsplan -n "__fish_opsplan_using_subcommand drill" -l check-params -
 complete -c opsplan -n "__fish_opsplan_using_subcommand drill" -l set-check -d 'Set a check plan param (repeatable)' -r
 complete -c opsplan -n "__fish_opsplan_using_subcommand drill" -l backup-folder -d 'Also verify this backup folder against its manifest (for backups whose plan has no `manifest` step of its own)' -r -F
 complete -c opsplan -n "__fish_opsplan_using_subcommand drill" -l manifest-file -d 'The manifest\'s file name in --backup-folder' -r
+complete -c opsplan -n "__fish_opsplan_using_subcommand drill" -l restore-from-backup -d 'Set a restore param from an output of a backup step, once the backup ran (a backup named by its time: `archive=archive-path.stdout`). Repeatable' -r
+complete -c opsplan -n "__fish_opsplan_using_subcommand drill" -l verified-by -d 'Let this `verify` step of the restore plan verify the backup, instead of the drill reading the backup\'s manifest steps (a backup that keeps its manifest elsewhere than the folder its `manifest` step wrote)' -r
 complete -c opsplan -n "__fish_opsplan_using_subcommand drill" -l report -d 'Write the JSON report of the drill here (also when it fails)' -r -F
 complete -c opsplan -n "__fish_opsplan_using_subcommand drill" -s j -l max-parallel -d 'Most steps running at once' -r
 complete -c opsplan -n "__fish_opsplan_using_subcommand drill" -l grace -d 'Time a cancelled process gets between SIGTERM and SIGKILL' -r

@@ -153,3 +153,185 @@ pub fn size_text(bytes: u64) -> String {
         format!("{bytes} B")
     }
 }
+
+/// The command line of a drill recipe exactly as docs/reference/drill.md writes it (the
+/// `sh` block after `<!-- recipe: NAME -->`), as arguments after `opsplan`, with the
+/// recipe's operator folders replaced by the drill's own (`/etc/opsplan/drill/` holds the
+/// params files, `/var/log/opsplan/` the report). The recipes use no quoting, so words are
+/// split on white space; a recipe that starts to need more fails here, not silently.
+pub fn recipe(name: &str, etc: &Path, log: &Path) -> Vec<String> {
+    let block = drill_doc_block(&format!("<!-- recipe: {name} -->\n```sh\n"));
+    let line = block.replace("\\\n", " ");
+    assert!(
+        line.trim().lines().count() == 1 && !line.contains(['\'', '"', '$', '`']),
+        "recipe `{name}` is more than one plain command line:\n{block}"
+    );
+    let mut words = line.split_whitespace().map(|w| {
+        w.replace("/etc/opsplan/drill/", &format!("{}/", etc.display()))
+            .replace("/var/log/opsplan/", &format!("{}/", log.display()))
+    });
+    assert_eq!(words.next().as_deref(), Some("opsplan"), "recipe `{name}`");
+    words.collect()
+}
+
+/// A recipe's params file as docs/reference/drill.md writes it (the `yaml` block after
+/// `` `/etc/opsplan/drill/FILE`: ``), each `key: value` line kept, with the values of the
+/// keys in `lab` replaced by the lab's (its ports, folders and names); keys of `lab` the
+/// page does not have are the lab's own settings (e.g. `s3_allow_http` for moto's plain
+/// http endpoint) and are added after. The page's params are thus the ones loaded.
+pub fn recipe_params(file: &str, lab: &[(&str, String)]) -> String {
+    let block = drill_doc_block(&format!("`/etc/opsplan/drill/{file}`:\n```yaml\n"));
+    let mut out = String::new();
+    let mut seen = Vec::new();
+    for line in block.lines() {
+        let (key, value) = line
+            .split_once(": ")
+            .unwrap_or_else(|| panic!("params file `{file}`: not `key: value`: {line}"));
+        let value = match lab.iter().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.clone(),
+            None => value.to_string(),
+        };
+        seen.push(key.to_string());
+        out.push_str(&format!("{key}: {value}\n"));
+    }
+    for (k, v) in lab.iter().filter(|(k, _)| !seen.iter().any(|s| s == k)) {
+        out.push_str(&format!("{k}: {v}\n"));
+    }
+    out
+}
+
+/// The text of the code block that `opening` (what precedes it and its opening fence)
+/// starts in docs/reference/drill.md.
+fn drill_doc_block(opening: &str) -> String {
+    let doc = std::fs::read_to_string(repo_root().join("docs/reference/drill.md"))
+        .expect("read docs/reference/drill.md");
+    let start = doc
+        .find(opening)
+        .unwrap_or_else(|| panic!("docs/reference/drill.md has no {opening:?}"))
+        + opening.len();
+    let block = &doc[start..];
+    block[..block.find("```").expect("the block ends")].to_string()
+}
+
+/// A recipe of docs/reference/drill.md checked up to where it would start the backup.
+pub struct GateRecipe<'a> {
+    /// The recipe's name, also its params files' prefix (`NAME-backup.yaml`).
+    pub name: &'a str,
+    /// The `--target-param` both plans share, its live and its staging value (as written).
+    pub target: &'a str,
+    pub live: &'a str,
+    pub staging: &'a str,
+    /// How the gate names the recipe's destructive steps (`restore: clear-volume`).
+    pub destructive: &'a str,
+    /// The lab's values for the backup's and the restore's params files.
+    pub backup: Vec<(&'a str, String)>,
+    pub restore: Vec<(&'a str, String)>,
+    pub env: Vec<(&'a str, &'a str)>,
+}
+
+/// Runs a recipe as written with its params files (the lab's values in `dir`), up to the
+/// point where it would start the backup. Without `--force` and without a terminal, the
+/// drill stops at the destructive gate, which comes after every other refusal: a refusal at
+/// `gate` proves both plans loaded and compiled with the recipe's params, the target check
+/// passed (the staging value is not the live one) and the drill's other arguments hold.
+/// Then the same recipe with the restore's target set to the live value must be refused at
+/// `target`, even with `--force`. Nothing may run: no journaled run.
+pub fn recipe_stops_at_the_gate(r: &GateRecipe, dir: &Path) {
+    let name = r.name;
+    let (etc, log, state) = (dir.join("etc"), dir.join("log"), dir.join("state"));
+    for d in [&etc, &log] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    let write_params = |restore_target: &str| {
+        let file = format!("{name}-backup.yaml");
+        let text = recipe_params(&file, &r.backup);
+        assert!(
+            text.contains(&format!("{}: {}\n", r.target, r.live)),
+            "{name}: the recipe's backup params do not name {} {}:\n{text}",
+            r.target,
+            r.live
+        );
+        std::fs::write(etc.join(&file), text).expect("write params");
+        let file = format!("{name}-restore.yaml");
+        let mut lab = r.restore.clone();
+        lab.push((r.target, restore_target.to_string()));
+        std::fs::write(etc.join(&file), recipe_params(&file, &lab)).expect("write params");
+    };
+    let drill = |args: &[String]| {
+        let mut cmd = opsplan(&state);
+        cmd.args(args)
+            .current_dir(repo_root())
+            .stdin(std::process::Stdio::null())
+            .env("NO_COLOR", "1")
+            .env_remove("OPSPLAN_LOG")
+            .env("OPSPLAN_JOURNAL_DIR", state.join("runs"))
+            .env("OPSPLAN_LOCK_DIR", state.join("locks"));
+        for (k, v) in &r.env {
+            cmd.env(k, v);
+        }
+        run(cmd)
+    };
+    let report = |what: &str| -> serde_json::Value {
+        let path = log.join(format!("drill-{name}.json"));
+        let text = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{name}: {what}: no report {}: {e}", path.display()));
+        serde_json::from_slice(&text).expect("parse the report")
+    };
+    let recipe = recipe(name, &etc, &log);
+    assert!(
+        recipe.iter().any(|a| a == "--force"),
+        "{name}: the recipe has no --force: {recipe:?}"
+    );
+
+    // As written, less --force: refused at the gate, after every other check passed.
+    write_params(r.staging);
+    let unforced: Vec<String> = recipe.iter().filter(|a| *a != "--force").cloned().collect();
+    let ran = drill(&unforced);
+    assert!(
+        ran.code == 2
+            && ran.stdout.trim().starts_with("drill REFUSED (gate):")
+            && ran.all().contains(r.destructive),
+        "{name}: the recipe without --force is not refused at the destructive gate naming \
+         `{}` (exit {}):\n{}",
+        r.destructive,
+        ran.code,
+        ran.all()
+    );
+    let rep = report("gate");
+    assert_eq!(rep["failed_phase"], "gate", "{name}: report {rep:#}");
+    assert_eq!(
+        (
+            &rep["target"][0]["backup_value"],
+            &rep["target"][0]["restore_value"]
+        ),
+        (&serde_json::json!(r.live), &serde_json::json!(r.staging)),
+        "{name}: the target the drill checked: {rep:#}"
+    );
+    assert!(
+        rep["phases"]
+            .as_array()
+            .is_some_and(|p| p.iter().all(|p| p["status"] == "not_run")),
+        "{name}: a phase ran: {rep:#}"
+    );
+
+    // The restore's target set to the live system: refused at `target`, even forced.
+    write_params(r.live);
+    let ran = drill(&recipe);
+    let same = format!(
+        "backup param `{0}` and restore param `{0}` name the same place",
+        r.target
+    );
+    assert!(
+        ran.code == 2
+            && ran.stdout.trim().starts_with("drill REFUSED (target):")
+            && ran.all().contains(&same),
+        "{name}: a recipe restoring into the live {} is not refused at the target check \
+         (exit {}):\n{}",
+        r.target,
+        ran.code,
+        ran.all()
+    );
+    assert_eq!(report("target")["failed_phase"], "target");
+    let runs = std::fs::read_dir(state.join("runs")).map_or(0, Iterator::count);
+    assert_eq!(runs, 0, "{name}: the refused drill journaled runs");
+}

@@ -294,6 +294,15 @@ struct DrillCli {
     /// The manifest's file name in --backup-folder.
     #[arg(long, value_name = "NAME", default_value = opsplan_steps::fs::manifest::DEFAULT_FILE)]
     manifest_file: String,
+    /// Set a restore param from an output of a backup step, once the backup ran (a
+    /// backup named by its time: `archive=archive-path.stdout`). Repeatable.
+    #[arg(long, value_name = "PARAM=STEP.OUTPUT")]
+    restore_from_backup: Vec<String>,
+    /// Let this `verify` step of the restore plan verify the backup, instead of the
+    /// drill reading the backup's manifest steps (a backup that keeps its manifest
+    /// elsewhere than the folder its `manifest` step wrote).
+    #[arg(long, value_name = "STEP")]
+    verified_by: Option<String>,
     /// Write the JSON report of the drill here (also when it fails).
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -498,6 +507,8 @@ pub(crate) fn main() -> i32 {
                 set_check,
                 backup_folder,
                 manifest_file,
+                restore_from_backup,
+                verified_by,
                 report,
                 exec,
                 durable,
@@ -534,6 +545,8 @@ pub(crate) fn main() -> i32 {
                     compare,
                     backup_folder,
                     manifest_file,
+                    restore_from_backup,
+                    verified_by,
                     report,
                     force: exec.answers.force,
                 },

@@ -48,6 +48,10 @@ pub struct DrillArgs {
     pub compare: Vec<String>,
     pub backup_folder: Option<PathBuf>,
     pub manifest_file: String,
+    /// `PARAM=STEP.OUTPUT`, as given: the restore param set from a backup step's output.
+    pub restore_from_backup: Vec<String>,
+    /// `--verified-by STEP`: the restore plan's `verify` step that verifies the backup.
+    pub verified_by: Option<String>,
     pub report: Option<PathBuf>,
     /// `--force`: destructive steps of the drill's plans run without asking.
     pub force: bool,
@@ -171,6 +175,9 @@ struct PhaseReport {
     /// Folders checked (verify, compare).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     checked: Vec<Checked>,
+    /// verify with `--verified-by`: the restore run's step that verified the backup.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verified_by_step: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -271,12 +278,19 @@ impl Drill<'_> {
         let backup = self
             .load("backup", &self.args.backup_plan, &self.args.backup_params)
             .map_err(|f| ("load", f))?;
+        let from_backup =
+            parse_from_backup(&self.args.restore_from_backup).map_err(|f| ("arguments", f))?;
+        // A param the backup will give is loaded now with a stand-in value, so the restore
+        // plan and the rest of its params are checked before the backup runs.
+        let mut restore_params = self.args.restore_params.clone();
+        for (param, step, output) in &from_backup {
+            restore_params.set.push((
+                param.clone(),
+                format!("/opsplan-drill/from-backup/{step}.{output}"),
+            ));
+        }
         let restore = self
-            .load(
-                "restore",
-                &self.args.restore_plan,
-                &self.args.restore_params,
-            )
+            .load("restore", &self.args.restore_plan, &restore_params)
             .map_err(|f| ("load", f))?;
         let check = match &self.args.check_plan {
             Some(p) => Some(
@@ -288,13 +302,18 @@ impl Drill<'_> {
         self.check_target(&backup, &restore)
             .map_err(|f| ("target", f))?;
         let compare = parse_compare(&self.args.compare).map_err(|f| ("arguments", f))?;
+        self.check_wiring(&backup, &restore, &from_backup, &compare)
+            .map_err(|f| ("arguments", f))?;
         let manifest_steps: Vec<String> = backup
             .steps
             .iter()
             .filter(|s| s.kind.name() == manifest::Manifest::NAME)
             .map(|s| s.id.clone())
             .collect();
-        if manifest_steps.is_empty() && self.args.backup_folder.is_none() {
+        if manifest_steps.is_empty()
+            && self.args.backup_folder.is_none()
+            && self.args.verified_by.is_none()
+        {
             return Err((
                 "arguments",
                 refuse(format!(
@@ -328,9 +347,19 @@ impl Drill<'_> {
                 manifests.push(path);
             }
         }
-        self.verify(&manifests)?;
+        let restore = if from_backup.is_empty() {
+            restore
+        } else {
+            self.restore_with_outputs(&observed, &from_backup)?
+        };
+        if self.args.verified_by.is_none() {
+            self.verify(&manifests)?;
+        }
         // 3. restore
-        self.run_phase("restore", &self.args.restore_plan.clone(), restore)?;
+        let restored = self.run_phase("restore", &self.args.restore_plan.clone(), restore)?;
+        if let Some(step) = self.args.verified_by.clone() {
+            self.verified_by_restore(&restored, &step)?;
+        }
         // 4. compare
         self.compare(&compare, &manifests)?;
         // 5. check
@@ -338,6 +367,147 @@ impl Drill<'_> {
             self.run_phase("check", &path, plan)?;
         }
         Ok(())
+    }
+
+    /// `--restore-from-backup` names steps of the backup plan, `--verified-by` a `verify`
+    /// step of the restore plan; `--compare` needs the drill's own verify of a manifest.
+    fn check_wiring(
+        &self,
+        backup: &CompiledPlan,
+        restore: &CompiledPlan,
+        from_backup: &[(String, String, String)],
+        compare: &[(PathBuf, Option<String>)],
+    ) -> Result<(), Failure> {
+        for (param, step, _) in from_backup {
+            if find_step(backup, step).is_none() {
+                let ids: Vec<&str> = backup.steps.iter().map(|s| s.id.as_str()).collect();
+                return Err(refuse(format!(
+                    "--restore-from-backup {param}: the backup plan {} has no step `{step}` \
+                     (its steps: {}); nothing was run",
+                    self.args.backup_plan.display(),
+                    ids.join(", ")
+                )));
+            }
+        }
+        if let Some(step) = &self.args.verified_by {
+            let ok =
+                find_step(restore, step).is_some_and(|s| s.kind.name() == verify::Verify::NAME);
+            if !ok {
+                let ids: Vec<&str> = restore
+                    .steps
+                    .iter()
+                    .filter(|s| s.kind.name() == verify::Verify::NAME)
+                    .map(|s| s.id.as_str())
+                    .collect();
+                return Err(refuse(format!(
+                    "--verified-by {step}: the restore plan {} has no `verify` step `{step}` \
+                     (its verify steps: {}); nothing was run",
+                    self.args.restore_plan.display(),
+                    if ids.is_empty() {
+                        "none".to_string()
+                    } else {
+                        ids.join(", ")
+                    }
+                )));
+            }
+            if !compare.is_empty() {
+                return Err(refuse(
+                    "--compare compares with the manifest the drill verified itself; with \
+                     --verified-by the restore plan verifies the backup, so use a --check plan \
+                     instead; nothing was run"
+                        .into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The restore plan loaded again with the backup's outputs its params take.
+    fn restore_with_outputs(
+        &mut self,
+        observed: &Observed,
+        from_backup: &[(String, String, String)],
+    ) -> Result<Arc<CompiledPlan>, (&'static str, Failure)> {
+        let mut params = self.args.restore_params.clone();
+        for (param, step, output) in from_backup {
+            let value = observed.outputs.lock().ok().and_then(|o| {
+                o.iter()
+                    .find(|(id, _)| same_id(id, step))
+                    .and_then(|(_, out)| out.get(output).cloned())
+            });
+            let value = match value {
+                Some(Value::String(v)) => v.trim_end_matches(['\n', '\r']).to_string(),
+                Some(Value::Null) | None => {
+                    let failure = Failure {
+                        code: exit::RUN_FAILED,
+                        refusal: false,
+                        message: format!(
+                            "the backup's step `{step}` gave no output `{output}` for the \
+                             restore param `{param}` (--restore-from-backup)"
+                        ),
+                    };
+                    self.phases.push(PhaseReport {
+                        phase: "restore",
+                        status: "failed",
+                        error: Some(failure.message.clone()),
+                        ..PhaseReport::default()
+                    });
+                    return Err(("restore", failure));
+                }
+                Some(other) => other.to_string(),
+            };
+            params.set.push((param.clone(), value));
+        }
+        let path = self.args.restore_plan.clone();
+        self.load("restore", &path, &params).map_err(|mut f| {
+            f.refusal = false;
+            ("restore", f)
+        })
+    }
+
+    /// verify with `--verified-by`: the restore run's `verify` step must have succeeded
+    /// (a skipped one verified nothing).
+    fn verified_by_restore(
+        &mut self,
+        restored: &Observed,
+        step: &str,
+    ) -> Result<(), (&'static str, Failure)> {
+        let clock = Instant::now();
+        let mut report = PhaseReport {
+            phase: "verify",
+            verified_by_step: Some(step.to_string()),
+            ..PhaseReport::default()
+        };
+        let outputs = restored.outputs.lock().ok().and_then(|o| {
+            o.iter()
+                .find(|(id, _)| same_id(id, step))
+                .map(|(_, out)| out.clone())
+        });
+        if let Some(out) = outputs {
+            // What the step checked counts as the drill's own verify would.
+            let number = |k: &str| out.get(k).and_then(Value::as_u64).unwrap_or(0);
+            let (files, bytes) = (number("files"), number("bytes"));
+            self.files_checked += files;
+            self.bytes_checked += bytes;
+            self.host.notice(&DrillNotice::PhaseChecked {
+                phase: "verify",
+                files,
+                bytes,
+            });
+            report.status = "succeeded";
+            report.duration_ms = clock.elapsed().as_millis() as u64;
+            self.phases.push(report);
+            return Ok(());
+        }
+        let outcome = Err(Failure {
+            code: exit::RUN_FAILED,
+            refusal: false,
+            message: format!(
+                "the restore's verify step `{step}` did not run (skipped), so nothing verified \
+                 the backup (--verified-by)"
+            ),
+        });
+        self.close("verify", report, clock, outcome)
     }
 
     fn load(
@@ -913,6 +1083,46 @@ fn show(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// `PARAM=STEP.OUTPUT` -> (param, step, output).
+fn parse_from_backup(items: &[String]) -> Result<Vec<(String, String, String)>, Failure> {
+    let mut out = Vec::new();
+    for item in items {
+        let parsed = item.split_once('=').and_then(|(param, source)| {
+            let (step, output) = source.rsplit_once('.')?;
+            let ok = [param, step, output].iter().all(|p| !p.trim().is_empty());
+            ok.then(|| {
+                (
+                    param.trim().into(),
+                    step.trim().into(),
+                    output.trim().into(),
+                )
+            })
+        });
+        match parsed {
+            Some(p) => out.push(p),
+            None => {
+                return Err(refuse(format!(
+                    "--restore-from-backup `{item}`: expected PARAM=STEP.OUTPUT (e.g. \
+                     `archive=archive-path.stdout`); nothing was run"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Step ids as plans write them (`archive-path`) or as templates do (`archive_path`).
+fn same_id(id: &str, wanted: &str) -> bool {
+    id == wanted || id.replace('-', "_") == wanted.replace('-', "_")
+}
+
+fn find_step<'p>(
+    plan: &'p CompiledPlan,
+    id: &str,
+) -> Option<&'p opsplan_plan::compile::CompiledStep> {
+    plan.steps.iter().find(|s| same_id(&s.id, id))
 }
 
 fn parse_compare(items: &[String]) -> Result<Vec<(PathBuf, Option<String>)>, Failure> {
