@@ -876,9 +876,21 @@ fn cmd_preview(
         },
     };
     let p = preview::build_failing(&plan, fail_index, refused);
+    // The preview holds what it shows: the compiled plan can go before the output is made
+    // (a 100,000-step plan's steps are tens of megabytes).
+    drop(plan);
     match format {
         PreviewFormat::Text => out!("{}", preview::text(&p)),
-        PreviewFormat::Json => outln!("{}", serde_json::to_string_pretty(&p).unwrap_or_default()),
+        // Written as it is serialized, not built as one string first (the JSON of a large
+        // plan is several times the plan file's size).
+        PreviewFormat::Json => {
+            use std::io::Write as _;
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            let _ = serde_json::to_writer_pretty(&mut stdout, &p)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(stdout))
+                .and_then(|()| stdout.flush());
+        }
         PreviewFormat::Markdown => out!("{}", preview::markdown(&p)),
     }
     exit::OK

@@ -729,6 +729,7 @@ pub fn compile_with(
 
     // Expand for_each and resolve needs to indices; steps stay in topological order.
     let order = topo_order(plan);
+    compiled.steps.reserve_exact(plan.steps.len());
     let mut expanded: HashMap<String, Vec<usize>> = HashMap::new();
     for &si in &order {
         let step = &plan.steps[si];
@@ -817,7 +818,7 @@ pub fn compile_with(
             },
             None => None,
         };
-        let retry = retry_policy(step.decl.retry.as_ref(), &ctx, &sources).unwrap_or_else(|d| {
+        let retry = retry_policy(step.decl.retry.as_deref(), &ctx, &sources).unwrap_or_else(|d| {
             // A backoff that reads a param without a value: the default is shown.
             if !placeholder_mode {
                 diags.push(d);
@@ -842,8 +843,8 @@ pub fn compile_with(
                 retry: retry_policy(u.retry.as_ref(), &ctx, &sources).unwrap_or_default(),
             })
         };
-        let undo = step.decl.undo.as_ref().and_then(action);
-        let probe = step.decl.probe.as_ref().and_then(action);
+        let undo = step.decl.undo.as_deref().and_then(action);
+        let probe = step.decl.probe.as_deref().and_then(action);
         let with = step
             .decl
             .with
@@ -902,7 +903,7 @@ pub fn compile_with(
                 refused_when: step
                     .decl
                     .refused_when
-                    .as_ref()
+                    .as_deref()
                     .and_then(crate::refusal::Refusal::compile),
                 always: step.decl.always,
                 on_resume: step

@@ -2,7 +2,7 @@
 //! labelled spans and help, rendered by miette for people and as JSON for tools.
 
 use crate::source::de::{quote_list, DeError, DeErrorKind};
-use crate::source::{FileId, Sources, Span, YamlError};
+use crate::source::{FileId, SourceFile, Sources, Span, YamlError};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -180,7 +180,60 @@ pub fn did_you_mean<'a>(
 
 struct Rendered<'a> {
     diag: &'a Diagnostic,
-    source: miette::NamedSource<String>,
+    source: Option<IndexedSource<'a>>,
+}
+
+/// A file's text for miette, borrowed (not copied per diagnostic) and read through the
+/// file's line index. miette's own sources (`str`, `NamedSource`) find a label's lines by
+/// scanning the text from its start, so rendering n diagnostics of one file took n scans of
+/// it (20,000 diagnostics of one file: over 80 s). Here miette's scan starts at the line
+/// `context_lines_before` above the span's line (found by binary search in the file's line
+/// index): it sees the lines the full scan would keep, and its positions are shifted back by
+/// where it started, so the snippet is the same (a unit test compares the two on every span).
+struct IndexedSource<'a> {
+    /// `file:line:col` of the first label.
+    name: String,
+    file: &'a SourceFile,
+}
+
+impl miette::SourceCode for IndexedSource<'_> {
+    fn read_span<'b>(
+        &'b self,
+        span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
+        let text = self.file.text.as_bytes();
+        let starts = self.file.break_starts();
+        // miette looks at the byte before an empty span: the scan must start before it.
+        let anchor = if span.is_empty() {
+            span.offset().saturating_sub(1)
+        } else {
+            span.offset()
+        };
+        let line = starts.partition_point(|&s| s <= anchor).saturating_sub(1);
+        let first = line.saturating_sub(context_lines_before);
+        let base = starts.get(first).copied().unwrap_or(0).min(text.len());
+        let window = &text[base..];
+        let inner = miette::SourceSpan::new(span.offset().saturating_sub(base).into(), span.len());
+        let contents = <[u8] as miette::SourceCode>::read_span(
+            window,
+            &inner,
+            context_lines_before,
+            context_lines_after,
+        )?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            contents.data(),
+            miette::SourceSpan::new(
+                (contents.span().offset() + base).into(),
+                contents.span().len(),
+            ),
+            contents.line() + first,
+            contents.column(),
+            contents.line_count() + first,
+        )))
+    }
 }
 
 impl std::fmt::Debug for Rendered<'_> {
@@ -216,9 +269,7 @@ impl miette::Diagnostic for Rendered<'_> {
             .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.diag
-            .primary_span()
-            .map(|_| &self.source as &dyn miette::SourceCode)
+        self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
         let primary = self.diag.primary_span()?;
@@ -241,18 +292,15 @@ impl miette::Diagnostic for Rendered<'_> {
 
 /// Renders one diagnostic as miette's report, with `file:line:col` of its first label.
 pub fn render(diag: &Diagnostic, sources: &Sources, color: bool) -> String {
-    let (name, text) = match diag.primary_span() {
-        Some(span) => {
-            let file = sources.get(span.file);
-            let (line, col) = file.line_col(span.offset);
-            (format!("{}:{line}:{col}", file.name), file.text.to_string())
+    let source = diag.primary_span().map(|span| {
+        let file = sources.get(span.file);
+        let (line, col) = file.line_col(span.offset);
+        IndexedSource {
+            name: format!("{}:{line}:{col}", file.name),
+            file,
         }
-        None => (String::new(), String::new()),
-    };
-    let rendered = Rendered {
-        diag,
-        source: miette::NamedSource::new(name, text),
-    };
+    });
+    let rendered = Rendered { diag, source };
     let theme = if color {
         miette::GraphicalTheme::unicode()
     } else {
@@ -423,5 +471,74 @@ fn type_help(expected: &str, found: &str) -> String {
         "write a number without quotes".into()
     } else {
         format!("write {expected}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use miette::{SourceCode, SpanContents};
+    use std::path::Path;
+
+    /// What a snippet shows: the name, the bytes and every position miette reads.
+    fn contents(
+        c: &dyn SpanContents<'_>,
+    ) -> (Option<String>, Vec<u8>, usize, usize, usize, usize, usize) {
+        (
+            c.name().map(str::to_string),
+            c.data().to_vec(),
+            c.span().offset(),
+            c.span().len(),
+            c.line(),
+            c.column(),
+            c.line_count(),
+        )
+    }
+
+    /// The indexed source reads every span, with every context, exactly as miette's
+    /// `NamedSource` over the whole text does: line ends `\n`, `\r\n` and a lone `\r`, empty
+    /// lines, spans of zero length, spans that cross lines, the first and the last line.
+    #[test]
+    fn indexed_source_reads_spans_as_miettes_own_source() {
+        let texts = [
+            "a: 1\nbb: [x, y]\n\nccc: {k: v}\nlast",
+            "a: 1\r\nb: 2\r\n\r\nc: 3\r\n",
+            "a\rb\r\r\nc\n\rd",
+            "\n\nx",
+            "one line, no end",
+        ];
+        for text in texts {
+            let file = SourceFile::new(Path::new("t.yaml"), text.to_string());
+            let indexed = IndexedSource {
+                name: "t.yaml:1:1".to_string(),
+                file: &file,
+            };
+            let named = miette::NamedSource::new("t.yaml:1:1", text.to_string());
+            let n = text.len();
+            // Spans inside the text, as labels are (miette's own source panics past the end).
+            for offset in 0..=n {
+                for len in [0, 1, 2, 5, n].into_iter().filter(|l| offset + l <= n) {
+                    for before in 0..3 {
+                        for after in 0..3 {
+                            let span = miette::SourceSpan::new(offset.into(), len);
+                            let ours = indexed.read_span(&span, before, after);
+                            let theirs = named.read_span(&span, before, after);
+                            match (ours, theirs) {
+                                (Ok(a), Ok(b)) => assert_eq!(
+                                    contents(a.as_ref()),
+                                    contents(b.as_ref()),
+                                    "{text:?} at {offset}+{len}, context {before}/{after}"
+                                ),
+                                (a, b) => assert_eq!(
+                                    a.is_ok(),
+                                    b.is_ok(),
+                                    "{text:?} at {offset}+{len}, context {before}/{after}"
+                                ),
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

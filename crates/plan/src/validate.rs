@@ -506,7 +506,8 @@ fn check_durations(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
         let retries = s
             .decl
             .retry
-            .iter()
+            .as_deref()
+            .into_iter()
             .chain(s.decl.undo.iter().filter_map(|u| u.retry.as_ref()));
         for r in retries {
             if let Some(b) = &r.backoff {
@@ -526,7 +527,8 @@ fn check_durations(plan: &LoadedPlan, diags: &mut Vec<Diagnostic>) {
         let retries = s
             .decl
             .retry
-            .iter()
+            .as_deref()
+            .into_iter()
             .chain(s.decl.undo.iter().filter_map(|u| u.retry.as_ref()));
         for r in retries {
             if r.attempts.value == 0 {

@@ -152,6 +152,9 @@ impl JsonSchema for Names {
     }
 }
 
+// A plan may hold 100,000 steps, so the fields most steps leave out (`retry`, `undo`,
+// `refused_when`, `probe`: a few hundred bytes each) are boxed: absent, they cost a pointer.
+// (A comment, not a doc comment: doc comments here are the schema's descriptions.)
 /// A step of the plan.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -181,13 +184,13 @@ pub struct StepDecl {
     pub when: Option<Sp<String>>,
     /// Retries of a failed attempt: `attempts` and a `backoff`.
     #[serde(default)]
-    pub retry: Option<RetryDecl>,
+    pub retry: Option<Box<RetryDecl>>,
     /// Longest time one attempt may take (`30s`, `2h`); the step's processes are then killed.
     #[serde(default)]
     pub timeout: Option<Sp<String>>,
     /// Compensation run when a later step fails, in reverse completion order.
     #[serde(default)]
-    pub undo: Option<ActionDecl>,
+    pub undo: Option<Box<ActionDecl>>,
     /// Resources this step takes; each must be released by a later step on every path.
     #[serde(default)]
     pub acquires: Names,
@@ -200,7 +203,7 @@ pub struct StepDecl {
     /// checkpoint or thaw someone else's freeze). Any other failure (a timeout, a cancel, a
     /// lost connection) leaves the effect in doubt, and the release runs.
     #[serde(default)]
-    pub refused_when: Option<RefusedWhenDecl>,
+    pub refused_when: Option<Box<RefusedWhenDecl>>,
     /// Cleanup that runs at the end on every path (success, failure, cancel).
     #[serde(default)]
     pub always: bool,
@@ -220,7 +223,7 @@ pub struct StepDecl {
     /// With `on_resume: check`: an action whose success means the step's effect is there
     /// (e.g. an `http` GET of the checkpoint status); its outputs stand in for the step's.
     #[serde(default)]
-    pub probe: Option<ActionDecl>,
+    pub probe: Option<Box<ActionDecl>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]

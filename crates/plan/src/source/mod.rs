@@ -58,6 +58,10 @@ pub struct SourceFile {
     /// Whether the file began with a byte-order mark (dropped from `text`).
     pub bom: bool,
     line_starts: Vec<usize>,
+    /// Whether the text holds a `\r`: then miette's lines (see [`SourceFile::break_starts`])
+    /// are not `line_starts`.
+    has_cr: bool,
+    break_starts: std::sync::OnceLock<Vec<usize>>,
 }
 
 impl SourceFile {
@@ -75,10 +79,33 @@ impl SourceFile {
         SourceFile {
             name: path.display().to_string(),
             path: path.to_path_buf(),
+            has_cr: text.contains('\r'),
             text: text.into(),
             bom,
             line_starts,
+            break_starts: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Byte offsets where lines start as miette counts them when it renders a snippet: after
+    /// `\n`, `\r\n` or a lone `\r`. The same as the line index unless the text holds a `\r`
+    /// (then computed once, on first use).
+    pub fn break_starts(&self) -> &[usize] {
+        if !self.has_cr {
+            return &self.line_starts;
+        }
+        self.break_starts.get_or_init(|| {
+            let bytes = self.text.as_bytes();
+            let mut starts = vec![0];
+            for (i, &b) in bytes.iter().enumerate() {
+                match b {
+                    b'\n' => starts.push(i + 1),
+                    b'\r' if bytes.get(i + 1) != Some(&b'\n') => starts.push(i + 1),
+                    _ => {}
+                }
+            }
+            starts
+        })
     }
 
     /// 1-based line and column (in characters) of a byte offset.

@@ -200,7 +200,8 @@ impl Node {
                 let message = message.lines().next().unwrap_or("invalid YAML");
                 YamlError::new(text, offset, message)
             })?;
-        let node = raw.into_node(file, text);
+        let mut node = Node::from(raw);
+        fix_spans(&mut node, file, text);
         if let Some(e) = typed_duplicate_key(&node, text) {
             return Err(e);
         }
@@ -449,52 +450,47 @@ fn unclosed_flow(text: &str, at: usize) -> Option<usize> {
     (at_line > open_line && indent(at_line) <= indent(open_line)).then_some(open)
 }
 
-/// Intermediate tree straight from serde-saphyr, positions as its `Location`s.
-enum Raw {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    Seq(Vec<Spanned<Raw>>),
-    Map(Vec<(Spanned<Raw>, Spanned<Raw>)>),
-}
+/// A node straight from serde-saphyr: its children are already [`Node`]s (converted as the
+/// parser reads them, so no second tree of serde-saphyr's larger `Spanned` values is built
+/// for a large plan), with spans as the parser gave them: [`fix_spans`] then sets the file
+/// and the lengths the parser leaves out.
+struct Raw(NodeValue);
 
-trait IntoNode {
-    fn into_node(self, file: FileId, text: &str) -> Node;
-}
-
-impl IntoNode for Spanned<Raw> {
-    fn into_node(self, file: FileId, text: &str) -> Node {
-        let span = self.referenced.span();
+impl From<Spanned<Raw>> for Node {
+    fn from(raw: Spanned<Raw>) -> Node {
+        let span = raw.referenced.span();
         let offset = span.byte_offset().unwrap_or(0) as usize;
-        let mut len = span.byte_len().unwrap_or(0) as usize;
-        let value = match self.value {
-            Raw::Null => NodeValue::Null,
-            Raw::Bool(b) => NodeValue::Bool(b),
-            Raw::Int(i) => NodeValue::Int(i),
-            Raw::Float(f) => NodeValue::Float(f),
-            Raw::Str(s) => NodeValue::Str(s),
-            Raw::Seq(items) => {
-                NodeValue::Seq(items.into_iter().map(|n| n.into_node(file, text)).collect())
-            }
-            Raw::Map(entries) => NodeValue::Map(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k.into_node(file, text), v.into_node(file, text)))
-                    .collect(),
-            ),
-        };
-        if matches!(value, NodeValue::Seq(_) | NodeValue::Map(_)) {
-            // A flow collection spans to its closing bracket; a block one to its first line end.
-            len = flow_len(text, offset).unwrap_or(len);
-        }
-        if len == 0 {
-            len = token_len(text, offset);
-        }
+        let len = span.byte_len().unwrap_or(0) as usize;
         Node {
-            span: Span::new(file, offset, len),
-            value,
+            span: Span::new(FileId::default(), offset, len),
+            value: raw.value.0,
+        }
+    }
+}
+
+/// Sets every node's file, and the lengths the parser gave none for: a flow collection
+/// spans to its closing bracket, a block one (or a token without a length) to its line end.
+fn fix_spans(root: &mut Node, file: FileId, text: &str) {
+    let mut stack = vec![root];
+    while let Some(node) = stack.pop() {
+        node.span.file = file;
+        let offset = node.span.offset;
+        match &mut node.value {
+            NodeValue::Seq(items) => {
+                node.span.len = flow_len(text, offset).unwrap_or(node.span.len);
+                stack.extend(items.iter_mut());
+            }
+            NodeValue::Map(entries) => {
+                node.span.len = flow_len(text, offset).unwrap_or(node.span.len);
+                for (k, v) in entries.iter_mut() {
+                    stack.push(k);
+                    stack.push(v);
+                }
+            }
+            _ => {}
+        }
+        if node.span.len == 0 {
+            node.span.len = token_len(text, offset);
         }
     }
 }
@@ -550,50 +546,91 @@ impl<'de> de::Deserialize<'de> for Raw {
                 f.write_str("any YAML value")
             }
             fn visit_unit<E>(self) -> Result<Raw, E> {
-                Ok(Raw::Null)
+                Ok(Raw(NodeValue::Null))
             }
             fn visit_none<E>(self) -> Result<Raw, E> {
-                Ok(Raw::Null)
+                Ok(Raw(NodeValue::Null))
             }
             fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Raw, D::Error> {
                 d.deserialize_any(RawVisitor)
             }
             fn visit_bool<E>(self, v: bool) -> Result<Raw, E> {
-                Ok(Raw::Bool(v))
+                Ok(Raw(NodeValue::Bool(v)))
             }
             fn visit_i64<E>(self, v: i64) -> Result<Raw, E> {
-                Ok(Raw::Int(v))
+                Ok(Raw(NodeValue::Int(v)))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Raw, E> {
                 i64::try_from(v)
-                    .map(Raw::Int)
+                    .map(|i| Raw(NodeValue::Int(i)))
                     .map_err(|_| E::custom("integer too large"))
             }
             fn visit_f64<E>(self, v: f64) -> Result<Raw, E> {
-                Ok(Raw::Float(v))
+                Ok(Raw(NodeValue::Float(v)))
             }
             fn visit_str<E>(self, v: &str) -> Result<Raw, E> {
-                Ok(Raw::Str(v.to_string()))
+                Ok(Raw(NodeValue::Str(v.to_string())))
             }
             fn visit_string<E>(self, v: String) -> Result<Raw, E> {
-                Ok(Raw::Str(v))
+                Ok(Raw(NodeValue::Str(v)))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Raw, A::Error> {
                 let mut items = Vec::new();
                 while let Some(item) = seq.next_element::<Spanned<Raw>>()? {
-                    items.push(item);
+                    items.push(Node::from(item));
                 }
-                Ok(Raw::Seq(items))
+                items.shrink_to_fit();
+                Ok(Raw(NodeValue::Seq(items)))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
                 let mut entries = Vec::new();
                 while let Some(key) = map.next_key::<Spanned<Raw>>()? {
                     let value = map.next_value::<Spanned<Raw>>()?;
-                    entries.push((key, value));
+                    entries.push((Node::from(key), Node::from(value)));
                 }
-                Ok(Raw::Map(entries))
+                entries.shrink_to_fit();
+                Ok(Raw(NodeValue::Map(entries)))
             }
         }
         d.deserialize_any(RawVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A large plan is mostly mappings and lists: each holds exactly its items, with no
+    /// spare capacity from growing while parsed, and spans point at the file's own text.
+    #[test]
+    fn parsed_collections_hold_exactly_their_items() {
+        let text = "steps:\n  - id: a\n    type: exec\n    description: one\n    with: {argv: [cp, x, y]}\n    needs: [b, c, d, e, f]\n";
+        let root = Node::parse(FileId(3), text).expect("valid YAML");
+        let mut stack = vec![&root];
+        let mut collections = 0;
+        while let Some(node) = stack.pop() {
+            assert_eq!(node.span.file, FileId(3));
+            assert!(node.span.end() <= text.len(), "{node:?}");
+            match &node.value {
+                NodeValue::Seq(items) => {
+                    assert_eq!(items.capacity(), items.len(), "{node:?}");
+                    stack.extend(items);
+                    collections += 1;
+                }
+                NodeValue::Map(entries) => {
+                    assert_eq!(entries.capacity(), entries.len(), "{node:?}");
+                    stack.extend(entries.iter().flat_map(|(k, v)| [k, v]));
+                    collections += 1;
+                }
+                _ => assert!(node.span.len > 0, "{node:?}"),
+            }
+        }
+        assert_eq!(collections, 6);
+        // A flow collection spans to its closing bracket.
+        let with = root.at_path("steps.0.with").expect("with");
+        assert_eq!(
+            &text[with.span.offset..with.span.end()],
+            "{argv: [cp, x, y]}"
+        );
     }
 }
