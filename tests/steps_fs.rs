@@ -254,6 +254,18 @@ fn sha256_hex(path: &Path) -> String {
     hex::encode(Sha256::digest(fs::read(path).unwrap()))
 }
 
+/// `fs.sync` by the fixture `plan` of `src` into `dst`.
+fn sync_with(plan: &str, src: &Path, dst: &Path) -> Ran {
+    run(plan, &[("source", p(src)), ("destination", p(dst))], &[])
+}
+
+/// The error of a `fs.sync` (fixture `plan`) of `src` into `dst` that must fail.
+fn sync_error(plan: &str, src: &Path, dst: &Path) -> String {
+    let ran = sync_with(plan, src, dst);
+    assert_eq!(ran.code, 1, "{}", ran.all());
+    ran.error("sync")
+}
+
 // ---------------------------------------------------------------- fs.sync
 
 #[test]
@@ -447,11 +459,7 @@ fn sync_error_texts() {
     let file = tmp.path().join("a-file");
     fs::write(&file, "x").unwrap();
     let under_file = file.join("dst");
-    let ran = run(
-        "sync",
-        &[("source", p(&src)), ("destination", p(&under_file))],
-        &[],
-    );
+    let ran = sync_with("sync", &src, &under_file);
     assert_eq!(
         ran.error("sync"),
         format!(
@@ -469,14 +477,8 @@ fn sync_destination_inside_source_needs_an_exclude() {
     let src = tmp.path().join("home");
     make_tree(&src);
     let dst = src.join("backup/.current/config");
-    let ran = run(
-        "sync",
-        &[("source", p(&src)), ("destination", p(&dst))],
-        &[],
-    );
-    assert_eq!(ran.code, 1, "{}", ran.all());
     assert_eq!(
-        ran.error("sync"),
+        sync_error("sync", &src, &dst),
         format!(
             "destination {} is inside the source folder {}; the copy would copy itself \
              (exclude it, e.g. `exclude: [\"backup/.current/config/**\"]`, or choose another \
@@ -542,6 +544,269 @@ fn sync_permission_denied() {
             dst.display()
         )
     );
+}
+
+/// A tree of many files for the parallel copy: 20 folders of 40 files of 0 to 60 KiB,
+/// each its own mode and mtime, one file larger than a kernel copy chunk (8 MiB), and a
+/// symlink per folder. Returns (files and symlinks, bytes of the files).
+fn make_many(root: &Path) -> (u64, u64) {
+    let (mut entries, mut bytes) = (0, 0);
+    for d in 0..20u32 {
+        let dir = root.join(format!("part-{d:02}"));
+        for f in 0..40u32 {
+            let len = ((d * 40 + f) * 1531 % 61_440) as usize;
+            let content: Vec<u8> = (0..len).map(|i| (i as u32 ^ f ^ d) as u8).collect();
+            let mode = [0o644, 0o600, 0o755, 0o444][(f % 4) as usize];
+            write(
+                &dir.join(format!("f{f:03}.dat")),
+                &content,
+                mode,
+                1_700_000_000 + i64::from(d * 100 + f),
+            );
+            entries += 1;
+            bytes += len as u64;
+        }
+        std::os::unix::fs::symlink("f000.dat", dir.join("first")).unwrap();
+        entries += 1;
+        set_dir(&dir, 0o750, 1_690_000_000 + i64::from(d));
+    }
+    let big: Vec<u8> = (0..9 * 1024 * 1024 + 123)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    write(&root.join("big.bin"), &big, 0o640, 1_710_000_000);
+    set_dir(root, 0o755, 1_720_000_000);
+    (entries + 1, bytes + big.len() as u64)
+}
+
+/// Each entry's ctime (seconds, nanoseconds): changed by any write of data or attributes.
+fn ctimes(root: &Path) -> BTreeMap<PathBuf, (i64, i64)> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(|e| {
+            let m = e.unwrap().into_path();
+            let meta = fs::symlink_metadata(&m).unwrap();
+            (m, (meta.ctime(), meta.ctime_nsec()))
+        })
+        .collect()
+}
+
+/// 800 files, 20 symlinks and a file larger than one kernel copy chunk, copied by several
+/// threads: the same tree as the source (modes, mtimes to the nanosecond, owners as root,
+/// folders' mtimes set after their contents), the counts and bytes exact, no temporary
+/// file left; the unchanged re-sync writes nothing at all, not even an attribute (every
+/// ctime in the copy stays as it was).
+#[test]
+fn sync_many_files_in_parallel_keeps_every_attribute_and_resync_writes_nothing() {
+    let tmp = TempDir::new().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("copy"));
+    let (entries, bytes) = make_many(&src);
+    let params = [("source", p(&src)), ("destination", p(&dst))];
+
+    let out = run("sync", &params, &[]).ok().outputs("sync");
+    assert_eq!(out["copied"], entries, "{out}");
+    assert_eq!(out["copied_bytes"], bytes, "{out}");
+    assert_eq!(out["skipped"], 0, "{out}");
+    assert_same_tree(&src, &dst, true);
+    assert_eq!(temp_names(&dst), Vec::<String>::new());
+
+    let before = ctimes(&dst);
+    // ctime has the kernel's timer granularity: let it move on before the re-sync.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let out = run("sync", &params, &[]).ok().outputs("sync");
+    assert_eq!(out["copied"], 0, "{out}");
+    assert_eq!(out["copied_bytes"], 0, "{out}");
+    assert_eq!(out["skipped"], entries, "{out}");
+    let after = ctimes(&dst);
+    let touched: Vec<_> = before
+        .iter()
+        .filter(|(path, c)| after.get(*path) != Some(c))
+        .map(|(path, _)| path.display().to_string())
+        .collect();
+    assert!(
+        touched.is_empty(),
+        "the unchanged re-sync wrote {} entries, e.g. {:?}",
+        touched.len(),
+        &touched[..touched.len().min(3)]
+    );
+    assert_same_tree(&src, &dst, true);
+}
+
+/// A file swapped for a symlink after the walk listed it, among 120 others being copied
+/// at the same time: the step fails naming it, the file behind the symlink is not copied,
+/// the other threads stop, and no temporary file is left.
+#[test]
+fn sync_parallel_copy_refuses_a_file_swapped_during_the_copy() {
+    let tmp = TempDir::new().unwrap();
+    let (src, dir) = (tmp.path().join("src"), tmp.path().join("out"));
+    for i in 0..120 {
+        write(
+            &src.join(format!("d{}/f{i:03}", i % 6)),
+            format!("file {i}").as_bytes(),
+            0o644,
+            1_700_000_000,
+        );
+    }
+    write(
+        &src.join("d3/victim"),
+        b"listed content",
+        0o644,
+        1_700_000_000,
+    );
+    fs::create_dir_all(&dir).unwrap();
+    let secret = tmp.path().join("root-only.txt");
+    fs::write(&secret, "TOP-SECRET-BYTES").unwrap();
+    let (ran, _) = run_swapped("sync", &src, &dir, "symlink", &secret);
+    assert_eq!(ran.code, 1, "{}", ran.all());
+    let error = ran.error("sync");
+    assert_eq!(
+        error,
+        format!(
+            "{}/d3/victim was replaced by a symlink after it was listed; refusing to follow it",
+            src.display()
+        )
+    );
+    let content = all_content(&dir);
+    let needle = b"TOP-SECRET-BYTES";
+    assert!(!content.windows(needle.len()).any(|w| w == needle));
+    assert_eq!(temp_names(&dir), Vec::<String>::new());
+}
+
+/// A sync stopped by its timeout while several large copies are in flight stops within
+/// seconds and leaves no temporary file: each copy thread removes its own before the step
+/// reports the timeout.
+#[test]
+fn sync_cancelled_mid_copy_leaves_no_temporary_file() {
+    let tmp = TempDir::new().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("copy"));
+    for i in 0..40 {
+        write(
+            &src.join(format!("small/{i:02}")),
+            b"x",
+            0o644,
+            1_700_000_000,
+        );
+    }
+    // Sparse: instant to make, seconds each to copy (holes are read as zeros).
+    for name in ["a.bin", "b.bin", "c.bin", "d.bin"] {
+        fs::File::create(src.join(name))
+            .unwrap()
+            .set_len(4 << 30)
+            .unwrap();
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(
+        sync_error("sync-timeout", &src, &dst),
+        "timed out after 300ms"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "cancel was not prompt"
+    );
+    assert_eq!(temp_names(&dst), Vec::<String>::new());
+    for name in ["a.bin", "b.bin", "c.bin", "d.bin"] {
+        assert!(
+            !dst.join(name).exists(),
+            "{name} is there, but was not copied whole"
+        );
+    }
+}
+
+/// A copy from one file system to another, where the kernel cannot copy
+/// (`copy_file_range` answers EXDEV between a tmpfs and another file system), falls back
+/// to read and write: the same tree. Skipped, saying so, where /dev/shm is not a tmpfs on
+/// a device of its own.
+#[test]
+fn sync_across_file_systems_falls_back_to_read_and_write() {
+    let shm = Path::new("/dev/shm");
+    let tmp = TempDir::new().unwrap();
+    let other_fs = fs::metadata(shm)
+        .is_ok_and(|m| m.is_dir() && m.dev() != fs::metadata(tmp.path()).unwrap().dev())
+        && fs::read_to_string("/proc/mounts")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| {
+                l.split(' ').nth(1) == Some("/dev/shm") && l.split(' ').nth(2) == Some("tmpfs")
+            });
+    if !other_fs {
+        eprintln!(
+            "skipped: /dev/shm is not a tmpfs apart from {}",
+            tmp.path().display()
+        );
+        return;
+    }
+    let src_root = tempfile::Builder::new()
+        .prefix("opsplan-test-")
+        .tempdir_in(shm)
+        .unwrap();
+    let src = src_root.path().join("src");
+    let (entries, bytes) = make_many(&src);
+    let dst = tmp.path().join("copy");
+    let out = sync_with("sync", &src, &dst).ok().outputs("sync");
+    assert_eq!(out["copied"], entries, "{out}");
+    assert_eq!(out["copied_bytes"], bytes, "{out}");
+    assert_same_tree(&src, &dst, true);
+}
+
+/// A tmpfs of 1 MiB mounted for the test, unmounted on drop; None (the test says it is
+/// skipped) where mounting is not permitted.
+struct SmallFs(PathBuf, #[allow(dead_code)] TempDir);
+
+impl SmallFs {
+    fn mount() -> Option<SmallFs> {
+        let dir = TempDir::new().unwrap();
+        let at = dir.path().join("fs");
+        fs::create_dir(&at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "opsplan-test", p(&at)])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallFs(at, dir))
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A full destination names the file that did not fit, both when the kernel copies
+/// (source on the same tmpfs) and when read and write do (source on another file system),
+/// and leaves no temporary file. Skipped, saying so, where a tmpfs cannot be mounted
+/// (not root).
+#[test]
+fn sync_into_a_full_file_system_names_the_file() {
+    for same_fs in [true, false] {
+        let Some(small) = SmallFs::mount() else {
+            eprintln!("skipped: cannot mount a 1 MiB tmpfs here (needs root)");
+            return;
+        };
+        let other = TempDir::new().unwrap();
+        let src = if same_fs {
+            small.0.join("src")
+        } else {
+            other.path().join("src")
+        };
+        // On the tmpfs, 700 KiB fits once in 1 MiB, not twice; from elsewhere 1.5 MiB.
+        let len = if same_fs { 700 << 10 } else { 1536 << 10 };
+        write(&src.join("big.bin"), &vec![1u8; len], 0o644, 1_700_000_000);
+        write(&src.join("empty"), b"", 0o644, 1_700_000_000);
+        let dst = small.0.join("copy");
+        assert_eq!(
+            sync_error("sync", &src, &dst),
+            format!(
+                "cannot write {}: no space left on the device",
+                dst.join("big.bin").display()
+            ),
+            "same file system: {same_fs}"
+        );
+        assert_eq!(
+            temp_names(&dst),
+            Vec::<String>::new(),
+            "same file system: {same_fs}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- archive
@@ -1262,8 +1527,14 @@ fn crash_leftovers_are_cleaned_and_never_part_of_a_backup() {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut child = cmd.spawn().unwrap();
+    // Files are copied several at a time: kill once small.txt is done and big.bin is being
+    // written, so that big.bin's is the one temporary file left.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while temp_names(&dest).is_empty() {
+    while !(dest.join("small.txt").exists()
+        && temp_names(&dest)
+            .iter()
+            .any(|n| n.starts_with(".big.bin.opsplan-")))
+    {
         assert!(
             std::time::Instant::now() < deadline,
             "no temporary file seen"
@@ -1281,11 +1552,7 @@ fn crash_leftovers_are_cleaned_and_never_part_of_a_backup() {
         .unwrap()
         .set_len(10)
         .unwrap();
-    let ran = run(
-        "sync",
-        &[("source", p(&src)), ("destination", p(&dest))],
-        &[],
-    );
+    let ran = sync_with("sync", &src, &dest);
     ran.ok();
     assert!(
         ran.all()

@@ -463,6 +463,42 @@ pub(crate) fn open_regular(path: &Path, what: &str) -> Result<File, io::Error> {
     Ok(file)
 }
 
+/// Bytes one `copy_file_range` call may copy between two looks at the cancellation token
+/// (a few milliseconds of kernel work at page-cache speed).
+const KERNEL_CHUNK: usize = 8 * 1024 * 1024;
+
+/// Copies one file into another from their current offsets to the end of `input`,
+/// watching the token; returns the bytes copied. The kernel copies (`copy_file_range`: no
+/// user-space buffer, and a reflink where the file system offers one); where it cannot
+/// (`EXDEV` across file systems, `ENOSYS`/`EPERM` where the call is missing or filtered,
+/// `EINVAL`/`EOPNOTSUPP` for files it does not handle) the copy goes on through read and
+/// write from where it stopped. A file that reads as empty at once also goes through read,
+/// because some file systems (procfs, sysfs) report a size of 0 and copy nothing.
+pub(crate) fn copy_file_cancellable(
+    input: &mut File,
+    output: &mut File,
+    token: &CancellationToken,
+) -> io::Result<u64> {
+    use nix::errno::Errno;
+    let mut total = 0u64;
+    loop {
+        if token.is_cancelled() {
+            return Err(io::Error::new(ErrorKind::Interrupted, "cancelled"));
+        }
+        match nix::fcntl::copy_file_range(&*input, None, &*output, None, KERNEL_CHUNK) {
+            Ok(0) if total == 0 => break,
+            Ok(0) => return Ok(total),
+            Ok(n) => total += n as u64,
+            Err(Errno::EINTR) => {}
+            Err(
+                Errno::EXDEV | Errno::ENOSYS | Errno::EPERM | Errno::EINVAL | Errno::EOPNOTSUPP,
+            ) => break,
+            Err(e) => return Err(io::Error::from(e)),
+        }
+    }
+    Ok(total + copy_cancellable(input, output, token)?)
+}
+
 /// Copies a reader into a writer in chunks, watching the token; returns the bytes copied.
 pub(crate) fn copy_cancellable(
     reader: &mut impl Read,

@@ -16,10 +16,17 @@
 //! A source file is opened with `open_listed`: one swapped for a symlink, a fifo or
 //! another file after the walk listed it fails the step instead of being read. The
 //! temporary files a killed sync left in the destination are removed when it starts.
+//!
+//! Order of work: the walk lists the source; every folder is made (parents first); then
+//! files and symlinks are compared and copied by a few threads at once ([`workers`]), the
+//! contents by the kernel (`copy_file_range`, read and write where it cannot); then
+//! `delete`; then the folders' modes and mtimes, deepest first. The first failure stops
+//! the other threads, each of which removes its temporary file before the step returns.
 
 use super::{
-    blocking, check_cancel, copy_cancellable, io_error, open_listed, parent_of, remove_stale_temps,
-    require_dir, running_as_root, selected, sha256_file, walk, Filter, TempFile,
+    blocking, check_cancel, copy_file_cancellable, io_error, open_listed, parent_of,
+    remove_stale_temps, require_dir, running_as_root, selected, sha256_file, walk, Filter,
+    TempFile, Walked,
 };
 use crate::{Action, LogFn, OutputDecl, Outputs, StepContext, StepError, StepType, Stream};
 use opsplan_plan::diagnostic::{Code, Diagnostic};
@@ -27,10 +34,12 @@ use opsplan_plan::source::Node;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::collections::HashSet;
-use std::fs::{self, Metadata};
+use std::fs::{self, File, Metadata};
 use std::io::ErrorKind;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use tokio_util::sync::CancellationToken;
 
 pub struct FsSync;
@@ -79,6 +88,20 @@ struct Stats {
     linked: u64,
     linked_bytes: u64,
 }
+
+impl Stats {
+    fn add(&mut self, other: &Stats) {
+        self.copied += other.copied;
+        self.copied_bytes += other.copied_bytes;
+        self.skipped += other.skipped;
+        self.deleted += other.deleted;
+        self.linked += other.linked;
+        self.linked_bytes += other.linked_bytes;
+    }
+}
+
+/// At most this many files are compared and copied at once.
+const MAX_WORKERS: usize = 8;
 
 impl StepType for FsSync {
     const NAME: &'static str = "fs.sync";
@@ -234,23 +257,21 @@ fn sync(spec: &FsSyncSpec, token: &CancellationToken, log: &LogFn) -> Result<Sta
 
     let mut stats = Stats::default();
     let mut dirs: Vec<(PathBuf, Metadata)> = Vec::new();
+    // Folders first, parents before children (the walk's order), so that every file's
+    // folder exists when the copies start.
+    let mut jobs: Vec<&Walked> = Vec::new();
     for e in &entries {
         check_cancel(token)?;
         if !wanted.contains(&e.rel) {
             continue;
         }
-        let target = dest.join(&e.rel);
         let ft = e.meta.file_type();
         if ft.is_dir() {
+            let target = dest.join(&e.rel);
             make_dir(&target, &mut stats, root)?;
             dirs.push((target, e.meta.clone()));
-        } else if ft.is_file() {
-            let link = link_dest.as_ref().map(|l| l.join(&e.rel));
-            sync_file(
-                &e.path, &e.meta, &target, link, spec, token, &mut stats, root,
-            )?;
-        } else if ft.is_symlink() {
-            sync_symlink(&e.path, &e.meta, &target, spec.delete, &mut stats, root)?;
+        } else if ft.is_file() || ft.is_symlink() {
+            jobs.push(e);
         } else {
             log(
                 Stream::Stderr,
@@ -261,6 +282,8 @@ fn sync(spec: &FsSyncSpec, token: &CancellationToken, log: &LogFn) -> Result<Sta
             );
         }
     }
+    let files = sync_all(&jobs, &dest, link_dest.as_deref(), spec, token, root)?;
+    stats.add(&files);
     if spec.delete {
         delete_extraneous(&dest, &wanted, &filter, token, &mut stats)?;
     }
@@ -277,6 +300,105 @@ fn sync(spec: &FsSyncSpec, token: &CancellationToken, log: &LogFn) -> Result<Sta
         apply_attrs(target, meta, root, false)?;
     }
     Ok(stats)
+}
+
+/// How many threads compare and copy `jobs` files: twice the cores, at least 2, at most
+/// [`MAX_WORKERS`], never more than the files. The copies are kernel work and waits on the
+/// disk (open, create, rename, writeback), so a second one per core runs while the first
+/// waits; beyond 8 one disk gains nothing, and each copy in flight holds two descriptors
+/// and a temporary file, which a cancel must wait for and remove.
+fn workers(jobs: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    (cores * 2).clamp(2, MAX_WORKERS).min(jobs)
+}
+
+/// Syncs every file and symlink of `jobs` (walk order) on [`workers`] threads, this one
+/// included; each thread takes the next entry when it is done with one. The first error
+/// stops the others (they stop within a chunk and remove their temporary files), and is
+/// the one returned once every thread has finished; a cancelled step returns cancelled.
+fn sync_all(
+    jobs: &[&Walked],
+    dest: &Path,
+    link_dest: Option<&Path>,
+    spec: &FsSyncSpec,
+    token: &CancellationToken,
+    root: bool,
+) -> Result<Stats, StepError> {
+    let stop = token.child_token();
+    let next = AtomicUsize::new(0);
+    let first_error: Mutex<Option<StepError>> = Mutex::new(None);
+    let work = || {
+        let mut stats = Stats::default();
+        while !stop.is_cancelled() {
+            let Some(e) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                break;
+            };
+            if let Err(err) = sync_entry(e, dest, link_dest, spec, &stop, &mut stats, root) {
+                let mut first = first_error.lock().unwrap_or_else(PoisonError::into_inner);
+                // An error after the stop is that stop's echo (or the step's cancel).
+                if first.is_none() && !stop.is_cancelled() {
+                    *first = Some(err);
+                }
+                stop.cancel();
+                break;
+            }
+        }
+        stats
+    };
+    let mut stats = Stats::default();
+    let mut lost = false;
+    std::thread::scope(|scope| {
+        // Threads that cannot be started are simply not there: this one works anyway.
+        let helpers: Vec<_> = (1..workers(jobs.len()))
+            .map_while(|i| {
+                std::thread::Builder::new()
+                    .name(format!("fs.sync-{i}"))
+                    .spawn_scoped(scope, work)
+                    .ok()
+            })
+            .collect();
+        stats.add(&work());
+        for helper in helpers {
+            match helper.join() {
+                Ok(s) => stats.add(&s),
+                Err(_) => lost = true,
+            }
+        }
+    });
+    if token.is_cancelled() {
+        return Err(StepError::cancelled());
+    }
+    if let Some(err) = first_error
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+    {
+        return Err(err);
+    }
+    if lost {
+        return Err(StepError::fatal(
+            "internal error: a copy thread of fs.sync stopped unexpectedly",
+        ));
+    }
+    Ok(stats)
+}
+
+/// One file or symlink of the source into the destination.
+fn sync_entry(
+    e: &Walked,
+    dest: &Path,
+    link_dest: Option<&Path>,
+    spec: &FsSyncSpec,
+    token: &CancellationToken,
+    stats: &mut Stats,
+    root: bool,
+) -> Result<(), StepError> {
+    check_cancel(token)?;
+    let target = dest.join(&e.rel);
+    if e.meta.file_type().is_symlink() {
+        return sync_symlink(&e.path, &e.meta, &target, spec.delete, stats, root);
+    }
+    let link = link_dest.map(|l| l.join(&e.rel));
+    sync_file(&e.path, &e.meta, &target, link, spec, token, stats, root)
 }
 
 /// Makes `target` a folder we can write into, replacing a file or symlink there.
@@ -345,7 +467,7 @@ fn sync_file(
             let shared_and_differs = d.nlink() > 1 && !same_attrs(&d, meta, root);
             if same && !shared_and_differs {
                 stats.skipped += 1;
-                return apply_attrs(target, meta, root, false);
+                return apply_attrs_over(target, &d, meta, root, false);
             }
         }
         Ok(d) if d.is_dir() => clear_dir_for(target, spec.delete, stats)?,
@@ -363,15 +485,15 @@ fn sync_file(
     let Some(file) = temp.file.as_mut() else {
         return Err(StepError::fatal("internal error: temporary file closed"));
     };
-    let n = copy_cancellable(&mut input, file, token).map_err(|e| {
+    let n = copy_file_cancellable(&mut input, file, token).map_err(|e| {
         if token.is_cancelled() {
             StepError::cancelled()
         } else {
             io_error("write", target, &e)
         }
     })?;
+    apply_attrs_fd(file, &temp.path, meta, root)?;
     temp.file.take();
-    apply_attrs(&temp.path, meta, root, false)?;
     temp.commit(target, false)?;
     stats.copied += 1;
     stats.copied_bytes += n;
@@ -441,7 +563,7 @@ fn sync_symlink(
                 && fs::read_link(target).ok().as_deref() == Some(link.as_path()) =>
         {
             stats.skipped += 1;
-            return apply_attrs(target, meta, root, true);
+            return apply_attrs_over(target, &d, meta, root, true);
         }
         Ok(d) if d.is_dir() => clear_dir_for(target, delete, stats)?,
         _ => {}
@@ -468,29 +590,61 @@ fn sync_symlink(
 }
 
 /// Owner (as root), mode (not for symlinks, whose mode Linux ignores) and mtime of `meta`
-/// onto `path`. The owner goes first: chown clears setuid bits.
+/// onto `path`, each only where it differs (an unchanged re-sync writes nothing).
 fn apply_attrs(path: &Path, meta: &Metadata, root: bool, symlink: bool) -> Result<(), StepError> {
-    if root {
-        let current = fs::symlink_metadata(path).map_err(|e| io_error("read", path, &e))?;
-        if current.uid() != meta.uid() || current.gid() != meta.gid() {
-            std::os::unix::fs::lchown(path, Some(meta.uid()), Some(meta.gid()))
-                .map_err(|e| io_error("change the owner of", path, &e))?;
-        }
+    let current = fs::symlink_metadata(path).map_err(|e| io_error("read", path, &e))?;
+    apply_attrs_over(path, &current, meta, root, symlink)
+}
+
+/// [`apply_attrs`] with `path`'s `lstat` already at hand. The owner goes first: chown
+/// clears setuid bits, so the mode is set again after one.
+fn apply_attrs_over(
+    path: &Path,
+    current: &Metadata,
+    meta: &Metadata,
+    root: bool,
+    symlink: bool,
+) -> Result<(), StepError> {
+    let mut chowned = false;
+    if root && (current.uid() != meta.uid() || current.gid() != meta.gid()) {
+        std::os::unix::fs::lchown(path, Some(meta.uid()), Some(meta.gid()))
+            .map_err(|e| io_error("change the owner of", path, &e))?;
+        chowned = true;
     }
     let mtime = filetime::FileTime::from_last_modification_time(meta);
+    let same_mtime = current.mtime() == meta.mtime() && current.mtime_nsec() == meta.mtime_nsec();
     if symlink {
-        let atime = filetime::FileTime::from_last_access_time(meta);
-        filetime::set_symlink_file_times(path, atime, mtime)
-            .map_err(|e| io_error("set the mtime of", path, &e))?;
+        if !same_mtime {
+            let atime = filetime::FileTime::from_last_access_time(meta);
+            filetime::set_symlink_file_times(path, atime, mtime)
+                .map_err(|e| io_error("set the mtime of", path, &e))?;
+        }
         return Ok(());
     }
     let mode = meta.mode() & 0o7777;
-    let current = fs::metadata(path).map_err(|e| io_error("read", path, &e))?;
-    if current.mode() & 0o7777 != mode {
+    if chowned || current.mode() & 0o7777 != mode {
         fs::set_permissions(path, fs::Permissions::from_mode(mode))
             .map_err(|e| io_error("change the mode of", path, &e))?;
     }
-    filetime::set_file_mtime(path, mtime).map_err(|e| io_error("set the mtime of", path, &e))
+    if !same_mtime {
+        filetime::set_file_mtime(path, mtime)
+            .map_err(|e| io_error("set the mtime of", path, &e))?;
+    }
+    Ok(())
+}
+
+/// Owner (as root), mode and mtime of `meta` onto a file just written, through its open
+/// descriptor (`path` names it in errors); the owner first, as chown clears setuid bits.
+fn apply_attrs_fd(file: &File, path: &Path, meta: &Metadata, root: bool) -> Result<(), StepError> {
+    if root {
+        std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()))
+            .map_err(|e| io_error("change the owner of", path, &e))?;
+    }
+    file.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))
+        .map_err(|e| io_error("change the mode of", path, &e))?;
+    let mtime = filetime::FileTime::from_last_modification_time(meta);
+    filetime::set_file_handle_times(file, None, Some(mtime))
+        .map_err(|e| io_error("set the mtime of", path, &e))
 }
 
 /// Removes destination entries that the source does not have, children before their
