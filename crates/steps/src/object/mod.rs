@@ -1,5 +1,5 @@
 //! Object storage: `object.sync` between S3-compatible storage, Azure Blob, GCS and local
-//! folders, on the `object_store` crate.
+//! folders, and `object.stat` (objects and bytes under a location), on the `object_store` crate.
 //!
 //! # Design note: what "unchanged" means
 //!
@@ -41,6 +41,7 @@
 //! the rest. A killed multipart upload stays pending on the server until its lifecycle rule
 //! removes it (a cancelled one is aborted).
 
+pub mod stat;
 pub mod sync;
 
 use super::StepError;

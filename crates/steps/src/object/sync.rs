@@ -407,7 +407,11 @@ impl StepType for ObjectSync {
 }
 
 /// Options that cannot apply to the side they are given for.
-fn check_options(loc: &Location, node: Option<&Node>, field: &str) -> Option<Diagnostic> {
+pub(super) fn check_options(
+    loc: &Location,
+    node: Option<&Node>,
+    field: &str,
+) -> Option<Diagnostic> {
     let node = node?;
     let set: Vec<&str> = match &node.value {
         opsplan_plan::source::NodeValue::Map(entries) => {
