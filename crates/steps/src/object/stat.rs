@@ -4,9 +4,10 @@
 //! bucket's copy holds; the bucket restores read the restored bucket the same way.)
 //!
 //! It lists with the same client and the same rules as `object.sync` ([`Side::list`]): a
-//! remote listing counts every object under the prefix (keys ending in `/`, folder markers,
-//! are not objects); a local listing counts regular files, not symbolic links and not
-//! `object.sync`'s own temporary files. Nothing is read or written but the listing.
+//! remote listing counts every object under the prefix as the store lists it (a folder
+//! marker, a zero-byte key ending in `/`, is listed by S3 and counted, as its name without
+//! the `/`); a local listing counts regular files, not symbolic links and not `object.sync`'s
+//! own temporary files. Nothing is read or written but the listing.
 
 use super::{human_bytes, Connection, Location, Side};
 use crate::{Action, OutputDecl, Outputs, StepContext, StepError, StepType};
