@@ -271,6 +271,42 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok((number * factor).round() as u64)
 }
 
+/// A step's error with every secret the run knows masked (an endpoint URL or a provider's
+/// message may echo a credential).
+pub(crate) fn redacted(e: StepError, redact: &opsplan_plan::template::Redactor) -> StepError {
+    StepError {
+        message: redact.redact(&e.message).into_owned(),
+        retryable: e.retryable,
+        outputs: None,
+        answer: None,
+    }
+}
+
+/// The diagnostic for a location field that does not parse, or for its connection options
+/// (`options_field`) set where they cannot apply; nothing for a template.
+pub(crate) fn check_location(
+    with: &opsplan_plan::source::Node,
+    field: &str,
+    text: &str,
+    options_field: &str,
+) -> Option<opsplan_plan::diagnostic::Diagnostic> {
+    use opsplan_plan::diagnostic::{Code, Diagnostic};
+    if opsplan_plan::source::de::is_template(text) {
+        return None;
+    }
+    match Location::parse(text) {
+        Err(problem) => Some(
+            Diagnostic::new(Code::StepArgs, format!("`{field}` `{text}`: {problem}"))
+                .label(
+                    with.get(field).map_or(with.span, |n| n.span),
+                    "not a storage location",
+                )
+                .help("write `s3://bucket/prefix`, `az://container/prefix`, `gs://bucket/prefix` or a local folder"),
+        ),
+        Ok(loc) => sync::check_options(&loc, with.get(options_field), options_field),
+    }
+}
+
 /// `1.5 MiB` for logs.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -119,24 +119,12 @@ impl StepType for ObjectStat {
     fn check(spec: &StatSpec, with: &Node) -> Vec<Diagnostic> {
         let mut diags = Vec::new();
         let at = |field: &str| with.get(field).map_or(with.span, |n| n.span);
-        if !is_template(&spec.location) {
-            match Location::parse(&spec.location) {
-                Err(problem) => diags.push(
-                    Diagnostic::new(
-                        Code::StepArgs,
-                        format!("`location` `{}`: {problem}", spec.location),
-                    )
-                    .label(at("location"), "not a storage location")
-                    .help("write `s3://bucket/prefix`, `az://container/prefix`, `gs://bucket/prefix` or a local folder"),
-                ),
-                Ok(loc) => {
-                    if let Some(d) = super::sync::check_options(&loc, with.get("options"), "options")
-                    {
-                        diags.push(d);
-                    }
-                }
-            }
-        }
+        diags.extend(super::check_location(
+            with,
+            "location",
+            &spec.location,
+            "options",
+        ));
         if let Some(name) = spec.name.as_deref() {
             if !is_template(name) && name.trim().is_empty() {
                 diags.push(
@@ -189,13 +177,9 @@ impl StepType for ObjectStat {
 
     async fn run(spec: StatSpec, ctx: StepContext) -> Result<Outputs, StepError> {
         let redact = ctx.redact.clone();
-        let hide = |e: StepError| StepError {
-            message: redact.redact(&e.message).into_owned(),
-            retryable: e.retryable,
-            outputs: None,
-            answer: None,
-        };
-        stat(spec, &ctx).await.map_err(hide)
+        stat(spec, &ctx)
+            .await
+            .map_err(|e| super::redacted(e, &redact))
     }
 }
 
