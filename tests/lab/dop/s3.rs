@@ -114,7 +114,7 @@ impl Moto {
             store
                 .delete(&ObjPath::from(key))
                 .await
-                .unwrap_or_else(|e| panic!("delete s3://{bucket}/{key}: {e}"))
+                .unwrap_or_else(|e| panic!("delete s3://{bucket}/{key}: {e}"));
         });
     }
 
