@@ -616,12 +616,29 @@ fn drill_dop() {
         ) {
             panic!("drill dop: {d}");
         }
+        let compared = ran.outputs("restore.facts-match");
+        assert_eq!(
+            (&compared["compared"], &compared["differences"]),
+            (
+                &serde_json::json!([format!("bytes:{bucket}"), format!("objects:{bucket}")]),
+                &serde_json::json!([])
+            ),
+            "drill dop: {plan} did not compare the bucket's facts:\n{}",
+            ran.all()
+        );
         let metas = check_put_order(&requests_since(&lab.moto, mark), bucket, &want);
         restored.push(match metas {
             0 => format!("{role} {} objects", want.len()),
             n => format!("{role} {} objects ({n} meta.json last)", want.len()),
         });
     }
+
+    // ---- A restore that loses an object is caught by the facts. A lab-side actor deletes
+    // one log object from the bucket as soon as the upload has written it (an object lost
+    // between upload and check: a lifecycle rule, a compactor, a store dropping writes); the
+    // upload succeeds, and facts-match fails naming objects:<bucket> and bytes:<bucket> with
+    // both counts. One transfer at a time, so the rest of the upload outlasts the actor's poll.
+    let lost = lab_lost_object(&lab);
 
     // ---- PostgreSQL: damage the live database, restore it from the backed-up dump.
     lab.pg.dop(
@@ -929,14 +946,89 @@ fn drill_dop() {
         drills.join(", ")
     );
     let _ = writeln!(std::io::stderr().lock(), "{line}");
+    let bucket_facts: Vec<String> = [MIMIR, LOKI, BACKUP]
+        .iter()
+        .map(|b| {
+            format!(
+                "{b} {} objects {} bytes",
+                facts["values"][format!("objects:{b}")],
+                facts["values"][format!("bytes:{b}")]
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "  facts recorded per bucket (compared at least after each bucket restore): {}",
+        bucket_facts.join(", ")
+    );
+    let _ = writeln!(std::io::stderr().lock(), "{lost}");
     let _ = writeln!(
         std::io::stderr().lock(),
         "  failure drill dop/restore-postgres, cronjobs not back: {cronjob_error}"
     );
 }
 
+/// Restore the logs bucket with one object deleted behind the upload's back; returns the
+/// failure drill's report line.
+fn lab_lost_object(lab: &Lab) -> String {
+    let want = lab.seed.expected("loki", true);
+    let (victim, data) = want
+        .iter()
+        .find(|(k, _)| !k.ends_with("meta.json"))
+        .map(|(k, v)| (k.clone(), v.len()))
+        .expect("drill dop: the seed has a log object");
+    lab.moto.wipe(LOKI);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (ran, deleted) = std::thread::scope(|scope| {
+        let actor = scope.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if lab.moto.keys(LOKI).contains(&victim) {
+                    lab.moto.delete(LOKI, &victim);
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            false
+        });
+        let mut sets = lab.s3_sets();
+        sets.extend([
+            ("bucket", LOKI.to_string()),
+            ("source_folder", LOKI.to_string()),
+            ("parallel", "1".to_string()),
+        ]);
+        let ran = lab.run("restore-logs", &sets);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (ran, actor.join().expect("actor thread"))
+    });
+    assert!(deleted, "drill dop: the actor never saw {victim} uploaded");
+    assert_eq!(
+        ran.status("restore.upload"),
+        "succeeded",
+        "drill dop: lost object: the upload itself failed:\n{}",
+        ran.all()
+    );
+    let error = failed_step(&ran, "restore.facts-match", "a restore that lost an object");
+    let n = want.len();
+    let bytes: usize = want.values().map(Vec::len).sum();
+    for named in [
+        format!("objects:{LOKI}"),
+        format!("bytes:{LOKI}"),
+        n.to_string(),
+        (n - 1).to_string(),
+        bytes.to_string(),
+        (bytes - data).to_string(),
+    ] {
+        assert!(
+            error.contains(&named),
+            "drill dop: lost object: facts-match does not name `{named}`: {error}"
+        );
+    }
+    format!("  failure drill dop/restore-logs, an object lost after the upload ({victim}): {error}")
+}
+
 /// The facts section of the latest generation's manifest: for each dump, its tables and the
-/// rows per table, equal to what the lab database held when DUMP was made (`db_digest`).
+/// rows per table, equal to what the lab database held when DUMP was made (`db_digest`); for
+/// each bucket, the objects and bytes of its copy (objects:<bucket>, bytes:<bucket>).
 fn check_recorded_facts(lab: &Lab) -> serde_json::Value {
     let root = latest_generation(&lab.backup_dir());
     let text = std::fs::read_to_string(root.join(MANIFEST)).expect("manifest");
@@ -957,7 +1049,28 @@ fn check_recorded_facts(lab: &Lab) -> serde_json::Value {
                 format!("pg_tables:{BACKUP}/{d}"),
             ]
         })
+        .chain(
+            [MIMIR, LOKI, BACKUP]
+                .iter()
+                .flat_map(|b| [format!("objects:{b}"), format!("bytes:{b}")]),
+        )
         .collect();
+    let mut copies: Vec<(&str, BTreeMap<String, Vec<u8>>)> = vec![
+        (MIMIR, lab.seed.expected("mimir", true)),
+        (LOKI, lab.seed.expected("loki", true)),
+    ];
+    copies.push((BACKUP, lab.dumps.clone()));
+    for (bucket, objects) in &copies {
+        let bytes: usize = objects.values().map(Vec::len).sum();
+        assert_eq!(
+            (
+                &values[&format!("objects:{bucket}")],
+                &values[&format!("bytes:{bucket}")]
+            ),
+            (&serde_json::json!(objects.len()), &serde_json::json!(bytes)),
+            "drill dop: recorded objects and bytes of {bucket} (its copy in the generation)"
+        );
+    }
     want_keys.sort();
     assert_eq!(
         values.keys().cloned().collect::<Vec<_>>(),

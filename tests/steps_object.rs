@@ -887,6 +887,81 @@ fn missing_bucket_and_bad_credentials_are_named() {
     assert!(puts(&moto, 0).iter().all(|p| !p.contains("/locked/")));
 }
 
+// object.stat counts a bucket prefix on moto and a local folder (per top-level prefix) and
+// gives both as facts; keys beside the prefix are not counted, a folder marker (a zero-byte
+// key ending in `/`) is, as S3 lists it, and the local copy's temporary files are not.
+#[test]
+fn stat_counts_objects_and_bytes() {
+    let moto = Moto::start();
+    moto.create_bucket("counted");
+    let objects: BTreeMap<&str, &[u8]> = [
+        ("logs/tenant-a/chunk-1", b"0123456789".as_slice()),
+        ("logs/tenant-a/chunk-2", b"abc".as_slice()),
+        ("logs/tenant-b/index", b"".as_slice()),
+        ("logs/top.json", b"{}".as_slice()),
+    ]
+    .into();
+    for (k, v) in &objects {
+        moto.put("counted", k, v);
+    }
+    moto.put("counted", "other/not-counted", b"outside the prefix");
+    let marker = moto.raw("PUT", "/counted/logs/empty-folder/", &[], "");
+    assert!(marker.starts_with("HTTP/1.1 200"), "{marker}");
+    let folder = tempfile::tempdir().expect("tmp");
+    write(folder.path(), "mimir/blk/index", b"12345");
+    write(folder.path(), "mimir/blk/meta.json", b"{}");
+    write(folder.path(), "loki/index", b"1234567");
+    write(
+        folder.path(),
+        "opsplan-generation.json",
+        b"top level, no fact",
+    );
+    write(
+        folder.path(),
+        "loki/.chunk.opsplan-tmp",
+        b"an unfinished download",
+    );
+    let ran = run(
+        "stat.yaml",
+        &[
+            ("location", "s3://counted/logs".to_string()),
+            ("folder", folder.path().display().to_string()),
+            ("endpoint", moto.endpoint()),
+        ],
+        &[],
+    );
+    assert_eq!(ran.code, 0, "{}", ran.all());
+    let all = ran.all();
+    let line = all
+        .lines()
+        .find(|l| l.contains("stat {"))
+        .unwrap_or_else(|| panic!("no stat line in:\n{all}"));
+    // The JSON object starts after `stat `; the line may go on after it.
+    let json: serde_json::Value =
+        serde_json::Deserializer::from_str(&line[line.find("stat {").expect("stat") + 5..])
+            .into_iter()
+            .next()
+            .expect("a JSON value")
+            .expect("JSON");
+    assert_eq!(
+        json,
+        serde_json::json!({
+            "bucket": {"objects:restored": 5, "bytes:restored": 15},
+            "prefixes": {
+                "tenant-a": {"objects": 2, "bytes": 13},
+                "tenant-b": {"objects": 1, "bytes": 0}
+            },
+            "folder": {
+                "objects:mimir": 2, "bytes:mimir": 7,
+                "objects:loki": 1, "bytes:loki": 7
+            },
+            "objects": 4,
+            "bytes": 32
+        }),
+        "{all}"
+    );
+}
+
 fn opsplan_stdout(args: &[&str]) -> (i32, String) {
     let out = opsplan_command()
         .args(args)

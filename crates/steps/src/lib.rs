@@ -48,7 +48,8 @@ pub fn builtin() -> Registry {
         .register::<k8s::job::Job>()
         .register::<k8s::wait::K8sWait>();
     #[cfg(feature = "object")]
-    r.register::<object::sync::ObjectSync>();
+    r.register::<object::sync::ObjectSync>()
+        .register::<object::stat::ObjectStat>();
     r.register::<fs::sync::FsSync>()
         .register::<fs::archive::Archive>()
         .register::<fs::manifest::Manifest>()

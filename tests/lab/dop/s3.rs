@@ -107,6 +107,17 @@ impl Moto {
         })
     }
 
+    /// Deletes one object.
+    pub fn delete(&self, bucket: &str, key: &str) {
+        let store = self.store(bucket);
+        rt().block_on(async {
+            store
+                .delete(&ObjPath::from(key))
+                .await
+                .unwrap_or_else(|e| panic!("delete s3://{bucket}/{key}: {e}"));
+        });
+    }
+
     /// Deletes every object of a bucket (the bucket stays).
     pub fn wipe(&self, bucket: &str) -> usize {
         let store = self.store(bucket);

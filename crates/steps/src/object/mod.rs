@@ -1,5 +1,5 @@
 //! Object storage: `object.sync` between S3-compatible storage, Azure Blob, GCS and local
-//! folders, on the `object_store` crate.
+//! folders, and `object.stat` (objects and bytes under a location), on the `object_store` crate.
 //!
 //! # Design note: what "unchanged" means
 //!
@@ -41,6 +41,7 @@
 //! the rest. A killed multipart upload stays pending on the server until its lifecycle rule
 //! removes it (a cancelled one is aborted).
 
+pub mod stat;
 pub mod sync;
 
 use super::StepError;
@@ -268,6 +269,42 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         }
     };
     Ok((number * factor).round() as u64)
+}
+
+/// A step's error with every secret the run knows masked (an endpoint URL or a provider's
+/// message may echo a credential).
+pub(crate) fn redacted(e: StepError, redact: &opsplan_plan::template::Redactor) -> StepError {
+    StepError {
+        message: redact.redact(&e.message).into_owned(),
+        retryable: e.retryable,
+        outputs: None,
+        answer: None,
+    }
+}
+
+/// The diagnostic for a location field that does not parse, or for its connection options
+/// (`options_field`) set where they cannot apply; nothing for a template.
+pub(crate) fn check_location(
+    with: &opsplan_plan::source::Node,
+    field: &str,
+    text: &str,
+    options_field: &str,
+) -> Option<opsplan_plan::diagnostic::Diagnostic> {
+    use opsplan_plan::diagnostic::{Code, Diagnostic};
+    if opsplan_plan::source::de::is_template(text) {
+        return None;
+    }
+    match Location::parse(text) {
+        Err(problem) => Some(
+            Diagnostic::new(Code::StepArgs, format!("`{field}` `{text}`: {problem}"))
+                .label(
+                    with.get(field).map_or(with.span, |n| n.span),
+                    "not a storage location",
+                )
+                .help("write `s3://bucket/prefix`, `az://container/prefix`, `gs://bucket/prefix` or a local folder"),
+        ),
+        Ok(loc) => sync::check_options(&loc, with.get(options_field), options_field),
+    }
 }
 
 /// `1.5 MiB` for logs.

@@ -251,22 +251,12 @@ impl StepType for ObjectSync {
         let mut diags = Vec::new();
         let at = |field: &str| with.get(field).map_or(with.span, |n| n.span);
         for (field, text) in [("source", &spec.source), ("destination", &spec.destination)] {
-            if is_template(text) {
-                continue;
-            }
-            match Location::parse(text) {
-                Err(problem) => diags.push(
-                    Diagnostic::new(Code::StepArgs, format!("`{field}` `{text}`: {problem}"))
-                        .label(at(field), "not a storage location")
-                        .help("write `s3://bucket/prefix`, `az://container/prefix`, `gs://bucket/prefix` or a local folder"),
-                ),
-                Ok(loc) => {
-                    let opt_field = format!("{field}_options");
-                    if let Some(d) = check_options(&loc, with.get(&opt_field), &opt_field) {
-                        diags.push(d);
-                    }
-                }
-            }
+            diags.extend(super::check_location(
+                with,
+                field,
+                text,
+                &format!("{field}_options"),
+            ));
         }
         for field in ["include", "exclude", "last"] {
             diags.extend(opsplan_plan::fields::check_glob_field(with, field));
@@ -396,18 +386,18 @@ impl StepType for ObjectSync {
     async fn run(spec: SyncSpec, ctx: StepContext) -> Result<Outputs, StepError> {
         let started = Instant::now();
         let redact = ctx.redact.clone();
-        let hide = |e: StepError| StepError {
-            message: redact.redact(&e.message).into_owned(),
-            retryable: e.retryable,
-            outputs: None,
-            answer: None,
-        };
-        sync(spec, &ctx, started).await.map_err(hide)
+        sync(spec, &ctx, started)
+            .await
+            .map_err(|e| super::redacted(e, &redact))
     }
 }
 
 /// Options that cannot apply to the side they are given for.
-fn check_options(loc: &Location, node: Option<&Node>, field: &str) -> Option<Diagnostic> {
+pub(super) fn check_options(
+    loc: &Location,
+    node: Option<&Node>,
+    field: &str,
+) -> Option<Diagnostic> {
     let node = node?;
     let set: Vec<&str> = match &node.value {
         opsplan_plan::source::NodeValue::Map(entries) => {
