@@ -143,6 +143,60 @@ pub fn have(tool: &str) -> bool {
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
 }
 
+/// Disk space a backup generation takes beyond `earlier` ones: the blocks of every file
+/// below `generation` whose inode is not also below one of `earlier` (hard links to an
+/// older generation cost nothing), each inode once, as `du` counts.
+pub fn generation_cost(generation: &Path, earlier: &[&Path]) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let inodes = |root: &Path| -> Vec<(u64, u64, u64)> {
+        walkdir::WalkDir::new(root)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.path().symlink_metadata().ok())
+            .map(|m| (m.dev(), m.ino(), m.blocks() * 512))
+            .collect()
+    };
+    let mut seen: std::collections::HashSet<(u64, u64)> = earlier
+        .iter()
+        .flat_map(|e| inodes(e))
+        .map(|(dev, ino, _)| (dev, ino))
+        .collect();
+    inodes(generation)
+        .into_iter()
+        .filter(|(dev, ino, _)| seen.insert((*dev, *ino)))
+        .map(|(_, _, bytes)| bytes)
+        .sum()
+}
+
+/// Two backups in a row of unchanged data, `backup` running one (its argument says which,
+/// for its failure message) and returning the generation it made: "first X in Ts; second,
+/// unchanged Y in Us (Z% of the first's space)", the second's space beyond the first's
+/// (issue 12's closing figure).
+pub fn second_backup_cost(mut backup: impl FnMut(&str) -> std::path::PathBuf) -> String {
+    let started = std::time::Instant::now();
+    let first = backup("the first of two backups in a row");
+    let first_took = started.elapsed();
+    let started = std::time::Instant::now();
+    let second = backup("the second of two backups in a row");
+    let second_took = started.elapsed();
+    assert_ne!(
+        first, second,
+        "the second backup made no generation of its own"
+    );
+    let (first_space, second_space) = (
+        generation_cost(&first, &[]),
+        generation_cost(&second, &[&first]),
+    );
+    format!(
+        "first {} in {:.1}s; second, unchanged {} in {:.1}s ({:.0}% of the first's space)",
+        size_text(first_space),
+        first_took.as_secs_f64(),
+        size_text(second_space),
+        second_took.as_secs_f64(),
+        second_space as f64 * 100.0 / first_space.max(1) as f64
+    )
+}
+
 /// Human size.
 pub fn size_text(bytes: u64) -> String {
     if bytes >= 1 << 20 {
