@@ -683,15 +683,26 @@ fn drill_stackstate() {
         "post_restore_script",
         lab::lab_file("post-restore-standin").display().to_string(),
     );
-    d.cluster.clear_calls();
-    let ran = d.run(
-        "restore-clickhouse.yaml",
-        &[
-            ("backup", restore_name.clone()),
-            api.clone(),
-            post_restore.clone(),
-        ],
-    );
+    // A restore run with the stand-in's lab controls set (`control`, text), then cleared.
+    let restore_with = |d: &Drill, controls: &[(&str, &str)]| {
+        for (control, value) in controls {
+            ch.set(control, Some(value));
+        }
+        d.cluster.clear_calls();
+        let ran = d.run(
+            "restore-clickhouse.yaml",
+            &[
+                ("backup", restore_name.clone()),
+                api.clone(),
+                post_restore.clone(),
+            ],
+        );
+        for (control, _) in controls {
+            ch.set(control, None);
+        }
+        ran
+    };
+    let ran = restore_with(&d, &[]);
     let mut p = Vec::new();
     if ran.code != 0 {
         p.push(format!("restore exited {}", ran.code));
@@ -711,21 +722,32 @@ fn drill_stackstate() {
     {
         p.push(format!("mark cache drops: {marks:?}"));
     }
+    // The restore compared: it read the backup's tables from the API before the stop and
+    // system.tables after the restore, and every table of the backup was there.
+    let server_log = std::fs::read_to_string(ch.dir.join("server.log")).unwrap_or_default();
+    if !server_log.contains(&format!("GET /backup/tables?remote_backup={restore_name}")) {
+        p.push(
+            "the plan did not read the backup's tables (GET /backup/tables?remote_backup=)".into(),
+        );
+    }
+    // (read after the server log: this GET is logged too)
+    let backup_tables = ch.get(&format!("/backup/tables?remote_backup={restore_name}"));
+    if backup_tables.lines().count() != 6 {
+        p.push(format!(
+            "the lab's backup should list the 6 otel tables: {backup_tables}"
+        ));
+    }
+    let queries = std::fs::read_to_string(ch.dir.join("clickhouse-client.log")).unwrap_or_default();
+    if !queries.contains("FROM system.tables") {
+        p.push(format!(
+            "the plan did not read system.tables after the restore: {queries:?}"
+        ));
+    }
     d.check("clickhouse restore", &ran, p);
 
     // Failure drill: tables were dropped less than 8 minutes ago (UNDROP); the restore
     // would fail with "Directory for table data … already exists": refused before the stop.
-    ch.set("dropped-tables", Some("2"));
-    d.cluster.clear_calls();
-    let ran = d.run(
-        "restore-clickhouse.yaml",
-        &[
-            ("backup", restore_name.clone()),
-            api.clone(),
-            post_restore.clone(),
-        ],
-    );
-    ch.set("dropped-tables", None);
+    let ran = restore_with(&d, &[("dropped-tables", "2")]);
     let mut p = Vec::new();
     if ran.code != 1 || !ran.all().contains("FAILED no-recent-drops") {
         p.push(format!(
@@ -739,16 +761,13 @@ fn drill_stackstate() {
     d.check("clickhouse undrop-delay drill", &ran, p);
     d.failure_drills += 1;
 
-    ch.set("fail-restore", Some("can't create table: code: 57, message: Directory for table data store/abc/ already exists"));
-    let ran = d.run(
-        "restore-clickhouse.yaml",
-        &[
-            ("backup", restore_name.clone()),
-            api.clone(),
-            post_restore.clone(),
-        ],
+    let ran = restore_with(
+        &d,
+        &[(
+            "fail-restore",
+            "can't create table: code: 57, message: Directory for table data store/abc/ already exists",
+        )],
     );
-    ch.set("fail-restore", None);
     let mut p = Vec::new();
     if ran.code != 1
         || !ran.all().contains("FAILED restore ")
@@ -761,6 +780,29 @@ fn drill_stackstate() {
     }
     p.extend(d.settled(&want));
     d.check("clickhouse failure drill", &ran, p);
+    d.failure_drills += 1;
+
+    // Damaged restore: clickhouse-backup reports success but one table of the backup is not
+    // there afterwards. The comparison must fail naming it, and the producers come back.
+    let ran = restore_with(&d, &[("restore-leaves-out", "otel.otel_traces")]);
+    let mut p = Vec::new();
+    if ran.code != 1
+        || !ran.all().contains("FAILED tables-restored")
+        || !ran
+            .all()
+            .contains("missing after the restore: otel.otel_traces")
+    {
+        p.push(format!(
+            "expected exit 1 at tables-restored naming otel.otel_traces, got {}",
+            ran.code
+        ));
+    }
+    let restored = std::fs::read_to_string(ch.dir.join("restored.txt")).unwrap_or_default();
+    if restored.lines().last() != Some(restore_name.as_str()) {
+        p.push(format!("the damaged restore did not run: {restored:?}"));
+    }
+    p.extend(d.settled(&want));
+    d.check("clickhouse damaged-restore drill", &ran, p);
     d.failure_drills += 1;
 
     // ------------------------------------------------------------ Elasticsearch (stand-ins)
@@ -872,7 +914,7 @@ fn drill_stackstate() {
         panic!("drill stackstate could not run its victoria-metrics part: {why}");
     }
     report!(
-        "drill stackstate: ok ({vm_summary}; stackgraph, clickhouse (2 API backups, a scheduled backup refused before and during the plan's, restore + mark cache on 2 pods), elasticsearch (snapshot checked before deleting): {} workloads back at their counts after every run; {} failure drills ok; {stand_ins})",
+        "drill stackstate: ok ({vm_summary}; stackgraph, clickhouse (2 API backups, a scheduled backup refused before and during the plan's, restore + mark cache on 2 pods, the backup's tables found after it), elasticsearch (snapshot checked before deleting): {} workloads back at their counts after every run; {} failure drills ok; {stand_ins})",
         want.len(),
         d.failure_drills
     );
