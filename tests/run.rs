@@ -818,7 +818,7 @@ fn fan_out_over_an_empty_list_runs_nothing_and_says_so() {
 #[test]
 fn fan_out_skipped_by_its_when_reads_no_list() {
     let dir = fan_out_dir(r#"{"databases": ["app"]}"#);
-    let r = run("fan-out.yaml", dir.path(), &["--set", "skip=true"]);
+    let r = run("fan-out.yaml", dir.path(), &["--set", "skip_items=true"]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(!dir.path().join("backed-up").exists());
     assert_eq!(lines(&dir.path().join("report")), ["0"]);

@@ -885,7 +885,20 @@ impl Executor {
         let Some(when) = &plan.steps[i].when else {
             return false;
         };
-        if when.value.contains("item") {
+        // Decided per item when it reads `item` or `item_index` (by its variables, not its
+        // text: `params.itemized` does not read `item`); unreadable: per item, where the
+        // error is reported.
+        let expression = opsplan_plan::template::condition_expression(&when.value);
+        let node = Node::new(
+            when.span,
+            opsplan_plan::source::NodeValue::Str(when.value.clone()),
+        );
+        let reads_item =
+            opsplan_plan::template::variables(&node, expression, true, None).map_or(true, |vars| {
+                vars.iter()
+                    .any(|v| matches!(v.split('.').next(), Some("item" | "item_index")))
+            });
+        if reads_item {
             return false;
         }
         let ctx = plan.context(i, outputs, true, false, &self.run_ctx());
@@ -918,15 +931,19 @@ impl Executor {
                 // Items become step ids and journal records, which are never masked: a list
                 // holding a secret would resume with the mask in place of the value (E046
                 // refuses the same of a list given as params).
-                let mut journaled = serde_json::Value::Array(items.clone());
+                let list = serde_json::Value::Array(items);
+                let mut journaled = list.clone();
                 plan.redactor.redact_json(&mut journaled);
-                if journaled != serde_json::Value::Array(items.clone()) {
+                if journaled != list {
                     return Err(format!(
                         "`for_each` of step `{}`, template `{text}`, gave a list that holds a secret value; its items become step ids and journal records, which are never masked: iterate over names and read the secret inside the step through `env:`",
                         step.id
                     ));
                 }
-                Ok(items)
+                match list {
+                    serde_json::Value::Array(items) => Ok(items),
+                    _ => Ok(Vec::new()),
+                }
             }
             Ok(other) => Err(format!(
                 "`for_each` of step `{}`, template `{text}`, gave {}, not a list",
